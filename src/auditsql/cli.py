@@ -1,0 +1,143 @@
+"""The command line: parse arguments, call the modules. Nothing depends on this module."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import BinaryIO
+
+import click
+
+from auditsql import __version__
+from auditsql.events.assembler import Assembler
+from auditsql.events.render import Renderer
+from auditsql.outputs.jsonl import JsonLinesWriter
+from auditsql.pipeline import process
+from auditsql.sources.logfile import FORMATS, InputError, LogSource
+
+_PROGRESS_MIN = 4 * 1024 * 1024
+
+
+def fail(msg: str, code: int = 1) -> None:
+    click.echo(f"auditsql: {msg}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="auditsql")
+def main() -> None:
+    """auditsql: Linux audit events as JSON and SQL."""
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="auto",
+    show_default=True,
+    help="Log format: auditd raw, ENRICHED (0x1d-separated interpretations), or detect per file.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write JSON lines here instead of stdout."
+)
+@click.option(
+    "--no-raw", is_flag=True, help="Leave out each record's raw text (smaller output, not lossless)."
+)
+@click.option(
+    "--resolve-ids/--no-resolve-ids",
+    default=True,
+    show_default=True,
+    help="Add user/group names from this host where the log does not carry them.",
+)
+@click.option(
+    "--window", default=512, show_default=True, help="Records an open event waits before it closes."
+)
+@click.option("--stats", "show_stats", is_flag=True, help="Print reading and assembly counters to stderr.")
+def read(
+    files: tuple[str, ...],
+    fmt: str,
+    output: str | None,
+    no_raw: bool,
+    resolve_ids: bool,
+    window: int,
+    show_stats: bool,
+) -> None:
+    """Read auditd logs (FILE... or - for stdin) and print one JSON object per event."""
+    out: BinaryIO
+    if output:
+        try:
+            out = open(output, "wb")  # noqa: SIM115 - closed below
+        except OSError as e:
+            fail(f"{output}: cannot write: {e.strerror} (choose a writable path with --output)")
+            return
+    else:
+        out = sys.stdout.buffer
+    writer = JsonLinesWriter(out)
+    assembler = Assembler(window=window)
+    renderer = Renderer(resolve_ids=resolve_ids, raw=not no_raw)
+    sources = [LogSource(p, fmt) for p in files]
+    for src in sources:
+        if src.path != "-" and not os.path.exists(src.path):
+            fail(f"{src.path}: no such file")
+    failed = False
+    try:
+        for src in sources:
+            try:
+                _read_one(src, writer, assembler, renderer)
+            except InputError as e:
+                failed = True
+                click.echo(f"auditsql: {e}", err=True)
+        process((), writer.write, assembler, renderer, flush=True)
+        writer.flush()
+    except BrokenPipeError:
+        # the reader went away (| head): not an error of ours
+        try:
+            sys.stdout = None  # type: ignore[assignment]
+        finally:
+            os._exit(0)
+    finally:
+        if output:
+            out.close()
+    st = assembler.stats
+    if show_stats:
+        parts = [f"{k}={v}" for k, v in st.items()]
+        for src in sources:
+            parts.append(
+                f"{src.path}: lines={src.stats['lines']} skipped={src.stats['skipped_lines']} "
+                f"format={src.detected}"
+            )
+        if writer.fallbacks:
+            parts.append(f"json_fallbacks={writer.fallbacks}")
+        click.echo("auditsql: " + " ".join(parts), err=True)
+    if st["records"] and st["errors"] == st["records"]:
+        fail("no audit records found: every line failed to parse (is this an auditd log?)", 1)
+    if failed:
+        sys.exit(1)
+
+
+def _read_one(src: LogSource, writer: JsonLinesWriter, assembler: Assembler, renderer: Renderer) -> None:
+    f, size = src.open()
+    if f is not sys.stdin.buffer:
+        f.close()
+    if size >= _PROGRESS_MIN and sys.stderr.isatty():
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task(os.path.basename(src.path), total=size)
+            process(
+                src.records(lambda n: bar.advance(task, n)), writer.write, assembler, renderer, flush=False
+            )
+    else:
+        process(src.records(), writer.write, assembler, renderer, flush=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Fixtures for tests that talk to the real kernel audit subsystem.
+
+The kernel's audit state is machine-wide and outlives the test run, so every
+test that changes it must leave it exactly as it found it.  ``audit_snapshot``
+records the state with ``auditctl`` (deliberately not with the code under
+test) and puts it back afterwards, then checks that it is back.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from auditsql.kernel.netlink import AuditSocket
+from auditsql.kernel.status import set_status
+
+#: status fields the snapshot restores, with the auditctl option setting each.
+RESTORABLE = {
+    "enabled": "-e",
+    "failure": "-f",
+    "rate_limit": "-r",
+    "backlog_limit": "-b",
+    "backlog_wait_time": "--backlog_wait_time",
+}
+NO_RULES = "No rules"
+
+
+def auditctl(*args: str) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("auditctl", path="/usr/sbin:/sbin:/usr/bin:/bin")
+    if exe is None:
+        pytest.fail(
+            "auditctl is not installed (apt-get install auditd); the kernel tests need it as the oracle"
+        )
+    return subprocess.run(
+        [exe, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30, check=False
+    )
+
+
+def parse_auditctl_status(text: str) -> dict[str, str]:
+    """``auditctl -s`` -> {name: rest of line}, e.g. {"enabled": "0", "loginuid_immutable": "0 unlocked"}."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name:
+            out[name] = value
+    return out
+
+
+def auditctl_status() -> dict[str, str]:
+    res = auditctl("-s")
+    assert res.returncode == 0, f"auditctl -s failed ({res.returncode}): {res.stderr}"
+    return parse_auditctl_status(res.stdout)
+
+
+def auditctl_rules() -> list[str]:
+    res = auditctl("-l")
+    assert res.returncode == 0, f"auditctl -l failed ({res.returncode}): {res.stderr}"
+    lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
+    return [] if lines == [NO_RULES] else lines
+
+
+def require_kernel_audit() -> None:
+    """Skip unless we are root and a NETLINK_AUDIT socket can be opened."""
+    if os.geteuid() != 0:
+        pytest.skip("kernel audit tests need root (CAP_AUDIT_CONTROL)")
+    try:
+        AuditSocket(timeout=1).close()
+    except OSError as exc:
+        pytest.skip(f"cannot open a NETLINK_AUDIT socket: {exc}")
+
+
+@pytest.fixture
+def audit_sock() -> Iterator[AuditSocket]:
+    require_kernel_audit()
+    with AuditSocket() as sock:
+        yield sock
+
+
+@dataclass
+class AuditSnapshot:
+    status: dict[str, int]
+    pid: int
+    rules: list[str]
+
+
+def _restore(snap: AuditSnapshot) -> list[str]:
+    """Put status and rules back; return what could not be restored."""
+    problems: list[str] = []
+
+    if auditctl_rules() != snap.rules:
+        res = auditctl("-D")
+        if res.returncode != 0:
+            problems.append(f"auditctl -D: {res.stderr.strip()}")
+        if snap.rules:
+            with tempfile.NamedTemporaryFile("w", suffix=".rules", delete=False) as fh:
+                fh.write("\n".join(snap.rules) + "\n")
+            try:
+                res = auditctl("-R", fh.name)
+                if res.returncode != 0:
+                    problems.append(f"auditctl -R: {res.stderr.strip()}")
+            finally:
+                os.unlink(fh.name)
+
+    now = auditctl_status()
+    # enabled last: the others are changeable in any state but 2, and enabled
+    # is what a test is most likely to have touched.
+    for name in sorted(RESTORABLE, key=lambda n: n == "enabled"):
+        want = snap.status[name]
+        if int(now[name]) != want:
+            if name == "enabled" and int(now[name]) == 2:
+                problems.append("audit is locked (enabled 2) until reboot; nothing can restore it")
+                continue
+            res = auditctl(RESTORABLE[name], str(want))
+            if res.returncode != 0:
+                problems.append(f"auditctl {RESTORABLE[name]} {want}: {res.stderr.strip()}")
+
+    if int(now["pid"]) != snap.pid:
+        # Only the registered process itself may unregister (set pid 0);
+        # closing its netlink socket does it too.
+        if snap.pid == 0 and int(now["pid"]) == os.getpid():
+            with AuditSocket() as sock:
+                set_status(sock, pid=0)
+        else:
+            problems.append(f"audit pid is {now['pid']}, was {snap.pid}; cannot restore it from here")
+
+    after = auditctl_status()
+    for name, want in {**snap.status, "pid": snap.pid}.items():
+        if int(after[name]) != want:
+            problems.append(f"{name} is {after[name]} after restore, was {want}")
+    if auditctl_rules() != snap.rules:
+        problems.append(f"rules after restore differ: {auditctl_rules()} != {snap.rules}")
+    return problems
+
+
+@pytest.fixture
+def audit_snapshot() -> Iterator[AuditSnapshot]:
+    """Record the kernel audit status and rules; restore and verify them afterwards."""
+    require_kernel_audit()
+    st = auditctl_status()
+    snap = AuditSnapshot(
+        status={name: int(st[name]) for name in RESTORABLE},
+        pid=int(st["pid"]),
+        rules=auditctl_rules(),
+    )
+    try:
+        yield snap
+    finally:
+        problems = _restore(snap)
+        if problems:
+            pytest.fail("kernel audit state NOT restored: " + "; ".join(problems), pytrace=False)

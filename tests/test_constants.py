@@ -1,0 +1,207 @@
+"""The generated constant tables (tools/gen_constants.py): known values, reproducibility from snapshots."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from auditsql.events import _arches, _errno, _syscalls
+from auditsql.records import _fields, _msgtypes
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATED = [
+    Path("records") / "_msgtypes.py",
+    Path("records") / "_fields.py",
+    Path("events") / "_syscalls.py",
+    Path("events") / "_errno.py",
+    Path("events") / "_arches.py",
+]
+
+
+@pytest.mark.parametrize(
+    ("number", "name"),
+    [
+        (1300, "SYSCALL"),
+        (1320, "EOE"),
+        (1327, "PROCTITLE"),
+        (1306, "SOCKADDR"),
+        (1309, "EXECVE"),
+        (1307, "CWD"),
+        (1302, "PATH"),
+        (1112, "USER_LOGIN"),
+        (1100, "USER_AUTH"),
+        (1006, "LOGIN"),
+        (1400, "AVC"),
+        (1329, "REPLACE"),  # kernel header and docs only (libaudit 3.0.9 lacks it)
+        (1500, "APPARMOR"),  # libaudit's name wins over the docs' "AA"
+    ],
+)
+def test_msg_types(number: int, name: str) -> None:
+    assert _msgtypes.MSG_TYPES[number] == name
+    assert _msgtypes.MSG_NUMBERS[name] == number
+
+
+def test_msg_numbers_is_inverse_plus_aliases() -> None:
+    for number, name in _msgtypes.MSG_TYPES.items():
+        assert _msgtypes.MSG_NUMBERS[name] == number
+    assert _msgtypes.MSG_NUMBERS["AA"] == 1500
+    assert all(1000 <= n < 3000 for n in _msgtypes.MSG_TYPES)
+
+
+@pytest.mark.parametrize(
+    ("field", "fmt"),
+    [
+        ("auid", "numeric decimal"),
+        ("exe", "encoded"),
+        ("mode", "numeric octal"),
+        ("arch", "numeric hexadecimal"),
+        ("saddr", "encoded"),
+        ("proctitle", "encoded"),
+        ("dev", "numeric hexadecimal-tuple"),
+        ("rdev", "numeric hexadecimal-tuple"),
+        ("key", "encoded"),
+        ("fp", "numeric hexadecimal"),
+    ],
+)
+def test_field_formats(field: str, fmt: str) -> None:
+    assert _fields.FIELD_FORMATS[field] == fmt
+
+
+def test_field_patterns_kept_apart() -> None:
+    patterns = {p: (fmt, exc) for p, fmt, exc in _fields.FIELD_PATTERNS}
+    assert patterns["a[0-3]"] == ("numeric hexadecimal", "syscall")
+    assert patterns[r"a[[:digit:]+]\[.*\]"] == ("encoded", "execve")
+    assert not any(c in name for name in _fields.FIELD_FORMATS for c in "[]\\*")
+    assert _fields.FIELD_EXCEPTIONS["fp"] == "crypto_key"
+    assert "auid" not in _fields.FIELD_EXCEPTIONS
+    assert len(_fields.FIELD_ROWS) == len(_fields.FIELD_FORMATS) + len(_fields.FIELD_PATTERNS) + 4
+    formats = {fmt for _, fmt, _, _ in _fields.FIELD_ROWS}
+    assert formats == {
+        "encoded",
+        "numeric decimal",
+        "numeric hexadecimal",
+        "numeric octal",
+        "numeric",
+        "alphanumeric",
+        "alphabet",
+        "numeric hexadecimal-tuple",
+    }
+
+
+@pytest.mark.parametrize(
+    ("arch", "number", "name"),
+    [
+        ("x86_64", 59, "execve"),
+        ("x86_64", 322, "execveat"),
+        ("x86_64", 42, "connect"),
+        ("x86_64", 43, "accept"),
+        ("x86_64", 288, "accept4"),
+        ("x86_64", 49, "bind"),
+        ("x86_64", 56, "clone"),
+        ("x86_64", 57, "fork"),
+        ("x86_64", 58, "vfork"),
+        ("x86_64", 435, "clone3"),
+        ("i386", 11, "execve"),
+        ("i386", 102, "socketcall"),
+        ("aarch64", 221, "execve"),
+        ("aarch64", 203, "connect"),
+        ("ppc64", 11, "execve"),
+        ("ppc64le", 11, "execve"),
+        ("arm", 11, "execve"),
+        ("s390x", 11, "execve"),
+    ],
+)
+def test_syscalls(arch: str, number: int, name: str) -> None:
+    assert _syscalls.SYSCALLS[arch][number] == name
+    assert _syscalls.SYSCALL_NUMBERS[arch][name] == number
+
+
+def test_syscall_tables_shape() -> None:
+    assert _syscalls.SYSCALLS["ppc64"] is _syscalls.SYSCALLS["ppc64le"]
+    assert _syscalls.SYSCALL_NUMBERS["ppc64"] is _syscalls.SYSCALL_NUMBERS["ppc64le"]
+    assert set(_syscalls.SYSCALLS) == set(_syscalls.SYSCALL_NUMBERS)
+    for arch, table in _syscalls.SYSCALLS.items():
+        assert arch in _arches.ARCH_NUMBERS, arch
+        assert {v: k for k, v in table.items()} == _syscalls.SYSCALL_NUMBERS[arch]
+
+
+@pytest.mark.parametrize(
+    ("number", "name"),
+    [
+        (2, "ENOENT"),
+        (13, "EACCES"),
+        (111, "ECONNREFUSED"),
+        (115, "EINPROGRESS"),
+        (98, "EADDRINUSE"),
+        (11, "EAGAIN"),
+    ],
+)
+def test_errno(number: int, name: str) -> None:
+    assert _errno.ERRNO_NAMES[number] == name
+    assert _errno.ERRNO_NUMBERS[name] == number
+
+
+def test_errno_aliases() -> None:
+    assert _errno.ERRNO_NUMBERS["EWOULDBLOCK"] == 11
+    assert _errno.ERRNO_NUMBERS["EDEADLOCK"] == 35
+    assert _errno.ERRNO_NAMES[35] == "EDEADLK"
+    assert "EWOULDBLOCK" not in _errno.ERRNO_NAMES.values()
+
+
+@pytest.mark.parametrize(
+    ("number", "name", "bits", "big_endian"),
+    [
+        (0xC000003E, "x86_64", 64, False),
+        (0x40000003, "i386", 32, False),
+        (0xC00000B7, "aarch64", 64, False),
+        (0x40000028, "arm", 32, False),
+        (0x00000028, "armeb", 32, True),
+        (0x00000014, "ppc", 32, True),
+        (0x80000015, "ppc64", 64, True),
+        (0xC0000015, "ppc64le", 64, False),
+        (0x00000016, "s390", 32, True),
+        (0x80000016, "s390x", 64, True),
+        (0xC00000F3, "riscv64", 64, False),
+        (0x40000008, "mipsel", 32, False),
+        (0x00000008, "mips", 32, True),
+    ],
+)
+def test_arches(number: int, name: str, bits: int, big_endian: bool) -> None:
+    assert _arches.AUDIT_ARCHES[number] == name
+    assert _arches.ARCH_NUMBERS[name] == number
+    assert _arches.ARCH_BITS[number] == bits
+    assert _arches.ARCH_BIG_ENDIAN[number] is big_endian
+
+
+def test_arch_tables_consistent() -> None:
+    assert {v: k for k, v in _arches.AUDIT_ARCHES.items()} == _arches.ARCH_NUMBERS
+    assert set(_arches.ARCH_BITS) == set(_arches.AUDIT_ARCHES) == set(_arches.ARCH_BIG_ENDIAN)
+
+
+def test_headers() -> None:
+    for rel in GENERATED:
+        first = (ROOT / "src" / "auditsql" / rel).read_text(encoding="ascii").splitlines()[0]
+        assert first.startswith("# Generated by tools/gen_constants.py from "), rel
+        assert first.endswith("; do not edit."), rel
+
+
+def test_regenerate_from_snapshots(tmp_path: Path) -> None:
+    """tools/gen_constants.py --from-snapshots (any python3, no `audit` module) reproduces the modules."""
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "gen_constants.py"),
+            "--from-snapshots",
+            "-q",
+            "--out",
+            str(tmp_path),
+        ],
+        check=True,
+        cwd=tmp_path,
+    )
+    for rel in GENERATED:
+        committed = (ROOT / "src" / "auditsql" / rel).read_bytes()
+        assert (tmp_path / rel).read_bytes() == committed, f"{rel} differs from its regeneration"

@@ -1,0 +1,828 @@
+#!/usr/bin/env python3
+"""Generate auditsql's constant tables from real sources, never typed by hand.
+
+Two steps:
+
+1. *Collect* (default mode; needs Debian's ``python3-audit``, so run it with ``/usr/bin/python3``): ask
+   libaudit (through the ``audit`` module) for every message type, machine, syscall and errno it knows, read
+   the ``#define`` lines of the kernel UAPI headers, copy the audit-documentation dictionaries, and write all
+   of it as plain TSV/CSV snapshots into ``tools/data/`` (with ``SOURCES.tsv`` saying where each came from).
+   Live cross-checks run here too (``ausyscall ARCH --dump`` against libaudit's tables, libaudit's
+   machine <-> ELF mapping against the header's ``AUDIT_ARCH_*`` values).
+2. *Generate*: read the snapshots only, cross-check them against each other, and write the modules
+   ``records/_msgtypes.py``, ``records/_fields.py``, ``events/_syscalls.py``, ``events/_errno.py`` and
+   ``events/_arches.py`` under ``src/auditsql/``.
+
+``--from-snapshots`` skips step 1, so any python3 without the ``audit`` module regenerates the modules byte
+for byte from ``tools/data/``. ``--out DIR`` writes the modules under DIR (as ``DIR/records/...`` and
+``DIR/events/...``) instead of ``src/auditsql``.
+
+    /usr/bin/python3 tools/gen_constants.py            # refresh snapshots and modules
+    python3 tools/gen_constants.py --from-snapshots    # modules from the committed snapshots
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = ROOT / "tools" / "data"
+DEFAULT_OUT = ROOT / "src" / "auditsql"
+DEFAULT_DOC = ROOT.parent / "shared" / "corpus" / "linux-audit_audit-documentation"
+DEFAULT_INCLUDE = Path("/usr/include")
+
+# Ranges scanned through libaudit.  Message types are 16-bit netlink types; errno values stop at the kernel's
+# MAX_ERRNO (4095); syscall numbers are scanned far beyond any table (the largest is in the 400s) so an
+# offset table (as mips' 4000/5000/6000 would be) would still be found.
+MSG_TYPE_RANGE = range(0, 65536)
+ERRNO_RANGE = range(1, 4096)
+SYSCALL_RANGE = range(0, 65536)
+MACHINE_ID_RANGE = range(0, 64)
+# Kernel message types: the header's AUDIT_* integer defines in the message-type ranges (1000-2999), less
+# the range markers (AUDIT_FIRST_USER_MSG, AUDIT_LAST_USER_MSG2, ...).
+KERNEL_MSG_RANGE = range(1000, 3000)
+# Machine spellings probed with audit_name_to_machine() to record which names libaudit accepts (informative
+# only: the tables themselves are enumerated by machine id).  The header's arch names are probed as well.
+UNAME_SPELLINGS = (
+    "i486", "i586", "i686", "arm", "arm64", "armv5tejl", "armv5tel", "armv6l", "armv7l", "armv8l",
+    "ppc64el", "riscv", "x32", "b32", "b64",
+)  # fmt: skip
+
+HEADERS = {
+    "linux_audit_h.tsv": "linux/audit.h",
+    "linux_elf_em_h.tsv": "linux/elf-em.h",
+    "asm_generic_errno_base_h.tsv": "asm-generic/errno-base.h",
+    "asm_generic_errno_h.tsv": "asm-generic/errno.h",
+}
+DOC_FILES = {
+    "message-dictionary.csv": "specs/messages/message-dictionary.csv",
+    "field-dictionary.csv": "specs/fields/field-dictionary.csv",
+}
+
+MODULES = {
+    "msgtypes": Path("records") / "_msgtypes.py",
+    "fields": Path("records") / "_fields.py",
+    "syscalls": Path("events") / "_syscalls.py",
+    "errno": Path("events") / "_errno.py",
+    "arches": Path("events") / "_arches.py",
+}
+
+
+def span(r: range) -> str:
+    return f"{r.start}..{r.stop - 1}"
+
+
+def note(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------------------------
+# TSV snapshots: a header row, then one row per line, fields joined by tabs (no quoting: no field may hold a
+# tab or a newline).
+
+
+def write_tsv(path: Path, header: Iterable[str], rows: Iterable[Iterable[object]]) -> None:
+    lines = []
+    for row in [list(header), *rows]:
+        cells = [str(c) for c in row]
+        for c in cells:
+            if "\t" in c or "\n" in c or "\r" in c:
+                raise ValueError(f"{path.name}: cell {c!r} holds a tab or newline")
+        lines.append("\t".join(cells))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def read_tsv(path: Path) -> list[dict[str, str]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    rows = []
+    for n, line in enumerate(lines[1:], 2):
+        cells = line.split("\t")
+        if len(cells) != len(header):
+            raise ValueError(f"{path}:{n}: {len(cells)} cells, expected {len(header)}")
+        rows.append(dict(zip(header, cells, strict=True)))
+    return rows
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# --------------------------------------------------------------------------------------------------------
+# C headers: object-like #defines, and a small evaluator for their integer expressions.
+
+
+def parse_defines(text: str) -> list[tuple[str, str]]:
+    """``(name, expression)`` of every object-like ``#define`` with a value, comments removed."""
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    text = re.sub(r"//[^\n]*", "", text)
+    text = text.replace("\\\n", " ")
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"\s*#\s*define\s+([A-Za-z_]\w*)(\()?(.*)$", line)
+        if not m or m.group(2):  # function-like macros are not constants
+            continue
+        expr = " ".join(m.group(3).split())
+        if expr:
+            out.append((m.group(1), expr))
+    return out
+
+
+_C_INT = re.compile(r"\b(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)[uUlL]*\b")
+_BINOPS: dict[type, Callable[[int, int], int]] = {
+    ast.BitOr: lambda a, b: a | b,
+    ast.BitAnd: lambda a, b: a & b,
+    ast.BitXor: lambda a, b: a ^ b,
+    ast.LShift: lambda a, b: a << b,
+    ast.RShift: lambda a, b: a >> b,
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+}
+
+
+def _c_literal(m: re.Match[str]) -> str:
+    lit = m.group(1)
+    if lit[:2] in ("0x", "0X"):
+        return str(int(lit, 16))
+    if len(lit) > 1 and lit.startswith("0"):
+        return str(int(lit, 8))
+    return lit
+
+
+class Defines:
+    """Integer values of C object-like macros, evaluated on demand (identifiers resolved recursively)."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self.exprs: dict[str, str] = {}
+        for name, expr in pairs:
+            self.exprs.setdefault(name, expr)
+
+    def value(self, name: str, _seen: tuple[str, ...] = ()) -> int:
+        if name in _seen:
+            raise ValueError(f"recursive macro {name}")
+        if name not in self.exprs:
+            raise KeyError(f"undefined macro {name}")
+        tree = ast.parse(_C_INT.sub(_c_literal, self.exprs[name]), mode="eval")
+        return self._eval(tree.body, (*_seen, name))
+
+    def _eval(self, node: ast.AST, seen: tuple[str, ...]) -> int:
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return node.value
+        if isinstance(node, ast.Name):
+            return self.value(node.id, seen)
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            return _BINOPS[type(node.op)](self._eval(node.left, seen), self._eval(node.right, seen))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -self._eval(node.operand, seen)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
+            return ~self._eval(node.operand, seen)
+        raise ValueError(f"not an integer expression: {ast.dump(node)}")
+
+    def is_literal(self, name: str) -> bool:
+        """True if the macro is a plain integer literal (not an alias of another macro)."""
+        return bool(re.fullmatch(r"\(?\s*" + _C_INT.pattern + r"\s*\)?", self.exprs[name]))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Step 1: collect snapshots from the live sources.
+
+
+def dpkg_version(package: str) -> str:
+    try:
+        out = subprocess.run(
+            ["dpkg-query", "-W", "-f", "${Version}", package], capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def doc_commit(doc_dir: Path) -> str:
+    source_md = doc_dir / "SOURCE.md"
+    if source_md.exists():
+        m = re.search(r"Commit:\s*`([0-9a-f]{7,40})`", source_md.read_text(encoding="utf-8"))
+        if m:
+            return m.group(1)
+    return "unknown"
+
+
+def collect(data_dir: Path, include_dir: Path, doc_dir: Path) -> int:
+    """Write every snapshot into data_dir; return the number of live cross-check failures."""
+    try:
+        import audit  # Debian's python3-audit
+    except ImportError:
+        sys.exit(
+            "gen_constants: the 'audit' module (Debian package python3-audit) is missing; run with "
+            "/usr/bin/python3, or use --from-snapshots"
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    problems = 0
+    pyaudit = f"python3-audit {dpkg_version('python3-audit')}, libaudit1 {dpkg_version('libaudit1')}"
+    libc_dev = f"linux-libc-dev {dpkg_version('linux-libc-dev')}"
+    sources: list[tuple[str, str, str]] = []
+
+    # Kernel headers: every object-like #define, expression as written.
+    header_defines: dict[str, list[tuple[str, str]]] = {}
+    for snap, rel in HEADERS.items():
+        pairs = parse_defines((include_dir / rel).read_text(encoding="utf-8"))
+        header_defines[snap] = pairs
+        write_tsv(data_dir / snap, ("macro", "expression"), pairs)
+        sources.append((snap, f"#define lines of <{rel}> ({include_dir / rel})", libc_dev))
+
+    # audit-documentation dictionaries, copied verbatim.
+    commit = doc_commit(doc_dir)
+    for snap, rel in DOC_FILES.items():
+        shutil.copyfile(doc_dir / snap, data_dir / snap)
+        sources.append((snap, f"linux-audit/audit-documentation {rel}", f"audit-documentation {commit}"))
+
+    # libaudit: message types.
+    msgtypes = [(n, name) for n in MSG_TYPE_RANGE if (name := audit.audit_msg_type_to_name(n))]
+    write_tsv(data_dir / "libaudit_msgtypes.tsv", ("number", "name"), msgtypes)
+    sources.append(
+        (
+            "libaudit_msgtypes.tsv",
+            f"audit.audit_msg_type_to_name(n), n in {span(MSG_TYPE_RANGE)}",
+            pyaudit,
+        )
+    )
+
+    # libaudit: machines (by id), the names it accepts for them, and their ELF/AUDIT_ARCH value.
+    arch_defs = Defines(header_defines["linux_audit_h.tsv"] + header_defines["linux_elf_em_h.tsv"])
+    header_arch_names = sorted(
+        m.removeprefix("AUDIT_ARCH_").lower() for m in arch_defs.exprs if m.startswith("AUDIT_ARCH_")
+    )
+    accepted: dict[int, list[str]] = {}
+    for probe in sorted({*header_arch_names, *UNAME_SPELLINGS}):
+        mid = audit.audit_name_to_machine(probe)
+        if mid >= 0:
+            accepted.setdefault(mid, []).append(probe)
+    machines = []
+    for mid in MACHINE_ID_RANGE:
+        name = audit.audit_machine_to_name(mid)
+        if not name:
+            continue
+        elf = audit.audit_machine_to_elf(mid) & 0xFFFFFFFF
+        machines.append((mid, name, f"0x{elf:08X}", ",".join(sorted(accepted.get(mid, [name])))))
+        back = audit.audit_elf_to_machine(elf)
+        if back != mid:
+            note(f"CHECK FAILED: audit_elf_to_machine(0x{elf:08X}) = {back}, expected machine {mid} ({name})")
+            problems += 1
+    write_tsv(
+        data_dir / "libaudit_machines.tsv", ("machine_id", "machine", "elf", "accepted_names"), machines
+    )
+    sources.append(
+        (
+            "libaudit_machines.tsv",
+            f"audit.audit_machine_to_name/_to_elf(id), id in {span(MACHINE_ID_RANGE)};"
+            " accepted_names: spellings audit_name_to_machine() accepts",
+            pyaudit,
+        )
+    )
+    for mid in set(accepted) - {m[0] for m in machines}:
+        note(
+            f"CHECK FAILED: audit_name_to_machine accepts {accepted[mid]} as machine {mid}, which has no name"
+        )
+        problems += 1
+
+    # libaudit: syscalls per machine, cross-checked with `ausyscall MACHINE --dump`.
+    syscalls = []
+    for mid, mname, _elf, _names in machines:
+        table = {nr: s for nr in SYSCALL_RANGE if (s := audit.audit_syscall_to_name(nr, mid))}
+        syscalls.extend((mname, nr, s) for nr, s in sorted(table.items()))
+        problems += check_ausyscall(mname, table)
+    write_tsv(data_dir / "libaudit_syscalls.tsv", ("machine", "number", "name"), syscalls)
+    sources.append(
+        (
+            "libaudit_syscalls.tsv",
+            f"audit.audit_syscall_to_name(nr, machine), nr in {span(SYSCALL_RANGE)}",
+            pyaudit,
+        )
+    )
+
+    # libaudit: errno names.
+    errnos = [(n, name) for n in ERRNO_RANGE if (name := audit.audit_errno_to_name(n))]
+    write_tsv(data_dir / "libaudit_errno.tsv", ("number", "name"), errnos)
+    sources.append(
+        (
+            "libaudit_errno.tsv",
+            f"audit.audit_errno_to_name(n), n in {span(ERRNO_RANGE)}",
+            pyaudit,
+        )
+    )
+
+    write_tsv(data_dir / "SOURCES.tsv", ("snapshot", "source", "version"), sorted(sources))
+    return problems
+
+
+def check_ausyscall(machine: str, table: dict[int, str]) -> int:
+    exe = shutil.which("ausyscall")
+    if exe is None:
+        note(f"note: ausyscall not found; {machine} syscall table not cross-checked")
+        return 0
+    out = subprocess.run([exe, machine, "--dump"], capture_output=True, text=True, check=False)
+    lines = out.stdout.splitlines()
+    if out.returncode != 0 or not lines or f"Using {machine} syscall table" not in lines[0]:
+        note(f"CHECK FAILED: `ausyscall {machine} --dump` did not dump the {machine} table: {lines[:1]}")
+        return 1
+    dumped = {int(nr): name for nr, name in (line.split("\t") for line in lines[1:])}
+    if dumped != table:
+        diff = sorted(set(dumped.items()) ^ set(table.items()))
+        note(f"CHECK FAILED: ausyscall {machine} --dump differs from audit_syscall_to_name: {diff[:10]}")
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------
+# Step 2: generate the modules from the snapshots.
+
+
+def lit(value: object) -> str:
+    """A Python literal for an int, str, bool, or tuple of those (strings double-quoted)."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # ASCII, double quotes; its escapes are valid Python escapes
+    if isinstance(value, tuple):
+        return "(" + ", ".join(lit(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    raise TypeError(type(value))
+
+
+def dict_lines(
+    name: str,
+    annotation: str,
+    items: Iterable[tuple[object, object]],
+    key_fmt: Callable[[object], str] = lit,
+    comments: dict[object, str] | None = None,
+    val_fmt: Callable[[object], str] = lit,
+) -> list[str]:
+    lines = [f"{name}: {annotation} = {{"]
+    for k, v in items:
+        line = f"    {key_fmt(k)}: {val_fmt(v)},"
+        if comments and k in comments:
+            line += f"  # {comments[k]}"
+        lines.append(line)
+    lines.append("}")
+    return lines
+
+
+def header_line(sources: str) -> str:
+    return f"# Generated by tools/gen_constants.py from {sources}; do not edit."
+
+
+# Docstrings of the generated modules.
+DOC_MSGTYPES = """Audit message (record) types: number <-> name, names without the ``AUDIT_`` prefix.
+
+Every number known to any of three sources is listed; the comment after each entry says which know it:
+``libaudit`` (``audit_msg_type_to_name``, i.e. what auditd and ausearch print), ``kernel`` (the
+``AUDIT_*`` defines of the kernel UAPI header in 1000-2999) and ``doc`` (message-dictionary.csv of
+linux-audit/audit-documentation). On a name conflict libaudit wins, then the kernel header; the losing
+name is kept in MSG_NUMBERS as an alias, so MSG_NUMBERS is the inverse of MSG_TYPES plus those aliases.
+1000-1099 are mostly netlink commands (GET, SET, ADD_RULE, ...), not log records; LOGIN (1006) and
+USER (1005, deprecated) are records.
+"""
+
+DOC_FIELDS = """Audit field formats, from linux-audit/audit-documentation specs/fields/field-dictionary.csv.
+
+FIELD_FORMATS: plain field name -> FORMAT exactly as in the CSV. When the CSV has several rows for
+a name ({duplicates}), the first row's format is kept; FIELD_ROWS keeps every row.
+FIELD_PATTERNS: rows whose NAME is a regular expression (``a[0-3]``, the EXECVE ``a[N][M]`` pieces),
+as ``(pattern as written, format, exception record type)``; these are not in FIELD_FORMATS.
+FIELD_EXCEPTIONS: plain name -> EXCEPTION for the first row of that name where it is non-empty (it
+names the record type(s) where the row applies; a few upstream rows hold other text there).
+FIELD_ROWS: every row ``(NAME, FORMAT, MEANING, EXCEPTION)`` in CSV order.
+"""
+
+DOC_ARCHES = """Audit arch numbers (``arch=`` of SYSCALL records): the kernel's AUDIT_ARCH_* values.
+
+AUDIT_ARCHES: value -> name, the macro name after ``AUDIT_ARCH_`` in lower case (AUDIT_ARCH_X86_64
+-> "x86_64"); the arches libaudit has syscall tables for are keys of ``_syscalls.SYSCALLS`` under the
+same name. ARCH_NUMBERS is its inverse. ARCH_BITS is 64 where __AUDIT_ARCH_64BIT is set, else 32
+(mips64n32 and mipsel64n32 carry the 64-bit flag but use 32-bit pointers); ARCH_BIG_ENDIAN is True
+where __AUDIT_ARCH_LE is clear.
+
+libaudit's machines and their AUDIT_ARCH value:
+"""
+
+DOC_SYSCALLS = """Syscall number <-> name per audit arch, as libaudit has them (``audit_syscall_to_name``).
+
+Keys are the arch names of ``_arches.AUDIT_ARCHES``; arches whose tables are identical share one
+dict object. Where libaudit's machine name differs from the AUDIT_ARCH_* name, the latter is used:
+{renamed}.
+x86_64 has no x32 entries (numbers with the 0x40000000 bit).
+"""
+
+DOC_ERRNO = """errno number <-> name (what ``exit=-N`` of a SYSCALL record means), from libaudit's
+table (``audit_errno_to_name``), cross-checked with the kernel's asm-generic headers.
+
+This is the generic (asm-generic) table, used by x86, arm, arm64, s390, riscv and most other
+arches; alpha, mips, sparc and parisc number many errnos differently and are not covered (nor is
+powerpc's EDEADLOCK = 58). ERRNO_NUMBERS is the inverse of ERRNO_NAMES plus the headers' alias
+names (EWOULDBLOCK, EDEADLOCK).
+"""
+
+
+def docstring(text: str, extra: Iterable[str] = ()) -> list[str]:
+    """The lines of a module docstring: text, then extra lines, then the closing quotes."""
+    if '"""' in text or any('"""' in line for line in extra):
+        raise ValueError("docstring text holds triple quotes")
+    return ['"""' + text.rstrip("\n"), *extra, '"""', ""]
+
+
+class Snapshots:
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir
+        self.sources = {r["snapshot"]: r for r in read_tsv(data_dir / "SOURCES.tsv")}
+
+    def version(self, snap: str) -> str:
+        return self.sources[snap]["version"]
+
+    def tsv(self, snap: str) -> list[dict[str, str]]:
+        return read_tsv(self.dir / snap)
+
+    def csv(self, snap: str) -> list[dict[str, str]]:
+        return read_csv(self.dir / snap)
+
+    def defines(self, *snaps: str) -> Defines:
+        return Defines((r["macro"], r["expression"]) for s in snaps for r in self.tsv(s))
+
+    def snapshot_line(self, *snaps: str) -> str:
+        return "# Snapshots: " + ", ".join(f"tools/data/{s}" for s in snaps) + "."
+
+
+def doc_short(version: str) -> str:
+    return re.sub(r"\b([0-9a-f]{12})[0-9a-f]{28}\b", r"\1", version)
+
+
+def gen_msgtypes(snaps: Snapshots, report: list[str]) -> str:
+    lib = {int(r["number"]): r["name"] for r in snaps.tsv("libaudit_msgtypes.tsv")}
+    hdefs = snaps.defines("linux_audit_h.tsv")
+    kern: dict[int, str] = {}
+    for macro in hdefs.exprs:
+        if not macro.startswith("AUDIT_") or re.search(r"(?:^|_)(?:FIRST|LAST)_", macro):
+            continue
+        if not hdefs.is_literal(macro):
+            continue
+        v = hdefs.value(macro)
+        if v in KERNEL_MSG_RANGE:
+            if v in kern:
+                raise ValueError(f"linux/audit.h: {v} is both AUDIT_{kern[v]} and {macro}")
+            kern[v] = macro.removeprefix("AUDIT_")
+    doc: dict[int, str] = {}
+    for r in snaps.csv("message-dictionary.csv"):
+        doc[int(r["VALUE"])] = r["MACRO NAME"].strip().removeprefix("AUDIT_")
+
+    srcs = (("libaudit", lib), ("kernel", kern), ("doc", doc))
+    types: dict[int, str] = {}
+    comments: dict[object, str] = {}
+    aliases: dict[str, int] = {}
+    for n in sorted(set(lib) | set(kern) | set(doc)):
+        names = [(tag, table[n]) for tag, table in srcs if n in table]
+        winner = names[0][1]  # libaudit, then the kernel header, then the documentation
+        types[n] = winner
+        comment = " ".join(tag for tag, _ in names)
+        losers = [(tag, name) for tag, name in names if name != winner]
+        for tag, name in losers:
+            comment += f'; {tag} calls it "{name}"'
+            aliases.setdefault(name, n)
+            report.append(
+                f"msgtypes: {n}: {names[0][0]} says {winner!r}, {tag} says {name!r} ({winner!r} kept)"
+            )
+        comments[n] = comment
+    numbers: dict[str, int] = {}
+    for n, name in types.items():
+        if name in numbers:
+            raise ValueError(f"message type name {name} is both {numbers[name]} and {n}")
+        numbers[name] = n
+    alias_comments: dict[object, str] = {}
+    for name, n in aliases.items():
+        if name not in numbers:
+            numbers[name] = n
+            alias_comments[name] = f"alias of {types[n]}"
+    for tag, table in srcs:
+        only = sorted(n for n in table if all(n not in t for g, t in srcs if g != tag))
+        if only:
+            report.append(f"msgtypes: only {tag} knows {', '.join(f'{n} {table[n]}' for n in only)}")
+    lib_missing = sorted(n for n in types if n not in lib)
+    if lib_missing:
+        report.append(
+            "msgtypes: libaudit does not know "
+            + ", ".join(f"{n} {types[n]} ({'/'.join(t for t, tb in srcs if n in tb)})" for n in lib_missing)
+        )
+
+    snap_list = ("libaudit_msgtypes.tsv", "linux_audit_h.tsv", "message-dictionary.csv")
+    lines = [
+        header_line(
+            f"libaudit ({snaps.version('libaudit_msgtypes.tsv')}), <linux/audit.h> "
+            f"({snaps.version('linux_audit_h.tsv')}) and message-dictionary.csv "
+            f"({doc_short(snaps.version('message-dictionary.csv'))})"
+        ),
+        snaps.snapshot_line(*snap_list),
+        *docstring(DOC_MSGTYPES),
+        *dict_lines("MSG_TYPES", "dict[int, str]", sorted(types.items()), comments=comments),
+        "",
+        *dict_lines("MSG_NUMBERS", "dict[str, int]", sorted(numbers.items()), comments=alias_comments),
+    ]
+    report.append(
+        f"msgtypes: {len(types)} types ({len(lib)} libaudit, {len(kern)} kernel, {len(doc)} doc), "
+        f"{len(numbers) - len(types)} alias name(s)"
+    )
+    return "\n".join(lines) + "\n"
+
+
+PLAIN_FIELD = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def gen_fields(snaps: Snapshots, report: list[str]) -> str:
+    rows = snaps.csv("field-dictionary.csv")
+    formats: dict[str, str] = {}
+    exceptions: dict[str, str] = {}
+    patterns: list[tuple[str, str, str]] = []
+    all_rows: list[tuple[str, str, str, str]] = []
+    seen: dict[str, list[dict[str, str]]] = {}
+    for r in rows:
+        name, fmt, meaning, exc = r["NAME"], r["FORMAT"], r["MEANING"], r["EXCEPTION"] or ""
+        all_rows.append((name, fmt, meaning, exc))
+        if not PLAIN_FIELD.fullmatch(name):
+            patterns.append((name, fmt, exc))
+            continue
+        seen.setdefault(name, []).append(r)
+        formats.setdefault(name, fmt)  # first row wins
+        if exc:
+            exceptions.setdefault(name, exc)
+    for name, rs in seen.items():
+        if len(rs) > 1:
+            desc = "; ".join(f"{r['FORMAT']!r} exception={r['EXCEPTION']!r}" for r in rs)
+            report.append(f"fields: {name!r} has {len(rs)} rows: {desc} (first row's format kept)")
+    fmts = sorted({f for _, f, _, _ in all_rows})
+    report.append(
+        f"fields: {len(formats)} plain names, {len(patterns)} patterns, {len(exceptions)} exceptions, "
+        f"{len(all_rows)} rows; formats: {', '.join(fmts)}"
+    )
+
+    lines = [
+        header_line(f"field-dictionary.csv ({doc_short(snaps.version('field-dictionary.csv'))})"),
+        snaps.snapshot_line("field-dictionary.csv"),
+        *docstring(DOC_FIELDS.format(duplicates=", ".join(n for n, rs in seen.items() if len(rs) > 1))),
+        *dict_lines("FIELD_FORMATS", "dict[str, str]", sorted(formats.items())),
+        "",
+        "FIELD_PATTERNS: list[tuple[str, str, str]] = [",
+        *(f"    {lit(p)}," for p in patterns),
+        "]",
+        "",
+        *dict_lines("FIELD_EXCEPTIONS", "dict[str, str]", sorted(exceptions.items())),
+        "",
+        "FIELD_ROWS: list[tuple[str, str, str, str]] = [",
+        *(f"    {lit(r)}," for r in all_rows),
+        "]",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def load_arches(snaps: Snapshots) -> tuple[Defines, dict[int, str]]:
+    defs = snaps.defines("linux_audit_h.tsv", "linux_elf_em_h.tsv")
+    arches: dict[int, str] = {}
+    for macro in defs.exprs:
+        if macro.startswith("AUDIT_ARCH_"):
+            v = defs.value(macro) & 0xFFFFFFFF
+            name = macro.removeprefix("AUDIT_ARCH_").lower()
+            if v in arches:
+                raise ValueError(f"AUDIT_ARCH value 0x{v:08X} is both {arches[v]} and {name}")
+            arches[v] = name
+    return defs, arches
+
+
+def load_machines(snaps: Snapshots, arches: dict[int, str]) -> list[tuple[str, str, int, str]]:
+    """``(libaudit machine name, canonical arch name, elf, accepted names)`` per libaudit machine."""
+    out = []
+    for r in snaps.tsv("libaudit_machines.tsv"):
+        elf = int(r["elf"], 16)
+        if elf not in arches:
+            raise ValueError(f"libaudit machine {r['machine']} has ELF 0x{elf:08X}, no AUDIT_ARCH_* has it")
+        out.append((r["machine"], arches[elf], elf, r["accepted_names"]))
+    return out
+
+
+def hexkey(value: object) -> str:
+    assert isinstance(value, int)
+    return f"0x{value:08X}"
+
+
+def gen_arches(snaps: Snapshots, report: list[str]) -> str:
+    defs, arches = load_arches(snaps)
+    bit64 = defs.value("__AUDIT_ARCH_64BIT")
+    le = defs.value("__AUDIT_ARCH_LE")
+    machines = load_machines(snaps, arches)
+    for mname, canon, elf, _ in machines:
+        if mname != canon:
+            report.append(f"arches: libaudit machine {mname!r} is 0x{elf:08X} = AUDIT_ARCH_{canon.upper()}")
+    report.append(f"arches: {len(arches)} AUDIT_ARCH_* values, {len(machines)} known to libaudit")
+    numbers = {name: v for v, name in arches.items()}
+
+    lines = [
+        header_line(
+            f"<linux/audit.h> and <linux/elf-em.h> ({snaps.version('linux_audit_h.tsv')}) and libaudit "
+            f"({snaps.version('libaudit_machines.tsv')})"
+        ),
+        snaps.snapshot_line("linux_audit_h.tsv", "linux_elf_em_h.tsv", "libaudit_machines.tsv"),
+        *docstring(
+            DOC_ARCHES,
+            [
+                f"    {m} = 0x{e:08X} = {c!r} (libaudit accepts {a})"
+                for m, c, e, a in sorted(machines, key=lambda x: x[1])
+            ],
+        ),
+        *dict_lines("AUDIT_ARCHES", "dict[int, str]", sorted(arches.items()), key_fmt=hexkey),
+        "",
+        *dict_lines("ARCH_NUMBERS", "dict[str, int]", sorted(numbers.items()), val_fmt=hexkey),
+        "",
+        *dict_lines(
+            "ARCH_BITS",
+            "dict[int, int]",
+            ((v, 64 if v & bit64 else 32) for v in sorted(arches)),
+            key_fmt=hexkey,
+        ),
+        "",
+        *dict_lines(
+            "ARCH_BIG_ENDIAN", "dict[int, bool]", ((v, not v & le) for v in sorted(arches)), key_fmt=hexkey
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def gen_syscalls(snaps: Snapshots, report: list[str]) -> str:
+    _, arches = load_arches(snaps)
+    canon = {m: c for m, c, _, _ in load_machines(snaps, arches)}
+    tables: dict[str, dict[int, str]] = {}
+    for r in snaps.tsv("libaudit_syscalls.tsv"):
+        tables.setdefault(canon[r["machine"]], {})[int(r["number"])] = r["name"]
+    # Arches with identical tables share one dict object.
+    groups: list[tuple[list[str], dict[int, str]]] = []
+    for arch in sorted(tables):
+        for names, table in groups:
+            if table == tables[arch]:
+                names.append(arch)
+                break
+        else:
+            groups.append(([arch], tables[arch]))
+    var = {arch: "_" + "_".join(names).upper() for names, _ in groups for arch in names}
+    renamed = (
+        "; ".join(
+            f'libaudit\'s "{m}" is 0x{e:08X}, AUDIT_ARCH_{c.upper()}, here "{c}"'
+            for m, c, e, _ in load_machines(snaps, arches)
+            if m != c
+        )
+        or "none"
+    )
+
+    lines = [
+        header_line(
+            f"libaudit ({snaps.version('libaudit_syscalls.tsv')}), arch names from <linux/audit.h> and "
+            f"<linux/elf-em.h> ({snaps.version('linux_audit_h.tsv')})"
+        ),
+        snaps.snapshot_line(
+            "libaudit_syscalls.tsv", "libaudit_machines.tsv", "linux_audit_h.tsv", "linux_elf_em_h.tsv"
+        ),
+        *docstring(DOC_SYSCALLS.format(renamed=renamed)),
+    ]
+    for names, table in groups:
+        report.append(f"syscalls: {'/'.join(names)}: {len(table)} syscalls, max {max(table)}")
+        lines += [*dict_lines(var[names[0]], "dict[int, str]", sorted(table.items())), ""]
+        inverse: dict[str, int] = {}
+        for nr, name in sorted(table.items()):
+            if name in inverse:
+                raise ValueError(f"{names}: syscall {name} is both {inverse[name]} and {nr}")
+            inverse[name] = nr
+        lines += [*dict_lines(var[names[0]] + "_NUMBERS", "dict[str, int]", sorted(inverse.items())), ""]
+    lines.append("SYSCALLS: dict[str, dict[int, str]] = {")
+    lines += [f"    {lit(a)}: {var[a]}," for a in sorted(tables)]
+    lines += ["}", "", "SYSCALL_NUMBERS: dict[str, dict[str, int]] = {"]
+    lines += [f"    {lit(a)}: {var[a]}_NUMBERS," for a in sorted(tables)]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def gen_errno(snaps: Snapshots, report: list[str]) -> str:
+    lib = {int(r["number"]): r["name"] for r in snaps.tsv("libaudit_errno.tsv")}
+    defs = snaps.defines("asm_generic_errno_base_h.tsv", "asm_generic_errno_h.tsv")
+    hdr: dict[int, str] = {}
+    hdr_aliases: dict[str, int] = {}
+    for macro in defs.exprs:
+        if not re.fullmatch(r"E[A-Z0-9]+", macro):
+            continue
+        v = defs.value(macro)
+        if defs.is_literal(macro):
+            if v in hdr:
+                raise ValueError(f"errno {v} is both {hdr[v]} and {macro} in the headers")
+            hdr[v] = macro
+        else:
+            hdr_aliases[macro] = v
+    names = dict(lib)
+    for n in sorted(set(lib) | set(hdr)):
+        if lib.get(n) != hdr.get(n):
+            report.append(f"errno: {n}: libaudit {lib.get(n)!r}, headers {hdr.get(n)!r}")
+        if n not in lib:
+            names[n] = hdr[n]
+    numbers = {name: n for n, name in names.items()}
+    alias_comments: dict[object, str] = {}
+    for n, name in hdr.items():
+        if name not in numbers:
+            numbers[name] = n
+            alias_comments[name] = f"header name of {names[n]}"
+    for alias, n in hdr_aliases.items():
+        if alias not in numbers:
+            numbers[alias] = n
+            alias_comments[alias] = f"alias of {names[n]}"
+    report.append(
+        f"errno: {len(names)} numbers (libaudit {len(lib)}, headers {len(hdr)}), "
+        f"{len(numbers) - len(names)} alias name(s): {', '.join(sorted(alias_comments))}"
+    )
+    lines = [
+        header_line(
+            f"libaudit ({snaps.version('libaudit_errno.tsv')}) and <asm-generic/errno-base.h>, "
+            f"<asm-generic/errno.h> ({snaps.version('asm_generic_errno_h.tsv')})"
+        ),
+        snaps.snapshot_line("libaudit_errno.tsv", "asm_generic_errno_base_h.tsv", "asm_generic_errno_h.tsv"),
+        *docstring(DOC_ERRNO),
+        *dict_lines("ERRNO_NAMES", "dict[int, str]", sorted(names.items())),
+        "",
+        *dict_lines("ERRNO_NUMBERS", "dict[str, int]", sorted(numbers.items()), comments=alias_comments),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+GENERATORS: dict[str, Callable[[Snapshots, list[str]], str]] = {
+    "msgtypes": gen_msgtypes,
+    "fields": gen_fields,
+    "syscalls": gen_syscalls,
+    "errno": gen_errno,
+    "arches": gen_arches,
+}
+
+
+def generate(data_dir: Path, out_dir: Path, quiet: bool = False) -> None:
+    snaps = Snapshots(data_dir)
+    report: list[str] = []
+    for key, gen in GENERATORS.items():
+        text = gen(snaps, report)
+        compile(text, str(MODULES[key]), "exec")  # fail here, not at import time
+        path = out_dir / MODULES[key]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("ascii"))
+        report.append(f"wrote {path}")
+    if not quiet:
+        for line in report:
+            note(line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--from-snapshots",
+        action="store_true",
+        help="do not read the live sources; generate from the snapshots in --data-dir",
+    )
+    ap.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA, help=f"snapshot directory ({DEFAULT_DATA})"
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"package directory to write records/ and events/ modules under ({DEFAULT_OUT})",
+    )
+    ap.add_argument(
+        "--include-dir", type=Path, default=DEFAULT_INCLUDE, help="kernel UAPI headers (live mode)"
+    )
+    ap.add_argument(
+        "--doc-dir",
+        type=Path,
+        default=DEFAULT_DOC,
+        help="copy of linux-audit/audit-documentation's dictionaries (live mode)",
+    )
+    ap.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    args = ap.parse_args(argv)
+    problems = 0
+    if not args.from_snapshots:
+        problems = collect(args.data_dir, args.include_dir, args.doc_dir)
+    generate(args.data_dir, args.out, quiet=args.quiet)
+    if problems:
+        note(f"gen_constants: {problems} live cross-check(s) failed")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
