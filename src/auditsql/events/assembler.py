@@ -29,6 +29,10 @@ _MAX_GAP = 1 << 20
 _CLOSED_MEMORY = 8192
 
 
+def _first_order(ev: Event) -> int:
+    return ev.began
+
+
 def is_single(rtype: int) -> bool:
     """Types that are a whole event on their own: user-space messages and daemon records.
 
@@ -114,6 +118,10 @@ class Assembler:
         if rec.type == EOE:
             del self._pending[key]
             self._emit(ev, "eoe", out)
+        else:
+            # the window counts from an event's latest record: an event still receiving records stays open
+            ev.seq = self._n
+            self._pending.move_to_end(key)
         return self._expire(out, rec)
 
     def _close_new(self, rec: Record, how: str, out: list[Event]) -> list[Event]:
@@ -181,10 +189,10 @@ class Assembler:
         while singles:
             _, ev = singles.popitem(last=False)
             self._emit(ev, "single", out)
-        pending = self._pending
-        while pending:
-            _, ev = pending.popitem(last=False)
+        # end of input: what is left closes in the order the events began
+        for ev in sorted(self._pending.values(), key=_first_order):
             self._emit(ev, "flush", out)
+        self._pending.clear()
         return out
 
     # -- serials -----------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ class Event:
     ``late`` (records that arrived after their event had been closed), ``error`` (unparsable line).
     """
 
-    __slots__ = ("node", "sec", "msec", "serial", "records", "closed_by", "seq", "duplicates")
+    __slots__ = ("node", "sec", "msec", "serial", "records", "closed_by", "seq", "began", "duplicates")
 
     def __init__(self, node: str | None, sec: int, msec: int, serial: int, seq: int = 0) -> None:
         self.node = node
@@ -24,8 +24,10 @@ class Event:
         self.serial = serial
         self.records: list[Record] = []
         self.closed_by = ""
-        #: arrival index of the first record (assembler bookkeeping)
+        #: arrival index of the latest record (assembler bookkeeping)
         self.seq = seq
+        #: arrival index of the first record
+        self.began = seq
         #: records dropped as exact duplicates of one already in the event
         self.duplicates = 0
 

@@ -25,8 +25,21 @@ from auditsql.events.interpret import (
     sockaddr_of,
     syscall_name,
 )
+from auditsql.records.encoding import TRIVIAL, escape
 from auditsql.records.record import FREE_TEXT, Record
-from auditsql.records.values import as_text, converter
+from auditsql.records.values import (
+    K_ENC,
+    K_FREE,
+    K_INT,
+    K_MSG,
+    K_SCARG,
+    K_TEXT,
+    KINDS,
+    as_bytes,
+    as_text,
+    converter,
+    kind_of,
+)
 
 __all__ = ["Renderer", "SINGLE_SECTIONS"]
 
@@ -35,7 +48,11 @@ SYSCALL, EXECVE, CWD, PATH, SOCKADDR, PROCTITLE, EOE = 1300, 1309, 1307, 1302, 1
 SINGLE_SECTIONS = frozenset((SYSCALL, EXECVE, CWD, PROCTITLE))
 _SYSCALL_ARGS = frozenset(("a0", "a1", "a2", "a3"))
 _ID_FIELDS = ("auid", "uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid", "ouid", "ogid")
+# LOGIN's previous/new login uid (`old-auid=`, pre-3.x `old auid=`/`new auid=`); auditd's ENRICHED names them
+_ID_FIELDS += ("old-auid", "new-auid")
+_ID_PAIRS = tuple((f, f.upper()) for f in _ID_FIELDS)
 _GROUP_FIELDS = frozenset(("gid", "egid", "sgid", "fsgid", "ogid"))
+_TRIVIAL = TRIVIAL.match
 _SUMMARY_INTS = ("pid", "ppid", "auid", "uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid", "ses")
 _USER_MSG_KEYS = ("op", "acct", "id", "exe", "hostname", "addr", "terminal", "res", "grantors", "cmd", "cwd")
 
@@ -54,20 +71,74 @@ class Renderer:
     def __init__(self, resolve_ids: bool = True, raw: bool = True) -> None:
         self.ids = Identities() if resolve_ids else None
         self.raw = raw
+        self._cache: dict[tuple[int, str], dict[str, object]] = {}
 
     # -- sections ----------------------------------------------------------------------------------------------
 
     def section(self, rec: Record, arch_name: str | None = None) -> dict[str, object]:
+        """A record's typed fields. Sections of records whose body repeats verbatim are built once (bounded
+        cache; SYSCALL excluded as practically unique); cached dicts are shared and must not be mutated."""
+        if rec.type == SYSCALL or rec.error is not None or len(rec.body) > 2048:
+            return self._section(rec, arch_name)
+        cache = self._cache
+        key = (rec.type, rec.body)
+        sec = cache.get(key)
+        if sec is None:
+            if len(cache) >= 8192:
+                cache.clear()
+            sec = cache[key] = self._section(rec, arch_name)
+        return sec
+
+    def _section(self, rec: Record, arch_name: str | None = None) -> dict[str, object]:
         out: dict[str, object] = {}
         free: list[str] = []
         argv: list[str] | None = None
+        is_syscall = rec.type == SYSCALL
+        kinds = KINDS
+        trivial = _TRIVIAL
+        # the hot loop: converters inlined by kind (see auditsql.records.values for the rules)
         for k, tok in rec.fields:
-            if k == FREE_TEXT:
+            kind = kinds.get(k)
+            if kind is None:
+                kind = kind_of(k)
+            if kind == K_INT:
+                if k in out:
+                    continue  # a repeated key: the first value is kept, the raw text has all of them
+                try:
+                    out[k] = int(tok)
+                except ValueError:
+                    out[k] = as_text(tok)
+                continue
+            if kind == K_ENC:
+                if k in out:
+                    continue
+                if len(tok) > 1 and tok[0] == '"' and tok[-1] == '"':
+                    v = tok[1:-1]
+                    out[k] = v if trivial(v) else escape(v)
+                elif tok == "(null)" or tok == "?":
+                    out[k] = None
+                elif tok.isalpha() and (len(tok) & 1 or tok.strip("abcdefABCDEF")):
+                    out[k] = tok  # a word that cannot be hex (`success=yes`)
+                else:
+                    out[k] = as_bytes(tok)
+                continue
+            if kind == K_FREE:
                 free.append(tok)
                 continue
             if k in out:
-                continue  # a repeated key: the first value is kept, the raw text has all of them
-            if rec.type == SYSCALL and k in _SYSCALL_ARGS:
+                continue
+            if kind == K_TEXT:
+                if len(tok) > 1 and tok[0] == '"' and tok[-1] == '"':
+                    v = tok[1:-1]
+                    out[k] = v if trivial(v) else escape(v)
+                else:
+                    out[k] = (
+                        tok
+                        if trivial(tok) and tok != "?" and tok != "(null)" and tok[:1] != "'"
+                        else as_text(tok)
+                    )
+                continue
+            if kind == K_SCARG and is_syscall:
                 if argv is None:
                     argv = []
                 try:
@@ -75,7 +146,7 @@ class Renderer:
                 except ValueError:
                     argv.append(as_text(tok) or "")
                 continue
-            if k == "msg" and tok[:1] == "'":
+            if kind == K_MSG and tok[:1] == "'":
                 out[k] = _nested(tok)
                 continue
             out[k] = converter(k)(tok)
@@ -97,6 +168,9 @@ class Renderer:
                 out["ARGV"] = argv
         if self.ids is not None:
             self._names(out)
+            msg = out.get("msg")
+            if isinstance(msg, dict):
+                self._names(msg)  # ids in a user-space payload (`msg='... suid=0'`), as libauparse
         return out
 
     def _names(self, out: dict[str, object]) -> None:
@@ -208,7 +282,7 @@ class Renderer:
                 v = sc.get(f)
                 if v is not None:
                     s[f] = v
-            names = {f: sc[f.upper()] for f in _ID_FIELDS if f.upper() in sc}
+            names = {f: sc[up] for f, up in _ID_PAIRS if up in sc}
             if names:
                 s["names"] = names
         else:
@@ -217,7 +291,8 @@ class Renderer:
         if isinstance(cwd, dict) and "cwd" in cwd:
             s["cwd"] = cwd["cwd"]
         if argv is not None:
-            s["argv"] = escaped(argv)
+            ex_sec = d.get("EXECVE")
+            s["argv"] = ex_sec["ARGV"] if isinstance(ex_sec, dict) else escaped(argv)
             s["argc"] = len(argv)
         pt = d.get("PROCTITLE")
         if isinstance(pt, dict) and "argv" not in s:
@@ -262,7 +337,7 @@ class Renderer:
         res = src.get("res", sec.get("res"))
         if res in ("success", "failed", 1, 0, "1", "0"):
             s["success"] = res in ("success", 1, "1")
-        names = {f: sec[f.upper()] for f in _ID_FIELDS if f.upper() in sec}
+        names = {f: sec[up] for f, up in _ID_PAIRS if up in sec}
         if names:
             s["names"] = names
 
@@ -300,6 +375,8 @@ def _free_text(words: list[str], out: dict[str, object]) -> None:
 
 
 def _raw_text(text: str) -> object:
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -307,6 +384,14 @@ def _raw_text(text: str) -> object:
     return text
 
 
+_ISO_CACHE: dict[int, str] = {}
+
+
 def _iso(sec: int, msec: int) -> str:
-    t = _dt.datetime.fromtimestamp(sec, _dt.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{msec:03d}Z"
+    """RFC 3339 UTC time with milliseconds; the second's text is cached (events come in bursts)."""
+    base = _ISO_CACHE.get(sec)
+    if base is None:
+        if len(_ISO_CACHE) > 4096:
+            _ISO_CACHE.clear()
+        base = _ISO_CACHE[sec] = _dt.datetime.fromtimestamp(sec, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+    return f"{base}{msec:03d}Z"

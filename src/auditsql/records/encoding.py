@@ -21,7 +21,8 @@ __all__ = ["escape", "unescape", "decode_hex", "is_hex", "decode_encoded"]
 
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+\Z")
 _PCT_B = re.compile(rb"%([0-9a-fA-F]{2})")
-_TRIVIAL = re.compile(r"[ !-$&-*,-~]*\Z")  # printable ASCII without % and +
+#: printable ASCII without % and +: text that escapes to itself
+TRIVIAL = _TRIVIAL = re.compile(r"[ !-$&-*,-~]*\Z")
 
 
 def is_hex(token: str) -> bool:
@@ -32,62 +33,24 @@ def decode_hex(token: str) -> bytes:
     return bytes.fromhex(token)
 
 
+# what escape() rewrites: C0 controls, DEL, '%', '+', the BOM, and (as surrogate escapes) bytes that are not UTF-8
+_ESCAPES: dict[int, str] = {c: f"%{c:02x}" for c in (*range(32), 127, 0x25, 0x2B)}
+_ESCAPES[0xFEFF] = "%ef%bb%bf"
+_ESCAPES.update({0xDC00 + b: f"%{b:02x}" for b in range(0x80, 0x100)})
+
+
 def escape(data: bytes | str) -> str:
-    """Bytes (or already-decoded text) → laurel-style escaped text."""
-    if isinstance(data, str):
-        if _TRIVIAL.match(data):
-            return data
-        data = data.encode("utf-8", "surrogateescape")
-    else:
-        try:
-            s = data.decode("ascii")
-        except UnicodeDecodeError:
-            pass
-        else:
-            if _TRIVIAL.match(s):
-                return s
-    return _escape_slow(data)
+    """Bytes (or text decoded with ``surrogateescape``) → laurel-style escaped text.
 
-
-def _escape_slow(data: bytes) -> str:
-    out: list[str] = []
-    i = 0
-    n = len(data)
-    while i < n:
-        c = data[i]
-        if 32 <= c < 127 and c != 0x25 and c != 0x2B:
-            j = i + 1
-            while j < n and 32 <= data[j] < 127 and data[j] != 0x25 and data[j] != 0x2B:
-                j += 1
-            out.append(data[i:j].decode("ascii"))
-            i = j
-            continue
-        if c & 0xE0 == 0xC0:
-            ln = 2
-        elif c & 0xF0 == 0xE0:
-            ln = 3
-        elif c & 0xF8 == 0xF0:
-            ln = 4
-        else:
-            out.append(f"%{c:02x}")
-            i += 1
-            continue
-        k = i + 1
-        while k < i + ln and k < n and data[k] & 0xC0 == 0x80:
-            k += 1
-        if k == i + ln:
-            try:
-                ch = data[i:k].decode("utf-8")
-            except UnicodeDecodeError:
-                ch = "\ufeff"
-            if ch != "\ufeff":
-                out.append(ch)
-                i = k
-                continue
-        # an invalid, incomplete or BOM sequence: its bytes are escaped
-        out.extend(f"%{b:02x}" for b in data[i:k])
-        i = k
-    return "".join(out)
+    Python's UTF-8 decoder marks exactly the bytes laurel's writer escapes (an invalid or incomplete
+    sequence byte by byte, encoded surrogates, overlong forms) as surrogate escapes, so one decode and one
+    ``str.translate`` give laurel's output.
+    """
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", "surrogateescape")
+    if _TRIVIAL.match(data):
+        return data
+    return data.translate(_ESCAPES)
 
 
 def unescape(text: str) -> bytes:
@@ -117,4 +80,8 @@ def decode_encoded(token: str) -> bytes | None:
         return None
     if _HEX.match(token):
         return bytes.fromhex(token)
+    if token[-1] == '"' and _HEX.match(token, 0, len(token) - 1):
+        # hex with a stray closing quote (`key=65786563013634626974"` in go-libaudit's test log): auditd
+        # never writes a bare value with a quote in it, so the hex is the value (go-libaudit reads it so)
+        return bytes.fromhex(token[:-1])
     return token.encode("utf-8", "surrogateescape")

@@ -8,17 +8,18 @@ that does not parse becomes a :class:`Record` with ``error`` set and its text ke
 
 from __future__ import annotations
 
+import operator
 import re
 
 from auditsql.records._msgtypes import MSG_NUMBERS, MSG_TYPES
 from auditsql.records.record import FREE_TEXT, Record
 
-__all__ = ["parse_line", "parse_text", "tokenize", "split_enrichment", "parse_nested"]
+__all__ = ["parse_line", "parse_text", "parse_netlink", "tokenize", "split_enrichment", "parse_nested"]
 
 # node=N type=T msg=audit(SEC.MSEC:SERIAL):
 _HEADER = re.compile(
     r"(?:node=(?P<node>[^ \t]*) +)?type=(?P<type>[A-Za-z0-9_]+(?:\[\d+\])?) +"
-    r"msg=audit\((?P<sec>\d+)\.(?P<msec>\d+):(?P<serial>\d+)\)(?::|(?= )) ?"
+    r"msg=audit\((?P<sec>[0-9]{1,20})\.(?P<msec>[0-9]{1,20}):(?P<serial>[0-9]{1,20})\)(?::|(?= )) ?"
 )
 # a header with no normal audit(...) stamp: `type=UNKNOWN[1329] msg=?`, `msg=g`
 _BAD_HEADER = re.compile(
@@ -26,12 +27,13 @@ _BAD_HEADER = re.compile(
 )
 # where a second record starts on the same physical line
 _NEXT_RECORD = re.compile(r"[ \t]+(?=(?:node=[^ \t]+ +)?type=[A-Za-z0-9_]+(?:\[\d+\])? +msg=audit\(\d)")
-_UNKNOWN = re.compile(r"UNKNOWN\[(\d+)\]")
+_UNKNOWN = re.compile(r"UNKNOWN\[([0-9]{1,10})\]")
 
 # One token of a body: key=value (value double-quoted, single-quoted, braced or bare) or a free word.
+# A single-quoted payload may hold double-quoted values with a ' inside (`msg='acct="f('x')" res=failed'`).
 _TOKEN = re.compile(
     r"""[ \t\x1d]*(?:
-        (?P<k>[^ \t\x1d="'{}]+)=(?P<v>"[^"]*"|'[^']*'|\{[^}]*\}|[^ \t\x1d]*)
+        (?P<k>[^ \t\x1d="'{}]+)=(?P<v>"[^"]*"|'(?:[^'"]+|"[^"]*")*+'|'[^']*'|\{[^}]*\}|[^ \t\x1d]*)
       | (?P<w>[^ \t\x1d]+)
     )""",
     re.X,
@@ -39,6 +41,11 @@ _TOKEN = re.compile(
 # an ENRICHED key glued to the end of a bare value: `cap_frootid=0OUID="root"`, `res=successUID="root"`
 _GLUE = re.compile(r"[A-Z][A-Z0-9_]*=")
 _ENRICH_KEY = re.compile(r"[A-Z][A-Z0-9_]*\Z")
+# the scanner's key=value token (same key and value classes as _TOKEN), and a whole body of them
+_FAST_TOK = r"""[^ \t\x1d="'{}]+=(?>"[^"]*"|[^ \t\x1d]*)"""
+_FAST = re.compile(r"""([^ \t\x1d="'{}]+)=((?>"[^"]*"|[^ \t\x1d]*))""")
+_FAST_ALL = re.compile(rf"{_FAST_TOK}(?: {_FAST_TOK})*")
+_first = operator.itemgetter(0)
 _QUALIFIERS = frozenset(("old", "new"))
 
 
@@ -58,6 +65,22 @@ def tokenize(body: str, detect: bool = True) -> tuple[list[tuple[str, str]], lis
     With ``detect`` off (``--format raw``) only the 0x1d byte starts it.
     """
     raw, tail = split_enrichment(body)
+    if raw[:1] == " " or raw[-1:] == " ":
+        raw = raw.strip(" ")
+    # fast path: one C-level findall when the body has the plain shape (single spaces, no quoted spaces,
+    # no single quotes or braces, no upper-case keys, no '=' inside values); otherwise the full scanner
+    if "'" not in raw and "{" not in raw:
+        fields = _FAST.findall(raw)
+        n = len(fields)
+        if (
+            n == raw.count(" ") + 1
+            and n == raw.count("=")
+            and not (detect and any(map(str.isupper, map(_first, fields))))
+            and _FAST_ALL.fullmatch(raw) is not None  # no character outside the tokens (`a="x"b`, tabs)
+        ):
+            return fields, ([] if tail is None else _scan(tail, True)[0])
+        if not raw:
+            return [], ([] if tail is None else _scan(tail, True)[0])
     fields, cut = _scan(raw, not detect)
     enrich: list[tuple[str, str]] = []
     if cut is not None:
@@ -78,6 +101,10 @@ def _scan(raw: str, all_: bool = False) -> tuple[list[tuple[str, str]], int | No
             # AppArmor: `subj=/usr/sbin/cupsd (enforce)` is one value
             if w[0] == "(" and w[-1] == ")" and fields and fields[-1][0] == "subj":
                 fields[-1] = ("subj", fields[-1][1] + " " + w)
+                continue
+            if all_ and fields and fields[-1][0][:1].isupper():
+                # an ENRICHED value with spaces, written unquoted: `SADDR=unknown family(0)`, `SADDR={ .. {x} }`
+                fields[-1] = (fields[-1][0], fields[-1][1] + " " + w)
                 continue
             if w in _QUALIFIERS:
                 qualified = True
@@ -127,7 +154,34 @@ def parse_nested(token: str) -> list[tuple[str, str]]:
     """Fields of a user-space payload ``msg='op=PAM:... acct="x" res=success'`` (quotes included or not)."""
     if len(token) >= 2 and token[0] == "'" and token[-1] == "'":
         token = token[1:-1]
-    return tokenize(token)[0]
+    fields = tokenize(token)[0]
+    if ": " in token:
+        # old login payload `msg='uid=848: exe="/bin/login" ...'`: the colon ends the value (libauparse strips it)
+        fields = [(k, v[:-1]) if v[-1:] == ":" and v[:-1].isdigit() else (k, v) for k, v in fields]
+    return _unparen(fields) if "(" in token else fields
+
+
+def _unparen(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Old PAM payloads (audit 1.x): ``exe="/usr/sbin/crond" (hostname=?, addr=?, terminal=cron res=success)``.
+    Inside the parenthesised group the leading ``(``, the ``,`` after values and the closing ``)`` are syntax,
+    not part of keys and values (libauparse and go-libaudit read it so)."""
+    out: list[tuple[str, str]] = []
+    inside = False
+    for k, v in fields:
+        if not inside and k.startswith("(") and len(k) > 1:
+            inside = True
+            k = k[1:]
+        if inside:
+            if k == FREE_TEXT and v == ")":
+                inside = False
+                continue
+            if v.endswith(")") and v[:1] not in "\"'{":
+                v = v[:-1]
+                inside = False
+            if v.endswith(",") and v[:1] not in "\"'{":
+                v = v[:-1]
+        out.append((k, v))
+    return out
 
 
 def _type_of(name: str) -> int:
@@ -144,31 +198,54 @@ def parse_text(text: str, detect: bool = True) -> list[Record]:
         return []
     m = _HEADER.match(text)
     if m is None and text[0] in " \t":
-        if not text.strip():
+        if not text.strip(" \t"):
             return []
         m = _HEADER.match(text, len(text) - len(text.lstrip(" \t")))
-    if m is not None and _NEXT_RECORD.search(text, m.end()) is None:
+    # search from the stamp's end: the header regex may have eaten the space before a second record
+    if m is not None and (
+        text.find("msg=audit(", m.end()) < 0 or _NEXT_RECORD.search(text, m.end("serial")) is None
+    ):
         return [_record(text, m, detect)]
     if m is None:
         return [_odd(text)]
     out: list[Record] = []
     start = 0
-    for nm in _NEXT_RECORD.finditer(text, m.end()):
-        out.append(_one(text[start : nm.start()], detect))
+    for nm in _NEXT_RECORD.finditer(text, m.end("serial")):
+        chunk = text[start : nm.start()]
+        if chunk[:5] == "node=" and " " not in chunk and "\t" not in chunk:
+            continue  # the space after the next record's own node= prefix, not a boundary
+        out.append(_one(chunk, detect))
         start = nm.end()
     out.append(_one(text[start:], detect))
     return out
 
 
 def _one(text: str, detect: bool) -> Record:
-    m = _HEADER.match(text)
+    m = _HEADER.match(text, len(text) - len(text.lstrip(" \t")))
     return _record(text, m, detect) if m is not None else _odd(text)
+
+
+# Bodies that repeat verbatim (the PATH of a common binary, a CWD, the PROCTITLE/EXECVE of a command run
+# again) are tokenized once: a bounded cache keyed by the body text. SYSCALL bodies (pids, arguments) are
+# practically unique and are not cached. The cached lists are shared and never mutated.
+_CACHE_MAX = 8192
+_CACHE_BODY_MAX = 2048
+_BODY_CACHE: tuple[dict[str, tuple], dict[str, tuple]] = ({}, {})
 
 
 def _record(text: str, m: re.Match[str], detect: bool = True) -> Record:
     name = m.group("type")
     body = text[m.end() :]
-    fields, enrich = tokenize(body, detect)
+    if name == "SYSCALL" or len(body) > _CACHE_BODY_MAX:
+        fields, enrich = tokenize(body, detect)
+    else:
+        cache = _BODY_CACHE[detect]
+        hit = cache.get(body)
+        if hit is None:
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            hit = cache[body] = tokenize(body, detect)
+        fields, enrich = hit
     return Record(
         text,
         m.group("node"),
@@ -211,3 +288,20 @@ def parse_line(line: bytes, detect: bool = True) -> list[Record]:
 
 def type_name(n: int) -> str:
     return MSG_TYPES.get(n) or f"UNKNOWN[{n}]"
+
+
+def parse_netlink(msg_type: int, payload: bytes) -> Record:
+    """One record from a NETLINK_AUDIT message: its nlmsg_type and payload (``audit(SEC.MSEC:SERIAL): ...``).
+
+    The text is what auditd would log for it (``type=NAME msg=`` + payload; trailing NULs and newlines of
+    user-space messages removed). Always exactly one record: a payload that contains something looking like
+    a second record header (user-supplied AUDIT_USER text) is not split.
+    """
+    end = len(payload)
+    while end and payload[end - 1] in b"\0\n":
+        end -= 1
+    text = f"type={type_name(msg_type)} msg=" + payload[:end].decode("utf-8", "surrogateescape")
+    m = _HEADER.match(text)
+    rec = _record(text, m, False) if m is not None else _odd(text)
+    rec.type = msg_type
+    return rec

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from auditsql.records._fields import FIELD_FORMATS
 from auditsql.records.encoding import decode_encoded, escape
 
-__all__ = ["convert", "converter", "as_text", "as_int", "as_bytes"]
+__all__ = ["convert", "converter", "as_text", "as_int", "as_bytes", "kind_of", "KINDS"]
 
 Converter = Callable[[str], object]
 
@@ -88,6 +88,8 @@ _COMMON: dict[str, Converter] = {
     "exe": as_bytes,
     "subj": as_bytes,
     "key": as_bytes,
+    # URINGOP: not in the field dictionary; the kernel writes `uring_op=%d` (laurel's golden: a number)
+    "uring_op": as_int,
 }
 
 _CONVERTERS: dict[str, Converter] = {}
@@ -101,6 +103,9 @@ def converter(key: str) -> Converter:
     conv = _COMMON.get(key)
     if conv is None:
         fmt = FIELD_FORMATS.get(key)
+        if fmt is None and key[:4] == "new-":
+            # the dictionary lists `old-ses` but not `new-ses` (pre-3.x LOGIN `new ses=`): type the pair alike
+            fmt = FIELD_FORMATS.get("old-" + key[4:])
         conv = _BY_FORMAT.get(fmt) if fmt else None
         if conv is None:
             conv = as_int if key.endswith(("uid", "gid")) else as_text
@@ -110,3 +115,18 @@ def converter(key: str) -> Converter:
 
 def convert(key: str, token: str) -> object:
     return converter(key)(token)
+
+
+# Field kinds, for the renderer's inlined hot loop (same rules as ``converter``).
+K_TEXT, K_INT, K_HEX, K_OCT, K_ENC, K_FREE, K_MSG, K_SCARG = range(8)
+_KIND_OF_CONV = {as_text: K_TEXT, as_int: K_INT, as_hexnum: K_HEX, as_octnum: K_OCT, as_bytes: K_ENC}
+#: field name -> kind, filled on first sight of a name
+KINDS: dict[str, int] = {"": K_FREE, "msg": K_MSG, "a0": K_SCARG, "a1": K_SCARG, "a2": K_SCARG, "a3": K_SCARG}
+
+
+def kind_of(key: str) -> int:
+    """The kind of a field name (cached in ``KINDS``)."""
+    k = KINDS.get(key)
+    if k is None:
+        k = KINDS[key] = _KIND_OF_CONV[converter(key)]
+    return k
