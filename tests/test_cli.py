@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 CORPUS = Path("/work/shared/corpus")
-EOE_LINE = "type=EOE msg=audit(1615225617.302:25836):"  # shared/corpus/hillu_linux-audit-parser-rs/line-eoe.txt
+EOE_LINE = (
+    "type=EOE msg=audit(1615225617.302:25836):"  # shared/corpus/hillu_linux-audit-parser-rs/line-eoe.txt
+)
 
 _EXE = shutil.which("auditsql")
 _CMD = [_EXE] if _EXE else [sys.executable, "-c", "from auditsql.cli import main; main()"]
@@ -21,7 +23,9 @@ _CMD = [_EXE] if _EXE else [sys.executable, "-c", "from auditsql.cli import main
 
 def run(args: list[str], cwd: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     env = dict(os.environ, LC_ALL="C.UTF-8")
-    return subprocess.run(_CMD + args, cwd=cwd, input=stdin, capture_output=True, timeout=60, env=env, check=False)
+    return subprocess.run(
+        _CMD + args, cwd=cwd, input=stdin, capture_output=True, timeout=60, env=env, check=False
+    )
 
 
 def one_error_line(p: subprocess.CompletedProcess[bytes]) -> str:
@@ -139,7 +143,9 @@ def test_stdin(tmp_path: Path) -> None:
     (ev,) = jsonl(p.stdout)
     assert (ev["ID"], ev["NODE"]) == ("1615114232.375:15558", "work")
     assert ev["summary"]["argv"] == ["whoami"]
-    from_file = run(["read", "--no-resolve-ids", str(CORPUS / "threathunters-io_laurel/record-execve.txt")], tmp_path)
+    from_file = run(
+        ["read", "--no-resolve-ids", str(CORPUS / "threathunters-io_laurel/record-execve.txt")], tmp_path
+    )
     assert from_file.stdout == p.stdout
 
 
@@ -191,7 +197,10 @@ def test_format_auto_detects_enriched_from_0x1d(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["read"], "Error: Missing argument 'FILES...'."),
-        (["read", "--format", "bogus", "x"], "Error: Invalid value for '--format': 'bogus' is not one of 'auto', 'raw', 'enriched'."),
+        (
+            ["read", "--format", "bogus", "x"],
+            "Error: Invalid value for '--format': 'bogus' is not one of 'auto', 'raw', 'enriched'.",
+        ),
     ],
 )
 def test_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
@@ -218,3 +227,13 @@ def test_broken_pipe_is_not_an_error(tmp_path: Path) -> None:
     proc.stderr.close()
     assert proc.wait(timeout=60) == 0
     assert b"Traceback" not in err
+
+
+def test_docs_example_is_current(tmp_path: Path) -> None:
+    # docs/event-json.md shows this command's output; keep the page true
+    doc = (Path(__file__).parent.parent / "docs" / "event-json.md").read_text()
+    block = doc.split("## Example", 1)[1].split("```json\n", 1)[1].split("\n```", 1)[0]
+    log = CORPUS / "threathunters-io_laurel/record-execve.txt"
+    p = run(["read", "--no-resolve-ids", str(log)], tmp_path)
+    assert p.returncode == 0
+    assert jsonl(p.stdout) == [json.loads(block)]

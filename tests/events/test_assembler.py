@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from auditsql.events.assembler import Assembler, is_single
 from auditsql.events.event import Event
 from auditsql.records.parser import parse_text
@@ -16,7 +14,9 @@ from auditsql.sources.logfile import LogSource
 CORPUS = Path("/work/shared/corpus")
 
 
-def rec(name: str, serial: int, body: str = "", sec: int = 1700000000, msec: int = 0, node: str | None = None) -> Record:
+def rec(
+    name: str, serial: int, body: str = "", sec: int = 1700000000, msec: int = 0, node: str | None = None
+) -> Record:
     prefix = f"node={node} " if node is not None else ""
     line = f"{prefix}type={name} msg=audit({sec}.{msec:03d}:{serial}):" + (f" {body}" if body else "")
     (r,) = parse_text(line)
@@ -28,7 +28,9 @@ def shape(events: list[Event]) -> list[tuple[int, list[str], str]]:
     return [(e.serial, [r.name for r in e.records], e.closed_by) for e in events]
 
 
-def run(records: list[Record], asm: Assembler | None = None) -> tuple[list[list[Event]], list[Event], Assembler]:
+def run(
+    records: list[Record], asm: Assembler | None = None
+) -> tuple[list[list[Event]], list[Event], Assembler]:
     """Push every record; returns what each push returned, what flush returned, and the assembler."""
     asm = asm or Assembler()
     per_push = [asm.push(r) for r in records]
@@ -92,9 +94,17 @@ def test_interleaved_records_of_two_events() -> None:
 
 
 def test_same_serial_different_timestamp_or_node_are_different_events() -> None:
-    recs = [rec("SYSCALL", 7, "a=1", msec=1), rec("SYSCALL", 7, "a=1", msec=2), rec("SYSCALL", 7, "a=1", node="n1")]
+    recs = [
+        rec("SYSCALL", 7, "a=1", msec=1),
+        rec("SYSCALL", 7, "a=1", msec=2),
+        rec("SYSCALL", 7, "a=1", node="n1"),
+    ]
     _, flushed, asm = run(recs)
-    assert [(e.node, e.msec, e.closed_by) for e in flushed] == [(None, 1, "flush"), (None, 2, "flush"), ("n1", 0, "flush")]
+    assert [(e.node, e.msec, e.closed_by) for e in flushed] == [
+        (None, 1, "flush"),
+        (None, 2, "flush"),
+        ("n1", 0, "flush"),
+    ]
     assert asm.stats["duplicates"] == 0
 
 
@@ -161,7 +171,13 @@ def test_error_record_is_an_error_event() -> None:
 def test_serial_rollover_is_not_a_gap() -> None:
     # shared/corpus/elastic_go-libaudit/reassembler/rollover.log: 4294967294, 4294967295, 0, 1, 2
     events, asm = corpus_events(CORPUS / "elastic_go-libaudit/reassembler/rollover.log")
-    assert [(e.serial, len(e.records)) for e in events] == [(4294967294, 1), (4294967295, 1), (0, 1), (1, 1), (2, 1)]
+    assert [(e.serial, len(e.records)) for e in events] == [
+        (4294967294, 1),
+        (4294967295, 1),
+        (0, 1),
+        (1, 1),
+        (2, 1),
+    ]
     assert (asm.stats["serial_gaps"], asm.stats["serial_jumps"]) == (0, 0)
 
 
@@ -223,8 +239,8 @@ def test_user_login_closes_after_the_single_window() -> None:
     # shared/corpus/hillu_linux-audit-parser-rs/line-user-login.txt (USER_LOGIN = 1112)
     (login,) = parse_text(
         "type=USER_LOGIN msg=audit(1725003193.327:117286): pid=1712 uid=0 auid=1000 ses=764 "
-        "msg='op=login id=1000 exe=\"/usr/sbin/sshd\" hostname=other-host.invalid addr=10.10.10.10 "
-        "terminal=ssh res=success'\x1dUID=\"root\" AUID=\"ec2-user\" ID=\"ec2-user\""
+        'msg=\'op=login id=1000 exe="/usr/sbin/sshd" hostname=other-host.invalid addr=10.10.10.10 '
+        'terminal=ssh res=success\'\x1dUID="root" AUID="ec2-user" ID="ec2-user"'
     )
     assert login.type == 1112
     asm = Assembler(single_window=3)
@@ -294,7 +310,11 @@ def test_window_counts_from_the_last_record_of_an_event() -> None:
 
 def test_flush_closes_everything_in_arrival_order() -> None:
     _, flushed, asm = run([rec("SYSCALL", 8), rec("USER_LOGIN", 9, "pid=1"), rec("SYSCALL", 7)])
-    assert shape(flushed) == [(9, ["USER_LOGIN"], "single"), (8, ["SYSCALL"], "flush"), (7, ["SYSCALL"], "flush")]
+    assert shape(flushed) == [
+        (9, ["USER_LOGIN"], "single"),
+        (8, ["SYSCALL"], "flush"),
+        (7, ["SYSCALL"], "flush"),
+    ]
     assert asm.flush() == []
     # a record for a flushed event is late
     assert shape(asm.push(rec("PATH", 8, "item=0"))) == [(8, ["PATH"], "late")]

@@ -84,7 +84,9 @@ def test_sockaddr_inet6() -> None:
 
 
 def test_sockaddr_inet6_with_scope() -> None:
-    data = bytes.fromhex("0A000016" + "00000007" + "FE800000000000000000000000000001") + (2).to_bytes(4, "little")
+    data = bytes.fromhex("0A000016" + "00000007" + "FE800000000000000000000000000001") + (2).to_bytes(
+        4, "little"
+    )
     assert decode_sockaddr(data) == {
         "family": "inet6",
         "port": 22,
@@ -112,7 +114,10 @@ def test_sockaddr_unix_path() -> None:
 def test_sockaddr_unix_path_with_braces() -> None:
     # shared/corpus/hillu_linux-audit-parser-rs/line-sockaddr-unix.txt
     saddr = "01002F746D702F2E7B46443244443844342D463641412D344437342D413645312D4145464142313833444545427D"
-    assert sockaddr_of(saddr, 0xC000003E) == {"family": "unix", "path": "/tmp/.{FD2DD8D4-F6AA-4D74-A6E1-AEFAB183DEEB}"}
+    assert sockaddr_of(saddr, 0xC000003E) == {
+        "family": "unix",
+        "path": "/tmp/.{FD2DD8D4-F6AA-4D74-A6E1-AEFAB183DEEB}",
+    }
 
 
 def test_sockaddr_unix_abstract() -> None:
@@ -132,7 +137,11 @@ def test_sockaddr_unix_unnamed() -> None:
 
 def test_sockaddr_netlink() -> None:
     # shared/corpus/threathunters-io_laurel/record-service-start.txt
-    assert decode_sockaddr(bytes.fromhex("100000000000000000000000")) == {"family": "netlink", "pid": 0, "groups": 0}
+    assert decode_sockaddr(bytes.fromhex("100000000000000000000000")) == {
+        "family": "netlink",
+        "pid": 0,
+        "groups": 0,
+    }
     assert decode_sockaddr(bytes.fromhex("10000000D2040000" + "01000000")) == {
         "family": "netlink",
         "pid": 1234,
@@ -170,7 +179,11 @@ def test_sockaddr_big_endian_ppc64() -> None:
     assert is_big_endian(None) is False
     assert sockaddr_of(saddr, 0x80000015) == {"family": "inet", "port": 55555, "addr": "0.0.0.0"}
     # read little-endian, the same bytes are family 512
-    assert sockaddr_of(saddr, 0xC000003E) == {"family": "512", "error": "family not decoded", "family_nr": 512}
+    assert sockaddr_of(saddr, 0xC000003E) == {
+        "family": "512",
+        "error": "family not decoded",
+        "family_nr": 512,
+    }
 
 
 def test_sockaddr_of_tokens() -> None:
@@ -195,7 +208,11 @@ def test_execve_split_argument_across_records() -> None:
     # EXECVE records; laurel's golden has the same 8192-byte argument
     (ev,) = events_of(CORPUS / "threathunters-io_laurel/record-execve-long.txt")
     execs = ev.all(1309)
-    assert [[k for k, _ in r.fields] for r in execs] == [["argc", "a0", "a1_len", "a1[0]"], ["a1[1]"], ["a1[2]"]]
+    assert [[k for k, _ in r.fields] for r in execs] == [
+        ["argc", "a0", "a1_len", "a1[0]"],
+        ["a1[1]"],
+        ["a1[2]"],
+    ]
     argc, argv, warnings = execve_argv(execs)
     assert argc == 2
     assert warnings == []
@@ -211,13 +228,13 @@ def test_execve_split_argument_across_records() -> None:
 
 def test_execve_split_argument_missing_piece() -> None:
     # a1[1] never came: a1_len=12 (hex digits, 6 bytes) disagrees with the 4 bytes received
-    r1 = rec("type=EXECVE msg=audit(1.000:1): argc=2 a0=\"x\" a1_len=12 a1[0]=6162")
+    r1 = rec('type=EXECVE msg=audit(1.000:1): argc=2 a0="x" a1_len=12 a1[0]=6162')
     r3 = rec("type=EXECVE msg=audit(1.000:1): a1[2]=6566")
     argc, argv, warnings = execve_argv([r1, r3])
     assert (argc, argv) == (2, [b"x", b"abef"])
     assert warnings == ["a1: 4 bytes received, a1_len=12", "a1: pieces missing (2 received)"]
     # a1_len counts the hex digits the kernel wrote, so 8 for these 4 bytes is not a mismatch
-    r1 = rec("type=EXECVE msg=audit(1.000:1): argc=2 a0=\"x\" a1_len=8 a1[0]=6162")
+    r1 = rec('type=EXECVE msg=audit(1.000:1): argc=2 a0="x" a1_len=8 a1[0]=6162')
     r2 = rec("type=EXECVE msg=audit(1.000:1): a1[1]=6566")
     assert execve_argv([r1, r2]) == (2, [b"x", b"abef"], [])
 
@@ -265,7 +282,10 @@ def test_execve_many_arguments_in_numeric_order() -> None:
     # the same arguments written out of order, across two records
     late = " ".join(f'a{i}="arg{i}"' for i in (11, 10, 2))
     early = " ".join(f'a{i}="arg{i}"' for i in (0, 1, 3, 4, 5, 6, 7, 8, 9))
-    r1, r2 = rec(f"type=EXECVE msg=audit(1.000:1): argc=12 {late}"), rec(f"type=EXECVE msg=audit(1.000:1): {early}")
+    r1, r2 = (
+        rec(f"type=EXECVE msg=audit(1.000:1): argc=12 {late}"),
+        rec(f"type=EXECVE msg=audit(1.000:1): {early}"),
+    )
     assert execve_argv([r1, r2]) == (12, [f"arg{i}".encode() for i in range(12)], [])
 
 
@@ -336,8 +356,16 @@ def test_syscall_names_in_summary() -> None:
         ("80000015", 11, "ppc64", "execve"),
     ]
     for arch, nr, arch_name, name in cases:
-        s = summary_of([f"type=SYSCALL msg=audit(1.000:1): arch={arch} syscall={nr} success=yes exit=0 pid=5"])
-        assert (s["arch"], s["syscall"], s["syscall_nr"], s["success"], s["exit"]) == (arch_name, name, nr, True, 0)
+        s = summary_of(
+            [f"type=SYSCALL msg=audit(1.000:1): arch={arch} syscall={nr} success=yes exit=0 pid=5"]
+        )
+        assert (s["arch"], s["syscall"], s["syscall_nr"], s["success"], s["exit"]) == (
+            arch_name,
+            name,
+            nr,
+            True,
+            0,
+        )
 
 
 def test_unknown_arch_in_summary() -> None:
@@ -376,7 +404,21 @@ def test_errno_in_summary() -> None:
 # -- the renderer types values exactly as auditsql.records.values does -------------------------------------------
 
 _FIELD_KEYS = st.sampled_from(
-    ["pid", "auid", "uid", "ogid", "exit", "arch", "mode", "cap_fp", "name", "exe", "comm", "proctitle", "cwd"]
+    [
+        "pid",
+        "auid",
+        "uid",
+        "ogid",
+        "exit",
+        "arch",
+        "mode",
+        "cap_fp",
+        "name",
+        "exe",
+        "comm",
+        "proctitle",
+        "cwd",
+    ]
     + ["key", "tty", "success", "res", "op", "acct", "hostname", "info", "dev", "nametype", "zzz", "old-ses"]
 )
 _TOKENS = st.one_of(

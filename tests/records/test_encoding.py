@@ -192,7 +192,9 @@ def _word(first: str, rest: str, max_size: int) -> st.SearchStrategy[str]:
 _KEY = _word(_LOWER, _LOWER + "0123456789_-", 11)
 _UPKEY = _word(_UPPER, _UPPER + "0123456789_", 8)
 # what auditd writes between double quotes: printable ASCII without space and the double quote
-_QUOTED_SAFE = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E, blacklist_characters='"'), max_size=20)
+_QUOTED_SAFE = st.text(
+    st.characters(min_codepoint=0x21, max_codepoint=0x7E, blacklist_characters='"'), max_size=20
+)
 _VALUE = st.one_of(
     _QUOTED_SAFE.map(lambda s: f'"{s}"'),
     st.binary(max_size=24).map(lambda b: b.hex().upper()),
@@ -209,13 +211,17 @@ _ENRICH_VALUE = st.one_of(
 @st.composite
 def audit_lines(draw: st.DrawFn) -> tuple[str, dict]:
     node = draw(st.one_of(st.none(), _word(_LOWER + "0123456789", _LOWER + "0123456789.-", 15)))
-    name = draw(st.one_of(st.sampled_from(_TYPE_NAMES), st.integers(1000, 2999).map(lambda n: f"UNKNOWN[{n}]")))
+    name = draw(
+        st.one_of(st.sampled_from(_TYPE_NAMES), st.integers(1000, 2999).map(lambda n: f"UNKNOWN[{n}]"))
+    )
     sec = draw(st.integers(0, 2**40))
     msec = draw(st.integers(0, 999))
     serial = draw(st.integers(0, 2**32 - 1))
     fields = draw(st.lists(st.tuples(_KEY, _VALUE), max_size=12))
     enrich = draw(st.lists(st.tuples(_UPKEY, _ENRICH_VALUE), max_size=4))
-    head = (f"node={node} " if node is not None else "") + f"type={name} msg=audit({sec}.{msec:03d}:{serial}):"
+    head = (
+        f"node={node} " if node is not None else ""
+    ) + f"type={name} msg=audit({sec}.{msec:03d}:{serial}):"
     body = " ".join(f"{k}={v}" for k, v in fields)
     line = head + (" " + body if fields else "")
     if enrich:
@@ -305,7 +311,9 @@ _FRAGMENTS = st.sampled_from(
         b"\xe2\x80\xa8",
     ]
 )
-_LINES = st.one_of(st.binary(max_size=300), st.lists(st.one_of(_FRAGMENTS, st.binary(max_size=4))).map(b"".join))
+_LINES = st.one_of(
+    st.binary(max_size=300), st.lists(st.one_of(_FRAGMENTS, st.binary(max_size=4))).map(b"".join)
+)
 
 
 def _assert_cover(data: bytes, detect: bool) -> None:
@@ -361,7 +369,9 @@ def _tokenize_reference(body: str, detect: bool) -> tuple[list[tuple[str, str]],
 
 
 _BODY = st.lists(
-    st.sampled_from(["a", "b", "A", "=", " ", "  ", "\t", '"', "'", "{", "}", "(", ")", "1", "old ", "\x1d", "é"]),
+    st.sampled_from(
+        ["a", "b", "A", "=", " ", "  ", "\t", '"', "'", "{", "}", "(", ")", "1", "old ", "\x1d", "é"]
+    ),
     max_size=30,
 ).map("".join)
 

@@ -31,7 +31,14 @@ def one(line: str) -> Record:
 
 def test_node_prefix_and_0x1d_enrichment() -> None:
     r = one(LAUREL_EXECVE_SYSCALL)
-    assert (r.node, r.type, r.name, r.sec, r.msec, r.serial) == ("work", 1300, "SYSCALL", 1615114232, 375, 15558)
+    assert (r.node, r.type, r.name, r.sec, r.msec, r.serial) == (
+        "work",
+        1300,
+        "SYSCALL",
+        1615114232,
+        375,
+        15558,
+    )
     assert r.error is None
     assert r.id == "1615114232.375:15558"
     assert r.key == ("work", 1615114232, 375, 15558)
@@ -142,8 +149,17 @@ def test_daemon_config_header_without_colon() -> None:
         "subj=system_u:system_r:unconfined_service_t:s0 res=success"
     )
     r = one(line)
-    assert (r.type, r.name, r.sec, r.msec, r.serial, r.error) == (1203, "DAEMON_CONFIG", 1490239800, 477, 34, None)
-    assert r.body == "config changed, auid=0 pid=1512 subj=system_u:system_r:unconfined_service_t:s0 res=success"
+    assert (r.type, r.name, r.sec, r.msec, r.serial, r.error) == (
+        1203,
+        "DAEMON_CONFIG",
+        1490239800,
+        477,
+        34,
+        None,
+    )
+    assert (
+        r.body == "config changed, auid=0 pid=1512 subj=system_u:system_r:unconfined_service_t:s0 res=success"
+    )
     assert r.fields == [
         (FREE_TEXT, "config"),
         (FREE_TEXT, "changed,"),
@@ -190,7 +206,9 @@ def test_several_records_on_one_line() -> None:
         "subj=unconfined_u:unconed_t:s0-s0:c0.c1023 key=(null)"
     )
     a, b = parse_text(line)
-    assert a.text == "type=MAC_STATUS msg=audit(1480086668.032:1327): enforcing=0 old_enforcing=1 auid=0 ses=8"
+    assert (
+        a.text == "type=MAC_STATUS msg=audit(1480086668.032:1327): enforcing=0 old_enforcing=1 auid=0 ses=8"
+    )
     assert (a.type, a.name, a.id) == (1404, "MAC_STATUS", "1480086668.032:1327")
     assert a.fields == [("enforcing", "0"), ("old_enforcing", "1"), ("auid", "0"), ("ses", "8")]
     assert b.text == line[len(a.text) + 1 :]
@@ -250,6 +268,41 @@ def test_several_records_after_leading_whitespace() -> None:
     assert (a.name, a.error, a.fields) == ("MAC_STATUS", None, [("enforcing", "0")])
     assert b.text == "type=EOE msg=audit(1480086668.032:1327): "
     assert (b.name, b.type, b.fields) == ("EOE", 1320, [])
+
+
+def test_several_records_with_empty_bodies() -> None:
+    # `type=EOE msg=audit(...): type=...`: the header's optional space is also the separator
+    line = "type=EOE msg=audit(1.000:1): type=EOE msg=audit(1.000:2):  type=EOE msg=audit(1.000:3):"
+    recs = parse_text(line)
+    assert [r.text for r in recs] == [
+        "type=EOE msg=audit(1.000:1):",
+        "type=EOE msg=audit(1.000:2):",
+        "type=EOE msg=audit(1.000:3):",
+    ]
+    assert [(r.serial, r.fields) for r in recs] == [(1, []), (2, []), (3, [])]
+
+
+def test_several_records_with_node_prefixes() -> None:
+    # each record of a multi-record line keeps its own node= prefix (not split off as a record of its own)
+    line = (
+        'node=a type=SYSCALL msg=audit(1.000:1): syscall=59 node=a type=CWD msg=audit(1.000:1): cwd="/" '
+        "node=b type=EOE msg=audit(1.000:1):"
+    )
+    recs = parse_text(line)
+    assert [(r.node, r.name, r.fields) for r in recs] == [
+        ("a", "SYSCALL", [("syscall", "59")]),
+        ("a", "CWD", [("cwd", '"/"')]),
+        ("b", "EOE", []),
+    ]
+    assert " ".join(r.text for r in recs) == line
+
+
+def test_blank_line_means_spaces_and_tabs_only() -> None:
+    # other Unicode whitespace (0x1d, U+0085) is content: kept as an error record, not dropped
+    (r,) = parse_text(" \x1d")
+    assert (r.text, r.error) == (" \x1d", "not an audit record (no type= header)")
+    (r,) = parse_line(b" \xc2\x85\n")
+    assert r.raw_bytes() == b" \xc2\x85"
 
 
 # -- ENRICHED tails --------------------------------------------------------------------------------------------
@@ -357,8 +410,8 @@ def test_enrichment_after_quote_and_plain_space_in_user_message() -> None:
     # shared/corpus/elastic_integrations/auditd-log-pipeline/test-auditd-useradd.log line 16
     line = (
         "type=USER_START msg=audit(1784107225.880:387518118): pid=1688267 uid=0 auid=100002 ses=15441219 "
-        "msg='op=login id=100002 exe=\"/usr/sbin/sshd\" hostname=? addr=192.168.100.50 terminal=ssh "
-        "res=success' UID=\"root\" AUID=\"serviceuser\" ID=\"serviceuser\""
+        'msg=\'op=login id=100002 exe="/usr/sbin/sshd" hostname=? addr=192.168.100.50 terminal=ssh '
+        'res=success\' UID="root" AUID="serviceuser" ID="serviceuser"'
     )
     r = one(line)
     assert r.fields == [
@@ -380,7 +433,7 @@ def test_malformed_res_glued_enrichment() -> None:
     # so its words are read as top-level fields; the glued tail is still recognised.
     line = (
         "type=USER_START msg=audit(1784107225.880:387518119): pid=1688268 uid=0 auid=100003 ses=15441220 "
-        "msg='op=login id=100003 exe=\"/usr/sbin/sshd\" hostname=? addr=192.168.100.51 terminal=ssh "
+        'msg=\'op=login id=100003 exe="/usr/sbin/sshd" hostname=? addr=192.168.100.51 terminal=ssh '
         'res=successUID="root" AUID="badformat" ID="badformat"'
     )
     r = one(line)
@@ -411,7 +464,7 @@ def test_enrichment_after_0x1d_following_nested_quote() -> None:
     )
     r = one(line)
     payload = (
-        "'op=PAM:authentication grantors=pam_permit acct=\"user\" exe=\"/usr/sbin/cupsd\" hostname=localhost "
+        '\'op=PAM:authentication grantors=pam_permit acct="user" exe="/usr/sbin/cupsd" hostname=localhost '
         "addr=::1 terminal=cups res=success'"
     )
     assert r.fields == [
@@ -488,9 +541,17 @@ def test_quoted_unquoted_empty_null_and_question_mark_values() -> None:
 
 def test_empty_value_before_res() -> None:
     # shared/corpus/hillu_linux-audit-parser-rs/line-daemon-end.txt: `subj= res=success` and a 0x1d tail
-    r = one('type=DAEMON_END msg=audit(1640080836.094:7063): op=terminate auid=0 pid=27347 subj= res=success\x1dAUID="root"')
+    r = one(
+        'type=DAEMON_END msg=audit(1640080836.094:7063): op=terminate auid=0 pid=27347 subj= res=success\x1dAUID="root"'
+    )
     assert (r.type, r.name) == (1201, "DAEMON_END")
-    assert r.fields == [("op", "terminate"), ("auid", "0"), ("pid", "27347"), ("subj", ""), ("res", "success")]
+    assert r.fields == [
+        ("op", "terminate"),
+        ("auid", "0"),
+        ("pid", "27347"),
+        ("subj", ""),
+        ("res", "success"),
+    ]
     assert r.enrich == [("AUID", '"root"')]
 
 
@@ -555,7 +616,7 @@ def test_nested_free_text_op() -> None:
     # shared/corpus/elastic_beats/auditbeat-auditd/passwd.log line 4
     line = (
         "type=USER_ACCT msg=audit(1610988774.279:815): pid=13812 uid=0 auid=1000 ses=14 "
-        "msg='op=changing /etc/group; group bob/1003, new name: bobby acct=\"bob\" exe=\"/usr/sbin/groupmod\" "
+        'msg=\'op=changing /etc/group; group bob/1003, new name: bobby acct="bob" exe="/usr/sbin/groupmod" '
         "hostname=ubuntu-bionic addr=? terminal=pts/2 res=success'"
     )
     r = one(line)
@@ -626,7 +687,7 @@ def test_apparmor_subj_double_equals() -> None:
     line = (
         "type=SYSCALL msg=audit(1634623555.431:13835339): arch=c000003e syscall=49 success=yes exit=0 a0=15 "
         "a1=55c5e046e264 a2=1c a3=7ffc8fab77ec items=0 ppid=1899774 pid=1899780 auid=4294967295 uid=0 gid=0 "
-        "euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm=\"ntpd\" "
+        'euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="ntpd" '
         'exe="/usr/sbin/ntpd" subj==/usr/sbin/ntpd (enforce) key=(null)'
     )
     r = one(line)
@@ -652,7 +713,7 @@ def test_apparmor_subj_with_braces() -> None:
 def test_selinux_avc_words_and_double_spaces() -> None:
     # shared/corpus/hillu_linux-audit-parser-rs/line-avc-denied.txt
     line = (
-        "type=AVC msg=audit(1631798689.083:65686): avc:  denied  { setuid } for  pid=15381 comm=\"laurel\" "
+        'type=AVC msg=audit(1631798689.083:65686): avc:  denied  { setuid } for  pid=15381 comm="laurel" '
         "capability=7  scontext=system_u:system_r:auditd_t:s0 tcontext=system_u:system_r:auditd_t:s0 "
         "tclass=capability permissive=1"
     )
@@ -684,7 +745,18 @@ def test_corrupted_subj_running_into_second_record() -> None:
         "hostname=? addr=? terminal=/dev/pts/0 res=success' res=success"
     )
     r = one(line)
-    assert [k for k, _ in r.fields] == ["op", "auid", "pid", "subj", "pid", "uid", "auid", "ses", "msg", "res"]
+    assert [k for k, _ in r.fields] == [
+        "op",
+        "auid",
+        "pid",
+        "subj",
+        "pid",
+        "uid",
+        "auid",
+        "ses",
+        "msg",
+        "res",
+    ]
     assert r.fields[3] == ("subj", "24970459.090:670):")
 
 

@@ -134,7 +134,11 @@ class Renderer:
                 else:
                     out[k] = (
                         tok
-                        if trivial(tok) and tok != "?" and tok != "(null)" and tok[:1] != "'"
+                        if trivial(tok)
+                        and tok != "?"
+                        and tok != "(null)"
+                        and tok[:1] != "'"
+                        and tok[:1] != '"'
                         else as_text(tok)
                     )
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ __all__ = ["LogSource", "InputError", "detect_format", "FORMATS"]
 
 FORMATS = ("auto", "raw", "enriched")
 _SNIFF = 64 * 1024
+_ENRICHED_MARK = re.compile(rb'\x1d|[A-Z][A-Z0-9_]+="|ARCH=[a-z]|SYSCALL=[a-z]')
 
 
 class InputError(Exception):
@@ -22,13 +24,9 @@ class InputError(Exception):
 
 
 def detect_format(head: bytes) -> str:
-    """``enriched`` when the sample holds auditd's 0x1d separator or an upper-case interpreted key."""
-    if b"\x1d" in head:
-        return "enriched"
-    for marker in (b' AUID="', b' UID="', b"ARCH=", b"SYSCALL="):
-        if marker in head:
-            return "enriched"
-    return "raw"
+    """``enriched`` when the sample holds auditd's 0x1d separator or an upper-case interpreted key
+    (``UID="root"``, ``ARCH=x86_64``), however it is attached (space, 0x1d, or glued to the value)."""
+    return "enriched" if _ENRICHED_MARK.search(head) else "raw"
 
 
 @dataclass
