@@ -23,7 +23,8 @@ _HEADER = re.compile(
 )
 # a header with no normal audit(...) stamp: `type=UNKNOWN[1329] msg=?`, `msg=g`
 _BAD_HEADER = re.compile(
-    r"(?:node=(?P<node>[^ \t]*) +)?type=(?P<type>[A-Za-z0-9_]+(?:\[\d+\])?)(?: +(?P<rest>.*))?$"
+    r"(?:node=(?P<node>[^ \t]*) +)?type=(?P<type>[A-Za-z0-9_]+(?:\[\d+\])?)(?: +(?P<rest>.*))?\Z",
+    re.S,
 )
 # where a second record starts on the same physical line
 _NEXT_RECORD = re.compile(r"[ \t]+(?=(?:node=[^ \t]+ +)?type=[A-Za-z0-9_]+(?:\[\d+\])? +msg=audit\(\d)")
@@ -41,11 +42,10 @@ _TOKEN = re.compile(
 # an ENRICHED key glued to the end of a bare value: `cap_frootid=0OUID="root"`, `res=successUID="root"`
 _GLUE = re.compile(r"[A-Z][A-Z0-9_]*=")
 _ENRICH_KEY = re.compile(r"[A-Z][A-Z0-9_]*\Z")
-# the scanner's key=value token (same key and value classes as _TOKEN), and a whole body of them
-_FAST_TOK = r"""[^ \t\x1d="'{}]+=(?>"[^"]*"|[^ \t\x1d]*)"""
+# the scanner's key=value token (same key and value classes as _TOKEN)
 _FAST = re.compile(r"""([^ \t\x1d="'{}]+)=((?>"[^"]*"|[^ \t\x1d]*))""")
-_FAST_ALL = re.compile(rf"{_FAST_TOK}(?: {_FAST_TOK})*")
 _first = operator.itemgetter(0)
+_second = operator.itemgetter(1)
 _QUALIFIERS = frozenset(("old", "new"))
 
 
@@ -76,7 +76,8 @@ def tokenize(body: str, detect: bool = True) -> tuple[list[tuple[str, str]], lis
             n == raw.count(" ") + 1
             and n == raw.count("=")
             and not (detect and any(map(str.isupper, map(_first, fields))))
-            and _FAST_ALL.fullmatch(raw) is not None  # no character outside the tokens (`a="x"b`, tabs)
+            # no character outside the tokens (`a="x"b`): keys, values, '=' and separators add up to the body
+            and sum(map(len, map(_first, fields))) + sum(map(len, map(_second, fields))) + 2 * n - 1 == len(raw)
         ):
             return fields, ([] if tail is None else _scan(tail, True)[0])
         if not raw:
