@@ -67,28 +67,51 @@ def tokenize(body: str, detect: bool = True) -> tuple[list[tuple[str, str]], lis
     raw, tail = split_enrichment(body)
     if raw[:1] == " " or raw[-1:] == " ":
         raw = raw.strip(" ")
-    # fast path: one C-level findall when the body has the plain shape (single spaces, no quoted spaces,
-    # no single quotes or braces, no upper-case keys, no '=' inside values); otherwise the full scanner
-    if "'" not in raw and "{" not in raw:
-        fields = _FAST.findall(raw)
-        n = len(fields)
-        if (
-            n == raw.count(" ") + 1
-            and n == raw.count("=")
-            and not (detect and any(map(str.isupper, map(_first, fields))))
-            # no character outside the tokens (`a="x"b`): keys, values, '=' and separators add up to the body
-            and sum(map(len, map(_first, fields))) + sum(map(len, map(_second, fields))) + 2 * n - 1 == len(raw)
-        ):
-            return fields, ([] if tail is None else _scan(tail, True)[0])
-        if not raw:
-            return [], ([] if tail is None else _scan(tail, True)[0])
+    enrich = [] if tail is None else _all_tokens(tail)
+    if not raw:
+        return [], enrich
+    fields = _fast(raw, detect)
+    if fields is not None:
+        return fields, enrich
+    # a user-space message: plain fields, then the payload `msg='...'` as the last one
+    i = raw.find(" msg='")
+    if i > 0 and raw[-1] == "'" and raw.count("'") == 2:
+        head = _fast(raw[:i].rstrip(" "), detect)
+        if head is not None:
+            head.append(("msg", raw[i + 5 :]))
+            return head, enrich
     fields, cut = _scan(raw, not detect)
-    enrich: list[tuple[str, str]] = []
     if cut is not None:
-        enrich = _scan(raw[cut:], True)[0]
-    if tail is not None:
-        enrich.extend(_scan(tail, True)[0])
+        enrich[:0] = _scan(raw[cut:], True)[0]
     return fields, enrich
+
+
+def _fast(raw: str, detect: bool) -> list[tuple[str, str]] | None:
+    """One C-level findall when the text has the plain shape (single spaces, no quoted spaces, no single
+    quotes or braces, no upper-case keys when detecting enrichment, no '=' inside values); else None."""
+    if "'" in raw or "{" in raw:
+        return None
+    fields = _FAST.findall(raw)
+    n = len(fields)
+    if (
+        n == raw.count(" ") + 1
+        and n == raw.count("=")
+        and not (detect and any(map(str.isupper, map(_first, fields))))
+        # no character outside the tokens (`a="x"b`): keys, values, '=' and separators add up to the text
+        and sum(map(len, map(_first, fields))) + sum(map(len, map(_second, fields))) + 2 * n - 1 == len(raw)
+    ):
+        return fields
+    return None
+
+
+def _all_tokens(text: str) -> list[tuple[str, str]]:
+    """Every token of an ENRICHED tail."""
+    if text[:1] == " " or text[-1:] == " ":
+        text = text.strip(" ")
+    if not text:
+        return []
+    fields = _fast(text, False)
+    return fields if fields is not None else _scan(text, True)[0]
 
 
 def _scan(raw: str, all_: bool = False) -> tuple[list[tuple[str, str]], int | None]:
@@ -247,18 +270,8 @@ def _record(text: str, m: re.Match[str], detect: bool = True) -> Record:
                 cache.clear()
             hit = cache[body] = tokenize(body, detect)
         fields, enrich = hit
-    return Record(
-        text,
-        m.group("node"),
-        _type_of(name),
-        name,
-        int(m.group("sec")),
-        int(m.group("msec")),
-        int(m.group("serial")),
-        body,
-        fields,
-        enrich,
-    )
+    node, _, sec, msec, serial = m.groups()
+    return Record(text, node, _type_of(name), name, int(sec), int(msec), int(serial), body, fields, enrich)
 
 
 def _odd(text: str) -> Record:
