@@ -10,12 +10,12 @@ Two steps:
    Live cross-checks run here too (``ausyscall ARCH --dump`` against libaudit's tables, libaudit's
    machine <-> ELF mapping against the header's ``AUDIT_ARCH_*`` values).
 2. *Generate*: read the snapshots only, cross-check them against each other, and write the modules
-   ``records/_msgtypes.py``, ``records/_fields.py``, ``events/_syscalls.py``, ``events/_errno.py`` and
-   ``events/_arches.py`` under ``src/auditsql/``.
+   ``records/_msgtypes.py``, ``records/_fields.py``, ``events/_syscalls.py``, ``events/_errno.py``,
+   ``events/_arches.py`` and ``kernel/_ruleconsts.py`` (audit rule tables) under ``src/auditsql/``.
 
 ``--from-snapshots`` skips step 1, so any python3 without the ``audit`` module regenerates the modules byte
-for byte from ``tools/data/``. ``--out DIR`` writes the modules under DIR (as ``DIR/records/...`` and
-``DIR/events/...``) instead of ``src/auditsql``.
+for byte from ``tools/data/``. ``--out DIR`` writes the modules under DIR (as ``DIR/records/...``,
+``DIR/events/...`` and ``DIR/kernel/...``) instead of ``src/auditsql``.
 
     /usr/bin/python3 tools/gen_constants.py            # refresh snapshots and modules
     python3 tools/gen_constants.py --from-snapshots    # modules from the committed snapshots
@@ -62,6 +62,17 @@ HEADERS = {
     "linux_elf_em_h.tsv": "linux/elf-em.h",
     "asm_generic_errno_base_h.tsv": "asm-generic/errno-base.h",
     "asm_generic_errno_h.tsv": "asm-generic/errno.h",
+    "linux_stat_h.tsv": "linux/stat.h",
+    "linux_magic_h.tsv": "linux/magic.h",
+    "linux_limits_h.tsv": "linux/limits.h",
+}
+# glibc headers (package libc6-dev), found by glob under the include directory (multiarch path).
+LIBC_HEADERS = {
+    "bits_socket_h.tsv": "*/bits/socket.h",
+}
+# C enums snapshotted as (name, value) rows: snapshot -> (header, enum name).
+HEADER_ENUMS = {
+    "linux_io_uring_h.tsv": ("linux/io_uring.h", "io_uring_op"),
 }
 DOC_FILES = {
     "message-dictionary.csv": "specs/messages/message-dictionary.csv",
@@ -74,6 +85,7 @@ MODULES = {
     "syscalls": Path("events") / "_syscalls.py",
     "errno": Path("events") / "_errno.py",
     "arches": Path("events") / "_arches.py",
+    "ruleconsts": Path("kernel") / "_ruleconsts.py",
 }
 
 
@@ -239,6 +251,16 @@ def collect(data_dir: Path, include_dir: Path, doc_dir: Path) -> int:
         header_defines[snap] = pairs
         write_tsv(data_dir / snap, ("macro", "expression"), pairs)
         sources.append((snap, f"#define lines of <{rel}> ({include_dir / rel})", libc_dev))
+    libc6_dev = f"libc6-dev {dpkg_version('libc6-dev')}"
+    for snap, pattern in LIBC_HEADERS.items():
+        found = sorted(include_dir.glob(pattern))
+        if len(found) != 1:
+            sys.exit(f"gen_constants: expected one {include_dir / pattern}, found {found}")
+        pairs = parse_defines(found[0].read_text(encoding="utf-8"))
+        write_tsv(data_dir / snap, ("macro", "expression"), pairs)
+        sources.append(
+            (snap, f"#define lines of <{found[0].relative_to(include_dir)}> ({found[0]})", libc6_dev)
+        )
 
     # audit-documentation dictionaries, copied verbatim.
     commit = doc_commit(doc_dir)
@@ -321,7 +343,212 @@ def collect(data_dir: Path, include_dir: Path, doc_dir: Path) -> int:
         )
     )
 
+    # Kernel enums and libaudit's rule tables (fields, lists, actions, operators, file types, ...).
+    for snap, (rel, enum) in HEADER_ENUMS.items():
+        write_tsv(data_dir / snap, ("name", "value"), parse_enum((include_dir / rel).read_text(), enum))
+        sources.append((snap, f"members of enum {enum} in <{rel}> ({include_dir / rel})", libc_dev))
+    problems += collect_rule_tables(audit, data_dir, header_defines, pyaudit, sources)
+
     write_tsv(data_dir / "SOURCES.tsv", ("snapshot", "source", "version"), sorted(sources))
+    return problems
+
+
+def parse_enum(text: str, enum: str) -> list[tuple[str, int]]:
+    """``(member, value)`` of ``enum NAME { ... };`` in a C header (implicit values count up from 0)."""
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    text = re.sub(r"//[^\n]*", "", text)
+    m = re.search(r"\benum\s+" + re.escape(enum) + r"\s*\{(.*?)\}", text, flags=re.S)
+    if not m:
+        raise ValueError(f"enum {enum} not found")
+    members: list[tuple[str, int]] = []
+    known: list[tuple[str, str]] = []
+    nxt = 0
+    for item in m.group(1).split(","):
+        item = " ".join(item.split())
+        if not item:
+            continue
+        name, _, expr = (part.strip() for part in item.partition("="))
+        if expr:
+            nxt = Defines([*known, ("__value__", expr)]).value("__value__")
+        members.append((name, nxt))
+        known.append((name, str(nxt)))
+        nxt += 1
+    return members
+
+
+# Ranges scanned through libaudit for the rule tables.
+FIELD_RANGE = range(0, 1024)
+FLAG_RANGE = range(0, 256)
+ACTION_RANGE = range(0, 256)
+ERRMSG_RANGE = range(1, 128)
+ERRMSG_MARK = "@OPT@"
+
+
+def _s32(value: int) -> int:
+    """A u32 as the signed C int the SWIG bindings take."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def libaudit_errmsg(audit: object, number: int) -> str:
+    """What ``audit_number_to_errmsg(number, MARK)`` writes to stderr (the C library prints, not returns)."""
+    import os
+    import tempfile
+
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(2)
+        try:
+            os.dup2(tmp.fileno(), 2)
+            audit.audit_number_to_errmsg(number, ERRMSG_MARK)  # type: ignore[attr-defined]
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        return tmp.read().decode("utf-8")
+
+
+def collect_rule_tables(
+    audit: object,
+    data_dir: Path,
+    header_defines: dict[str, list[tuple[str, str]]],
+    pyaudit: str,
+    sources: list[tuple[str, str, str]],
+) -> int:
+    """Snapshot libaudit's audit-rule tables (what auditctl accepts and prints); return check failures."""
+    a: object = audit
+    problems = 0
+    audit_h = header_defines["linux_audit_h.tsv"]
+    adefs = Defines(audit_h)
+    macros = [name for name, _ in audit_h]
+
+    # Fields: number -> name (i2s), and every spelling name_to_field() accepts among the candidates (the
+    # i2s names and the header's AUDIT_* names in lower case).
+    names = {n: f for n in FIELD_RANGE if (f := a.audit_field_to_name(n))}  # type: ignore[attr-defined]
+    candidates = set(names.values()) | {
+        m.removeprefix("AUDIT_").lower() for m in macros if m.startswith("AUDIT_")
+    }
+    accepted: dict[int, list[str]] = {}
+    for cand in sorted(candidates):
+        n = a.audit_name_to_field(cand)  # type: ignore[attr-defined]
+        if n >= 0:
+            accepted.setdefault(n, []).append(cand)
+    for n in sorted(set(accepted) - set(names)):
+        note(f"CHECK FAILED: audit_name_to_field accepts {accepted[n]} as field {n}, which has no name")
+        problems += 1
+    write_tsv(
+        data_dir / "libaudit_fields.tsv",
+        ("number", "name", "accepted_names"),
+        [(n, f, ",".join(accepted.get(n, [f]))) for n, f in sorted(names.items())],
+    )
+    sources.append(
+        (
+            "libaudit_fields.tsv",
+            f"audit.audit_field_to_name(n), n in {span(FIELD_RANGE)}; accepted_names: audit_name_to_field() "
+            "of those names and of the lower-cased AUDIT_* names of <linux/audit.h>",
+            pyaudit,
+        )
+    )
+
+    # Lists (rule "flags") and actions.
+    for snap, func, rng in (
+        ("libaudit_flags.tsv", "audit_flag_to_name", FLAG_RANGE),
+        ("libaudit_actions.tsv", "audit_action_to_name", ACTION_RANGE),
+    ):
+        rows = [(n, name) for n in rng if (name := getattr(a, func)(n))]
+        write_tsv(data_dir / snap, ("number", "name"), rows)
+        sources.append((snap, f"audit.{func}(n), n in {span(rng)}", pyaudit))
+
+    # Operators: the header's operator block (after AUDIT_FILTERKEY, before AUDIT_OPERATORS).
+    block = macros[macros.index("AUDIT_FILTERKEY") + 1 : macros.index("AUDIT_OPERATORS")]
+    ops = []
+    for macro in block:
+        value = adefs.value(macro) & 0xFFFFFFFF
+        symbol = a.audit_operator_to_symbol(_s32(value))  # type: ignore[attr-defined]
+        if symbol:
+            ops.append((macro, f"0x{value:08X}", symbol))
+    write_tsv(data_dir / "libaudit_operators.tsv", ("macro", "value", "symbol"), ops)
+    sources.append(
+        (
+            "libaudit_operators.tsv",
+            "audit.audit_operator_to_symbol(v) for the operator #defines of <linux/audit.h> "
+            "(AUDIT_NEGATE .. AUDIT_GREATER_THAN_OR_EQUAL)",
+            pyaudit,
+        )
+    )
+
+    # File types (-F filetype=) by the S_IF* values of <linux/stat.h>.
+    sdefs = Defines(header_defines["linux_stat_h.tsv"])
+    ftypes = []
+    for macro in sdefs.exprs:
+        if macro.startswith("S_IF") and (name := a.audit_ftype_to_name(sdefs.value(macro))):  # type: ignore[attr-defined]
+            ftypes.append((macro, f"0o{sdefs.value(macro):o}", name))
+            if a.audit_name_to_ftype(name) != sdefs.value(macro):  # type: ignore[attr-defined]
+                note(f"CHECK FAILED: audit_name_to_ftype({name!r}) != {macro}")
+                problems += 1
+    write_tsv(data_dir / "libaudit_ftypes.tsv", ("macro", "value", "name"), ftypes)
+    sources.append(
+        (
+            "libaudit_ftypes.tsv",
+            "audit.audit_ftype_to_name(v) for the S_IF* #defines of <linux/stat.h>",
+            pyaudit,
+        )
+    )
+
+    # File system types (-F fstype=) by the *_MAGIC values of <linux/magic.h>.
+    mdefs = Defines(header_defines["linux_magic_h.tsv"])
+    fstypes = []
+    for macro in mdefs.exprs:
+        try:
+            value = mdefs.value(macro) & 0xFFFFFFFF
+        except (KeyError, ValueError):
+            continue
+        name = a.audit_fstype_to_name(_s32(value))  # type: ignore[attr-defined]
+        if name:
+            fstypes.append((macro, f"0x{value:08X}", name))
+    write_tsv(data_dir / "libaudit_fstypes.tsv", ("macro", "value", "name"), fstypes)
+    sources.append(
+        ("libaudit_fstypes.tsv", "audit.audit_fstype_to_name(v) for the #defines of <linux/magic.h>", pyaudit)
+    )
+
+    # errno names audit_name_to_errno() accepts (its table has aliases its i2s direction never returns).
+    edefs = header_defines["asm_generic_errno_base_h.tsv"] + header_defines["asm_generic_errno_h.tsv"]
+    lib_i2s = {name for n in ERRNO_RANGE if (name := a.audit_errno_to_name(n))}  # type: ignore[attr-defined]
+    errnames = sorted(lib_i2s | {m for m, _ in edefs if re.fullmatch(r"E[A-Z0-9]+", m)})
+    erows = [(name, n) for name in errnames if (n := a.audit_name_to_errno(name))]  # type: ignore[attr-defined]
+    write_tsv(data_dir / "libaudit_errno_names.tsv", ("name", "number"), erows)
+    sources.append(
+        (
+            "libaudit_errno_names.tsv",
+            "audit.audit_name_to_errno(name) for libaudit's own names and the E* #defines of <asm-generic/errno*.h>",
+            pyaudit,
+        )
+    )
+
+    # auditctl's rule error messages (audit_number_to_errmsg prints "<opt> <text>", "<text> <opt>" or "<text>").
+    msgs = []
+    for n in ERRMSG_RANGE:
+        out = libaudit_errmsg(a, -n)
+        if not out:
+            continue
+        line = out.rstrip("\n")
+        if "\n" in line or "\t" in line:
+            raise ValueError(f"audit_number_to_errmsg({-n}) printed {out!r}")
+        if line.startswith(ERRMSG_MARK + " "):
+            msgs.append((-n, 1, line[len(ERRMSG_MARK) + 1 :]))
+        elif line.endswith(" " + ERRMSG_MARK):
+            msgs.append((-n, 2, line[: -len(ERRMSG_MARK) - 1]))
+        else:
+            msgs.append((-n, 0, line))
+    write_tsv(data_dir / "libaudit_errmsgs.tsv", ("number", "position", "text"), msgs)
+    sources.append(
+        (
+            "libaudit_errmsgs.tsv",
+            f"stderr of audit.audit_number_to_errmsg(-n, opt), n in {span(ERRMSG_RANGE)}; position 1: "
+            "'<opt> <text>', 2: '<text> <opt>', 0: '<text>'",
+            pyaudit,
+        )
+    )
     return problems
 
 
@@ -763,12 +990,159 @@ def gen_errno(snaps: Snapshots, report: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+DOC_RULECONSTS = """Audit rule constants: what auditctl accepts and prints, and the kernel's rule ABI numbers.
+
+The module-level ``AUDIT_*`` names are every integer ``#define`` of <linux/audit.h> (lists
+AUDIT_FILTER_*, actions, fields, operators, AUDIT_COMPARE_*, AUDIT_PERM_*, sizes); PATH_MAX and
+NAME_MAX come from <linux/limits.h>, AF_MAX from glibc's <bits/socket.h>.
+Tables from libaudit (auditctl's lookups; all of them are case-insensitive there except the list and
+action names):
+FIELD_NAMES number -> name (``-l`` prints it), FIELD_NUMBERS every accepted name -> number;
+KERNEL_ONLY_FIELDS: fields of the header's field block that libaudit does not know (name in lower
+case); LIST_NAMES / ACTION_NAMES (``-a list,action``); OPERATOR_SYMBOLS value -> symbol; FILE_TYPES
+(``filetype=``, S_IF* values); FS_TYPES (``fstype=``, magic numbers); ERRNO_NAMES / ERRNO_NUMBERS
+(``exit=-EPERM``; ERRNO_NUMBERS holds libaudit's aliases too); MSG_TYPE_NAMES (``msgtype=``, libaudit's
+names only); MACHINES machine -> AUDIT_ARCH value, MACHINE_SPELLINGS accepted spelling -> machine,
+MACHINE_ARCH machine -> the arch name keying ``events._syscalls.SYSCALLS``; ERROR_MESSAGES
+libaudit's rule error number -> (position of the option text: 0 none, 1 before, 2 after; message).
+From the kernel headers: FIELD_COMPARISONS AUDIT_COMPARE_* value -> (left field, right field) as
+the macro names them; IO_URING_OPS the members of enum io_uring_op (IORING_OP_ and the _LAST
+marker removed, lower case).
+"""
+
+
+def gen_ruleconsts(snaps: Snapshots, report: list[str]) -> str:
+    audit_h = [(r["macro"], r["expression"]) for r in snaps.tsv("linux_audit_h.tsv")]
+    adefs = snaps.defines("linux_audit_h.tsv", "linux_elf_em_h.tsv")
+    macros = [m for m, _ in audit_h]
+    consts: list[str] = []
+    for macro, expr in audit_h:
+        if not macro.startswith("AUDIT_"):
+            continue
+        try:
+            value = adefs.value(macro)
+        except (KeyError, ValueError, SyntaxError):
+            continue  # not an integer expression (e.g. a cast)
+        line = f"{macro} = {value if value < 4096 else f'0x{value:X}'}"
+        if not adefs.is_literal(macro):
+            if len(line) + len(expr) + 4 <= 110:
+                line += f"  # {expr}"
+            else:
+                consts.append(f"# {expr}")
+        consts.append(line)
+    ldefs = snaps.defines("linux_limits_h.tsv")
+    bdefs = snaps.defines("bits_socket_h.tsv")
+    consts += [
+        f"PATH_MAX = {ldefs.value('PATH_MAX')}",
+        f"NAME_MAX = {ldefs.value('NAME_MAX')}",
+        f"AF_MAX = {bdefs.value('AF_MAX')}",
+    ]
+
+    frows = snaps.tsv("libaudit_fields.tsv")
+    field_names = {int(r["number"]): r["name"] for r in frows}
+    field_numbers = {name: int(r["number"]) for r in frows for name in r["accepted_names"].split(",")}
+    block = macros[macros.index("AUDIT_PID") : macros.index("AUDIT_FILTERKEY") + 1]
+    kernel_only = {
+        m.removeprefix("AUDIT_").lower(): adefs.value(m) for m in block if adefs.value(m) not in field_names
+    }
+    report.append(
+        f"ruleconsts: {len(field_names)} libaudit fields ({len(field_numbers)} names), kernel-only: "
+        + ", ".join(f"{k}={v}" for k, v in kernel_only.items())
+    )
+    ops = {int(r["value"], 16): r["symbol"] for r in snaps.tsv("libaudit_operators.tsv")}
+    lists = {int(r["number"]): r["name"] for r in snaps.tsv("libaudit_flags.tsv")}
+    actions = {int(r["number"]): r["name"] for r in snaps.tsv("libaudit_actions.tsv")}
+    ftypes = {int(r["value"], 8): r["name"] for r in snaps.tsv("libaudit_ftypes.tsv")}
+    fstypes = {int(r["value"], 16): r["name"] for r in snaps.tsv("libaudit_fstypes.tsv")}
+    errno_names = {int(r["number"]): r["name"] for r in snaps.tsv("libaudit_errno.tsv")}
+    errno_numbers = {r["name"]: int(r["number"]) for r in snaps.tsv("libaudit_errno_names.tsv")}
+    msg_types = {int(r["number"]): r["name"] for r in snaps.tsv("libaudit_msgtypes.tsv")}
+    _, arches = load_arches(snaps)
+    machine_rows = snaps.tsv("libaudit_machines.tsv")
+    machines = {r["machine"]: int(r["elf"], 16) for r in machine_rows}
+    spellings = {sp: r["machine"] for r in machine_rows for sp in r["accepted_names"].split(",")}
+    machine_arch = {r["machine"]: arches[int(r["elf"], 16)] for r in machine_rows}
+    compares: dict[int, tuple[str, str]] = {}
+    for m in macros:
+        if m.startswith("AUDIT_COMPARE_"):
+            left, _, right = m.removeprefix("AUDIT_COMPARE_").lower().partition("_to_")
+            compares[adefs.value(m)] = (left, right)
+    uring = {
+        int(r["value"]): r["name"].removeprefix("IORING_OP_").lower()
+        for r in snaps.tsv("linux_io_uring_h.tsv")
+        if r["name"] != "IORING_OP_LAST"
+    }
+    errmsgs = {int(r["number"]): (int(r["position"]), r["text"]) for r in snaps.tsv("libaudit_errmsgs.tsv")}
+    report.append(
+        f"ruleconsts: {len(consts)} constants, {len(ops)} operators, {len(lists)} lists, {len(ftypes)} file "
+        f"types, {len(fstypes)} fs types, {len(compares)} comparisons, {len(uring)} io_uring ops, "
+        f"{len(errmsgs)} error messages"
+    )
+
+    def inverse(table: dict[int, str]) -> list[tuple[str, int]]:
+        return sorted({v: k for k, v in table.items()}.items())
+
+    snap_list = (
+        "linux_audit_h.tsv", "linux_elf_em_h.tsv", "linux_limits_h.tsv", "bits_socket_h.tsv",
+        "linux_io_uring_h.tsv", "libaudit_fields.tsv", "libaudit_flags.tsv", "libaudit_actions.tsv",
+        "libaudit_operators.tsv", "libaudit_ftypes.tsv", "libaudit_fstypes.tsv", "libaudit_errno.tsv",
+        "libaudit_errno_names.tsv", "libaudit_msgtypes.tsv", "libaudit_machines.tsv", "libaudit_errmsgs.tsv",
+    )  # fmt: skip
+    lines = [
+        header_line(
+            f"<linux/audit.h> and friends ({snaps.version('linux_audit_h.tsv')}) and libaudit "
+            f"({snaps.version('libaudit_fields.tsv')})"
+        ),
+        snaps.snapshot_line(*snap_list),
+        *docstring(DOC_RULECONSTS),
+        *consts,
+        "",
+        *dict_lines("FIELD_NAMES", "dict[int, str]", sorted(field_names.items())),
+        "",
+        *dict_lines("FIELD_NUMBERS", "dict[str, int]", sorted(field_numbers.items())),
+        "",
+        *dict_lines("KERNEL_ONLY_FIELDS", "dict[str, int]", sorted(kernel_only.items())),
+        "",
+        *dict_lines("OPERATOR_SYMBOLS", "dict[int, str]", sorted(ops.items()), key_fmt=hexkey),
+        "",
+        *dict_lines("LIST_NAMES", "dict[int, str]", sorted(lists.items())),
+        "",
+        *dict_lines("ACTION_NAMES", "dict[int, str]", sorted(actions.items())),
+        "",
+        *dict_lines("FILE_TYPES", "dict[int, str]", sorted(ftypes.items()), key_fmt=lambda v: f"0o{v:o}"),
+        "",
+        *dict_lines("FS_TYPES", "dict[int, str]", sorted(fstypes.items()), key_fmt=hexkey),
+        "",
+        *dict_lines("ERRNO_NAMES", "dict[int, str]", sorted(errno_names.items())),
+        "",
+        *dict_lines("ERRNO_NUMBERS", "dict[str, int]", sorted(errno_numbers.items())),
+        "",
+        *dict_lines("MSG_TYPE_NAMES", "dict[int, str]", sorted(msg_types.items())),
+        "",
+        *dict_lines("MSG_TYPE_NUMBERS", "dict[str, int]", inverse(msg_types)),
+        "",
+        *dict_lines("MACHINES", "dict[str, int]", sorted(machines.items()), val_fmt=hexkey),
+        "",
+        *dict_lines("MACHINE_SPELLINGS", "dict[str, str]", sorted(spellings.items())),
+        "",
+        *dict_lines("MACHINE_ARCH", "dict[str, str]", sorted(machine_arch.items())),
+        "",
+        *dict_lines("FIELD_COMPARISONS", "dict[int, tuple[str, str]]", sorted(compares.items())),
+        "",
+        *dict_lines("IO_URING_OPS", "dict[int, str]", sorted(uring.items())),
+        "",
+        *dict_lines("ERROR_MESSAGES", "dict[int, tuple[int, str]]", sorted(errmsgs.items())),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 GENERATORS: dict[str, Callable[[Snapshots, list[str]], str]] = {
     "msgtypes": gen_msgtypes,
     "fields": gen_fields,
     "syscalls": gen_syscalls,
     "errno": gen_errno,
     "arches": gen_arches,
+    "ruleconsts": gen_ruleconsts,
 }
 
 
@@ -801,7 +1175,7 @@ def main(argv: list[str] | None = None) -> int:
         "--out",
         type=Path,
         default=DEFAULT_OUT,
-        help=f"package directory to write records/ and events/ modules under ({DEFAULT_OUT})",
+        help=f"package directory to write records/, events/ and kernel/ modules under ({DEFAULT_OUT})",
     )
     ap.add_argument(
         "--include-dir", type=Path, default=DEFAULT_INCLUDE, help="kernel UAPI headers (live mode)"

@@ -9,6 +9,8 @@ from typing import BinaryIO
 import click
 
 from auditsql import __version__
+from auditsql.cli_ctl import ctl
+from auditsql.cli_listen import listen
 from auditsql.events.assembler import Assembler
 from auditsql.events.render import Renderer
 from auditsql.outputs.jsonl import JsonLinesWriter
@@ -27,6 +29,10 @@ def fail(msg: str, code: int = 1) -> None:
 @click.version_option(__version__, prog_name="auditsql")
 def main() -> None:
     """auditsql: Linux audit events as JSON and SQL."""
+
+
+main.add_command(ctl)
+main.add_command(listen)
 
 
 @main.command()

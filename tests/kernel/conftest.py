@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
+from auditsql.kernel.control import add_rule, delete_rule, list_rules
 from auditsql.kernel.netlink import AuditSocket
 from auditsql.kernel.status import set_status
 
@@ -87,25 +87,29 @@ class AuditSnapshot:
     status: dict[str, int]
     pid: int
     rules: list[str]
+    rule_bytes: list[bytes]
 
 
 def _restore(snap: AuditSnapshot) -> list[str]:
     """Put status and rules back; return what could not be restored."""
     problems: list[str] = []
 
-    if auditctl_rules() != snap.rules:
-        res = auditctl("-D")
-        if res.returncode != 0:
-            problems.append(f"auditctl -D: {res.stderr.strip()}")
-        if snap.rules:
-            with tempfile.NamedTemporaryFile("w", suffix=".rules", delete=False) as fh:
-                fh.write("\n".join(snap.rules) + "\n")
-            try:
-                res = auditctl("-R", fh.name)
-                if res.returncode != 0:
-                    problems.append(f"auditctl -R: {res.stderr.strip()}")
-            finally:
-                os.unlink(fh.name)
+    # Rules: remove exactly the rules added since the snapshot and put back the ones that vanished, by their
+    # kernel bytes (never a full -D: other tests may own rules of their own at the same time).
+    with AuditSocket() as sock:
+        now_rules = list_rules(sock)
+        for data in now_rules:
+            if data not in snap.rule_bytes:
+                try:
+                    delete_rule(sock, data)
+                except OSError as exc:
+                    problems.append(f"delete rule: {exc}")
+        for data in snap.rule_bytes:
+            if data not in now_rules:
+                try:
+                    add_rule(sock, data)
+                except OSError as exc:
+                    problems.append(f"re-add rule: {exc}")
 
     now = auditctl_status()
     # enabled last: the others are changeable in any state but 2, and enabled
@@ -133,9 +137,14 @@ def _restore(snap: AuditSnapshot) -> list[str]:
     for name, want in {**snap.status, "pid": snap.pid}.items():
         if int(after[name]) != want:
             problems.append(f"{name} is {after[name]} after restore, was {want}")
-    if auditctl_rules() != snap.rules:
+    if sorted(auditctl_rules()) != sorted(snap.rules):
         problems.append(f"rules after restore differ: {auditctl_rules()} != {snap.rules}")
     return problems
+
+
+def _rule_bytes() -> list[bytes]:
+    with AuditSocket() as sock:
+        return list_rules(sock)
 
 
 @pytest.fixture
@@ -147,6 +156,7 @@ def audit_snapshot() -> Iterator[AuditSnapshot]:
         status={name: int(st[name]) for name in RESTORABLE},
         pid=int(st["pid"]),
         rules=auditctl_rules(),
+        rule_bytes=_rule_bytes(),
     )
     try:
         yield snap

@@ -1,0 +1,271 @@
+"""Loss accounting for live sources: what was lost, where, when, and how much.
+
+Five causes are counted, each where it can be observed:
+
+``kernel_lost``
+    the kernel's own ``lost`` counter (``auditctl -s``), polled with ``AUDIT_GET`` on a control socket of
+    its own (never the reader's socket: replies there would queue behind records). Records the kernel
+    dropped because its backlog was full, the rate limit was hit, or a queue overflowed.
+``serial_gap``
+    serial numbers that never arrived. The kernel numbers every record it emits from one counter, so a
+    serial that has not shown up ``settle`` seconds after a later one did is counted lost (records of
+    concurrent syscalls may arrive a little out of order, hence the delay). Wrap-safe at 2**32. This is a
+    symptom, not a cause: it overlaps the other four.
+``enobufs``
+    the reader's socket overflowed (``recvmsg`` failed with ``ENOBUFS``). On a multicast socket those
+    messages are gone; on the unicast (daemon) socket the kernel keeps them on its retry queue, so this
+    is an overrun that may or may not turn into kernel loss.
+``truncated``
+    a message larger than the receive buffer (``MSG_TRUNC``): the record was kept, cut.
+``queue_drop``
+    records the reader dropped because the processing side was behind (``--policy drop``).
+
+Every increment can also be kept as a structured loss record ``{"time", "cause", "count", "detail"}``
+(a later SQL table stores them); :meth:`LossAccount.drain` hands them over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .netlink import AuditSocket
+from .status import AuditStatus, get_status
+
+__all__ = [
+    "CAUSES",
+    "DEFAULT_STATS_FILE",
+    "KernelLostPoller",
+    "LossAccount",
+    "SerialTracker",
+    "format_stats",
+    "read_stats",
+    "write_stats",
+]
+
+CAUSES = ("kernel_lost", "serial_gap", "enobufs", "truncated", "queue_drop")
+
+_SERIAL_MOD = 1 << 32
+_HALF = 1 << 31
+
+
+class LossAccount:
+    """Thread-safe loss counters plus a bounded list of structured loss records.
+
+    The reader thread and the processing side both add to it; ``max_records`` bounds memory when nobody
+    drains (the counters stay exact, ``records_dropped`` says how many records were not kept).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time, max_records: int = 10000) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._records: deque[dict[str, Any]] = deque()
+        self.max_records = max_records
+        self.counters: dict[str, int] = dict.fromkeys(CAUSES, 0)
+        self.records_dropped = 0
+
+    def add(self, cause: str, count: int = 1, detail: str | None = None, when: float | None = None) -> None:
+        if cause not in self.counters:
+            raise ValueError(f"unknown loss cause {cause!r}; known: {', '.join(CAUSES)}")
+        if count <= 0:
+            return
+        rec = {
+            "time": self._clock() if when is None else when,
+            "cause": cause,
+            "count": count,
+            "detail": detail,
+        }
+        with self._lock:
+            self.counters[cause] += count
+            if len(self._records) >= self.max_records:
+                self._records.popleft()
+                self.records_dropped += 1
+            self._records.append(rec)
+
+    def drain(self) -> list[dict[str, Any]]:
+        """The loss records added since the last drain, oldest first."""
+        with self._lock:
+            out = list(self._records)
+            self._records.clear()
+        return out
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counters)
+
+
+class KernelLostPoller:
+    """Polls the kernel's ``lost`` counter on its own control socket and books the increase.
+
+    The first poll sets the baseline (loss before we started is not ours). A counter that went down was
+    reset (``auditctl --reset-lost``); what it counts since the reset is booked.
+    """
+
+    def __init__(self, account: LossAccount, sock: AuditSocket | None = None) -> None:
+        self.account = account
+        self._own = sock is None
+        self._sock = sock
+        self._last: int | None = None
+        #: the last status read (for the status line: backlog, lost...), or None
+        self.status: AuditStatus | None = None
+        self.errors = 0
+
+    def poll(self) -> int:
+        """Read the status once; return the lost delta booked (0 on the first poll or on error)."""
+        try:
+            if self._sock is None:
+                self._sock = AuditSocket(timeout=2.0)
+            st = get_status(self._sock)
+        except OSError:
+            self.errors += 1
+            return 0
+        self.status = st
+        lost = st.lost or 0
+        last = self._last
+        self._last = lost
+        if last is None:
+            return 0
+        if lost >= last:
+            delta = lost - last
+            detail = None
+        else:
+            delta = lost
+            detail = f"kernel lost counter was reset (from {last} to 0)"
+        self.account.add("kernel_lost", delta, detail)
+        return delta
+
+    def close(self) -> None:
+        if self._own and self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class SerialTracker:
+    """Counts serial numbers that never arrive, wrap-safe, with a settle delay for reordering.
+
+    :meth:`observe` is called for every record (cheap when the serial is the current one); :meth:`settle`
+    periodically books the serials missing for longer than ``settle_seconds``. A gap of more than
+    ``track_limit`` serials is booked as one block (a late arrival inside it is not subtracted); a jump
+    larger than ``max_gap`` (another boot's counter, a foreign stream) is counted as a jump, not loss.
+    """
+
+    def __init__(
+        self,
+        account: LossAccount,
+        settle_seconds: float = 5.0,
+        max_gap: int = 1 << 20,
+        track_limit: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.account = account
+        self.settle_seconds = settle_seconds
+        self.max_gap = max_gap
+        self.track_limit = track_limit
+        self._clock = clock
+        self._high: int | None = None
+        #: missing serial -> when it became missing (monotonic clock)
+        self._missing: dict[int, float] = {}
+        #: large gaps: (first serial, count, when)
+        self._blocks: list[tuple[int, int, float]] = []
+        self.jumps = 0
+        self.late = 0
+
+    def observe(self, serial: int) -> None:
+        high = self._high
+        if serial == high:
+            return
+        if high is None:
+            self._high = serial
+            return
+        d = (serial - high) % _SERIAL_MOD
+        if d < _HALF:
+            if d > self.max_gap:
+                self.jumps += 1
+            elif d > self.track_limit:
+                self._blocks.append(((high + 1) % _SERIAL_MOD, d - 1, self._clock()))
+            elif d > 1:
+                now = self._clock()
+                missing = self._missing
+                for i in range(1, d):
+                    missing[(high + i) % _SERIAL_MOD] = now
+            self._high = serial
+        elif self._missing.pop(serial, None) is not None:
+            self.late += 1
+
+    def settle(self, now: float | None = None) -> int:
+        """Book the serials missing for longer than the settle delay; return how many."""
+        if not self._missing and not self._blocks:
+            return 0
+        limit = (self._clock() if now is None else now) - self.settle_seconds
+        booked = 0
+        gone = [s for s, t in self._missing.items() if t <= limit]
+        for s in gone:
+            del self._missing[s]
+        if gone:
+            lo, hi = min(gone), max(gone)
+            detail = f"serial {lo}" if lo == hi else f"{len(gone)} serials in {lo}..{hi}"
+            self.account.add("serial_gap", len(gone), detail)
+            booked += len(gone)
+        keep = []
+        for lo, count, t in self._blocks:
+            if t <= limit:
+                self.account.add("serial_gap", count, f"serials {lo}..{(lo + count - 1) % _SERIAL_MOD}")
+                booked += count
+            else:
+                keep.append((lo, count, t))
+        self._blocks = keep
+        return booked
+
+    def flush(self) -> int:
+        """At the end: book every serial still missing."""
+        return self.settle(float("inf"))
+
+    @property
+    def pending(self) -> int:
+        """Serials missing but not yet booked."""
+        return len(self._missing) + sum(c for _, c, _ in self._blocks)
+
+
+# -- the stats file: a running listener's counters, for `auditsql ctl -s` ------------------------------------
+
+DEFAULT_STATS_FILE = "/run/auditsql/stats.json"
+
+
+def write_stats(path: str, stats: dict[str, Any]) -> None:
+    """Replace ``path`` atomically with ``stats`` as JSON (a running listener does this every second)."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(stats, fh, sort_keys=True)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def read_stats(path: str = DEFAULT_STATS_FILE) -> dict[str, Any] | None:
+    """The last counters a listener wrote, or None (no file, or not JSON)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def format_stats(stats: dict[str, Any]) -> list[str]:
+    """``auditctl -s``-style lines for a listener's stats (``auditsql ctl -s`` appends them).
+
+    ``auditsql_pid 1234 (unicast, running)`` then one ``auditsql_<cause> N`` line per loss cause.
+    """
+    pid = stats.get("pid", 0)
+    alive = "running" if isinstance(pid, int) and pid > 0 and os.path.exists(f"/proc/{pid}") else "exited"
+    lines = [f"auditsql_pid {pid} ({stats.get('source', '?')}, {alive})"]
+    lines.append(f"auditsql_events {stats.get('events', 0)}")
+    loss = stats.get("loss", {})
+    lines.extend(f"auditsql_{cause} {loss.get(cause, 0)}" for cause in CAUSES)
+    return lines
