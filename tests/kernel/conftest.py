@@ -8,9 +8,12 @@ test) and puts it back afterwards, then checks that it is back.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -73,6 +76,34 @@ def require_kernel_audit() -> None:
         AuditSocket(timeout=1).close()
     except OSError as exc:
         pytest.skip(f"cannot open a NETLINK_AUDIT socket: {exc}")
+
+
+#: kernel tests that register an audit pid or load rules take this lock, so concurrent runs (and the live
+#: benchmark) never interleave their changes to the machine-wide audit state
+LOCK_FILE = "/tmp/auditsql-live-tests.lock"
+
+
+@contextlib.contextmanager
+def kernel_lock_held(timeout: float = 300) -> Iterator[None]:
+    """Hold the kernel-test lock (fcntl) for the duration of the block."""
+    with open(LOCK_FILE, "a") as lock:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"another kernel test held {LOCK_FILE} for {timeout:.0f} s")
+                time.sleep(0.1)
+        yield
+
+
+@pytest.fixture
+def kernel_lock() -> Iterator[None]:
+    require_kernel_audit()
+    with kernel_lock_held():
+        yield
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ stand-in, so that ``-D``, ``-e 2`` and failures can be exercised without touchin
 from __future__ import annotations
 
 import errno
-import fcntl
 import io
 import os
 import shutil
@@ -43,7 +42,6 @@ from tests.kernel.conftest import auditctl, require_kernel_audit
 _EXE = Path(sys.executable).with_name("auditsql")
 AUDITSQL = str(_EXE) if _EXE.exists() else shutil.which("auditsql") or "auditsql"
 #: the lock of tests/kernel/test_live.py: one test at a time that changes kernel knobs or broad rules
-LOCK_FILE = "/tmp/auditsql-live-tests.lock"
 
 
 def auditsql_ctl(*args: str) -> subprocess.CompletedProcess[str]:
@@ -68,22 +66,6 @@ def stable(*args: str, attempts: int = 10) -> tuple[str, str]:
             break
         time.sleep(0.05)
     return ours.stdout, theirs.stdout
-
-
-@pytest.fixture
-def kernel_lock() -> Iterator[None]:
-    require_kernel_audit()
-    with open(LOCK_FILE, "a") as lock:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"another kernel test held {LOCK_FILE} for 300 s")
-                time.sleep(0.1)
-        yield
 
 
 @pytest.fixture

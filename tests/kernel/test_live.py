@@ -8,7 +8,6 @@ even when a test fails.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -28,7 +27,13 @@ from auditsql.kernel.netlink import AuditSocket
 from auditsql.kernel.snapshot import KernelSession, exclude_pid_rule, restore_from_file
 from auditsql.kernel.status import get_status, set_status
 from auditsql.records.parser import parse_line
-from tests.kernel.conftest import auditctl, auditctl_rules, auditctl_status, require_kernel_audit
+from tests.kernel.conftest import (
+    auditctl,
+    auditctl_rules,
+    auditctl_status,
+    kernel_lock_held,
+    require_kernel_audit,
+)
 
 pytestmark = pytest.mark.kernel
 
@@ -77,22 +82,12 @@ def _status_now() -> dict[str, int]:
 
 
 #: one live test at a time on this machine, across pytest processes (the daemon pid is machine-wide)
-LOCK_FILE = "/tmp/auditsql-live-tests.lock"
 
 
 @pytest.fixture
 def live_kernel(tmp_path: Path) -> Iterator[LiveKernel]:
     require_kernel_audit()
-    with open(LOCK_FILE, "a") as lock:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"another live test held {LOCK_FILE} for 300 s")
-                time.sleep(0.1)
+    with kernel_lock_held():
         yield from _live_kernel(tmp_path)
 
 

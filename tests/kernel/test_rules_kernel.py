@@ -16,15 +16,12 @@ the rules it added (by their bytes), and the round trips hold the machine-wide l
 
 from __future__ import annotations
 
-import fcntl
 import io
 import os
 import re
 import shutil
 import subprocess
-import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,7 +44,6 @@ RULE_FILES = [
 #: options that start a rule line; every other line of a rules file is a control line and skipped
 RULE_OPTIONS = ("-a", "-A", "-w")
 #: the lock of tests/kernel/test_live.py: one test at a time that changes what the kernel audits
-LOCK_FILE = "/tmp/auditsql-live-tests.lock"
 
 
 def rule_lines(path: Path) -> list[str]:
@@ -71,22 +67,6 @@ def test_corpus_inventory() -> None:
         "20-dont-audit.rules", "31-privileged.rules", "40-local.rules", "99-finalize.rules", "audit-stop.rules",
     }  # fmt: skip
     assert len(FILES_WITH_RULES) == 27
-
-
-@pytest.fixture
-def kernel_lock() -> Iterator[None]:
-    require_kernel_audit()
-    with open(LOCK_FILE, "a") as lock:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"another kernel test held {LOCK_FILE} for 300 s")
-                time.sleep(0.1)
-        yield
 
 
 def _rules_file(tmp: Path, lines: list[str], first: str = "-c") -> Path:
