@@ -11,6 +11,8 @@ import click
 from auditsql import __version__
 from auditsql.cli_ctl import ctl
 from auditsql.cli_listen import listen
+from auditsql.cli_query import import_logs, query, shell
+from auditsql.cli_run import run
 from auditsql.events.assembler import Assembler
 from auditsql.events.render import Renderer
 from auditsql.outputs.jsonl import JsonLinesWriter
@@ -33,6 +35,10 @@ def main() -> None:
 
 main.add_command(ctl)
 main.add_command(listen)
+main.add_command(query)
+main.add_command(shell)
+main.add_command(import_logs)
+main.add_command(run)
 
 
 @main.command()

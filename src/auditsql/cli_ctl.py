@@ -5,8 +5,9 @@ list before ``-F``, ...), talks NETLINK_AUDIT itself (no auditctl, no libaudit),
 ``-l`` text for text as auditctl does.  Errors are one line ``auditsql: ...`` and a non-zero exit.
 Differences from auditctl on purpose: a rules file (``-R``) is checked whole before anything is loaded and
 a failing line loads nothing (``-c``/``-i`` - in the file or before ``-R`` - continue past errors instead);
-a locked configuration (``enabled 2``) is an error, not a message with exit 0; and ``--restore`` undoes
-what a crashed auditsql run left in the kernel.
+a locked configuration (``enabled 2``) is an error, not a message with exit 0; ``--restore`` undoes
+what a crashed auditsql run left in the kernel; and ``-s`` appends, after auditctl's lines, the counters of a
+running or last ``auditsql listen`` (``auditsql_*`` lines, only when its stats file exists).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import click
 
 from auditsql import __version__
 from auditsql.kernel.control import ControlError, execute, explain, load_rules_file
+from auditsql.kernel.loss import DEFAULT_STATS_FILE, format_stats, read_stats
 from auditsql.kernel.netlink import AuditNetlinkError, AuditNetlinkTimeout, AuditSocket
 from auditsql.kernel.rules import RuleError, parse_args
 from auditsql.kernel.status import get_status
@@ -39,7 +41,10 @@ usage: auditsql ctl [options]   (auditctl's options and meaning)
     -p [r|w|x|a]             permissions of the watch
     -D [-k key]              delete all rules (with the key)
     -l [-i | -k key]         list the rules
-    -s [-i]                  report the status
+    -s [-i]                  report the status; then, if `auditsql listen` runs or ran, its counters:
+                             auditsql_pid, auditsql_events and one auditsql_<cause> line per loss cause
+                             (kernel_lost serial_gap enobufs truncated queue_drop), read from its
+                             stats file: $AUDITSQL_STATS_FILE, else /run/auditsql/stats.json
     -e [0..2]                set enabled (2 locks the configuration until reboot)
     -f [0..2]                set failure (0 silent, 1 printk, 2 panic)
     -r <rate>                set the rate limit in messages/sec (0 none)
@@ -173,9 +178,17 @@ def _run(sock: AuditSocket, argv: list[str], out: TextIO, err: TextIO) -> int:
     except ControlError as exc:
         return _fail(err, str(exc))
     _write(out, result.stdout)
+    if any(a[0] == "status" for a in cmd.actions):
+        _write(out, _listener_stats())
     for line in result.stderr:
         _write(err, line + "\n")
     return 0
+
+
+def _listener_stats() -> str:
+    """The ``auditsql_*`` lines of a running or last ``auditsql listen`` (its stats file), or ""."""
+    stats = read_stats(os.environ.get("AUDITSQL_STATS_FILE") or DEFAULT_STATS_FILE)
+    return "".join(f"{line}\n" for line in format_stats(stats)) if stats is not None else ""
 
 
 def _restore(sock: AuditSocket, args: list[str], out: TextIO, err: TextIO) -> int:

@@ -24,6 +24,7 @@ import pytest
 from auditsql.cli_ctl import run as ctl_run
 from auditsql.kernel import _ruleconsts as K
 from auditsql.kernel.control import list_rules
+from auditsql.kernel.loss import write_stats
 from auditsql.kernel.netlink import (
     AUDIT_ADD_RULE,
     AUDIT_DEL_RULE,
@@ -97,13 +98,23 @@ def rules_file(tmp_path: Path, text: str) -> str:
 
 
 @pytest.mark.kernel
-def test_status_is_auditctls() -> None:
+def test_status_is_auditctls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     require_kernel_audit()
+    monkeypatch.setenv("AUDITSQL_STATS_FILE", str(tmp_path / "no-listener.json"))
     ours, theirs = stable("-s")
     assert ours == theirs
     assert ours.splitlines()[0].startswith("enabled ")
     ours, theirs = stable("-s", "-i")
     assert ours == theirs
+    # a listener's stats file: auditctl's lines unchanged, auditsql's counters after them
+    write_stats(str(tmp_path / "stats.json"), {**LISTENER_STATS, "pid": os.getpid()})
+    monkeypatch.setenv("AUDITSQL_STATS_FILE", str(tmp_path / "stats.json"))
+    for _ in range(10):  # the kernel's counters may move between the two commands
+        ours, theirs = auditsql_ctl("-s").stdout, auditctl("-s").stdout
+        if ours == theirs + listener_lines(os.getpid()):
+            break
+        time.sleep(0.05)
+    assert ours == theirs + listener_lines(os.getpid())
 
 
 @pytest.mark.kernel
@@ -513,7 +524,9 @@ def test_fake_kernel_eperm_is_explained() -> None:
     )
 
 
-def test_fake_listing_and_status() -> None:
+def test_fake_listing_and_status(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # no listener's stats file: -s is auditctl's text alone
+    monkeypatch.setenv("AUDITSQL_STATS_FILE", str(tmp_path / "no-listener.json"))
     kernel = FakeKernel(rules=[encoded(EXISTING), encoded("-w /etc/shadow -p r")])
     assert fake_run(kernel, "-l") == (
         0,
@@ -528,6 +541,42 @@ def test_fake_listing_and_status() -> None:
     assert fake_run(kernel, "-l", "-k", "zzz") == (0, "No rules\n", "")
     rc, out, err = fake_run(kernel, "-s")
     assert out.endswith("backlog_wait_time_actual 0\nloginuid_immutable 0 unlocked\n")
+
+
+LISTENER_STATS = {
+    "source": "unicast",
+    "time": 1700000000.5,
+    "events": 42,
+    "loss": {"kernel_lost": 3, "serial_gap": 0, "enobufs": 1, "truncated": 0, "queue_drop": 5},
+    "reader": {"messages": 170},
+}
+FAKE_STATUS = (
+    "enabled 0\nfailure 1\npid 0\nrate_limit 0\nbacklog_limit 64\nlost 0\nbacklog 0\n"
+    "backlog_wait_time 15000\nbacklog_wait_time_actual 0\nloginuid_immutable 0 unlocked\n"
+)
+
+
+def listener_lines(pid: int, state: str = "running") -> str:
+    return (
+        f"auditsql_pid {pid} (unicast, {state})\nauditsql_events 42\nauditsql_kernel_lost 3\n"
+        "auditsql_serial_gap 0\nauditsql_enobufs 1\nauditsql_truncated 0\nauditsql_queue_drop 5\n"
+    )
+
+
+def test_fake_status_appends_listener_counters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kernel = FakeKernel()
+    stats = tmp_path / "stats.json"
+    monkeypatch.setenv("AUDITSQL_STATS_FILE", str(stats))
+    assert fake_run(kernel, "-s") == (0, FAKE_STATUS, "")  # no listener ran: auditctl's text alone
+    write_stats(str(stats), {**LISTENER_STATS, "pid": os.getpid()})
+    assert fake_run(kernel, "-s") == (0, FAKE_STATUS + listener_lines(os.getpid()), "")
+    interpreted = FAKE_STATUS.replace("enabled 0", "enabled disable").replace("failure 1", "failure printk")
+    assert fake_run(kernel, "-s", "-i") == (0, interpreted + listener_lines(os.getpid()), "")
+    assert fake_run(kernel, "-l") == (0, "No rules\n", "")  # only the status gets them
+    write_stats(str(stats), {**LISTENER_STATS, "pid": 0})  # a listener that is gone
+    assert fake_run(kernel, "-s") == (0, FAKE_STATUS + listener_lines(0, "exited"), "")
+    stats.write_text("not json")
+    assert fake_run(kernel, "-s") == (0, FAKE_STATUS, "")
 
 
 def test_file_must_be_root_owned_and_exist(tmp_path: Path) -> None:

@@ -1,0 +1,552 @@
+"""The live agent shared by ``auditsql listen`` and ``auditsql run``.
+
+:func:`run_live` does the kernel side once for both commands: load a rules file (all or nothing), snapshot the
+kernel (:class:`~auditsql.kernel.snapshot.KernelSession`), refuse when audit is locked or another daemon owns
+the socket, add the self-exclusion rule and the rules, start the live source
+(:mod:`auditsql.kernel.sources`), set the knobs, then run :func:`loop` until SIGINT/SIGTERM, the end of the
+stream or ``duration``; and it always restores the kernel. What happens to each assembled event is a
+:class:`Sink`'s business: ``listen`` writes JSON lines (``cli_listen.JsonSink``), ``run`` stores table rows and
+runs scheduled queries (:class:`RunSink`).
+
+The loop keeps the loss accounts (:mod:`auditsql.kernel.loss`): kernel ``lost`` polled on its own socket,
+serial gaps per node, the reader's ENOBUFS / truncation / queue drops; hands the loss records to the sink,
+rewrites the stats file every second and prints a one-line status every ``stats_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Protocol
+
+import click
+
+from auditsql.events.assembler import Assembler
+from auditsql.events.event import Event
+from auditsql.kernel.loss import KernelLostPoller, LossAccount, SerialTracker, write_stats
+from auditsql.kernel.netlink import AuditNetlinkError
+from auditsql.kernel.snapshot import (
+    DEFAULT_STATE_FILE,
+    KernelSession,
+    RestoreReport,
+    SnapshotInUse,
+    exclude_pid_rule,
+    process_alive,
+    process_name,
+)
+from auditsql.kernel.sources import (
+    DEFAULT_QUEUE,
+    DEFAULT_RCVBUF,
+    DaemonBusy,
+    LiveSource,
+    NetlinkSource,
+    SourceError,
+    choose_source,
+    open_source,
+)
+from auditsql.kernel.status import get_status
+from auditsql.outputs.results_log import ResultsLogError
+from auditsql.store.sqlite import StoreError
+
+__all__ = [
+    "LivePlan",
+    "RulesFile",
+    "RunSink",
+    "Sink",
+    "Stop",
+    "boot_time",
+    "builtin_rules_path",
+    "load_rules",
+    "loop",
+    "run_live",
+    "say",
+    "status_line",
+]
+
+TICK = 0.5  # seconds between assembler.tick() calls (closes events without EOE)
+POLL_LOST = 1.0  # seconds between kernel lost-counter polls
+
+
+class Stop(Exception):
+    """A user error that ends the command with one line."""
+
+
+def say(msg: str) -> None:
+    click.echo(f"auditsql: {msg}", err=True)
+
+
+def builtin_rules_path() -> str:
+    """The embedded default rules file (osquery's process and socket auditing)."""
+    return str(resources.files("auditsql") / "data" / "default.rules")
+
+
+def boot_time() -> float:
+    """The boot time in UNIX seconds (``uptime = time - boot_time()``)."""
+    return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+# -- rules files -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RulesFile:
+    """What a rules file asks for: rules to add (``audit_rule_data``), knobs to set, lines skipped."""
+
+    rules: list[tuple[str, bytes]] = field(default_factory=list)  # (FILE:LINE, payload)
+    knobs: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def load_rules(path: str, purpose: str = "while listening", manages: str = "listen") -> RulesFile:
+    """Parse a rules file with auditsql's auditctl-compatible parser; all or nothing.
+
+    Rules to add (``-a``, ``-A``, ``-w``) are loaded and removed again on exit; ``-b``, ``-r`` and
+    ``--backlog_wait_time`` are set and restored; ``-D`` (it would delete other people's rules), ``-e``,
+    ``-f`` and the other commands are skipped with a note. A rule to delete is an error.
+    """
+    from auditsql.kernel.control import ControlError, parse_rules_file
+
+    try:
+        lines, errors, _cont = parse_rules_file(path)
+    except OSError as exc:
+        raise Stop(f"{path}: cannot read: {exc.strerror}") from exc
+    except ControlError as exc:
+        raise Stop(str(exc)) from exc
+    if errors:
+        more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+        raise Stop(f"{errors[0]}{more}; nothing loaded")
+    out = RulesFile()
+    for line in lines:
+        where = f"{path}:{line.lineno}"
+        cmd = line.command
+        for action in cmd.actions:
+            kind = action[0]
+            if kind == "set" and action[1] in ("backlog_limit", "rate_limit", "backlog_wait_time"):
+                out.knobs[str(action[1])] = int(action[2])  # type: ignore[call-overload]
+            elif kind in ("ignore_errors", "continue_on_errors"):
+                continue
+            elif kind == "delete_all":
+                out.notes.append(f"{where}: -D skipped (auditsql removes only the rules it added)")
+            elif kind == "set":
+                out.notes.append(
+                    f"{where}: {line.text.strip()} skipped ({manages} manages enabled; failure stays)"
+                )
+            else:
+                out.notes.append(f"{where}: {line.text.strip()} skipped")
+        if cmd.rule is not None and not cmd.deprecated:
+            if cmd.rule_op != "add":
+                raise Stop(f"{where}: only rules to add (-a, -A, -w) can be loaded {purpose}; nothing loaded")
+            data = cmd.rule.encode()
+            out.rules.append((where, data + b"\0" * (-len(data) % 4)))
+    return out
+
+
+# -- the kernel side -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LivePlan:
+    """What :func:`run_live` sets up. The texts differ between ``listen`` and ``run``."""
+
+    source: str = "auto"
+    rules_file: str | None = None
+    knobs: dict[str, int] = field(default_factory=dict)
+    exclude_self: bool = True
+    state_file: str | None = DEFAULT_STATE_FILE
+    policy: str = "block"
+    queue_size: int = DEFAULT_QUEUE
+    rcvbuf: int = DEFAULT_RCVBUF
+    #: the first word of the start line: "listening (unicast; pid ...)"
+    verb: str = "listening"
+    #: where rules are loaded, for the rules-file messages; and the command managing ``enabled``
+    purpose: str = "while listening"
+    manages: str = "listen"
+    #: how to run without changing a locked kernel
+    locked_hint: str = "use --no-exclude-self and no --rules"
+    #: appended to the start line
+    details: list[str] = field(default_factory=list)
+
+
+class Sink(Protocol):
+    """Where the loop's output goes."""
+
+    def event(self, ev: Event) -> None:
+        """One assembled event."""
+
+    def flush(self) -> None:
+        """Every tick (about twice a second, and whenever the source is idle)."""
+
+    def idle(self, now: float) -> None:
+        """After each flush, with the monotonic time: periodic work."""
+
+    def loss(self, records: list[dict[str, Any]]) -> None:
+        """Loss records, about once a second."""
+
+    def status_parts(self) -> list[str]:
+        """Extra parts of the status line, after ``events N``."""
+
+    def finish(self) -> None:
+        """After the last event, before the final status line."""
+
+
+def run_live(
+    plan: LivePlan,
+    sink: Sink,
+    stop: threading.Event,
+    stats_interval: float,
+    duration: float | None = None,
+    stats_file: str | None = None,
+) -> int:
+    """Set up the kernel and the source per ``plan``, run :func:`loop`, restore the kernel; the exit code."""
+    loss = LossAccount()
+    session: KernelSession | None = None
+    src: LiveSource | None = None
+    code = 0
+    try:
+        rules = load_rules(plan.rules_file, plan.purpose, plan.manages) if plan.rules_file else RulesFile()
+        for note in rules.notes:
+            say(note)
+        knobs = {**rules.knobs, **plan.knobs}  # the command line wins
+        if plan.source == "plugin":
+            mode, why = "plugin", None
+        else:
+            if os.geteuid() != 0:
+                raise Stop("listening to the kernel needs root (CAP_AUDIT_CONTROL or CAP_AUDIT_READ)")
+            session = KernelSession(state_file=plan.state_file)
+            session.begin()
+            if session.recovered is not None:
+                report("undid a crashed run's changes", session.recovered)
+            found = session.status
+            if found["enabled"] == 2 and (rules.rules or knobs or plan.exclude_self):
+                raise Stop(
+                    f"audit is locked (enabled 2): rules and settings cannot change until reboot; {plan.locked_hint}"
+                )
+            now = get_status(session.sock)
+            mode, why = choose_source(plan.source, now)
+            if mode == "unicast" and now.pid and now.pid != os.getpid() and process_alive(now.pid):
+                raise DaemonBusy(now.pid, process_name(now.pid))
+            if plan.exclude_self:
+                try:
+                    session.add_rule(exclude_pid_rule(os.getpid()))
+                except AuditNetlinkError as exc:
+                    if mode != "multicast":
+                        raise
+                    say(
+                        f"cannot add the self-exclusion rule ({exc.errno_name}); auditsql's syscalls may be audited"
+                    )
+            for where, payload in rules.rules:
+                try:
+                    session.add_rule(payload)
+                except AuditNetlinkError as exc:
+                    if exc.errno != errno.EEXIST:
+                        raise Stop(f"{where}: the kernel refused the rule: {exc.strerror}") from exc
+                    say(f"{where}: the rule is already loaded; left as it is")
+        src = open_source(mode, session, plan.policy, plan.queue_size, plan.rcvbuf, loss)
+        src.start()
+        if session is not None:
+            changes = dict(knobs)
+            if session.status["enabled"] == 0:
+                changes["enabled"] = 1
+            session.set(**changes)
+        say(describe(src, why, plan.verb) + "".join(f"; {d}" for d in plan.details))
+        code = loop(stop, src, session, sink, loss, stats_interval, duration, stats_file)
+    except (Stop, SnapshotInUse, SourceError) as exc:
+        say(str(exc))
+        code = 1
+    except AuditNetlinkError as exc:
+        say(f"the kernel refused: {exc.strerror}")
+        code = 1
+    except ValueError as exc:  # an unreadable state file, a refused setting
+        say(str(exc))
+        code = 1
+    except PermissionError as exc:
+        say(str(exc))
+        code = 1
+    finally:
+        if src is not None:
+            src.stop()
+        if session is not None:
+            rep = session.restore()
+            report("kernel restore", rep, quiet_ok=True)
+            if not rep.ok:
+                code = code or 1
+            session.close()
+    return code
+
+
+def describe(src: LiveSource, why: str | None, verb: str = "listening") -> str:
+    parts = [f"{verb} ({src.name}", f"pid {os.getpid()}"]
+    if isinstance(src, NetlinkSource):
+        if src.rcvbuf_effective is not None:
+            parts.append(f"rcvbuf {src.rcvbuf_effective}")
+        if src.took_over is not None:
+            parts.append(f"took over from stale pid {src.took_over}")
+    if why:
+        parts.append(why)
+    parts.append(f"policy {src.policy})")
+    return "; ".join(parts)
+
+
+def report(what: str, rep: RestoreReport, quiet_ok: bool = False) -> None:
+    for note in rep.notes:
+        say(f"{what}: {note}")
+    for problem in rep.problems:
+        say(f"{what}: FAILED: {problem}")
+    if rep.actions and not quiet_ok:
+        say(f"{what}: " + ", ".join(rep.actions))
+
+
+# -- the loop --------------------------------------------------------------------------------------------------
+
+
+def loop(
+    stop: threading.Event,
+    src: LiveSource,
+    session: KernelSession | None,
+    sink: Sink,
+    loss: LossAccount,
+    stats_interval: float,
+    duration: float | None,
+    stats_file: str | None = None,
+) -> int:
+    assembler = Assembler()
+    trackers: dict[str | None, SerialTracker] = {}
+    poller = KernelLostPoller(loss) if session is not None else None
+    if poller is not None:
+        poller.poll()  # baseline
+    push, emit = assembler.push, sink.event
+    started = time.monotonic()
+    end = started + duration if duration is not None else None
+    next_tick = next_poll = started
+    next_stats = started + stats_interval if stats_interval else None
+    last_events, last_stats = 0, started
+    code = 0
+    try:
+        while not stop.is_set():
+            recs = src.get(timeout=0.2)
+            for rec in recs:
+                tr = trackers.get(rec.node)
+                if tr is None:
+                    tr = trackers[rec.node] = SerialTracker(loss)
+                if rec.serial:
+                    tr.observe(rec.serial)
+                for ev in push(rec):
+                    emit(ev)
+            now = time.monotonic()
+            if not recs or now >= next_tick:
+                for ev in assembler.tick(time.time()):
+                    emit(ev)
+                sink.flush()
+                sink.idle(now)
+                next_tick = now + TICK
+            if now >= next_poll:
+                if poller is not None:
+                    poller.poll()
+                src.book()
+                for tr in trackers.values():
+                    tr.settle()
+                sink.loss(loss.drain())
+                _write_stats(stats_file, src, assembler, loss)
+                next_poll = now + POLL_LOST
+            if next_stats is not None and now >= next_stats:
+                events = assembler.stats["events"]
+                rate = (events - last_events) / max(now - last_stats, 1e-9)
+                say(status_line(rate, events, src, loss, poller, sink.status_parts()))
+                last_events, last_stats = events, now
+                next_stats = now + stats_interval
+            if src.error is not None:
+                say(f"the {src.name} reader failed: {src.error}")
+                code = 1
+                break
+            if src.drained():
+                break
+            if end is not None and now >= end:
+                break
+    except BrokenPipeError:
+        # the consumer went away (| head): stop quietly, the kernel is restored by the caller
+        sys.stdout = None  # type: ignore[assignment]
+        return 0
+    finally:
+        if poller is not None:
+            poller.poll()
+            poller.close()
+    # the kernel side is stopped by the caller; drain what was queued, close every event
+    src.stop()
+    try:
+        while True:
+            recs = src.get(timeout=0)
+            if not recs:
+                break
+            for rec in recs:
+                if rec.serial and rec.node in trackers:
+                    trackers[rec.node].observe(rec.serial)
+                for ev in push(rec):
+                    emit(ev)
+        for ev in assembler.flush():
+            emit(ev)
+        sink.flush()
+    except BrokenPipeError:
+        sys.stdout = None  # type: ignore[assignment]
+        return code
+    for tr in trackers.values():
+        tr.flush()
+    sink.loss(loss.drain())
+    _write_stats(stats_file, src, assembler, loss)
+    sink.finish()
+    say("stopped; " + status_line(None, assembler.stats["events"], src, loss, poller, sink.status_parts()))
+    return code
+
+
+def status_line(
+    rate: float | None,
+    events: int,
+    src: LiveSource,
+    loss: LossAccount,
+    poller: KernelLostPoller | None,
+    extra: Iterable[str] = (),
+) -> str:
+    c = loss.snapshot()
+    parts = [] if rate is None else [f"{rate:.1f} events/s"]
+    parts.append(f"events {events}")
+    parts.extend(extra)
+    parts.append(f"records {src.counters['messages']}")
+    parts.append(f"kernel lost {c['kernel_lost']}")
+    if poller is not None and poller.status is not None:
+        parts.append(f"backlog {poller.status.backlog}")
+    parts.append(f"user drops {src.counters['queue_drops']}")
+    parts.append(f"enobufs {src.counters['enobufs']}")
+    parts.append(f"truncated {src.counters['truncated']}")
+    parts.append(f"serial gaps {c['serial_gap']}")
+    parts.append(f"queue {src.pending()}")
+    return ", ".join(parts)
+
+
+def _write_stats(path: str | None, src: LiveSource, assembler: Assembler, loss: LossAccount) -> None:
+    if not path:
+        return
+    stats = {
+        "pid": os.getpid(),
+        "source": src.name,
+        "time": time.time(),
+        "events": assembler.stats["events"],
+        "loss": loss.snapshot(),
+        "reader": dict(src.counters),
+    }
+    try:
+        write_stats(path, stats)
+    except OSError:
+        pass  # counters are a convenience; never stop for them
+
+
+# -- auditsql run: events to table rows, scheduled queries ------------------------------------------------------
+
+
+class RunSink:
+    """``auditsql run``'s sink: render each event, map it to table rows, store them; loss records to
+    ``audit_loss``; scheduled queries and retention on idle ticks.
+
+    ``rows_for(event_dict, uptime_base)`` and ``loss_rows(records)`` are ``auditsql.tables``'; ``store`` is an
+    ``auditsql.store.sqlite.Store``; ``scheduler`` an ``auditsql.query.schedule.Scheduler`` or None. Store and
+    results-log failures end the run with one line (:class:`Stop`); an event the tables cannot map is counted
+    and reported once, and the run goes on.
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        render: Callable[[Event], dict],
+        rows_for: Callable[[dict, float | None], list[tuple[str, tuple]]],
+        loss_rows: Callable[[list[dict[str, Any]]], list[tuple]],
+        uptime_base: float | None = None,
+        scheduler: Any = None,
+        expiry: int | None = None,
+        max_rows: int | None = None,
+        retention_interval: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.render = render
+        self.rows_for = rows_for
+        self.loss_rows = loss_rows
+        self.uptime_base = uptime_base
+        self.scheduler = scheduler
+        self.expiry = expiry or None
+        self.max_rows = max_rows or None
+        self.retention_interval = retention_interval
+        self._next_retention = monotonic() + retention_interval
+        #: rows handed to the store, events that could not be mapped
+        self.rows = 0
+        self.failed = 0
+        self.deleted = 0
+
+    def event(self, ev: Event) -> None:
+        try:
+            rows = self.rows_for(self.render(ev), self.uptime_base)
+        except Exception as exc:  # a mapping bug must not stop the collection of everything else
+            self.failed += 1
+            if self.failed == 1:
+                say(f"event {ev.id}: cannot map to table rows: {exc!r} (counted)")
+            return
+        if rows:
+            try:
+                self.store.insert(rows)
+            except StoreError as exc:
+                raise Stop(str(exc)) from None
+            self.rows += len(rows)
+
+    def flush(self) -> None:
+        try:
+            self.store.tick()
+        except StoreError as exc:
+            raise Stop(str(exc)) from None
+
+    def idle(self, now: float) -> None:
+        if self.scheduler is not None:
+            try:
+                errors = self.scheduler.run_due(now)
+            except (StoreError, ResultsLogError) as exc:
+                raise Stop(str(exc)) from None
+            for err in errors:
+                say(str(err))
+        if (self.expiry or self.max_rows) and now >= self._next_retention:
+            self._next_retention = now + self.retention_interval
+            try:
+                deleted = self.store.retention(self.expiry, self.max_rows)
+            except StoreError as exc:
+                raise Stop(str(exc)) from None
+            self.deleted += sum(deleted.values())
+
+    def loss(self, records: list[dict[str, Any]]) -> None:
+        if not records:
+            return
+        rows = [("audit_loss", r) for r in self.loss_rows(records)]
+        try:
+            self.store.insert(rows)
+        except StoreError as exc:
+            raise Stop(str(exc)) from None
+        self.rows += len(rows)
+
+    def status_parts(self) -> list[str]:
+        parts = [f"rows {self.rows}"]
+        if self.failed:
+            parts.append(f"unmapped events {self.failed}")
+        return parts
+
+    def finish(self) -> None:
+        try:
+            self.store.flush()
+        except StoreError as exc:
+            raise Stop(str(exc)) from None
+        if self.scheduler is not None:
+            try:
+                errors = self.scheduler.run_all(snapshots=False)
+            except (StoreError, ResultsLogError) as exc:
+                raise Stop(str(exc)) from None
+            for err in errors:
+                say(str(err))

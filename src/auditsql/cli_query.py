@@ -1,0 +1,217 @@
+"""The store's commands: ``auditsql query``, ``auditsql shell`` and ``auditsql import``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+import click
+
+from auditsql.sources.logfile import FORMATS, InputError, LogSource
+from auditsql.store.sqlite import DEFAULT_DB
+
+__all__ = ["import_logs", "query", "shell"]
+
+_PROGRESS_MIN = 4 * 1024 * 1024
+_MODES = ("table", "json", "csv", "line")
+_DEFAULT_TIMEOUT = 30.0
+
+
+def _fail(msg: str, code: int = 1) -> NoReturn:
+    click.echo(f"auditsql: {msg}", err=True)
+    sys.exit(code)
+
+
+def _db_option(help_text: str):  # type: ignore[no-untyped-def]
+    return click.option("--db", default=DEFAULT_DB, show_default=True, metavar="PATH", help=help_text)
+
+
+def _timeout_option():  # type: ignore[no-untyped-def]
+    return click.option(
+        "--timeout",
+        type=float,
+        default=_DEFAULT_TIMEOUT,
+        show_default=True,
+        metavar="SECONDS",
+        help="Stop a statement that runs longer than this (0: no limit).",
+    )
+
+
+@click.command()
+@click.argument("sql")
+@_db_option("The store to read (opened read-only).")
+@click.option("--json", "mode", flag_value="json", help="An array of row objects, like `osqueryi --json`.")
+@click.option("--csv", "mode", flag_value="csv", help="Comma-separated values with a header line.")
+@click.option("--line", "mode", flag_value="line", help="One `column = value` line per value, rows apart.")
+@click.option("--table", "mode", flag_value="table", default=True, help="An ASCII table (the default).")
+@_timeout_option()
+def query(sql: str, db: str, mode: str, timeout: float) -> None:
+    """Run read-only SQL over the store and print the rows (SQL `-`: read it from stdin).
+
+    Several statements separated by `;` run in turn, each printing its rows."""
+    from auditsql.query.engine import Engine, QueryError, split_statements
+    from auditsql.query.format import render, to_bytes
+
+    if sql == "-":
+        sql = sys.stdin.read()
+    stmts = split_statements(sql)
+    if not stmts:
+        _fail('no SQL statement given (e.g. auditsql query "SELECT * FROM process_events LIMIT 5")')
+    try:
+        engine = Engine(db, timeout=timeout or None)
+    except QueryError as e:
+        _fail(str(e))
+    out = sys.stdout.buffer
+    try:
+        for stmt in stmts:
+            cols, rows = engine.execute(stmt)
+            out.write(to_bytes(render(cols, rows, mode)))
+        out.flush()
+    except QueryError as e:
+        out.flush()
+        _fail(str(e))
+    except BrokenPipeError:
+        _quiet_exit()
+    except KeyboardInterrupt:
+        _fail("query interrupted", 130)
+    finally:
+        engine.close()
+
+
+@click.command()
+@_db_option("The store to read (opened read-only).")
+@click.option("--mode", type=click.Choice(_MODES), default="table", show_default=True, help="Output mode.")
+@_timeout_option()
+def shell(db: str, mode: str, timeout: float) -> None:
+    """An interactive SQL shell over the store (.tables, .schema, .mode, .help, .quit).
+
+    With stdin not a terminal, statements are read from it line by line (scripts, pipes)."""
+    from auditsql.query.engine import QueryError
+    from auditsql.query.shell import run_shell
+
+    try:
+        rc = run_shell(db, timeout=timeout or 0, mode=mode)
+    except QueryError as e:
+        _fail(str(e))
+    except BrokenPipeError:
+        _quiet_exit()
+    sys.exit(rc)
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, required=True)
+@_db_option("The store to write (created, mode 0600, if missing).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="auto",
+    show_default=True,
+    help="Log format: auditd raw, ENRICHED, or detect per file.",
+)
+@click.option(
+    "--resolve-ids/--no-resolve-ids",
+    default=False,
+    show_default=True,
+    help="Name users and groups from THIS host's databases. Off by default: an imported log usually comes from "
+    "another host, whose uid 1000 is not ours (ENRICHED logs carry their own names).",
+)
+@click.option(
+    "--window", default=512, show_default=True, help="Records an open event waits before it closes."
+)
+def import_logs(files: tuple[str, ...], db: str, fmt: str, resolve_ids: bool, window: int) -> None:
+    """Load auditd logs (FILE... or - for stdin, raw or ENRICHED) into the store's tables.
+
+    Prints a summary line on stderr: records, events and rows per table."""
+    from auditsql import tables
+    from auditsql.events.assembler import Assembler
+    from auditsql.events.render import Renderer
+    from auditsql.pipeline import process
+    from auditsql.store.sqlite import Store, StoreError
+
+    sources = [LogSource(p, fmt) for p in files]
+    for src in sources:
+        if src.path != "-" and not os.path.exists(src.path):
+            _fail(f"{src.path}: no such file")
+    try:
+        store = Store(db, batch_rows=20000, batch_seconds=5.0)
+        store.create_schema()
+    except StoreError as e:
+        _fail(str(e))
+    rows_for = tables.rows_for  # type: ignore[attr-defined]
+    assembler = Assembler(window=window)
+    renderer = Renderer(resolve_ids=resolve_ids)
+    pending: list[tuple[str, tuple]] = []
+    events = 0
+
+    def emit(ev: dict) -> None:
+        nonlocal events, pending
+        events += 1
+        pending.extend(rows_for(ev))
+        if len(pending) >= 4096:
+            store.insert(pending)
+            pending = []
+
+    failed = False
+    try:
+        for src in sources:
+            try:
+                _import_one(src, emit, assembler, renderer, process)
+            except InputError as e:
+                failed = True
+                click.echo(f"auditsql: {e}", err=True)
+        process((), emit, assembler, renderer, flush=True)
+        store.insert(pending)
+        store.close()
+    except StoreError as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        pending = []
+        try:
+            store.close()
+        except StoreError:
+            pass
+        _fail(f"interrupted: {sum(store.counts.values())} rows stored in {db}", 130)
+    st = assembler.stats
+    per = ", ".join(f"{n}={k}" for n, k in sorted(store.counts.items()) if k)
+    click.echo(
+        f"auditsql: imported {st['records']} records, {events} events, {sum(store.counts.values())} rows"
+        + (f" ({per})" if per else "")
+        + f" into {db}",
+        err=True,
+    )
+    if st["records"] and st["errors"] == st["records"]:
+        _fail("no audit records found: every line failed to parse (is this an auditd log?)")
+    if failed:
+        sys.exit(1)
+
+
+def _import_one(src: LogSource, emit, assembler, renderer, process) -> None:  # type: ignore[no-untyped-def]
+    f, size = src.open()
+    if f is not sys.stdin.buffer:
+        f.close()
+    if size >= _PROGRESS_MIN and sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as bar:
+            task = bar.add_task(os.path.basename(src.path), total=size)
+            process(src.records(lambda n: bar.advance(task, n)), emit, assembler, renderer, flush=False)
+    else:
+        process(src.records(), emit, assembler, renderer, flush=False)
+
+
+def _quiet_exit() -> NoReturn:
+    # the reader went away (| head): not an error of ours
+    try:
+        sys.stdout = None  # type: ignore[assignment]
+    finally:
+        os._exit(0)

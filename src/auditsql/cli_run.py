@@ -1,0 +1,204 @@
+"""``auditsql run``: the main job. Live events into the SQL tables, scheduled queries into the results log.
+
+Embedded defaults (:mod:`auditsql.config`), so no configuration is needed: live source ``auto``, osquery's
+process and socket rules (``src/auditsql/data/default.rules``), the store ``/var/lib/auditsql/auditsql.db``,
+the results log ``/var/log/auditsql/results.jsonl``. ``--config FILE`` overrides any default, flags override
+the file. Everything that can be checked is checked before the kernel is touched: the configuration, the
+scheduled queries against the schema, root, the rules file, the store and the results log.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from auditsql.agent import LivePlan, RunSink, Stop, boot_time, builtin_rules_path, load_rules, run_live, say
+from auditsql.config import Config, ConfigError, load_config, to_toml, with_overrides
+from auditsql.kernel.sources import POLICIES, SOURCES
+
+__all__ = ["run"]
+
+
+def _flag_overrides(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{section: {key: value}} for the flags given (None: not given)."""
+    table = {
+        "kernel": {
+            "source": "source",
+            "rules": "rules",
+            "policy": "policy",
+            "exclude_self": "exclude_self",
+            "backlog_limit": "backlog_limit",
+            "state_file": "state_file",
+        },
+        "store": {"db": "db", "resolve_ids": "resolve_ids"},
+        "results_log": {"path": "results_log", "host_identifier": "host_identifier"},
+        "status": {"interval": "status_interval", "stats_file": "stats_file"},
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for section, keys in table.items():
+        out[section] = {key: params[p] for key, p in keys.items() if params.get(p) is not None}
+    return out
+
+
+@click.command()
+@click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False), help="TOML (or .json) configuration."
+)
+@click.option("--db", help="The SQLite store.  [default: /var/lib/auditsql/auditsql.db]")
+@click.option(
+    "--results-log", help="Scheduled query results ('' for none).  [default: /var/log/auditsql/results.jsonl]"
+)
+@click.option(
+    "--rules", help="Rules file (auditctl syntax), 'builtin' (osquery's) or 'none'.  [default: builtin]"
+)
+@click.option("--source", type=click.Choice(SOURCES), help="Live source.  [default: auto]")
+@click.option("--policy", type=click.Choice(POLICIES), help="When processing falls behind.  [default: block]")
+@click.option(
+    "--status-interval", type=click.FloatRange(min=0), help="Seconds between status lines (0: none)."
+)
+@click.option("--state-file", help="Kernel snapshot file.  [default: /run/auditsql/snapshot.json]")
+@click.option("--stats-file", help="Counters file for `auditsql ctl -s` ('' for none).")
+@click.option("--exclude-self/--no-exclude-self", default=None, help="Never audit auditsql's own syscalls.")
+@click.option("--backlog-limit", type=click.IntRange(min=0, max=0xFFFFFFFF), help="Kernel backlog limit.")
+@click.option("--host-identifier", type=click.Choice(("hostname", "uuid", "specified")))
+@click.option("--resolve-ids/--no-resolve-ids", default=None, help="Add user/group names from this host.")
+@click.option("--duration", type=click.FloatRange(min=0), help="Stop after this many seconds.")
+@click.option("--print-config", is_flag=True, help="Print the effective configuration (TOML) and exit.")
+def run(config_file: str | None, duration: float | None, print_config: bool, **flags: Any) -> None:
+    """The main job: live audit events into SQL tables, scheduled queries into an osquery-format results log.
+
+    Leaves the kernel as found on exit, SIGINT and SIGTERM.
+    """
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        config = load_config(config_file) if config_file else Config()
+        config = with_overrides(config, _flag_overrides(flags))
+    except ConfigError as exc:
+        say(str(exc))
+        sys.exit(2)
+    if print_config:
+        click.echo(to_toml(config), nl=False)
+        sys.exit(0)
+    sys.exit(_run(config, stop, duration))
+
+
+def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
+    import auditsql.tables as tables
+    from auditsql.events.render import Renderer
+    from auditsql.outputs.results_log import ResultsLog, ResultsLogError, host_identifier
+    from auditsql.query.schedule import Job, Scheduler, check_queries
+    from auditsql.store.sqlite import Store, StoreError
+
+    k, st = config.kernel, config.store
+    tables.configure(config.tables.include_failed_execs, config.tables.stat_executable)
+    jobs = [Job(q.name, q.query, q.interval, q.snapshot) for q in config.schedule.values()]
+    problems = check_queries(jobs, (t.ddl() for t in tables.REGISTRY.values()))
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        say(f"{config.source or 'configuration'}: {problems[0]}{more}")
+        return 2
+
+    rules_file: str | None
+    if k.rules == "none":
+        rules_file = None
+    elif k.rules == "builtin":
+        # under auditd (plugin source) auditd owns the kernel: the built-in rules are auditd's business
+        rules_file = None if k.source == "plugin" else builtin_rules_path()
+    else:
+        rules_file = k.rules
+    knobs = {
+        name: v
+        for name in ("backlog_limit", "rate_limit", "backlog_wait_time")
+        if (v := getattr(k, name)) is not None
+    }
+    if k.source == "plugin" and (rules_file or knobs):
+        say("rules and kernel settings need a kernel source: with source plugin auditd owns the kernel")
+        return 2
+    if k.source != "plugin" and os.geteuid() != 0:
+        say(
+            "auditsql run reads the kernel's audit events and needs root (CAP_AUDIT_CONTROL or CAP_AUDIT_READ); "
+            "as auditd's plugin use --source plugin"
+        )
+        return 1
+    store = results = scheduler = None
+    try:
+        if rules_file:
+            load_rules(rules_file, "by auditsql run", "run")  # fail before touching anything
+        store = Store(st.db)
+        store.create_schema()
+        rl = config.results_log
+        host: str | Callable[[], str] = host_identifier(rl.host_identifier, rl.specified_identifier)
+        if rl.host_identifier == "hostname":
+            host = host_identifier  # read anew for every run of a query, as osquery
+        results = ResultsLog(rl.path, host, rl.epoch, rl.decorations).open()
+        live = [t.name for t in tables.live_tables()]
+        if jobs:
+            scheduler = Scheduler(
+                st.db,
+                jobs,
+                results,
+                event_tables=[t.name for t in tables.event_tables()],
+                live_tables=live,
+                refresh_live=store.refresh_live,
+                before_run=store.flush,
+            )
+            scheduler.start()
+        sink = RunSink(
+            store,
+            Renderer(resolve_ids=st.resolve_ids, raw=True).render,
+            tables.rows_for,
+            tables.loss_rows,
+            uptime_base=boot_time(),
+            scheduler=scheduler,
+            expiry=st.events_expiry,
+            max_rows=st.events_max,
+            retention_interval=st.retention_interval,
+        )
+        plan = LivePlan(
+            source=k.source,
+            rules_file=rules_file,
+            knobs=knobs,
+            exclude_self=k.exclude_self,
+            state_file=k.state_file,
+            policy=k.policy,
+            queue_size=k.queue_size,
+            rcvbuf=k.rcvbuf,
+            verb="running",
+            purpose="by auditsql run",
+            manages="run",
+            locked_hint="use --rules none and --no-exclude-self",
+            details=[
+                f"db {st.db}",
+                f"results log {rl.path or '(none)'}",
+                f"{len(jobs)} scheduled {'query' if len(jobs) == 1 else 'queries'}",
+            ],
+        )
+        code = run_live(plan, sink, stop, config.status.interval, duration, config.status.stats_file or None)
+    except (Stop, StoreError, ResultsLogError) as exc:
+        say(str(exc))
+        code = 1
+    finally:
+        if scheduler is not None:
+            scheduler.close()
+        if store is not None:
+            try:
+                store.close()
+            except StoreError as exc:
+                say(str(exc))
+                code = 1
+        if results is not None:
+            results.close()
+    return code

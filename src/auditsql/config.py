@@ -1,0 +1,620 @@
+"""The configuration of ``auditsql run``: embedded defaults, an optional TOML (or JSON) file, then flags.
+
+Every key has a default here, so ``auditsql run`` needs no file. A file given with ``--config`` overrides the
+keys it names; a command-line flag overrides both. The dataclasses below are the single source of truth: the
+loader checks keys and types against them and ``docs/configuration.md`` is generated from them
+(``python3 -m auditsql.config > docs/configuration.md``; a test fails when the committed page is stale).
+
+Errors are :class:`ConfigError`, one line naming the file, the line where it can be told (TOML and JSON syntax
+errors always; unknown keys and bad values where the key is found in the text) and the key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Any
+
+from auditsql.kernel.loss import DEFAULT_STATS_FILE
+from auditsql.kernel.snapshot import DEFAULT_STATE_FILE
+from auditsql.kernel.sources import DEFAULT_QUEUE, DEFAULT_RCVBUF, POLICIES, SOURCES
+from auditsql.store.sqlite import DEFAULT_DB, DEFAULT_EXPIRY, DEFAULT_MAX_ROWS
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DEFAULT_RESULTS_LOG",
+    "HOST_IDENTIFIERS",
+    "KernelConfig",
+    "ResultsLogConfig",
+    "ScheduledQuery",
+    "StatusConfig",
+    "StoreConfig",
+    "TablesConfig",
+    "load_config",
+    "parse_config",
+    "render_doc",
+    "to_toml",
+]
+
+DEFAULT_RESULTS_LOG = "/var/log/auditsql/results.jsonl"
+#: osquery's --host_identifier choices that make sense here (``instance`` and ``ephemeral`` do not persist)
+HOST_IDENTIFIERS = ("hostname", "uuid", "specified")
+#: osquery's schedule_default_interval
+DEFAULT_INTERVAL = 3600
+
+
+class ConfigError(Exception):
+    """A configuration problem; ``str()`` is one line for the user."""
+
+
+def _opt(default: Any, doc: str, **meta: Any) -> Any:
+    """A config key: its default, its documentation, and checks (``choices``, ``min``, ``flag``, ``none``)."""
+    meta["doc"] = doc
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    """Where events come from and what auditsql changes in the kernel while it runs (all undone on exit)."""
+
+    source: str = _opt(
+        "auto",
+        "`unicast`: register as the kernel's audit daemon; `multicast`: read beside one (auditd) with "
+        "CAP_AUDIT_READ; `plugin`: read auditd's plugin stream on stdin; `auto`: multicast when a daemon is "
+        "registered, else unicast.",
+        choices=SOURCES,
+        flag="--source",
+    )
+    rules: str = _opt(
+        "builtin",
+        "Rules to load while running, in auditctl syntax: `builtin` (the embedded default: osquery's "
+        "process and socket auditing, see `src/auditsql/data/default.rules`), `none`, or a rules file path. "
+        "Rules are removed and `-b`/`-r`/`--backlog_wait_time` settings restored on exit.",
+        flag="--rules",
+    )
+    policy: str = _opt(
+        "block",
+        "When processing falls behind: `block` the reader (the kernel queues, then makes audited processes "
+        "wait) or `drop` and count the records (user drops).",
+        choices=POLICIES,
+        flag="--policy",
+    )
+    exclude_self: bool = _opt(
+        True,
+        "Add a rule (removed on exit) so that auditsql's own system calls are never audited.",
+        flag="--exclude-self/--no-exclude-self",
+    )
+    queue_size: int = _opt(DEFAULT_QUEUE, "Records queued between the reader thread and processing.", min=1)
+    rcvbuf: int = _opt(DEFAULT_RCVBUF, "Netlink socket receive buffer, bytes.", min=4096)
+    backlog_limit: int | None = _opt(
+        None,
+        "Kernel backlog limit while running (unset: as the rules file says, else as found).",
+        min=0,
+        flag="--backlog-limit",
+    )
+    rate_limit: int | None = _opt(
+        None, "Kernel rate limit, messages/s, while running (unset: as found).", min=0
+    )
+    backlog_wait_time: int | None = _opt(
+        None, "Kernel backlog wait time while running (unset: as found).", min=0
+    )
+    state_file: str = _opt(
+        DEFAULT_STATE_FILE,
+        "Where the kernel snapshot and auditsql's changes are kept until undone (`auditsql ctl --restore`).",
+        flag="--state-file",
+    )
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """The SQLite store the tables live in."""
+
+    db: str = _opt(
+        DEFAULT_DB,
+        "The database file (directory created 0700, file 0600).",
+        flag="--db",
+    )
+    events_expiry: int = _opt(
+        DEFAULT_EXPIRY,
+        "Delete rows whose event time is older than this many seconds (osquery's `events_expiry`, 3600 "
+        "there); 0 keeps them.",
+        min=0,
+    )
+    events_max: int = _opt(
+        DEFAULT_MAX_ROWS,
+        "Keep at most this many rows per table, the newest (osquery's `events_max`, 50000 there); 0: no limit.",
+        min=0,
+    )
+    retention_interval: float = _opt(60.0, "Seconds between retention passes.", min=1)
+    resolve_ids: bool = _opt(
+        True,
+        "Resolve numeric ids to user and group names from this host where the event does not carry them.",
+        flag="--resolve-ids/--no-resolve-ids",
+    )
+
+
+@dataclass(frozen=True)
+class TablesConfig:
+    """How events become table rows."""
+
+    include_failed_execs: bool = _opt(
+        False,
+        "Also store failed execs in `process_events` (`status = 'failed'`, `exit_code`, `errno`); osquery "
+        "records only successful ones.",
+    )
+    stat_executable: bool = _opt(
+        False,
+        "`stat()` the executable when its row is stored, for `atime`/`mtime`/`ctime` (what osquery does; the "
+        "times then describe the file at storage, not at the exec).",
+    )
+
+
+@dataclass(frozen=True)
+class ResultsLogConfig:
+    """Scheduled query results, one JSON line per row in osquery's event format."""
+
+    path: str = _opt(
+        DEFAULT_RESULTS_LOG,
+        "The results log (directory created 0750, file 0640); an empty string writes none.",
+        flag="--results-log",
+    )
+    host_identifier: str = _opt(
+        "hostname",
+        "`hostIdentifier` of each line, as osquery's `--host_identifier`: `hostname`, `uuid` (the DMI product "
+        "UUID, else /etc/machine-id) or `specified` (`specified_identifier`).",
+        choices=HOST_IDENTIFIERS,
+        flag="--host-identifier",
+    )
+    specified_identifier: str = _opt("", 'The host identifier when `host_identifier = "specified"`.')
+    epoch: int = _opt(0, "`epoch` of each line (osquery's `--schedule_epoch`).", min=0)
+    decorations: dict = _opt(
+        {},
+        "Static `decorations` added to every line, a table of strings (osquery's decorators are queries; "
+        "osquery leaves the key out when there are none, auditsql always writes it).",
+    )
+
+
+@dataclass(frozen=True)
+class StatusConfig:
+    """The status line and counters."""
+
+    interval: float = _opt(
+        10.0,
+        "Seconds between one-line status reports on stderr (events/s, rows, kernel lost, user drops); 0: none.",
+        min=0,
+        flag="--status-interval",
+    )
+    stats_file: str = _opt(
+        DEFAULT_STATS_FILE,
+        "Counters rewritten every second, shown by `auditsql ctl -s`; an empty string writes none.",
+        flag="--stats-file",
+    )
+
+
+@dataclass(frozen=True)
+class ScheduledQuery:
+    """One ``[schedule.NAME]`` entry (osquery's ``schedule`` shape)."""
+
+    name: str
+    query: str = _opt(MISSING, "The SQL (required).")
+    interval: int = _opt(
+        DEFAULT_INTERVAL, "Seconds between runs (osquery's schedule_default_interval).", min=1
+    )
+    snapshot: bool = _opt(
+        False,
+        'Log every row of each run as one osquery snapshot line (`"action": "snapshot"`) instead of the '
+        "rows new since the previous run.",
+    )
+    removed: bool = _opt(True, "Accepted for osquery compatibility; event rows are only ever `added`.")
+    description: str = _opt("", "Free text.")
+
+
+@dataclass(frozen=True)
+class Config:
+    kernel: KernelConfig = field(default_factory=KernelConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    tables: TablesConfig = field(default_factory=TablesConfig)
+    results_log: ResultsLogConfig = field(default_factory=ResultsLogConfig)
+    status: StatusConfig = field(default_factory=StatusConfig)
+    schedule: dict[str, ScheduledQuery] = field(default_factory=dict)
+    #: the file the configuration came from, or None
+    source: str | None = None
+
+
+SECTIONS: dict[str, type] = {
+    "kernel": KernelConfig,
+    "store": StoreConfig,
+    "tables": TablesConfig,
+    "results_log": ResultsLogConfig,
+    "status": StatusConfig,
+}
+_TOP_KEYS = (*SECTIONS, "schedule")
+
+
+# -- loading -------------------------------------------------------------------------------------------------
+
+
+def load_config(path: str) -> Config:
+    """Read ``path`` (TOML, or JSON when it ends in ``.json``) over the defaults."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    return parse_config(text, path, json_syntax=path.endswith(".json"))
+
+
+_AT = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+
+
+def parse_config(text: str, path: str = "<config>", json_syntax: bool = False) -> Config:
+    if json_syntax:
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: invalid JSON: the configuration must be an object")
+    else:
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            m = _AT.match(str(exc))
+            if m:
+                raise ConfigError(f"{path}:{m['line']}:{m['col']}: invalid TOML: {m['msg']}") from None
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return _build(raw, _Locator(text, path))
+
+
+class _Locator:
+    """Best effort: the line of ``[section] key = ...`` (or ``"key":`` in JSON) in the text, for messages."""
+
+    def __init__(self, text: str, path: str) -> None:
+        self.lines = text.splitlines()
+        self.path = path
+
+    def where(self, *keys: str) -> str:
+        line = self._find(keys)
+        return f"{self.path}:{line}" if line else self.path
+
+    def _find(self, keys: tuple[str, ...]) -> int | None:
+        if not keys:
+            return None
+        *table, key = keys
+        want_table = ".".join(table)
+        current = ""
+        qkey = re.escape(key)
+        key_re = re.compile(rf"""^\s*(?:{qkey}|"{qkey}"|'{qkey}')\s*[=:]""")
+        dotted_re = re.compile(rf"""^\s*{re.escape(".".join(keys))}\s*=""")
+        header_re = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
+        json_re = re.compile(rf'"{qkey}"\s*:')
+        for n, line in enumerate(self.lines, 1):
+            h = header_re.match(line)
+            if h:
+                current = re.sub(r"\s*\.\s*", ".", h.group(1)).replace('"', "")
+                if current == ".".join(keys):
+                    return n
+                continue
+            if current == want_table and key_re.match(line):
+                return n
+            if current == "" and dotted_re.match(line):
+                return n
+        for n, line in enumerate(self.lines, 1):  # JSON, or a key the simple scan missed
+            if json_re.search(line):
+                return n
+        return None
+
+
+def _type_name(v: object) -> str:
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int):
+        return "an integer"
+    if isinstance(v, float):
+        return "a float"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, dict):
+        return "a table"
+    if isinstance(v, list):
+        return "an array"
+    return type(v).__name__
+
+
+def _shown(v: object) -> str:
+    """A value as it would be written in TOML (for messages)."""
+    try:
+        return _toml_value(v)
+    except TypeError:
+        return repr(v)
+
+
+def _check_value(f: Any, value: object, name: str, loc: _Locator, keys: tuple[str, ...]) -> object:
+    meta = f.metadata
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    where = loc.where(*keys)
+
+    def bad(expected: str) -> ConfigError:
+        return ConfigError(f"{where}: {name}: expected {expected}, got {_type_name(value)} ({_shown(value)})")
+
+    given = value
+
+    if kind.startswith("bool"):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+    elif kind.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+    elif kind.startswith("float"):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise bad("a number")
+        value = float(value)
+    elif kind.startswith("str"):
+        if not isinstance(value, str):
+            raise bad("a string")
+    elif kind.startswith("dict"):
+        if not isinstance(value, dict):
+            raise bad("a table of strings")
+        for k, v in value.items():
+            if not isinstance(v, str):
+                raise ConfigError(
+                    f"{loc.where(*keys, k)}: {name}.{k}: expected a string, got {_type_name(v)} ({_shown(v)})"
+                )
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{where}: {name}: expected one of {', '.join(choices)}, got {_shown(value)}")
+    low = meta.get("min")
+    if low is not None and isinstance(value, int | float) and value < low:
+        raise ConfigError(f"{where}: {name}: must be >= {low}, got {_shown(given)}")
+    return value
+
+
+def _unknown(loc: _Locator, keys: tuple[str, ...], known: list[str], scope: str) -> ConfigError:
+    return ConfigError(
+        f"{loc.where(*keys)}: unknown key '{'.'.join(keys)}' (known {scope}: {', '.join(known)})"
+    )
+
+
+def _section(cls: type, raw: object, name: str, loc: _Locator) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{loc.where(name)}: {name}: expected a table, got {_type_name(raw)} ({_shown(raw)})"
+        )
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, object] = {}
+    for key, value in raw.items():
+        f = known.get(key)
+        if f is None:
+            raise _unknown(loc, (name, key), list(known), f"in [{name}]")
+        values[key] = _check_value(f, value, f"{name}.{key}", loc, (name, key))
+    return cls(**values)
+
+
+def _schedule(raw: object, loc: _Locator) -> dict[str, ScheduledQuery]:
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{loc.where('schedule')}: schedule: expected a table, got {_type_name(raw)} ({_shown(raw)})"
+        )
+    out: dict[str, ScheduledQuery] = {}
+    known = {f.name: f for f in fields(ScheduledQuery) if f.name != "name"}
+    for qname, entry in raw.items():
+        scope = f"schedule.{qname}"
+        if not isinstance(entry, dict):
+            raise ConfigError(
+                f"{loc.where('schedule', qname)}: {scope}: expected a table with query and interval, "
+                f"got {_type_name(entry)} ({_shown(entry)})"
+            )
+        values: dict[str, object] = {}
+        for key, value in entry.items():
+            f = known.get(key)
+            if f is None:
+                raise _unknown(loc, ("schedule", qname, key), list(known), "in a scheduled query")
+            values[key] = _check_value(f, value, f"{scope}.{key}", loc, ("schedule", qname, key))
+        if "query" not in values:
+            raise ConfigError(f"{loc.where('schedule', qname)}: {scope}: missing key 'query'")
+        if not str(values["query"]).strip():
+            raise ConfigError(f"{loc.where('schedule', qname, 'query')}: {scope}.query: empty query")
+        out[qname] = ScheduledQuery(name=qname, **values)  # type: ignore[arg-type]
+    return out
+
+
+def _build(raw: dict[str, Any], loc: _Locator) -> Config:
+    parts: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in SECTIONS:
+            parts[key] = _section(SECTIONS[key], value, key, loc)
+        elif key == "schedule":
+            parts[key] = _schedule(value, loc)
+        else:
+            raise _unknown(loc, (key,), list(_TOP_KEYS), "at the top level")
+    return Config(**parts, source=loc.path)
+
+
+# -- flags ---------------------------------------------------------------------------------------------------
+
+
+def with_overrides(config: Config, overrides: dict[str, dict[str, Any]]) -> Config:
+    """``config`` with ``{section: {key: value}}`` replaced (the flags given on the command line)."""
+    out = config
+    for section, values in overrides.items():
+        if values:
+            out = replace(out, **{section: replace(getattr(out, section), **values)})
+    return out
+
+
+# -- output --------------------------------------------------------------------------------------------------
+
+
+def _toml_value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"no TOML form for {v!r}")
+
+
+def _toml_key(k: str) -> str:
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k, ensure_ascii=False)
+
+
+def to_toml(config: Config) -> str:
+    """The effective configuration as TOML (unset optional keys as comments)."""
+    out: list[str] = []
+    for name, cls in SECTIONS.items():
+        section = getattr(config, name)
+        out.append(f"[{name}]")
+        for f in fields(cls):
+            v = getattr(section, f.name)
+            out.append(f"# {f.name} =  (unset)" if v is None else f"{f.name} = {_toml_value(v)}")
+        out.append("")
+    for q in config.schedule.values():
+        out.append(f"[schedule.{_toml_key(q.name)}]")
+        for f in fields(ScheduledQuery):
+            if f.name != "name":
+                out.append(f"{f.name} = {_toml_value(getattr(q, f.name))}")
+        out.append("")
+    return "\n".join(out)
+
+
+_DOC_HEAD = """\
+# Configuration of `auditsql run`
+
+<!-- Generated from src/auditsql/config.py by `python3 -m auditsql.config > docs/configuration.md`;
+     tests/agent/test_config.py fails when this page is stale. -->
+
+`auditsql run` needs no configuration: every key below has a default. `--config FILE` reads a TOML file (or
+JSON, when the name ends in `.json`, with the same keys) whose keys override the defaults; command-line flags
+override both. `auditsql run --print-config` prints the effective configuration as TOML and exits.
+An unknown key, a value of the wrong type or out of range, or a syntax error stops `auditsql run` before it
+touches the kernel, with one line naming the file, the line and the key.
+
+See `examples/auditsql.toml` for a commented example.
+
+With no configuration, `auditsql run` reads the kernel's audit events (multicast beside a running auditd,
+else as the audit daemon), loads osquery's process and socket rules, stores every event in
+`/var/lib/auditsql/auditsql.db` (the tables of `docs/tables.md`), runs no scheduled query, and prints a status
+line every 10 s on stderr. SIGTERM or SIGINT commits the store, runs every scheduled query a last time, closes
+the results log and puts the kernel back as found (rules removed, settings restored, daemon pid released).
+Errors - not root, audit locked (`enabled 2`), another daemon owning the socket with `source = "unicast"`, an
+unwritable database or results log, a bad configuration or scheduled query - are one line on stderr and a
+non-zero exit status (2 for configuration errors, 1 otherwise), with the kernel untouched.
+"""
+
+_DOC_SCHEDULE = """\
+## `[schedule.NAME]`
+
+Scheduled queries, osquery's `schedule` shape (`{"schedule": {"NAME": {"query": ..., "interval": ...}}}` in a
+JSON file). Each query runs every `interval` seconds, the first time `interval` seconds after the start, and
+once more when `auditsql run` stops. Every row it returns is written to the results log as one JSON line in
+osquery's *event format*.
+
+| key | type | default | meaning |
+|---|---|---|---|
+{rows}
+
+### Only new rows: how event tables are shadowed
+
+osquery's event tables return, to a scheduled query, only the events that arrived since that query's previous
+run (its "events optimization"). auditsql does the same with SQLite's name resolution: an unqualified table
+name is looked up in the `temp` schema before `main`. Before each run the scheduler, on its own read-only
+connection, creates for every event table `T` (every table but the live ones)
+
+```sql
+CREATE TEMP VIEW T AS SELECT * FROM main.T WHERE rowid > :last AND rowid <= :now
+```
+
+where `:now` is the table's largest rowid at the start of this run and `:last` the one at the start of the
+previous run of *the same query* (at the first run: when `auditsql run` started, so the first run covers the
+rows stored since the start). The query text is run unchanged, so it sees only the new rows; a query may still
+read everything by naming `main.T`. Rows are inserted with increasing rowids, so no row is returned twice or
+skipped; if retention emptied a table (its largest rowid went down) the range starts again from 0.
+`snapshot = true` queries see whole tables. Queries naming a live table (`audit_status`, `audit_rules`) get it
+refreshed from the kernel first. A query taking longer than 60 s is interrupted; an error is reported on stderr
+and the query runs again at its next interval (covering the rows it missed).
+
+### Results log lines
+
+One line per row, keys in osquery's order (its `serializeEvent`), for example:
+
+```json
+{"name":"execs","hostIdentifier":"web1","calendarTime":"Wed Nov 25 08:00:00 2026 UTC","unixTime":1795593600,\
+"epoch":0,"counter":0,"numerics":false,"decorations":{},"columns":{"cmdline":"/bin/echo hi","pid":"4242"},\
+"action":"added"}
+```
+
+- `calendarTime`: the run's time, UTC, C `asctime` form plus ` UTC` (`"Mon May  2 22:27:32 2016 UTC"`);
+  `unixTime`: the same as an integer;
+- `counter`: per query, `0` for the first run that returned rows, then incremented by one for every run that
+  returned rows (osquery's `addNewEvents`); snapshot lines always carry `0`, as osquery's;
+- `numerics`: always `false`: every value in `columns` is a string (SQL NULL is `""`, osquery's
+  `--nullvalue` default; a float is written with 17 significant digits and at least one decimal, osquery's
+  `castVariant`); `columns` keys are sorted by name (osquery keeps a row in a sorted map);
+- `decorations`: the `[results_log.decorations]` table, `{}` by default (osquery omits the key when no
+  decorator is configured; auditsql always writes it, so every line has the same keys);
+- `snapshot = true` lines have `"snapshot": [rows...]` and `"action": "snapshot"` instead of `columns`.
+
+The results log is appended to and never rotated by auditsql (use logrotate with `copytruncate`, or stop and
+start).
+"""
+
+
+def render_doc() -> str:
+    """docs/configuration.md."""
+    out = [_DOC_HEAD]
+    for name, cls in SECTIONS.items():
+        out.append(f"## `[{name}]`\n")
+        out.append((cls.__doc__ or "").strip() + "\n")
+        out.append("| key | type | default | flag | meaning |")
+        out.append("|---|---|---|---|---|")
+        for f in fields(cls):
+            out.append(_doc_row(f, with_flag=True))
+        out.append("")
+    rows = "\n".join(_doc_row(f, with_flag=False) for f in fields(ScheduledQuery) if f.name != "name")
+    out.append(_DOC_SCHEDULE.replace("{rows}", rows))
+    return "\n".join(out)
+
+
+def _doc_row(f: Any, with_flag: bool) -> str:
+    meta = f.metadata
+    kind = f.type if isinstance(f.type, str) else str(f.type)
+    kind = {
+        "dict": "table",
+        "int | None": "integer",
+        "int": "integer",
+        "float": "number",
+        "str": "string",
+    }.get(kind, kind.replace("bool", "boolean"))
+    if f.default is not MISSING:
+        default = "unset" if f.default is None else f"`{_toml_value(f.default)}`"
+    elif f.default_factory is not MISSING:
+        default = f"`{_toml_value(f.default_factory())}`"
+    else:
+        default = "required"
+    doc = meta["doc"]
+    if meta.get("choices"):
+        doc += " One of " + ", ".join(f"`{c}`" for c in meta["choices"]) + "."
+    cells = [f"`{f.name}`", kind, default]
+    if with_flag:
+        cells.append(f"`{meta['flag']}`" if meta.get("flag") else "")
+    cells.append(doc)
+    return "| " + " | ".join(cells) + " |"
+
+
+if __name__ == "__main__":
+    print(render_doc(), end="")

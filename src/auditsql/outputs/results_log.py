@@ -1,0 +1,205 @@
+"""Scheduled query results in osquery's results log *event format*: one JSON line per row.
+
+The keys, their order and their types are osquery's (``osquery/core/query.cpp``: ``serializeEvent`` and
+``addLegacyFieldsAndDecorations``, rapidjson writer, compact)::
+
+    {"name":"execs","hostIdentifier":"web1","calendarTime":"Wed Nov 25 08:00:00 2026 UTC",
+     "unixTime":1795593600,"epoch":0,"counter":0,"numerics":false,"decorations":{},
+     "columns":{"cmdline":"/bin/echo hi","pid":"4242"},"action":"added"}
+
+- ``calendarTime`` is C ``asctime`` of the UTC time, trimmed, plus ``" UTC"`` (osquery's ``getAsciiTime``);
+- ``unixTime``, ``epoch`` and ``counter`` are JSON numbers, ``numerics`` is ``false``;
+- ``columns`` holds every value as a string (osquery's ``--logger_numerics=false`` default): SQL NULL is ``""``
+  (``--nullvalue``), integers in decimal, floats as boost ``lexical_cast`` writes a double (17 significant
+  digits) with ``.0`` added when there is no decimal point (``castVariant``), blobs as UTF-8 text; keys are
+  sorted (osquery's row is a ``std::map``), a duplicate column name keeps the last value;
+- ``decorations`` is always written (osquery leaves it out when no decorator is configured).
+
+Snapshot queries write osquery's snapshot line: ``{"snapshot":[rows],"action":"snapshot","name":...,
+"hostIdentifier":...,"calendarTime":...,"unixTime":...,"epoch":...,"counter":...,"numerics":false,
+"decorations":{}}`` (``serializeQueryLogItem``: the rows first, then the common keys).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import BinaryIO
+
+import orjson
+
+__all__ = [
+    "ResultsLog",
+    "ResultsLogError",
+    "calendar_time",
+    "column_text",
+    "host_identifier",
+    "row_columns",
+]
+
+
+class ResultsLogError(Exception):
+    """The results log cannot be opened or written; ``str()`` is one line for the user."""
+
+
+def calendar_time(t: float) -> str:
+    """osquery's ``calendarTime``: ``"Mon May  2 22:27:32 2016 UTC"`` (asctime of UTC, day space-padded)."""
+    return time.asctime(time.gmtime(int(t))) + " UTC"
+
+
+def host_identifier(kind: str = "hostname", specified: str = "") -> str:
+    """osquery's ``--host_identifier``: ``hostname`` (gethostname), ``uuid`` (DMI product UUID, else
+    /etc/machine-id as a UUID; osquery generates and stores a random one when the hardware has none) or
+    ``specified`` (the hostname when empty, as osquery)."""
+    if kind == "hostname":
+        return socket.gethostname().strip()
+    if kind == "specified":
+        return specified or socket.gethostname().strip()  # osquery falls back to the hostname
+    if kind == "uuid":
+        for path in ("/sys/class/dmi/id/product_uuid", "/etc/machine-id", "/var/lib/dbus/machine-id"):
+            try:
+                with open(path, encoding="ascii") as fh:
+                    text = fh.read().strip()
+            except (OSError, UnicodeDecodeError):
+                continue
+            if len(text) == 32 and all(c in "0123456789abcdefABCDEF" for c in text):
+                text = f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+            if text:
+                return text
+        return socket.gethostname().strip()
+    raise ValueError(f"unknown host identifier kind {kind!r}")
+
+
+def column_text(value: object) -> str:
+    """A SQL value as osquery writes it with ``numerics`` false."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        s = format(value, ".17g")
+        return s if "." in s else s + ".0"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "surrogateescape")
+    return str(value)
+
+
+def row_columns(names: Sequence[str], row: Sequence[object]) -> dict[str, str]:
+    """``{column: text}`` sorted by column name; a repeated name keeps its last value (a std::map)."""
+    d: dict[str, str] = {}
+    for name, value in zip(names, row, strict=True):
+        d[name] = column_text(value)
+    return dict(sorted(d.items()))
+
+
+def _dumps(obj: dict) -> bytes:
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        # a lone surrogate (bytes that were not UTF-8): keep it, escaped
+        return (json.dumps(obj, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
+
+
+class ResultsLog:
+    """Appends result lines to ``path`` (``None``/``""``: discard) or to an open binary stream.
+
+    ``host`` is the ``hostIdentifier``, or a function giving it (osquery reads the hostname anew for every
+    run of a query, since it may change while running)."""
+
+    def __init__(
+        self,
+        path: str | None,
+        host: str | Callable[[], str],
+        epoch: int = 0,
+        decorations: dict[str, str] | None = None,
+        stream: BinaryIO | None = None,
+    ) -> None:
+        self.path = path or None
+        self.host = host
+        self.epoch = epoch
+        self.decorations = dict(decorations or {})
+        self._out: BinaryIO | None = stream
+        self._own = False
+        #: lines written
+        self.lines = 0
+
+    def open(self) -> ResultsLog:
+        """Create the directory (0750) and the file (0640) if missing, and open it for appending."""
+        if self._out is not None or self.path is None:
+            return self
+        path = self.path
+        parent = os.path.dirname(os.path.abspath(path))
+        fix = "pass --results-log with a writable path, or run as root"
+        try:
+            if os.path.lexists(parent) and not os.path.isdir(parent):
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), parent)
+            if not os.path.isdir(parent):
+                os.makedirs(parent, mode=0o750, exist_ok=True)
+                os.chmod(parent, 0o750)
+            if os.path.isdir(path):
+                raise ResultsLogError(f"cannot use {path} as the results log: it is a directory ({fix})")
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        except PermissionError:
+            raise ResultsLogError(f"cannot write the results log {path}: permission denied ({fix})") from None
+        except OSError as exc:
+            raise ResultsLogError(f"cannot write the results log {path}: {exc.strerror} ({fix})") from None
+        self._out = os.fdopen(fd, "ab")
+        self._own = True
+        return self
+
+    def _head(self, name: str, when: float, counter: int) -> dict[str, object]:
+        return {
+            "name": name,
+            "hostIdentifier": self.host() if callable(self.host) else self.host,
+            "calendarTime": calendar_time(when),
+            "unixTime": int(when),
+            "epoch": self.epoch,
+            "counter": counter,
+            "numerics": False,
+            "decorations": self.decorations,
+        }
+
+    def event_lines(
+        self, name: str, counter: int, rows: Iterable[dict[str, str]], when: float
+    ) -> list[bytes]:
+        """The ``added`` lines for ``rows`` (already ``{column: text}``)."""
+        head = self._head(name, when, counter)
+        return [_dumps({**head, "columns": cols, "action": "added"}) for cols in rows]
+
+    def snapshot_line(self, name: str, counter: int, rows: list[dict[str, str]], when: float) -> bytes:
+        return _dumps({"snapshot": rows, "action": "snapshot", **self._head(name, when, counter)})
+
+    def added(self, name: str, counter: int, rows: Iterable[dict[str, str]], when: float) -> int:
+        """Write one ``added`` line per row; returns the number of lines."""
+        lines = self.event_lines(name, counter, rows, when)
+        self._write(lines)
+        return len(lines)
+
+    def snapshot(self, name: str, counter: int, rows: list[dict[str, str]], when: float) -> int:
+        self._write([self.snapshot_line(name, counter, rows, when)])
+        return 1
+
+    def _write(self, lines: list[bytes]) -> None:
+        if not lines:
+            return
+        self.lines += len(lines)
+        if self._out is None:
+            return
+        try:
+            self._out.write(b"".join(lines))
+            self._out.flush()
+        except OSError as exc:
+            raise ResultsLogError(f"cannot write the results log {self.path}: {exc.strerror}") from None
+
+    def close(self) -> None:
+        if self._out is not None and self._own:
+            self._out.close()
+        self._out = None

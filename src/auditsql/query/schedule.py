@@ -1,0 +1,259 @@
+"""Scheduled queries: osquery's ``schedule``, each run returning only the event rows new since the previous one.
+
+How only new rows are returned (osquery's events optimization)
+    SQLite resolves an unqualified table name in the ``temp`` schema before ``main``. Before a query runs, the
+    scheduler's own read-only connection gets, for every event table ``T``::
+
+        CREATE TEMP VIEW T AS SELECT * FROM main.T WHERE rowid > :last AND rowid <= :now
+
+    ``:now`` is ``T``'s largest rowid when this run starts, ``:last`` the one when the previous run of the
+    *same* query started (for the first run: when the scheduler started, so the first run covers the rows
+    stored since ``auditsql run`` started). The SQL is run as written and sees only the new rows; ``main.T``
+    still reaches the whole table. The store inserts rows with increasing rowids (retention deletes the
+    oldest), so no row is returned twice and none is skipped; if a table's largest rowid went down (retention
+    emptied it, rowids start again) the range restarts at 0. Snapshot queries see the whole tables.
+
+Results go to a :class:`~auditsql.outputs.results_log.ResultsLog`; ``counter`` follows osquery's
+``Query::addNewEvents``: 0 for the first run of a query that returns rows, +1 for each later run that does.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from auditsql.outputs.results_log import ResultsLog, row_columns
+
+__all__ = ["QUERY_TIME_LIMIT", "Job", "ScheduleError", "Scheduler", "check_queries"]
+
+#: seconds a scheduled query may run before it is interrupted
+QUERY_TIME_LIMIT = 60.0
+
+
+class ScheduleError(Exception):
+    """A scheduled query failed; ``str()`` is one line naming the query."""
+
+
+@dataclass
+class Job:
+    """A scheduled query and its state."""
+
+    name: str
+    query: str
+    interval: float
+    snapshot: bool = False
+    #: largest rowid per event table when the previous run started
+    marks: dict[str, int] = field(default_factory=dict)
+    #: the last counter written, None before the first run with rows
+    counter: int | None = None
+    next_run: float = 0.0
+    runs: int = 0
+    rows: int = 0
+    errors: int = 0
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _mentions(sql: str, names: Iterable[str]) -> list[str]:
+    return [n for n in names if re.search(rf"(?<![\w$]){re.escape(n)}(?![\w$])", sql, re.IGNORECASE)]
+
+
+class Scheduler:
+    """Runs :class:`Job` s against the store at ``db_path`` through a read-only connection of its own.
+
+    ``event_tables``: the tables to shadow (every table with rows from events); ``live_tables``: tables to
+    refresh (``refresh_live(names)``) before a query that names them; ``before_run``: called before every run
+    (the agent commits the store's buffered rows there).
+    """
+
+    def __init__(
+        self,
+        db_path: str,
+        jobs: Sequence[Job],
+        results: ResultsLog,
+        event_tables: Sequence[str],
+        live_tables: Sequence[str] = (),
+        refresh_live: Callable[[list[str]], object] | None = None,
+        before_run: Callable[[], object] | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        time_limit: float = QUERY_TIME_LIMIT,
+    ) -> None:
+        self.db_path = db_path
+        self.jobs = list(jobs)
+        self.results = results
+        self.event_tables = list(event_tables)
+        self.live_tables = list(live_tables)
+        self.refresh_live = refresh_live
+        self.before_run = before_run
+        self.clock = clock
+        self.monotonic = monotonic
+        self.time_limit = time_limit
+        self.conn: sqlite3.Connection | None = None
+        self._deadline = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the read-only connection and take every job's starting marks (rows stored so far are old)."""
+        from auditsql.store.sqlite import ro_uri
+
+        self.conn = sqlite3.connect(
+            ro_uri(self.db_path), uri=True, isolation_level=None, check_same_thread=False
+        )
+        self.conn.set_progress_handler(self._progress, 10000)
+        now = self.monotonic()
+        marks = self._current_marks()
+        for job in self.jobs:
+            job.marks = dict(marks)
+            job.next_run = now + job.interval
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    # -- running ---------------------------------------------------------------------------------------------
+
+    def next_due(self) -> float | None:
+        return min((j.next_run for j in self.jobs), default=None)
+
+    def run_due(self, now: float | None = None) -> list[ScheduleError]:
+        """Run the jobs whose time has come; returns the errors (the jobs run again at their next interval)."""
+        now = self.monotonic() if now is None else now
+        due = [j for j in self.jobs if j.next_run <= now]
+        if not due:
+            return []
+        errors = []
+        for job in due:
+            job.next_run = now + job.interval
+            try:
+                self.run(job)
+            except ScheduleError as exc:
+                errors.append(exc)
+        return errors
+
+    def run_all(self, snapshots: bool = True) -> list[ScheduleError]:
+        """Run every job now (at shutdown: the rows since each job's last run are not lost)."""
+        errors = []
+        for job in self.jobs:
+            if job.snapshot and not snapshots:
+                continue
+            try:
+                self.run(job)
+            except ScheduleError as exc:
+                errors.append(exc)
+        return errors
+
+    def run(self, job: Job) -> int:
+        """Run ``job`` once; write its rows; return the number of rows."""
+        if self.conn is None:
+            raise RuntimeError("Scheduler.start() was not called")
+        if self.before_run is not None:
+            self.before_run()
+        live = _mentions(job.query, self.live_tables)
+        if live and self.refresh_live is not None:
+            try:
+                self.refresh_live(live)
+            except Exception as exc:  # the store's one-line errors
+                job.errors += 1
+                raise ScheduleError(f"scheduled query {job.name}: {exc}") from None
+        when = self.clock()
+        now_marks = self._current_marks()
+        ranges = {}
+        for t, hi in now_marks.items():
+            lo = 0 if job.snapshot else job.marks.get(t, 0)
+            if hi < lo:  # the table was emptied and rowids started again
+                lo = 0
+            ranges[t] = (lo, hi)
+        try:
+            names, rows = self._execute(job.query, ranges)
+        except sqlite3.Error as exc:
+            job.errors += 1
+            raise ScheduleError(f"scheduled query {job.name}: {_sql_message(exc, self.time_limit)}") from None
+        if not job.snapshot:
+            job.marks = now_marks
+        job.runs += 1
+        if job.snapshot:
+            cols = [row_columns(names, r) for r in rows]
+            self.results.snapshot(job.name, 0, cols, when)
+        elif rows:
+            job.counter = 0 if job.counter is None else job.counter + 1
+            self.results.added(job.name, job.counter, (row_columns(names, r) for r in rows), when)
+        job.rows += len(rows)
+        return len(rows)
+
+    def _current_marks(self) -> dict[str, int]:
+        assert self.conn is not None
+        self._shadow({})  # the real tables
+        out = {}
+        for t in self.event_tables:
+            try:
+                (hi,) = self.conn.execute(f"SELECT max(rowid) FROM main.{_quote(t)}").fetchone()
+            except sqlite3.OperationalError:
+                hi = None  # not created yet
+            out[t] = int(hi or 0)
+        return out
+
+    def _shadow(self, ranges: dict[str, tuple[int, int]]) -> None:
+        conn = self.conn
+        assert conn is not None
+        for t in self.event_tables:
+            conn.execute(f"DROP VIEW IF EXISTS temp.{_quote(t)}")
+        for t, (lo, hi) in ranges.items():
+            conn.execute(
+                f"CREATE TEMP VIEW {_quote(t)} AS SELECT * FROM main.{_quote(t)} "
+                f"WHERE rowid > {int(lo)} AND rowid <= {int(hi)}"
+            )
+
+    def _execute(self, sql: str, ranges: dict[str, tuple[int, int]]) -> tuple[list[str], list[tuple]]:
+        conn = self.conn
+        assert conn is not None
+        self._shadow(ranges)
+        self._deadline = self.monotonic() + self.time_limit
+        try:
+            cur = conn.execute(sql)
+            rows = cur.fetchall()
+            names = [d[0] for d in cur.description or ()]
+        finally:
+            self._deadline = 0.0
+            self._shadow({})
+        return names, rows
+
+    def _progress(self) -> int:
+        return 1 if self._deadline and self.monotonic() > self._deadline else 0
+
+
+def _sql_message(exc: sqlite3.Error, limit: float) -> str:
+    msg = str(exc)
+    if msg == "interrupted":
+        return f"interrupted after {limit:g} s (the time limit)"
+    return msg
+
+
+def check_queries(jobs: Sequence[Job], ddl: Iterable[str]) -> list[str]:
+    """Compile every job's SQL against the schema (``ddl`` statements) in memory; one line per bad query.
+
+    Catches unknown tables and columns and syntax errors before ``auditsql run`` touches the kernel.
+    """
+    conn = sqlite3.connect(":memory:")
+    try:
+        for stmt in ddl:
+            conn.executescript(stmt)
+        problems = []
+        for job in jobs:
+            try:
+                conn.execute(f"EXPLAIN {job.query}")
+            except sqlite3.Error as exc:
+                problems.append(f"schedule.{job.name}.query: {exc}")
+            else:
+                if conn.in_transaction:
+                    conn.rollback()
+        return problems
+    finally:
+        conn.close()

@@ -1,0 +1,122 @@
+"""The table registry: every SQL table is declared once here (name, columns, types, docs).
+
+SQLite DDL, the shell's ``.schema`` and ``docs/tables.md`` are all derived from these declarations
+(``Table.ddl()``, ``Table.doc()``); a test fails when the committed doc is stale.
+
+Column types follow osquery's spec vocabulary (TEXT, INTEGER, BIGINT, UNSIGNED_BIGINT, DOUBLE); in SQLite the
+three integer types are all INTEGER affinity. ``hidden`` marks osquery's hidden columns (documented, stored,
+selectable by name like any other); ``extension`` marks columns auditsql adds beyond osquery's schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Column", "Table", "REGISTRY", "register", "get", "COMMON_EVENT_COLUMNS"]
+
+_SQLITE_TYPES = {
+    "TEXT": "TEXT",
+    "INTEGER": "INTEGER",
+    "BIGINT": "INTEGER",
+    "UNSIGNED_BIGINT": "INTEGER",
+    "DOUBLE": "REAL",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    description: str
+    hidden: bool = False
+    extension: bool = False
+    index: bool = False
+
+    def __post_init__(self) -> None:
+        if self.type not in _SQLITE_TYPES:
+            raise ValueError(f"column {self.name}: unknown type {self.type}")
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    #: "events": rows come from audit events; "live": read from the kernel when queried; "internal": counters
+    kind: str = "events"
+    #: the osquery table this one mirrors, if any
+    osquery: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def ddl(self) -> str:
+        cols = ",\n  ".join(f"{c.name} {_SQLITE_TYPES[c.type]}" for c in self.columns)
+        out = [f"CREATE TABLE IF NOT EXISTS {self.name} (\n  {cols}\n);"]
+        for c in self.columns:
+            if c.index:
+                out.append(f"CREATE INDEX IF NOT EXISTS {self.name}_{c.name} ON {self.name}({c.name});")
+        return "\n".join(out)
+
+    def insert_sql(self) -> str:
+        names = ", ".join(self.column_names)
+        marks = ", ".join("?" for _ in self.columns)
+        return f"INSERT INTO {self.name} ({names}) VALUES ({marks})"
+
+    def doc(self) -> str:
+        lines = [f"## {self.name}", "", self.description, ""]
+        if self.osquery:
+            lines += [
+                f"Mirrors osquery's `{self.osquery}`; columns marked *ext* are auditsql's additions.",
+                "",
+            ]
+        lines += ["| column | type | description |", "|---|---|---|"]
+        for c in self.columns:
+            flags = [f for f, on in (("hidden", c.hidden), ("ext", c.extension), ("indexed", c.index)) if on]
+            tag = f" *({', '.join(flags)})*" if flags else ""
+            lines.append(f"| `{c.name}` | {c.type} | {c.description}{tag} |")
+        for n in self.notes:
+            lines += ["", n]
+        return "\n".join(lines) + "\n"
+
+
+REGISTRY: dict[str, Table] = {}
+
+
+def register(table: Table) -> Table:
+    if table.name in REGISTRY:
+        raise ValueError(f"table {table.name} declared twice")
+    seen: set[str] = set()
+    for c in table.columns:
+        if c.name in seen:
+            raise ValueError(f"table {table.name}: column {c.name} declared twice")
+        seen.add(c.name)
+    REGISTRY[table.name] = table
+    return table
+
+
+def get(name: str) -> Table:
+    return REGISTRY[name]
+
+
+#: columns every event table ends with (osquery's time/uptime/eid, plus the audit event id parts)
+COMMON_EVENT_COLUMNS: tuple[Column, ...] = (
+    Column(
+        "time",
+        "BIGINT",
+        "Time of the audit event in UNIX time (the event's own timestamp; osquery stamps "
+        "the time its reader saw the event)",
+        index=True,
+    ),
+    Column("uptime", "BIGINT", "System uptime in seconds at the event (NULL for imported logs)"),
+    Column(
+        "eid",
+        "TEXT",
+        "Event ID: the audit event id `SEC.MSEC:SERIAL`, prefixed with `node:` when the "
+        "record carried a node= name",
+        hidden=True,
+        index=True,
+    ),
+)

@@ -1,0 +1,276 @@
+"""``auditsql run`` end to end without the kernel (auditd's plugin stream on stdin), and the run sink."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditsql.agent import RunSink, Stop
+from auditsql.events.assembler import Assembler
+from auditsql.events.event import Event
+from auditsql.events.render import Renderer
+from auditsql.records.parser import parse_line
+from auditsql.store.sqlite import StoreError
+from tests.agent.test_schedule import exec_lines
+
+_EXE = Path(sys.executable).with_name("auditsql")
+AUDITSQL = str(_EXE) if _EXE.exists() else shutil.which("auditsql") or "auditsql"
+
+
+def connect_lines(serial: int, pid: int, port: int, sec: int = 1700000001) -> list[str]:
+    stamp = f"audit({sec}.500:{serial})"
+    return [
+        f"type=SYSCALL msg={stamp}: arch=c000003e syscall=42 success=yes exit=0 a0=3 a1=7ffd a2=10 a3=0 "
+        f"items=0 ppid=100 pid={pid} auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 "
+        'sgid=1000 fsgid=1000 tty=pts0 ses=3 comm="curl" exe="/usr/bin/curl" subj=unconfined key=(null)',
+        f"type=SOCKADDR msg={stamp}: saddr=0200{port:04X}7F0000010000000000000000",
+        f"type=EOE msg={stamp}: ",
+    ]
+
+
+def test_run_from_the_plugin_stream(tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(
+        "[status]\ninterval = 0\nstats_file = ''\n"
+        "[results_log]\nhost_identifier = 'specified'\nspecified_identifier = 'test-host'\n"
+        "[schedule.execs]\nquery = 'SELECT pid, cmdline, path, uid FROM process_events ORDER BY pid'\n"
+        "interval = 3600\n"
+        "[schedule.connects]\n"
+        "query = 'SELECT pid, remote_address, remote_port, status FROM socket_events'\ninterval = 3600\n"
+    )
+    stream = exec_lines(101, 4242, ["/bin/echo", "plugin-marker"]) + connect_lines(102, 4243, 8080)
+    db = tmp_path / "var" / "db" / "auditsql.db"
+    results = tmp_path / "log" / "results.jsonl"
+    res = subprocess.run(
+        [
+            AUDITSQL,
+            "run",
+            "--source",
+            "plugin",
+            "--config",
+            str(cfg),
+            "--db",
+            str(db),
+            "--results-log",
+            str(results),
+            "--no-resolve-ids",
+        ],
+        input="\n".join(stream).encode() + b"\n",
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    err = res.stderr.decode().splitlines()
+    assert res.returncode == 0, err
+    assert err == [
+        f"auditsql: running (plugin; pid {err[0].split('pid ')[1].split(';')[0]}; policy block); db {db}; "
+        f"results log {results}; 2 scheduled queries",
+        "auditsql: stopped; events 2, rows 4, records 8, kernel lost 0, user drops 0, enobufs 0, truncated 0, "
+        "serial gaps 0, "
+        "queue 0",
+    ]
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE(results.parent.stat().st_mode) == 0o750
+    assert stat.S_IMODE(results.stat().st_mode) == 0o640
+    with sqlite3.connect(db) as conn:
+        assert conn.execute(
+            "SELECT pid, path, cmdline, cwd, uid, auid, time FROM process_events"
+        ).fetchall() == [
+            (4242, "/usr/bin/echo", "/bin/echo plugin-marker", "/home/u", 1000, 1000, 1700000000)
+        ]
+        assert conn.execute(
+            "SELECT action, pid, path, family, remote_address, remote_port, status, time FROM socket_events"
+        ).fetchall() == [("connect", 4243, "/usr/bin/curl", 2, "127.0.0.1", 8080, "succeeded", 1700000001)]
+        assert conn.execute("SELECT count(*) FROM audit_events").fetchone() == (2,)
+    got = [json.loads(x) for x in results.read_text().splitlines()]
+    for d in got:
+        assert (d["hostIdentifier"], d["epoch"], d["counter"], d["numerics"], d["action"]) == (
+            "test-host",
+            0,
+            0,
+            False,
+            "added",
+        )
+    assert [(d["name"], d["columns"]) for d in got] == [
+        (
+            "execs",
+            {"cmdline": "/bin/echo plugin-marker", "path": "/usr/bin/echo", "pid": "4242", "uid": "1000"},
+        ),
+        (
+            "connects",
+            {"pid": "4243", "remote_address": "127.0.0.1", "remote_port": "8080", "status": "succeeded"},
+        ),
+    ]
+
+
+# -- the sink, with fakes --------------------------------------------------------------------------------------
+
+
+class FakeStore:
+    def __init__(self, fail: str | None = None) -> None:
+        self.rows: list[tuple[str, tuple]] = []
+        self.fail = fail
+        self.flushes = 0
+        self.retentions: list[tuple[Any, Any]] = []
+
+    def insert(self, rows: list[tuple[str, tuple]]) -> None:
+        if self.fail == "insert":
+            raise StoreError("cannot write 1 rows to /x.db: disk I/O error")
+        self.rows.extend(rows)
+
+    def tick(self) -> None:
+        pass
+
+    def flush(self) -> int:
+        self.flushes += 1
+        return 0
+
+    def retention(self, expiry: Any, max_rows: Any) -> dict[str, int]:
+        self.retentions.append((expiry, max_rows))
+        return {"process_events": 2}
+
+
+def events_of(lines: list[str]) -> list[Event]:
+    a = Assembler()
+    out = [ev for line in lines for rec in parse_line(line.encode()) for ev in a.push(rec)]
+    return out + a.flush()
+
+
+def test_sink_maps_events_and_loss(capsys: pytest.CaptureFixture[str]) -> None:
+    from auditsql.tables import loss_rows, rows_for
+
+    store = FakeStore()
+    now = [0.0]
+    sink = RunSink(
+        store,
+        Renderer(resolve_ids=False).render,
+        rows_for,
+        loss_rows,
+        expiry=3600,
+        max_rows=0,
+        retention_interval=60,
+        monotonic=lambda: now[0],
+    )
+    for ev in events_of(exec_lines(7, 77, ["/bin/echo", "x"])):
+        sink.event(ev)
+    sink.loss([{"time": 1700000000.5, "cause": "kernel_lost", "count": 3, "detail": None}])
+    assert [t for t, _ in store.rows] == ["audit_events", "process_events", "audit_loss"]
+    assert sink.status_parts() == ["rows 3"]
+    sink.idle(59.0)
+    assert store.retentions == []
+    sink.idle(60.0)
+    assert store.retentions == [(3600, None)]
+    assert sink.deleted == 2
+    sink.finish()
+    assert store.flushes == 1
+    assert capsys.readouterr().err == ""
+
+
+def test_sink_counts_unmappable_events_and_goes_on(capsys: pytest.CaptureFixture[str]) -> None:
+    calls = []
+
+    def rows_for(event: dict, base: float | None) -> list[tuple[str, tuple]]:
+        calls.append(event["ID"])
+        if len(calls) == 1:
+            raise KeyError("SYSCALL")
+        return [("audit_events", ())]
+
+    store = FakeStore()
+    sink = RunSink(store, Renderer(resolve_ids=False).render, rows_for, lambda r: [])
+    for ev in events_of(exec_lines(7, 77, ["/bin/echo"]) + exec_lines(8, 78, ["/bin/echo"])):
+        sink.event(ev)
+    assert calls == ["1700000000.250:7", "1700000000.250:8"]
+    assert store.rows == [("audit_events", ())]
+    assert sink.status_parts() == ["rows 1", "unmapped events 1"]
+    assert capsys.readouterr().err == (
+        "auditsql: event 1700000000.250:7: cannot map to table rows: KeyError('SYSCALL') (counted)\n"
+    )
+
+
+def test_sink_store_failure_stops_with_one_line() -> None:
+    sink = RunSink(
+        FakeStore(fail="insert"), Renderer(resolve_ids=False).render, lambda e, b: [("t", ())], list
+    )
+    with pytest.raises(Stop) as info:
+        sink.event(events_of(exec_lines(7, 77, ["/bin/echo"]))[0])
+    assert str(info.value) == "cannot write 1 rows to /x.db: disk I/O error"
+
+
+# -- the kernel side's refusals, with a fake session -----------------------------------------------------------
+
+
+class LockedSession:
+    """A KernelSession on a kernel with audit locked (enabled 2): records what run_live asks of it."""
+
+    instances: list[LockedSession] = []
+
+    def __init__(self, state_file: str | None = None) -> None:
+        self.calls: list[str] = []
+        self.recovered = None
+        LockedSession.instances.append(self)
+
+    def begin(self) -> None:
+        self.calls.append("begin")
+
+    @property
+    def status(self) -> dict[str, int]:
+        return {
+            "enabled": 2,
+            "failure": 1,
+            "pid": 0,
+            "rate_limit": 0,
+            "backlog_limit": 64,
+            "backlog_wait_time": 0,
+        }
+
+    def add_rule(self, payload: bytes) -> None:
+        self.calls.append("add_rule")
+
+    def set(self, **knobs: int) -> None:
+        self.calls.append("set")
+
+    def restore(self) -> Any:
+        from auditsql.kernel.snapshot import RestoreReport
+
+        self.calls.append("restore")
+        return RestoreReport()
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+def test_audit_locked_is_one_line_and_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+
+    from auditsql import agent
+    from auditsql.agent import LivePlan, builtin_rules_path, run_live
+
+    monkeypatch.setattr(agent, "KernelSession", LockedSession)
+    monkeypatch.setattr(agent.os, "geteuid", lambda: 0)
+    LockedSession.instances.clear()
+    plan = LivePlan(
+        source="unicast",
+        rules_file=builtin_rules_path(),
+        verb="running",
+        purpose="by auditsql run",
+        manages="run",
+        locked_hint="use --rules none and --no-exclude-self",
+    )
+    code = run_live(plan, FakeStore(), threading.Event(), 0)  # type: ignore[arg-type]
+    assert code == 1
+    assert capsys.readouterr().err == (
+        "auditsql: audit is locked (enabled 2): rules and settings cannot change until reboot; use --rules none "
+        "and --no-exclude-self\n"
+    )
+    assert [s.calls for s in LockedSession.instances] == [["begin", "restore", "close"]]

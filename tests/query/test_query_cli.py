@@ -1,0 +1,259 @@
+"""`auditsql import` and `auditsql query` as a user runs them: corpus logs in, exact rows out, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CORPUS = Path("/work/shared/corpus")
+EXECVE_LOG = CORPUS / "threathunters-io_laurel/record-execve.txt"
+NORMAL_LOG = CORPUS / "elastic_go-libaudit/reassembler/normal.log"
+
+_EXE = shutil.which("auditsql")
+_CMD = [_EXE] if _EXE else [sys.executable, "-c", "from auditsql.cli import main; main()"]
+
+
+def run(args: list[str], cwd: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    env = dict(os.environ, LC_ALL="C.UTF-8")
+    return subprocess.run(
+        _CMD + args, cwd=cwd, input=stdin, capture_output=True, timeout=60, env=env, check=False
+    )
+
+
+def one_error_line(p: subprocess.CompletedProcess[bytes]) -> str:
+    err = p.stderr.decode()
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("auditsql: ")
+    return lines[0][len("auditsql: ") :]
+
+
+def ok(p: subprocess.CompletedProcess[bytes]) -> str:
+    assert p.returncode == 0, p.stderr.decode()
+    return p.stdout.decode()
+
+
+@pytest.fixture(scope="module")
+def execve_db(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("execve")
+    db = d / "store" / "audit.db"
+    p = run(["import", "--db", str(db), str(EXECVE_LOG)], d)
+    assert p.returncode == 0, p.stderr.decode()
+    assert p.stderr.decode() == (
+        f"auditsql: imported 7 records, 1 events, 2 rows (audit_events=1, process_events=1) into {db}\n"
+    )
+    return db
+
+
+@pytest.fixture(scope="module")
+def normal_db(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("normal")
+    db = d / "audit.db"
+    p = run(["import", "--db", str(db), "-"], d, stdin=NORMAL_LOG.read_bytes())
+    assert p.returncode == 0, p.stderr.decode()
+    assert p.stderr.decode() == (
+        "auditsql: imported 17 records, 5 events, 10 rows (audit_events=5, process_events=2, socket_events=3) "
+        f"into {db}\n"
+    )
+    return db
+
+
+def test_import_creates_a_private_store(execve_db):
+    assert stat.S_IMODE(os.stat(execve_db).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(execve_db.parent).st_mode) == 0o700
+
+
+def test_query_json_exact_row(execve_db, tmp_path):
+    sql = (
+        "SELECT pid, parent, path, cmdline, cwd, auid, uid, euid, gid, mode, owner_uid, syscall, tty, ses, comm, "
+        "time, uptime, eid FROM process_events"
+    )
+    out = ok(run(["query", "--db", str(execve_db), "--json", sql], tmp_path))
+    assert out == (
+        "[\n"
+        '  {"auid":"1000","cmdline":"whoami","comm":"whoami","cwd":"/home/user/tmp",'
+        '"eid":"work:1615114232.375:15558","euid":"0","gid":"0","mode":"0100755","owner_uid":"0",'
+        '"parent":"10883","path":"/usr/bin/whoami","pid":"10884","ses":"1","syscall":"execve","time":"1615114232",'
+        '"tty":"pts1","uid":"0","uptime":""}\n'
+        "]\n"
+    )
+    # every value is a string, as osqueryi --json prints them
+    (row,) = json.loads(out)
+    assert {type(v) for v in row.values()} == {str}
+
+
+def test_query_json_all_columns_are_strings(execve_db, tmp_path):
+    out = ok(run(["query", "--db", str(execve_db), "--json", "SELECT * FROM process_events"], tmp_path))
+    (row,) = json.loads(out)
+    assert row["argv"] == '["whoami"]'
+    assert row["pid"] == "10884"
+    assert row["env"] == ""  # NULL prints as osqueryi's default nullvalue
+    assert list(row) == sorted(row)
+
+
+def test_query_csv_exact(normal_db, tmp_path):
+    sql = "SELECT pid, parent, path, cmdline, cwd, auid, uid, gid, key, time, eid FROM process_events ORDER BY eid"
+    assert ok(run(["query", "--db", str(normal_db), "--csv", sql], tmp_path)) == (
+        "pid,parent,path,cmdline,cwd,auid,uid,gid,key,time,eid\n"
+        '13393,12041,/usr/bin/grep,"grep --color=auto mapping",/home/andrew_kroh,1000,1000,1001,user_commands,'
+        "1492037291,1492037291.036:59\n"
+        '13392,12041,/usr/bin/cat,"cat securitybeat",/home/andrew_kroh,1000,1000,1001,user_commands,'
+        "1492037291,1492037291.038:60\n"
+    )
+
+
+def test_query_line_exact(normal_db, tmp_path):
+    sql = (
+        "SELECT action, pid, path, fd, status, remote_address, remote_port, socket, exit_code, errno, eid "
+        "FROM socket_events WHERE action = 'connect' ORDER BY eid"
+    )
+    assert ok(run(["query", "--db", str(normal_db), "--line", sql], tmp_path)) == (
+        "        action = connect\n"
+        "           pid = 1172\n"
+        "          path = /usr/bin/python2.7;58d1ccfb (deleted)\n"
+        "            fd = 6\n"
+        "        status = in_progress\n"
+        "remote_address = 169.254.169.254\n"
+        "   remote_port = 80\n"
+        "        socket = \n"
+        "     exit_code = -115\n"
+        "         errno = EINPROGRESS\n"
+        "           eid = 1492037289.295:58\n"
+        "\n"
+        "        action = connect\n"
+        "           pid = 1229\n"
+        "          path = /usr/libexec/postfix/master\n"
+        "            fd = 21\n"
+        "        status = succeeded\n"
+        "remote_address = \n"
+        "   remote_port = \n"
+        "        socket = public/pickup\n"
+        "     exit_code = 0\n"
+        "         errno = \n"
+        "           eid = 1492037298.883:61\n"
+    )
+
+
+def test_query_table_is_the_default(normal_db, tmp_path):
+    sql = "SELECT syscall, count(*) AS n FROM audit_events GROUP BY syscall ORDER BY syscall"
+    assert ok(run(["query", "--db", str(normal_db), sql], tmp_path)) == (
+        "+---------+---+\n"
+        "| syscall | n |\n"
+        "+---------+---+\n"
+        "| accept  | 1 |\n"
+        "| connect | 2 |\n"
+        "| execve  | 2 |\n"
+        "+---------+---+\n"
+    )
+
+
+def test_query_several_statements_and_stdin(normal_db, tmp_path):
+    sql = b"SELECT count(*) AS n FROM process_events; SELECT count(*) AS n FROM socket_events;"
+    assert ok(run(["query", "--db", str(normal_db), "--csv", "-"], tmp_path, stdin=sql)) == "n\n2\nn\n3\n"
+
+
+def test_query_refuses_writes_with_one_line(normal_db, tmp_path):
+    p = run(["query", "--db", str(normal_db), "INSERT INTO process_events (pid) VALUES (1)"], tmp_path)
+    assert p.returncode == 1
+    assert p.stdout == b""
+    assert one_error_line(p) == (
+        "read-only: INSERT is refused (queries never change the store; rows come from `auditsql run` and "
+        "`auditsql import`)"
+    )
+    assert ok(
+        run(["query", "--db", str(normal_db), "--csv", "SELECT count(*) FROM process_events"], tmp_path)
+    ) == ("count(*)\n2\n")
+
+
+def test_query_bad_sql(normal_db, tmp_path):
+    p = run(["query", "--db", str(normal_db), "SELECT * FROMM process_events"], tmp_path)
+    assert p.returncode == 1
+    assert one_error_line(p) == 'bad SQL: near "FROMM": syntax error (at character 10)'
+
+
+def test_query_unknown_table(normal_db, tmp_path):
+    p = run(["query", "--db", str(normal_db), "SELECT * FROM process_event"], tmp_path)
+    assert p.returncode == 1
+    assert one_error_line(p) == (
+        "unknown table process_event: did you mean process_events? known tables: apparmor_events, audit_events, "
+        "audit_loss, audit_rules, audit_status, process_events, seccomp_events, selinux_events, socket_events, "
+        "user_events"
+    )
+
+
+def test_query_unknown_column(normal_db, tmp_path):
+    p = run(["query", "--db", str(normal_db), "SELECT cmdlin FROM process_events"], tmp_path)
+    assert p.returncode == 1
+    assert one_error_line(p) == (
+        "unknown column cmdlin: did you mean cmdline? `.schema process_events` in `auditsql shell` lists the columns"
+    )
+
+
+def test_query_missing_database(tmp_path):
+    db = tmp_path / "nothing.db"
+    p = run(["query", "--db", str(db), "SELECT 1"], tmp_path)
+    assert p.returncode == 1
+    assert (
+        one_error_line(p)
+        == f"no database at {db}: run `auditsql run` or `auditsql import` first, or pass --db"
+    )
+    assert not db.exists()
+
+
+def test_query_without_sql(normal_db, tmp_path):
+    p = run(["query", "--db", str(normal_db), " -- nothing "], tmp_path)
+    assert p.returncode == 1
+    assert (
+        one_error_line(p)
+        == 'no SQL statement given (e.g. auditsql query "SELECT * FROM process_events LIMIT 5")'
+    )
+
+
+def test_import_unwritable_db_path(tmp_path):
+    f = tmp_path / "a-file"
+    f.write_text("")
+    db = f / "audit.db"
+    p = run(["import", "--db", str(db), str(EXECVE_LOG)], tmp_path)
+    assert p.returncode == 1
+    assert one_error_line(p) == (
+        f"cannot create database {db}: Not a directory (pass --db with a writable path, or run as root)"
+    )
+
+
+def test_import_missing_file(tmp_path):
+    p = run(["import", "--db", str(tmp_path / "x.db"), str(tmp_path / "nope.log")], tmp_path)
+    assert p.returncode == 1
+    assert one_error_line(p) == f"{tmp_path / 'nope.log'}: no such file"
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_import_appends_and_enriched_equals_raw_names(tmp_path):
+    db = tmp_path / "two.db"
+    ok(run(["import", "--db", str(db), str(EXECVE_LOG), str(NORMAL_LOG)], tmp_path))
+    out = ok(
+        run(
+            ["query", "--db", str(db), "--csv", "SELECT path FROM process_events ORDER BY time, eid"],
+            tmp_path,
+        )
+    )
+    assert out == "path\n/usr/bin/grep\n/usr/bin/cat\n/usr/bin/whoami\n"
+
+
+def test_import_not_an_audit_log(tmp_path):
+    junk = tmp_path / "junk.log"
+    junk.write_text("hello\nworld\n")
+    p = run(["import", "--db", str(tmp_path / "j.db"), str(junk)], tmp_path)
+    assert p.returncode == 1
+    err = p.stderr.decode().splitlines()
+    assert err == [
+        f"auditsql: imported 2 records, 2 events, 2 rows (audit_events=2) into {tmp_path / 'j.db'}",
+        "auditsql: no audit records found: every line failed to parse (is this an auditd log?)",
+    ]
