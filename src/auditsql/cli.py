@@ -11,6 +11,7 @@ import click
 from auditsql import __version__
 from auditsql.cli_ctl import ctl
 from auditsql.cli_listen import listen
+from auditsql.cli_progress import process_file
 from auditsql.cli_query import import_logs, query, shell
 from auditsql.cli_run import run
 from auditsql.events.assembler import Assembler
@@ -18,8 +19,6 @@ from auditsql.events.render import Renderer
 from auditsql.outputs.jsonl import JsonLinesWriter
 from auditsql.pipeline import process
 from auditsql.sources.logfile import FORMATS, InputError, LogSource
-
-_PROGRESS_MIN = 4 * 1024 * 1024
 
 
 def fail(msg: str, code: int = 1) -> None:
@@ -97,7 +96,7 @@ def read(
     try:
         for src in sources:
             try:
-                _read_one(src, writer, assembler, renderer)
+                process_file(src, writer.write, assembler, renderer)
             except InputError as e:
                 failed = True
                 click.echo(f"auditsql: {e}", err=True)
@@ -127,28 +126,6 @@ def read(
         fail("no audit records found: every line failed to parse (is this an auditd log?)", 1)
     if failed:
         sys.exit(1)
-
-
-def _read_one(src: LogSource, writer: JsonLinesWriter, assembler: Assembler, renderer: Renderer) -> None:
-    f, size = src.open()
-    if f is not sys.stdin.buffer:
-        f.close()
-    if size >= _PROGRESS_MIN and sys.stderr.isatty():
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
-            transient=True,
-        ) as bar:
-            task = bar.add_task(os.path.basename(src.path), total=size)
-            process(
-                src.records(lambda n: bar.advance(task, n)), writer.write, assembler, renderer, flush=False
-            )
-    else:
-        process(src.records(), writer.write, assembler, renderer, flush=False)
 
 
 if __name__ == "__main__":

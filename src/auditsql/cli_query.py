@@ -8,12 +8,12 @@ from typing import NoReturn
 
 import click
 
+from auditsql.cli_progress import process_file
 from auditsql.sources.logfile import FORMATS, InputError, LogSource
 from auditsql.store.sqlite import DEFAULT_DB
 
 __all__ = ["import_logs", "query", "shell"]
 
-_PROGRESS_MIN = 4 * 1024 * 1024
 _MODES = ("table", "json", "csv", "line")
 _DEFAULT_TIMEOUT = 30.0
 
@@ -157,7 +157,7 @@ def import_logs(files: tuple[str, ...], db: str, fmt: str, resolve_ids: bool, wi
     try:
         for src in sources:
             try:
-                _import_one(src, emit, assembler, renderer, process)
+                process_file(src, emit, assembler, renderer)
             except InputError as e:
                 failed = True
                 click.echo(f"auditsql: {e}", err=True)
@@ -185,28 +185,6 @@ def import_logs(files: tuple[str, ...], db: str, fmt: str, resolve_ids: bool, wi
         _fail("no audit records found: every line failed to parse (is this an auditd log?)")
     if failed:
         sys.exit(1)
-
-
-def _import_one(src: LogSource, emit, assembler, renderer, process) -> None:  # type: ignore[no-untyped-def]
-    f, size = src.open()
-    if f is not sys.stdin.buffer:
-        f.close()
-    if size >= _PROGRESS_MIN and sys.stderr.isatty():
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        ) as bar:
-            task = bar.add_task(os.path.basename(src.path), total=size)
-            process(src.records(lambda n: bar.advance(task, n)), emit, assembler, renderer, flush=False)
-    else:
-        process(src.records(), emit, assembler, renderer, flush=False)
 
 
 def _quiet_exit() -> NoReturn:
