@@ -122,6 +122,7 @@ CONSUMERS = (
     "parse",
     "source",
     "listen",
+    "run",
     "auditd-raw",
     "auditd-enriched",
     "auditd-laurel",
@@ -133,6 +134,7 @@ TITLES = {
     "source": "auditsql source",
     "listen": "auditsql listen",
     "listen-lean": "auditsql listen (lean)",
+    "run": "auditsql run",
     "auditd-raw": "auditd RAW",
     "auditd-enriched": "auditd ENRICHED",
     "auditd-laurel": "auditd ENRICHED + laurel",
@@ -763,6 +765,63 @@ class ListenLean(Listen):
     extra_args = ("--no-raw", "--no-resolve-ids")
 
 
+class Run(Listen):
+    """``auditsql run``, the main job: every event parsed, assembled, rendered, mapped to table rows and stored
+    (a temporary ``--db``), no results log, no status lines. ``--rules none``: the benchmark's rule (the same for
+    every consumer) instead of the built-in osquery rules, which would audit every uid. ``recorded`` is its
+    stats file's ``events`` (assembled); ``stored`` the rows in the database after it stopped (process_events
+    for the exec phases, socket_events connects for the storm and the loss test), binned by event time."""
+
+    name = TITLES["run"]
+
+    def __init__(self, tmp: Path, key: str) -> None:
+        super().__init__(tmp)
+        self.key = key
+        self.db = tmp / "store.db"
+
+    def start(self) -> None:
+        state = self.tmp / "state.json"
+        self.state_files.append(state)
+        argv = [auditsql_exe(), "run", "--source", "unicast", "--db", str(self.db), "--results-log", ""]
+        argv += ["--rules", "none", "--status-interval", "0", "--state-file", str(state)]
+        argv += ["--stats-file", str(self.stats)]
+        self.proc = start(argv, self.tmp / "stderr.log")
+        self.wait_registered()
+        deadline = time.monotonic() + 10
+        while not self.stats.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def count_files(self, phases: list[Phase]) -> None:
+        import sqlite3
+
+        from auditsql.store.sqlite import ro_uri
+
+        if not self.db.exists():
+            return
+        conn = sqlite3.connect(ro_uri(str(self.db)), uri=True)
+        try:
+            rows: list[tuple[float, int]] = []
+            for table, nr, extra in (
+                ("process_events", SYS_EXECVE, ""),
+                ("socket_events", SYS_CONNECT, " AND action = 'connect'"),
+            ):
+                for (eid,) in conn.execute(f"SELECT eid FROM {table} WHERE key = ?{extra}", (self.key,)):
+                    rows.append((float(eid.rsplit(":", 1)[0].rsplit(":", 1)[-1]), nr))
+            total = {
+                t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("process_events", "socket_events", "audit_events", "audit_loss")
+            }
+        finally:
+            conn.close()
+        for ph, n in zip(phases, _bin(phases, iter(rows)), strict=True):
+            ph.extra["stored"] = n
+        if phases:
+            phases[-1].extra["db_rows"] = total
+            phases[-1].extra["db_bytes"] = sum(
+                p.stat().st_size for p in (self.db, Path(f"{self.db}-wal")) if p.exists()
+            )
+
+
 _SYSCALL_LINE = re.compile(rb"^type=SYSCALL msg=audit\((\d+\.\d+):\d+\): arch=\w+ syscall=(\d+) ")
 
 
@@ -1085,9 +1144,27 @@ def run_consumer(consumer: Consumer, st: Settings) -> list[Phase]:
             )
     finally:
         set_knobs(enabled=0, backlog_wait_time=st.wait_time)
+        hwm = vm_hwm_mb(consumer.pids())
         consumer.stop()
+    if phases:
+        phases[-1].extra["rss_mb"] = hwm
     consumer.count_files(phases)
     return phases
+
+
+def vm_hwm_mb(pids: list[int]) -> list[float]:
+    """Peak resident set (``VmHWM``) of each live process, MB."""
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status", "rb") as fh:
+                for line in fh:
+                    if line.startswith(b"VmHWM:"):
+                        out.append(int(line.split()[1]) / 1024.0)
+                        break
+        except OSError:
+            continue
+    return out
 
 
 def make_consumer(name: str, tmp: Path, key: str) -> Consumer:
@@ -1105,6 +1182,8 @@ def make_consumer(name: str, tmp: Path, key: str) -> Consumer:
         return Listen(d)
     if name == "listen-lean":
         return ListenLean(d)
+    if name == "run":
+        return Run(d, key)
     if name == "auditd-raw":
         return Auditd(d, "RAW", key)
     if name == "auditd-enriched":
@@ -1265,8 +1344,84 @@ def report(results: dict[str, list[Phase]], st: Settings) -> list[str]:
     for title, p in by.items():
         lines.append(row([title, *[_f(p[n].other_pct, "{:.0f}") if n in p else "-" for n in names]], widths))
     lines.append("")
+    lines.extend(memory_and_rows(by))
+    lines.append("")
     lines.extend(targets(by))
+    lines.extend(run_targets(by))
     return lines
+
+
+def memory_and_rows(by: dict[str, dict[str, Phase]]) -> list[str]:
+    """Peak RSS per consumer (VmHWM, all its processes) and, for auditsql run, rows stored vs generated."""
+    names = ["exec 100/s", "exec 1000/s", "exec max", "storm", "loss"]
+    out = ["Peak RSS (VmHWM of the consumer's processes at its end, MB; auditd + laurel: each process)"]
+    for title, p in by.items():
+        last = list(p.values())[-1] if p else None
+        rss = (last.extra.get("rss_mb") if last is not None else None) or []
+        if rss:
+            each = " + ".join(f"{v:.1f}" for v in rss)
+            out.append(f"  {title:28} {sum(rss):7.1f}" + (f"  ({each})" if len(rss) > 1 else ""))
+    run = by.get(TITLES["run"])
+    if run is None:
+        return out
+    out.append("")
+    out.append(
+        "auditsql run: rows stored vs events generated (process_events for execs, socket_events connects)"
+    )
+    w = [12, 10, 10, 9, 10, 9]
+    out.append(
+        "  ".join(
+            c.rjust(n)
+            for c, n in zip(
+                ["phase", "generated", "assembled", "rec %", "stored", "stored %"], w, strict=True
+            )
+        )
+    )
+    for n in names:
+        ph = run.get(n)
+        if ph is None:
+            continue
+        stored = ph.extra.get("stored")
+        cells = [
+            n,
+            f"{ph.generated:,}",
+            _f(ph.recorded, "{:,}"),
+            _f(ph.recorded_pct),
+            _f(stored, "{:,}"),
+            _f(100.0 * stored / ph.generated if stored is not None and ph.generated else None),
+        ]
+        out.append("  ".join(c.rjust(k) for c, k in zip(cells, w, strict=True)))
+    last = list(run.values())[-1]
+    if "db_rows" in last.extra:
+        rows = ", ".join(f"{k} {v:,}" for k, v in last.extra["db_rows"].items())
+        out.append(f"  database at the end: {rows}; {last.extra.get('db_bytes', 0) / 1e6:.1f} MB")
+    return out
+
+
+def run_targets(by: dict[str, dict[str, Phase]]) -> list[str]:
+    ours = by.get(TITLES["run"])
+    if ours is None:
+        return []
+    out = ["Targets (issue 5, item 7) for auditsql run:"]
+    enr = by.get(TITLES["auditd-enriched"], {}).get("exec 1000/s")
+    a, loss = ours.get("exec 1000/s"), ours.get("loss")
+    if a is not None:
+        limit = enr.cpu_pct if enr is not None else REFERENCE["cpu1000"]["auditd ENRICHED"]  # type: ignore[index]
+        src = "auditd ENRICHED here" if enr is not None else "the issue's auditd ENRICHED"
+        ok = "met" if a.cpu_pct <= limit else "MISSED"
+        out.append(f"  CPU at 1000 exec/s: {a.cpu_pct:.2f}% vs {limit:.2f}% ({src}): {ok}")
+    rss = sum(list(ours.values())[-1].extra.get("rss_mb") or []) if ours else 0
+    if rss:
+        out.append(f"  RSS: {rss:.1f} MB (target ≤ 100 MB): {'met' if rss <= 100 else 'MISSED'}")
+    if loss is not None:
+        stored = loss.extra.get("stored")
+        if stored is not None:
+            ok = "met" if stored == loss.generated else "MISSED"
+            out.append(
+                f"  loss test: {stored:,} of {loss.generated:,} connects stored"
+                f" ({100.0 * stored / loss.generated:.1f}%, target 100%): {ok}"
+            )
+    return out
 
 
 def targets(by: dict[str, dict[str, Phase]]) -> list[str]:

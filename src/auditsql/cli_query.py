@@ -120,7 +120,16 @@ def shell(db: str, mode: str, timeout: float) -> None:
 @click.option(
     "--window", default=512, show_default=True, help="Records an open event waits before it closes."
 )
-def import_logs(files: tuple[str, ...], db: str, fmt: str, resolve_ids: bool, window: int) -> None:
+@click.option(
+    "--include-failed-execs",
+    is_flag=True,
+    default=False,
+    help="Also store failed execs in process_events (status failed, exit_code, errno), like `run`'s "
+    "[tables] include_failed_execs.",
+)
+def import_logs(
+    files: tuple[str, ...], db: str, fmt: str, resolve_ids: bool, window: int, include_failed_execs: bool
+) -> None:
     """Load auditd logs (FILE... or - for stdin, raw or ENRICHED) into the store's tables.
 
     Prints a summary line on stderr: records, events and rows per table."""
@@ -139,6 +148,8 @@ def import_logs(files: tuple[str, ...], db: str, fmt: str, resolve_ids: bool, wi
         store.create_schema()
     except StoreError as e:
         _fail(str(e))
+    if include_failed_execs:
+        tables.configure(include_failed_execs=True)
     rows_for = tables.rows_for  # type: ignore[attr-defined]
     assembler = Assembler(window=window)
     renderer = Renderer(resolve_ids=resolve_ids)

@@ -135,6 +135,67 @@ def execveat(path: str, *args: str) -> None:
     facts(result=ctypes.get_errno())
 
 
+def _accept_with_child(srv: socket.socket, port: int, family: int, plain: bool) -> dict:
+    """Fork a client connecting to ``port``, accept it (libc ``accept``, or Python's accept4), reap it."""
+    host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+    pid = os.fork()
+    if pid == 0:
+        c = socket.create_connection((host, port))
+        c.close()
+        os._exit(0)
+    if plain:
+        # glibc's accept() is the accept syscall on x86_64 (not accept4)
+        libc = ctypes.CDLL(None, use_errno=True)
+        buf = ctypes.create_string_buffer(128)
+        size = ctypes.c_uint32(128)
+        fd = libc.accept(srv.fileno(), buf, ctypes.byref(size))
+        client_port = int.from_bytes(buf.raw[2:4], "big")
+        os.close(fd)
+    else:
+        conn, peer = srv.accept()
+        fd = conn.fileno()
+        client_port = peer[1]
+        conn.close()
+    os.waitpid(pid, 0)
+    srv.close()
+    return {"client_pid": pid, "client_port": client_port, "fd": fd}
+
+
+def accept_plain(port: str) -> None:
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", int(port)))
+    srv.listen(1)
+    facts(**_accept_with_child(srv, int(port), socket.AF_INET, plain=True))
+
+
+def accept6(port: str) -> None:
+    srv = socket.socket(socket.AF_INET6)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("::1", int(port)))
+    srv.listen(1)
+    facts(**_accept_with_child(srv, int(port), socket.AF_INET6, plain=False))
+
+
+def udp_bind(port: str) -> None:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", int(port)))
+    facts()
+    s.close()
+
+
+def fexecve(path: str, *args: str) -> None:
+    """execveat(fd, "", argv, envp, AT_EMPTY_PATH) by the raw syscall (x86_64: 322): fexecve of an open fd."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY)
+    argv = (ctypes.c_char_p * (len(args) + 2))(path.encode(), *(a.encode() for a in args), None)
+    envp = (ctypes.c_char_p * 1)(None)
+    facts(fd=fd)
+    sys.stdout.flush()
+    libc.syscall(322, fd, b"", argv, envp, 0x1000)
+    facts(result=ctypes.get_errno())
+
+
 ACTIONS = {
     f.__name__: f
     for f in (
@@ -150,6 +211,10 @@ ACTIONS = {
         accept,
         exec_missing,
         execveat,
+        accept_plain,
+        accept6,
+        udp_bind,
+        fexecve,
     )
 }
 

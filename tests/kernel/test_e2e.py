@@ -35,6 +35,24 @@ ACTOR = str(Path(__file__).with_name("actor.py"))
 PYTHON = os.path.realpath(sys.executable)
 ECHO = os.path.realpath("/bin/echo")
 SH = os.path.realpath("/bin/sh")
+B32_SOURCE = Path(__file__).with_name("b32.c")
+#: gcc flags for the i386 actor: freestanding and static (raw int 0x80, no 32-bit libc or libgcc needed)
+B32_CFLAGS = ["-m32", "-static", "-nostdlib", "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-O1"]
+
+
+def build_b32(out: Path) -> tuple[Path | None, str]:
+    """Compile tests/kernel/b32.c to ``out`` (an i386 ELF); (None, why) if the toolchain cannot."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        return None, "gcc is not installed: no i386 (b32) actor can be built"
+    res = subprocess.run(
+        [gcc, *B32_CFLAGS, "-o", str(out), str(B32_SOURCE)], capture_output=True, text=True, check=False
+    )
+    if res.returncode != 0:
+        return None, f"gcc {' '.join(B32_CFLAGS)} failed (no i386 toolchain): {res.stderr.strip()[-300:]}"
+    out.chmod(0o755)
+    return out, ""
+
 
 #: process_events columns compared (everything but uptime, which an imported log cannot know)
 PROCESS_COLUMNS = (
@@ -67,6 +85,11 @@ class Actions:
     pids: dict[str, int] = field(default_factory=dict)
     facts: dict[str, dict] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    b32: Path | None = None
+
+    def clients(self) -> list[int]:
+        """Pids of the connecting children the accept actions forked."""
+        return [f["client_pid"] for f in self.facts.values() if "client_pid" in f]
 
     def exec(self, name: str, argv: list[str | bytes], **kw: object) -> int:
         kw.setdefault("cwd", self.tmp)
@@ -88,6 +111,17 @@ class Actions:
         self.pids[name] = got["pid"]
         self.facts[name] = got
         return got
+
+    def act32(self, name: str, *args: str) -> list[int]:
+        """Run the i386 actor ``b32 ACTION MARKER ARGS...``; its output is one integer a line (pid first)."""
+        assert self.b32 is not None
+        argv = [str(self.b32), name, f"{self.marker}-b32_{name}", *args]
+        res = subprocess.run(argv, capture_output=True, timeout=30, check=False, cwd=self.tmp)
+        assert res.returncode == 0, res.stderr.decode()
+        out = [int(x) for x in res.stdout.decode().splitlines() if x.lstrip("-").isdigit()]
+        self.pids[f"b32_{name}"] = out[0]
+        self.facts[f"b32_{name}"] = {"pid": out[0], "out": out[1:]}
+        return out
 
 
 TRICKY = [
@@ -155,9 +189,42 @@ def perform(tmp: Path, marker: str) -> Actions:
     a.act("unix_abstract", f"auditsql-{marker}")
     a.ports["bind"] = free_port()
     a.act("bind_ok", str(a.ports["bind"]))
+    perform_more(a)
     a.ports["accept"] = free_port()
     a.act("accept", str(a.ports["accept"]))
     return a
+
+
+def perform_more(a: Actions) -> None:
+    """fexecve (execveat AT_EMPTY_PATH), plain accept, IPv6 bind/accept, UDP bind, and the i386 (b32) calls."""
+    a.act("fexecve", "/bin/echo", f"{a.marker}-fexecve")
+    a.ports["accept_plain"] = free_port()
+    a.act("accept_plain", str(a.ports["accept_plain"]))
+    a.ports["accept6"] = free_port(socket.AF_INET6)
+    a.act("accept6", str(a.ports["accept6"]))
+    a.ports["udp_bind"] = free_port()
+    a.act("udp_bind", str(a.ports["udp_bind"]))
+    a.b32, _ = build_b32(a.tmp / "b32")
+    if a.b32 is not None:
+        a.act32("exec", "/bin/echo", f"{a.marker}-b32_exec")
+        a.ports["b32_sock"] = free_port()
+        a.act32("sock", str(a.ports["b32_sock"]))
+
+
+def test_b32_actor_builds(tmp_path: Path) -> None:
+    """The matrix covers i386 (b32) execve and socket calls only when this builds; say so when it cannot."""
+    exe, why = build_b32(tmp_path / "b32")
+    if exe is None:
+        pytest.skip(f"b32 (i386) exec and socket rows NOT tested: {why}")
+    head = exe.read_bytes()[:20]
+    # ELF, ELFCLASS32, little-endian, e_type EXEC, e_machine EM_386
+    assert (head[:4], head[4], head[5], head[16:18], head[18:20]) == (
+        b"\x7fELF",
+        1,
+        1,
+        b"\x02\x00",
+        b"\x03\x00",
+    )
 
 
 def rows(db: Path, table: str, columns: str, pids: list[int]) -> list[tuple]:
@@ -223,12 +290,14 @@ def sock_row(
     syscall: str | None = None,
     pid: int | None = None,
     ppid: int | None = None,
+    exe: str = PYTHON,
+    comm: str = "python3",
 ) -> tuple:
     return (
-        action, pid or a.pids[name], PYTHON, fd, loginuid(), status, family, None,
+        action, pid or a.pids[name], exe, fd, loginuid(), status, family, None,
         local[0] if local else None, remote[0] if remote else None, local[1] if local else None,
         remote[1] if remote else None, path, 0 if status == "failed" else 1, syscall or action, exit_code, errno,
-        ppid or os.getpid(), 0, 0, 0, "python3",
+        ppid or os.getpid(), 0, 0, 0, comm,
     )  # fmt: skip
 
 
@@ -280,6 +349,34 @@ def expected_process_rows(a: Actions) -> dict[str, list[tuple]]:
             exec_row(
                 a.pids["execveat"], ECHO, ["/bin/echo", f"{m}-execveat"], tmp, "echo", syscall="execveat"
             ),
+        ],
+        "fexecve": [
+            actor_row(a, "fexecve", "/bin/echo", f"{m}-fexecve"),
+            exec_row(a.pids["fexecve"], ECHO, ["/bin/echo", f"{m}-fexecve"], tmp, "echo", syscall="execveat"),
+        ],
+        **expected_b32_process_rows(a),
+    }
+
+
+def expected_b32_process_rows(a: Actions) -> dict[str, list[tuple]]:
+    if a.b32 is None:
+        return {}
+    m, tmp, b32 = a.marker, a.tmp, str(a.b32)
+    return {
+        "b32_exec": [
+            exec_row(
+                a.pids["b32_exec"],
+                b32,
+                [b32, "exec", f"{m}-b32_exec", "/bin/echo", f"{m}-b32_exec"],
+                tmp,
+                "b32",
+            ),
+            exec_row(a.pids["b32_exec"], ECHO, ["/bin/echo", f"{m}-b32_exec"], tmp, "echo"),
+        ],
+        "b32_sock": [
+            exec_row(
+                a.pids["b32_sock"], b32, [b32, "sock", f"{m}-b32_sock", str(a.ports["b32_sock"])], tmp, "b32"
+            )
         ],
     }
 
@@ -360,11 +457,56 @@ def expected_socket_rows(a: Actions) -> dict[str, list[tuple]]:
                 syscall="accept4",
             ),
         ],  # fmt: skip
+        **expected_more_socket_rows(a),
     }
 
 
+def expected_more_socket_rows(a: Actions) -> dict[str, list[tuple]]:
+    lo, lo6 = "127.0.0.1", "::1"
+    plain, six = a.facts["accept_plain"], a.facts["accept6"]
+    got: dict[str, list[tuple]] = {
+        "accept_plain": [
+            sock_row(a, "accept_plain", "bind", "succeeded", 2, local=(lo, a.ports["accept_plain"])),
+            sock_row(
+                a, "accept_plain", "connect", "succeeded", 2, remote=(lo, a.ports["accept_plain"]), fd="4",
+                pid=plain["client_pid"], ppid=a.pids["accept_plain"],
+            ),
+            sock_row(
+                a, "accept_plain", "accept", "succeeded", 2, remote=(lo, plain["client_port"]),
+                exit_code=plain["fd"], syscall="accept",
+            ),
+        ],
+        "accept6": [
+            sock_row(a, "accept6", "bind", "succeeded", 10, local=(lo6, a.ports["accept6"])),
+            sock_row(
+                a, "accept6", "connect", "succeeded", 10, remote=(lo6, a.ports["accept6"]), fd="4",
+                pid=six["client_pid"], ppid=a.pids["accept6"],
+            ),
+            sock_row(
+                a, "accept6", "accept", "succeeded", 10, remote=(lo6, six["client_port"]),
+                exit_code=six["fd"], syscall="accept4",
+            ),
+        ],
+        "udp_bind": [sock_row(a, "udp_bind", "bind", "succeeded", 2, local=(lo, a.ports["udp_bind"]))],
+    }  # fmt: skip
+    if a.b32 is not None:
+        port, b32 = a.ports["b32_sock"], str(a.b32)
+        bind_rc, connect_rc, accept_fd, peer = a.facts["b32_sock"]["out"]
+        assert (bind_rc, connect_rc, accept_fd) == (0, 0, 5)
+        got["b32_sock"] = [
+            sock_row(a, "b32_sock", "bind", "succeeded", 2, local=(lo, port), exe=b32, comm="b32"),
+            sock_row(a, "b32_sock", "connect", "succeeded", 2, remote=(lo, port), fd="4", exe=b32, comm="b32"),
+            sock_row(
+                a, "b32_sock", "accept", "succeeded", 2, remote=(lo, peer), exit_code=5, syscall="accept4",
+                exe=b32, comm="b32",
+            ),
+        ]  # fmt: skip
+    return got
+
+
 def actual(db: Path, a: Actions, table: str, columns: str, name: str) -> list[tuple]:
-    pids = [a.pids[name]] + ([a.facts["accept"]["client_pid"]] if name == "accept" else [])
+    client = a.facts.get(name, {}).get("client_pid")
+    pids = [a.pids[name]] + ([client] if client else [])
     return rows(db, table, columns, pids)
 
 
@@ -426,8 +568,8 @@ def test_imported_auditd_log_gives_the_same_rows(kernel: LiveKernel, log_format:
     lk = kernel
     daemon, log = start_auditd_format(lk, log_format)
     marker = f"m{uuid.uuid4().hex[:10]}"
-    # auto: beside auditd; failed execs are left out as `auditsql import` leaves them out (it has no option)
-    run = start_run(lk, "", "--no-resolve-ids")
+    # auto: beside auditd; failed execs kept on both sides (`import --include-failed-execs`)
+    run = start_run(lk, "[tables]\ninclude_failed_execs = true\n", "--no-resolve-ids")
     assert f"auditsql: running (multicast; pid {run.proc.pid}; " in run.stderr()[0]
     a = perform(lk.tmp, marker)
     client = a.facts["accept"]["client_pid"]
@@ -443,15 +585,22 @@ def test_imported_auditd_log_gives_the_same_rows(kernel: LiveKernel, log_format:
 
     imported = lk.tmp / "imported.db"
     res = subprocess.run(
-        [*AUDITSQL, "import", "--db", str(imported), str(log)], capture_output=True, timeout=120, check=False
+        [*AUDITSQL, "import", "--include-failed-execs", "--db", str(imported), str(log)],
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
     assert res.returncode == 0, res.stderr.decode()
-    pids = sorted({*a.pids.values(), client})
+    pids = sorted({*a.pids.values(), *a.clients()})
     for table, cols in (("process_events", PROCESS_COLUMNS), ("socket_events", SOCKET_COLUMNS)):
         live = sorted(rows(run.db, table, cols, pids), key=repr)
         logged = sorted(rows(imported, table, cols, pids), key=repr)
-        # not vacuous: every exec of the matrix, every socket call of the actions (setpriv's own NSS
-        # lookups over AF_UNIX, which depend on this host, are compared but not counted)
+        # not vacuous: every exec of the matrix (the failed one too), every socket call of the actions
+        # (setpriv's own NSS lookups over AF_UNIX, which depend on this host, are compared but not counted);
+        # the i386 actor adds 3 execs and 3 socket calls when it could be built
         counted = [r for r in live if r[1 if table == "socket_events" else 0] != a.pids["nobody"]]
-        assert len(counted) == (19 if table == "process_events" else 16)
+        b32 = 3 if a.b32 is not None else 0
+        assert len(counted) == (25 + b32 if table == "process_events" else 23 + b32)
+        if table == "process_events":
+            assert [r[0] for r in live if r[21] == "failed"] == [a.pids["exec_missing"]]
         assert logged == live, table
