@@ -249,6 +249,13 @@ def run_live(
                     say(f"{where}: the rule is already loaded; left as it is")
         src = open_source(mode, session, plan.policy, plan.queue_size, plan.rcvbuf, loss)
         src.start()
+        reader_pid = getattr(src, "reader_pid", None)
+        if session is not None and plan.exclude_self and reader_pid:
+            # the reader process is ours too (the rule is prepended, like the first one)
+            try:
+                session.add_rule(exclude_pid_rule(reader_pid))
+            except AuditNetlinkError as exc:
+                say(f"cannot add the reader's self-exclusion rule ({exc.errno_name})")
         if session is not None:
             changes = dict(knobs)
             if session.status["enabled"] == 0:
