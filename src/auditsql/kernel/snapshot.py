@@ -395,11 +395,20 @@ def _undo(sock: AuditSocket, state: _State) -> RestoreReport:
     # 1. the daemon pid. Only the registered process may unregister while it lives; once it is gone any
     #    process can, since the kernel checks the old connection first (AUDIT_REPLACE) and drops it.
     if state.registered_pid and st.pid == state.registered_pid:
-        try:
-            set_status(sock, pid=0)
-            report.actions.append(f"pid {state.registered_pid} -> 0 (unregistered)")
-        except AuditNetlinkError as exc:
-            report.problems.append(f"cannot unregister pid {state.registered_pid}: {exc.errno_name}")
+        # a crashed run's reader process dies with it (PR_SET_PDEATHSIG), a moment later; until its socket
+        # is closed the kernel still sees a live daemon and refuses (EACCES): retry for a few seconds
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                set_status(sock, pid=0)
+                report.actions.append(f"pid {state.registered_pid} -> 0 (unregistered)")
+                break
+            except AuditNetlinkError as exc:
+                if exc.errno == errno.EACCES and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                report.problems.append(f"cannot unregister pid {state.registered_pid}: {exc.errno_name}")
+                break
     elif state.registered_pid and st.pid:
         report.notes.append(f"pid left at {st.pid}: another daemon registered since")
 
