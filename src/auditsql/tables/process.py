@@ -52,6 +52,7 @@ PROCESS_EVENTS = register(
         description="Process executions (`execve`, `execveat`) from the audit SYSCALL, EXECVE, CWD and PATH "
         "records of each exec.",
         osquery="process_events",
+        indexes=(("path", "time"), ("auid", "time"), ("uid", "time")),
         columns=(
             Column("pid", "BIGINT", "Process (or thread) ID", index=True),
             Column("path", "TEXT", "Path of executed file (the SYSCALL record's `exe`)", index=True),

@@ -47,6 +47,9 @@ class Table:
     #: the osquery table this one mirrors, if any
     osquery: str | None = None
     notes: tuple[str, ...] = field(default=())
+    #: composite indexes (column tuples) for predicates people combine, e.g. ``("path", "time")`` serves
+    #: ``WHERE path = ? ORDER BY time DESC`` without a sort
+    indexes: tuple[tuple[str, ...], ...] = field(default=())
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -58,6 +61,10 @@ class Table:
         for c in self.columns:
             if c.index:
                 out.append(f"CREATE INDEX IF NOT EXISTS {self.name}_{c.name} ON {self.name}({c.name});")
+        for cols in self.indexes:
+            out.append(
+                f"CREATE INDEX IF NOT EXISTS {self.name}_{'_'.join(cols)} ON {self.name}({', '.join(cols)});"
+            )
         return "\n".join(out)
 
     def insert_sql(self) -> str:
@@ -77,6 +84,9 @@ class Table:
             flags = [f for f, on in (("hidden", c.hidden), ("ext", c.extension), ("indexed", c.index)) if on]
             tag = f" *({', '.join(flags)})*" if flags else ""
             lines.append(f"| `{c.name}` | {c.type} | {c.description}{tag} |")
+        if self.indexes:
+            shown = ", ".join("(" + ", ".join(f"`{c}`" for c in cols) + ")" for cols in self.indexes)
+            lines += ["", f"Composite indexes: {shown}."]
         for n in self.notes:
             lines += ["", n]
         return "\n".join(lines) + "\n"
@@ -93,6 +103,10 @@ def register(table: Table) -> Table:
         if c.name in seen:
             raise ValueError(f"table {table.name}: column {c.name} declared twice")
         seen.add(c.name)
+    for cols in table.indexes:
+        unknown = [c for c in cols if c not in seen]
+        if unknown:
+            raise ValueError(f"table {table.name}: index on unknown column(s) {', '.join(unknown)}")
     REGISTRY[table.name] = table
     return table
 
