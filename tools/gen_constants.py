@@ -1000,8 +1000,7 @@ action names):
 FIELD_NAMES number -> name (``-l`` prints it), FIELD_NUMBERS every accepted name -> number;
 KERNEL_ONLY_FIELDS: fields of the header's field block that libaudit does not know (name in lower
 case); LIST_NAMES / ACTION_NAMES (``-a list,action``); OPERATOR_SYMBOLS value -> symbol; FILE_TYPES
-(``filetype=``, S_IF* values); FS_TYPES (``fstype=``, magic numbers); ERRNO_NAMES / ERRNO_NUMBERS
-(``exit=-EPERM``; ERRNO_NUMBERS holds libaudit's aliases too); MSG_TYPE_NAMES (``msgtype=``, libaudit's
+(``filetype=``, S_IF* values); FS_TYPES (``fstype=``, magic numbers); MSG_TYPE_NAMES (``msgtype=``, libaudit's
 names only); MACHINES machine -> AUDIT_ARCH value, MACHINE_SPELLINGS accepted spelling -> machine,
 MACHINE_ARCH machine -> the arch name keying ``events._syscalls.SYSCALLS``; ERROR_MESSAGES
 libaudit's rule error number -> (position of the option text: 0 none, 1 before, 2 after; message).
@@ -1054,8 +1053,6 @@ def gen_ruleconsts(snaps: Snapshots, report: list[str]) -> str:
     actions = {int(r["number"]): r["name"] for r in snaps.tsv("libaudit_actions.tsv")}
     ftypes = {int(r["value"], 8): r["name"] for r in snaps.tsv("libaudit_ftypes.tsv")}
     fstypes = {int(r["value"], 16): r["name"] for r in snaps.tsv("libaudit_fstypes.tsv")}
-    errno_names = {int(r["number"]): r["name"] for r in snaps.tsv("libaudit_errno.tsv")}
-    errno_numbers = {r["name"]: int(r["number"]) for r in snaps.tsv("libaudit_errno_names.tsv")}
     msg_types = {int(r["number"]): r["name"] for r in snaps.tsv("libaudit_msgtypes.tsv")}
     _, arches = load_arches(snaps)
     machine_rows = snaps.tsv("libaudit_machines.tsv")
@@ -1085,8 +1082,8 @@ def gen_ruleconsts(snaps: Snapshots, report: list[str]) -> str:
     snap_list = (
         "linux_audit_h.tsv", "linux_elf_em_h.tsv", "linux_limits_h.tsv", "bits_socket_h.tsv",
         "linux_io_uring_h.tsv", "libaudit_fields.tsv", "libaudit_flags.tsv", "libaudit_actions.tsv",
-        "libaudit_operators.tsv", "libaudit_ftypes.tsv", "libaudit_fstypes.tsv", "libaudit_errno.tsv",
-        "libaudit_errno_names.tsv", "libaudit_msgtypes.tsv", "libaudit_machines.tsv", "libaudit_errmsgs.tsv",
+        "libaudit_operators.tsv", "libaudit_ftypes.tsv", "libaudit_fstypes.tsv",
+        "libaudit_msgtypes.tsv", "libaudit_machines.tsv", "libaudit_errmsgs.tsv",
     )  # fmt: skip
     lines = [
         header_line(
@@ -1112,10 +1109,6 @@ def gen_ruleconsts(snaps: Snapshots, report: list[str]) -> str:
         *dict_lines("FILE_TYPES", "dict[int, str]", sorted(ftypes.items()), key_fmt=lambda v: f"0o{v:o}"),
         "",
         *dict_lines("FS_TYPES", "dict[int, str]", sorted(fstypes.items()), key_fmt=hexkey),
-        "",
-        *dict_lines("ERRNO_NAMES", "dict[int, str]", sorted(errno_names.items())),
-        "",
-        *dict_lines("ERRNO_NUMBERS", "dict[str, int]", sorted(errno_numbers.items())),
         "",
         *dict_lines("MSG_TYPE_NAMES", "dict[int, str]", sorted(msg_types.items())),
         "",

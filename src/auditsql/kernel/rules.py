@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from auditsql.events import _syscalls
+from auditsql.events._errno import ERRNO_NAMES, ERRNO_NUMBERS
 
 from . import _ruleconsts as K
 
@@ -746,7 +747,7 @@ class _Parser:
                 val = _strtol(value)
             else:
                 sign, ename = (-1, value[1:]) if value.startswith("-") else (1, value)
-                number = K.ERRNO_NUMBERS.get(ename.upper(), 0) * sign
+                number = ERRNO_NUMBERS.get(ename.upper(), 0) * sign
                 if number == 0:
                     raise RuleError(_errmsg(-15, opt))
                 val = number & _U32
@@ -1371,7 +1372,7 @@ def format_rule(rule: Rule, interpret: bool = False, state: ListingState | None 
             out.append(f" -F {name}{op}0x{f.value:X}")
         elif fnum == K.AUDIT_EXIT:
             value = _int32(f.value)
-            err = K.ERRNO_NAMES.get(abs(value))
+            err = ERRNO_NAMES.get(abs(value))
             if value < 0 and err:
                 out.append(f" -F {name}{op}-{err}")
             else:
