@@ -62,6 +62,7 @@ __all__ = [
     "Stop",
     "boot_time",
     "builtin_rules_path",
+    "compile_rule_lines",
     "load_rules",
     "loop",
     "run_live",
@@ -101,6 +102,29 @@ class RulesFile:
     rules: list[tuple[str, bytes]] = field(default_factory=list)  # (FILE:LINE, payload)
     knobs: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+
+def compile_rule_lines(lines: Iterable[tuple[str, str]], purpose: str = "while listening") -> RulesFile:
+    """Compile (origin, auditctl rule line) pairs, all or nothing: a :class:`RulesFile` with only rules.
+
+    Only rules to add (``-a``, ``-A``, ``-w``) are accepted; an error is :class:`Stop` ``ORIGIN: message``.
+    """
+    from auditsql.kernel.rules import RuleError, parse_args, split_rule_line
+
+    out = RulesFile()
+    for origin, text in lines:
+        argv = split_rule_line(text)
+        if argv is None:
+            continue
+        try:
+            cmd = parse_args(argv)
+        except RuleError as exc:
+            raise Stop(f"{origin}: {exc}; nothing loaded") from None
+        if cmd.rule is None or cmd.rule_op != "add" or cmd.actions:
+            raise Stop(f"{origin}: only rules to add (-a, -A, -w) can be loaded {purpose}: {text.strip()}")
+        data = cmd.rule.encode()
+        out.rules.append((origin, data + b"\0" * (-len(data) % 4)))
+    return out
 
 
 def load_rules(path: str, purpose: str = "while listening", manages: str = "listen") -> RulesFile:
@@ -171,6 +195,9 @@ class LivePlan:
     locked_hint: str = "use --no-exclude-self and no --rules"
     #: appended to the start line
     details: list[str] = field(default_factory=list)
+    #: rules features add (process tree, file watches, UDP sends, pushdown): (origin label, auditctl line),
+    #: loaded after the rules file in this order (a ``-A`` line is prepended by the kernel)
+    extra_rules: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Sink(Protocol):
@@ -210,10 +237,13 @@ def run_live(
     code = 0
     try:
         rules = load_rules(plan.rules_file, plan.purpose, plan.manages) if plan.rules_file else RulesFile()
+        if plan.extra_rules:
+            rules.rules.extend(compile_rule_lines(plan.extra_rules, plan.purpose).rules)
         for note in rules.notes:
             say(note)
         knobs = {**rules.knobs, **plan.knobs}  # the command line wins
         if plan.source == "plugin":
+            # auditd owns the kernel: features' rules (extra_rules) are auditd's to load (docs/operations.md)
             mode, why = "plugin", None
         else:
             if os.geteuid() != 0:

@@ -25,6 +25,16 @@ from auditsql.store.sqlite import DEFAULT_DB, DEFAULT_EXPIRY, DEFAULT_MAX_ROWS
 
 __all__ = [
     "Config",
+    "EventsOutputConfig",
+    "FileEventsConfig",
+    "FleetConfig",
+    "LogConfig",
+    "MetricsConfig",
+    "NatsOutputConfig",
+    "OUTPUTS",
+    "OutputConfig",
+    "StdoutOutputConfig",
+    "SyslogOutputConfig",
     "ConfigError",
     "DEFAULT_RESULTS_LOG",
     "HOST_IDENTIFIERS",
@@ -56,6 +66,8 @@ def _opt(default: Any, doc: str, **meta: Any) -> Any:
     meta["doc"] = doc
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata=meta)
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -109,6 +121,13 @@ class KernelConfig:
         "Where the kernel snapshot and auditsql's changes are kept until undone (`auditsql ctl --restore`).",
         flag="--state-file",
     )
+    pushdown: bool = _opt(
+        False,
+        "Compile the scheduled queries' `WHERE` predicates on kernel-filterable columns (path, uids, success, "
+        "syscall...) into the audit rules, so the kernel never builds excluded events; the store then holds "
+        "only what some scheduled query can return for the tables they read (docs/pushdown.md, "
+        "`auditsql explain`).",
+    )
 
 
 @dataclass(frozen=True)
@@ -153,6 +172,32 @@ class TablesConfig:
         "`stat()` the executable when its row is stored, for `atime`/`mtime`/`ctime` (what osquery does; the "
         "times then describe the file at storage, not at the exec).",
     )
+    process_tree: bool = _opt(
+        True,
+        "Audit fork/vfork/clone/clone3 (threads left out) and keep the process tree: the `process_tree` "
+        "table, seeded from /proc at start and kept in the store across restarts (docs/process-tree.md).",
+    )
+    fork_events: bool = _opt(
+        False,
+        "Also store fork rows in `process_events` (osquery's `--audit_allow_fork_process_events`); needs "
+        "`process_tree`.",
+    )
+    udp_sends: bool = _opt(
+        False,
+        "Audit `sendto`/`sendmsg` calls that carry an address (UDP and other datagrams) as `socket_events` "
+        "rows; costly on busy DNS or syslog clients (docs/connections.md).",
+    )
+
+
+@dataclass(frozen=True)
+class FileEventsConfig:
+    """`process_file_events`: kernel watch rules on the paths below (`-w PATH -p wa`); nothing else is audited
+    for it (osquery audits every process's read/write system calls instead)."""
+
+    paths: list = _opt([], "Files and directories to watch (a directory covers its whole subtree).")
+    permissions: str = _opt(
+        "wa", "The watch permissions: `r` read, `w` write, `x` execute, `a` attribute change."
+    )
 
 
 @dataclass(frozen=True)
@@ -177,6 +222,124 @@ class ResultsLogConfig:
         {},
         "Static `decorations` added to every line, a table of strings (osquery's decorators are queries; "
         "osquery leaves the key out when there are none, auditsql always writes it).",
+    )
+    rotate: bool = _opt(True, "Rotate the results log by size, as osquery's `--logger_rotate`.")
+    rotate_size: int = _opt(
+        26214400, "Rotate when the file reaches this many bytes (osquery's `--logger_rotate_size`).", min=1
+    )
+    rotate_max_files: int = _opt(25, "Rotated files kept (osquery's `--logger_rotate_max_files`).", min=1)
+
+
+@dataclass(frozen=True)
+class EventsOutputConfig:
+    """`[output.events]`: every event as one JSON line (laurel's shape, or ECS for Elastic)."""
+
+    enabled: bool = _opt(False, "Write the event stream.")
+    path: str = _opt("/var/log/auditsql/events.jsonl", "The file (directory created 0750, file 0640).")
+    format: str = _opt(
+        "laurel",
+        "`laurel`: the event JSON of docs/event-json.md; `ecs`: Elastic Common Schema, as Auditbeat.",
+        choices=("laurel", "ecs"),
+    )
+    rotate: bool = _opt(True, "Rotate by size.")
+    rotate_size: int = _opt(104857600, "Rotate when the file reaches this many bytes.", min=1)
+    rotate_max_files: int = _opt(10, "Rotated files kept.", min=1)
+    buffer: int = _opt(
+        100000, "Events held in memory while the writer is behind; more are counted as lost.", min=1
+    )
+
+
+@dataclass(frozen=True)
+class SyslogOutputConfig:
+    """`[output.syslog]`: RFC 5424 messages to the local syslog socket."""
+
+    enabled: bool = _opt(False, "Send to syslog.")
+    socket: str = _opt("/dev/log", "The local syslog datagram socket.")
+    facility: str = _opt("authpriv", "Syslog facility name (`authpriv`, `local0`...`local7`, `daemon`...).")
+    app_name: str = _opt("auditsql", "APP-NAME of each message.")
+    events: bool = _opt(False, "Send every event.")
+    results: bool = _opt(True, "Send scheduled query results.")
+    buffer: int = _opt(
+        100000, "Messages held in memory while the socket is behind; more are counted as lost.", min=1
+    )
+
+
+@dataclass(frozen=True)
+class StdoutOutputConfig:
+    """`[output.stdout]`: JSON lines on standard output."""
+
+    enabled: bool = _opt(False, "Write to standard output.")
+    events: bool = _opt(True, "Write every event.")
+    results: bool = _opt(False, "Write scheduled query results.")
+    buffer: int = _opt(
+        100000, "Lines held in memory while stdout is behind; more are counted as lost.", min=1
+    )
+
+
+@dataclass(frozen=True)
+class NatsOutputConfig:
+    """`[output.nats]`: table rows and scheduled query results to NATS JetStream (docs/fleet.md)."""
+
+    enabled: bool = _opt(False, "Publish to NATS JetStream.")
+    url: str = _opt("nats://127.0.0.1:4222", "Server URL; several, comma-separated, for a cluster.")
+    host: str = _opt(
+        "",
+        "This agent's identity in subjects and the `host` column; empty: the results log's host identifier.",
+    )
+    subject_prefix: str = _opt("auditsql", "Subjects are `PREFIX.HOST.TABLE`.")
+    stream: str = _opt("AUDITSQL", "The JetStream stream (created over `PREFIX.>` when missing).")
+    events: bool = _opt(True, "Publish event table rows.")
+    results: bool = _opt(True, "Publish scheduled query results.")
+    spool_dir: str = _opt(
+        "/var/lib/auditsql/spool", "The on-disk queue used while the server is unreachable."
+    )
+    spool_max_bytes: int = _opt(
+        1073741824, "Spool size bound; beyond it messages are counted as lost.", min=4096
+    )
+    ack_timeout: float = _opt(5.0, "Seconds to wait for a publish acknowledgement.", min=0.1)
+    buffer: int = _opt(100000, "Messages held in memory before the spool takes them.", min=1)
+    creds: str = _opt("", "A NATS credentials file (JWT and nkey seed).")
+    nkeys_seed: str = _opt("", "An nkey seed file.")
+    user: str = _opt("", "User name.")
+    password: str = _opt("", "Password.")
+    token: str = _opt("", "Authentication token.")
+    tls_ca: str = _opt("", "CA certificate file for TLS.")
+    tls_cert: str = _opt("", "Client certificate file for TLS.")
+    tls_key: str = _opt("", "Client key file for TLS.")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Outputs besides the store and the results log, each with its own buffer and counters."""
+
+    events: EventsOutputConfig = field(default_factory=EventsOutputConfig)
+    syslog: SyslogOutputConfig = field(default_factory=SyslogOutputConfig)
+    stdout: StdoutOutputConfig = field(default_factory=StdoutOutputConfig)
+    nats: NatsOutputConfig = field(default_factory=NatsOutputConfig)
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    """Fleet-wide queries over NATS (the `[output.nats]` connection settings; docs/fleet.md)."""
+
+    queries: bool = _opt(False, "Answer read-only fleet queries (`auditsql fleet query`).")
+    query_timeout: float = _opt(10.0, "Seconds a fleet query may run here before it is interrupted.", min=0.1)
+    max_rows: int = _opt(100000, "Rows returned at most per answer (the answer says when it was cut).", min=1)
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Prometheus metrics."""
+
+    listen: str = _opt("", "HOST:PORT to serve `/metrics` on; empty: no metrics.", flag="--metrics")
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """auditsql's own messages (stderr; the journal under systemd)."""
+
+    level: str = _opt(
+        "info", "Lowest level written.", choices=("debug", "info", "warning", "error"), flag="--log-level"
     )
 
 
@@ -222,6 +385,11 @@ class Config:
     tables: TablesConfig = field(default_factory=TablesConfig)
     results_log: ResultsLogConfig = field(default_factory=ResultsLogConfig)
     status: StatusConfig = field(default_factory=StatusConfig)
+    file_events: FileEventsConfig = field(default_factory=FileEventsConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    fleet: FleetConfig = field(default_factory=FleetConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     schedule: dict[str, ScheduledQuery] = field(default_factory=dict)
     #: the file the configuration came from, or None
     source: str | None = None
@@ -233,8 +401,19 @@ SECTIONS: dict[str, type] = {
     "tables": TablesConfig,
     "results_log": ResultsLogConfig,
     "status": StatusConfig,
+    "file_events": FileEventsConfig,
+    "fleet": FleetConfig,
+    "metrics": MetricsConfig,
+    "log": LogConfig,
 }
-_TOP_KEYS = (*SECTIONS, "schedule")
+#: ``[output.NAME]``: the output types
+OUTPUTS: dict[str, type] = {
+    "events": EventsOutputConfig,
+    "syslog": SyslogOutputConfig,
+    "stdout": StdoutOutputConfig,
+    "nats": NatsOutputConfig,
+}
+_TOP_KEYS = (*SECTIONS, "output", "schedule")
 
 
 # -- loading -------------------------------------------------------------------------------------------------
@@ -362,6 +541,9 @@ def _check_value(f: Any, value: object, name: str, loc: _Locator, keys: tuple[st
     elif kind.startswith("str"):
         if not isinstance(value, str):
             raise bad("a string")
+    elif kind.startswith("list"):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad("an array of strings")
     elif kind.startswith("dict"):
         if not isinstance(value, dict):
             raise bad("a table of strings")
@@ -428,6 +610,23 @@ def _schedule(raw: object, loc: _Locator) -> dict[str, ScheduledQuery]:
     return out
 
 
+def _outputs(raw: object, loc: _Locator) -> OutputConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{loc.where('output')}: output: expected a table, got {_type_name(raw)} ({_shown(raw)})"
+        )
+    parts: dict[str, Any] = {}
+    for name, value in raw.items():
+        cls = OUTPUTS.get(name)
+        if cls is None:
+            raise ConfigError(
+                f"{loc.where('output', name)}: unknown output type '{name}' in [output.{name}] "
+                f"(known: {', '.join(OUTPUTS)})"
+            )
+        parts[name] = _section(cls, value, f"output.{name}", loc)
+    return OutputConfig(**parts)
+
+
 def _build(raw: dict[str, Any], loc: _Locator) -> Config:
     parts: dict[str, Any] = {}
     for key, value in raw.items():
@@ -435,6 +634,8 @@ def _build(raw: dict[str, Any], loc: _Locator) -> Config:
             parts[key] = _section(SECTIONS[key], value, key, loc)
         elif key == "schedule":
             parts[key] = _schedule(value, loc)
+        elif key == "output":
+            parts[key] = _outputs(value, loc)
         else:
             raise _unknown(loc, (key,), list(_TOP_KEYS), "at the top level")
     return Config(**parts, source=loc.path)
@@ -482,6 +683,12 @@ def to_toml(config: Config) -> str:
         for f in fields(cls):
             v = getattr(section, f.name)
             out.append(f"# {f.name} =  (unset)" if v is None else f"{f.name} = {_toml_value(v)}")
+        out.append("")
+    for name, cls in OUTPUTS.items():
+        section = getattr(config.output, name)
+        out.append(f"[output.{name}]")
+        for f in fields(cls):
+            out.append(f"{f.name} = {_toml_value(getattr(section, f.name))}")
         out.append("")
     for q in config.schedule.values():
         out.append(f"[schedule.{_toml_key(q.name)}]")
@@ -585,6 +792,14 @@ def render_doc() -> str:
         for f in fields(cls):
             out.append(_doc_row(f, with_flag=True))
         out.append("")
+    for name, cls in OUTPUTS.items():
+        out.append(f"## `[output.{name}]`\n")
+        out.append((cls.__doc__ or "").strip() + "\n")
+        out.append("| key | type | default | meaning |")
+        out.append("|---|---|---|---|")
+        for f in fields(cls):
+            out.append(_doc_row(f, with_flag=False))
+        out.append("")
     rows = "\n".join(_doc_row(f, with_flag=False) for f in fields(ScheduledQuery) if f.name != "name")
     out.append(_DOC_SCHEDULE.replace("{rows}", rows))
     return "\n".join(out)
@@ -595,6 +810,7 @@ def _doc_row(f: Any, with_flag: bool) -> str:
     kind = f.type if isinstance(f.type, str) else str(f.type)
     kind = {
         "dict": "table",
+        "list": "array of strings",
         "int | None": "integer",
         "int": "integer",
         "float": "number",

@@ -48,7 +48,9 @@ __all__ = [
     "write_stats",
 ]
 
-CAUSES = ("kernel_lost", "serial_gap", "enobufs", "truncated", "queue_drop")
+#: ``output_drop``: an output's bounded buffer overflowed (auditsql.outputs); ``spool_drop``: the NATS spool was
+#: full (auditsql.outputs.nats). Both are user-space losses of shipped copies; the local store still has the rows.
+CAUSES = ("kernel_lost", "serial_gap", "enobufs", "truncated", "queue_drop", "output_drop", "spool_drop")
 
 _SERIAL_MOD = 1 << 32
 _HALF = 1 << 31

@@ -82,7 +82,8 @@ AUDIT_LOSS = register(
             Column(
                 "cause",
                 "TEXT",
-                "`kernel_lost`, `serial_gap`, `enobufs`, `truncated` or `queue_drop`",
+                "`kernel_lost`, `serial_gap`, `enobufs`, `truncated`, `queue_drop`; `output_drop` (an output's "
+                "buffer overflowed) or `spool_drop` (the NATS spool was full)",
                 index=True,
             ),
             Column("count", "BIGINT", "How many records were lost"),
