@@ -446,6 +446,8 @@ def test_listen_plugin_mode_reads_stdin_to_eof(tmp_path) -> None:
         "auditsql_enobufs 0",
         "auditsql_truncated 0",
         "auditsql_queue_drop 0",
+        "auditsql_output_drop 0",
+        "auditsql_spool_drop 0",
     ]
     assert format_stats(written)[0] == f"auditsql_pid {written['pid']} (plugin, exited)"
 

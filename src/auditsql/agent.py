@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Protocol
 
-import click
-
+from auditsql import log as _log
 from auditsql.events.assembler import Assembler
 from auditsql.events.event import Event
-from auditsql.kernel.loss import KernelLostPoller, LossAccount, SerialTracker, write_stats
+from auditsql.kernel.coexist import AUDIT_CONFIG_CHANGE, KernelWatch
+from auditsql.kernel.loss import KernelLossReasons, KernelLostPoller, LossAccount, SerialTracker, write_stats
 from auditsql.kernel.netlink import AuditNetlinkError
 from auditsql.kernel.snapshot import (
     DEFAULT_STATE_FILE,
@@ -78,8 +78,9 @@ class Stop(Exception):
     """A user error that ends the command with one line."""
 
 
-def say(msg: str) -> None:
-    click.echo(f"auditsql: {msg}", err=True)
+def say(msg: str, level: str = "info") -> None:
+    """One line on stderr, ``auditsql: msg``, through :mod:`auditsql.log` (levels; journald priorities)."""
+    _log.log(level, msg)
 
 
 def builtin_rules_path() -> str:
@@ -285,7 +286,7 @@ def run_live(
             try:
                 session.add_rule(exclude_pid_rule(reader_pid))
             except AuditNetlinkError as exc:
-                say(f"cannot add the reader's self-exclusion rule ({exc.errno_name})")
+                say(f"cannot add the reader's self-exclusion rule ({exc.errno_name})", "warning")
         if session is not None:
             changes = dict(knobs)
             if session.status["enabled"] == 0:
@@ -294,16 +295,16 @@ def run_live(
         say(describe(src, why, plan.verb) + "".join(f"; {d}" for d in plan.details))
         code = loop(stop, src, session, sink, loss, stats_interval, duration, stats_file)
     except (Stop, SnapshotInUse, SourceError) as exc:
-        say(str(exc))
+        say(str(exc), "error")
         code = 1
     except AuditNetlinkError as exc:
-        say(f"the kernel refused: {exc.strerror}")
+        say(f"the kernel refused: {exc.strerror}", "error")
         code = 1
     except ValueError as exc:  # an unreadable state file, a refused setting
-        say(str(exc))
+        say(str(exc), "error")
         code = 1
     except PermissionError as exc:
-        say(str(exc))
+        say(str(exc), "error")
         code = 1
     finally:
         if src is not None:
@@ -334,7 +335,7 @@ def report(what: str, rep: RestoreReport, quiet_ok: bool = False) -> None:
     for note in rep.notes:
         say(f"{what}: {note}")
     for problem in rep.problems:
-        say(f"{what}: FAILED: {problem}")
+        say(f"{what}: FAILED: {problem}", "error")
     if rep.actions and not quiet_ok:
         say(f"{what}: " + ", ".join(rep.actions))
 
@@ -354,9 +355,13 @@ def loop(
 ) -> int:
     assembler = Assembler()
     trackers: dict[str | None, SerialTracker] = {}
-    poller = KernelLostPoller(loss) if session is not None else None
+    poller = KernelLostPoller(loss, reasons=KernelLossReasons()) if session is not None else None
     if poller is not None:
         poller.poll()  # baseline
+    # others (auditd, augenrules, auditctl) change the kernel meanwhile: keep auditsql's rules and enabled
+    watch = KernelWatch(session, src.name, say) if session is not None else None
+    if watch is not None:
+        watch.check(poller.status if poller is not None else None)
     push, emit = assembler.push, sink.event
     started = time.monotonic()
     end = started + duration if duration is not None else None
@@ -373,6 +378,8 @@ def loop(
                     tr = trackers[rec.node] = SerialTracker(loss)
                 if rec.serial:
                     tr.observe(rec.serial)
+                if rec.type == AUDIT_CONFIG_CHANGE and watch is not None:
+                    watch.record(rec)
                 for ev in push(rec):
                     emit(ev)
             now = time.monotonic()
@@ -382,9 +389,11 @@ def loop(
                 sink.flush()
                 sink.idle(now)
                 next_tick = now + TICK
-            if now >= next_poll:
+            if now >= next_poll or (watch is not None and watch.due):
                 if poller is not None:
                     poller.poll()
+                if watch is not None:
+                    watch.check(poller.status if poller is not None else None, now)
                 src.book()
                 for tr in trackers.values():
                     tr.settle()
@@ -398,7 +407,7 @@ def loop(
                 last_events, last_stats = events, now
                 next_stats = now + stats_interval
             if src.error is not None:
-                say(f"the {src.name} reader failed: {src.error}")
+                say(f"the {src.name} reader failed: {src.error}", "error")
                 code = 1
                 break
             if src.drained():
@@ -464,9 +473,12 @@ def status_line(
     return ", ".join(parts)
 
 
+#: the loop's latest statistics (events, loss, reader counters, queue), refreshed about once a second; the
+#: Prometheus collector (auditsql.metrics) reads it at scrape time
+live_stats: dict[str, Any] = {}
+
+
 def _write_stats(path: str | None, src: LiveSource, assembler: Assembler, loss: LossAccount) -> None:
-    if not path:
-        return
     stats = {
         "pid": os.getpid(),
         "source": src.name,
@@ -474,7 +486,11 @@ def _write_stats(path: str | None, src: LiveSource, assembler: Assembler, loss: 
         "events": assembler.stats["events"],
         "loss": loss.snapshot(),
         "reader": dict(src.counters),
+        "queue": src.pending(),
     }
+    live_stats.update(stats)
+    if not path:
+        return
     try:
         write_stats(path, stats)
     except OSError:
@@ -492,6 +508,10 @@ class RunSink:
     ``auditsql.store.sqlite.Store``; ``scheduler`` an ``auditsql.query.schedule.Scheduler`` or None. Store and
     results-log failures end the run with one line (:class:`Stop`); an event the tables cannot map is counted
     and reported once, and the run goes on.
+
+    ``outputs`` (an ``auditsql.outputs.base.Outputs`` fan-out, or None) gets every rendered event with its rows
+    and the ``audit_loss`` rows; what the outputs lose (``output_drop``, ``spool_drop``) is stored in
+    ``audit_loss`` with the loop's own losses. They are closed (drained for a few seconds) by :meth:`finish`.
     """
 
     def __init__(
@@ -506,8 +526,13 @@ class RunSink:
         max_rows: int | None = None,
         retention_interval: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
+        outputs: Any = None,
     ) -> None:
         self.store = store
+        self.outputs = outputs or None
+        self._fan = outputs.event if outputs else None
+        #: losses the outputs reported, by cause (the loop's LossAccount does not see them)
+        self.output_loss: dict[str, int] = {}
         self.render = render
         self.rows_for = rows_for
         self.loss_rows = loss_rows
@@ -524,11 +549,12 @@ class RunSink:
 
     def event(self, ev: Event) -> None:
         try:
-            rows = self.rows_for(self.render(ev), self.uptime_base)
+            d = self.render(ev)
+            rows = self.rows_for(d, self.uptime_base)
         except Exception as exc:  # a mapping bug must not stop the collection of everything else
             self.failed += 1
             if self.failed == 1:
-                say(f"event {ev.id}: cannot map to table rows: {exc!r} (counted)")
+                say(f"event {ev.id}: cannot map to table rows: {exc!r} (counted)", "warning")
             return
         if rows:
             try:
@@ -536,12 +562,16 @@ class RunSink:
             except StoreError as exc:
                 raise Stop(str(exc)) from None
             self.rows += len(rows)
+        if self._fan is not None:
+            self._fan(d, rows)
 
     def flush(self) -> None:
         try:
             self.store.tick()
         except StoreError as exc:
             raise Stop(str(exc)) from None
+        if self.outputs is not None:
+            self.outputs.flush()
 
     def idle(self, now: float) -> None:
         if self.scheduler is not None:
@@ -559,7 +589,12 @@ class RunSink:
                 raise Stop(str(exc)) from None
             self.deleted += sum(deleted.values())
 
-    def loss(self, records: list[dict[str, Any]]) -> None:
+    def loss(self, records: list[dict[str, Any]], forward: bool = True) -> None:
+        if self.outputs is not None:
+            theirs = self.outputs.drain_loss()
+            for r in theirs:
+                self.output_loss[r["cause"]] = self.output_loss.get(r["cause"], 0) + r["count"]
+            records = records + theirs
         if not records:
             return
         rows = [("audit_loss", r) for r in self.loss_rows(records)]
@@ -568,11 +603,15 @@ class RunSink:
         except StoreError as exc:
             raise Stop(str(exc)) from None
         self.rows += len(rows)
+        if self.outputs is not None and forward:
+            self.outputs.loss_rows(rows)
 
     def status_parts(self) -> list[str]:
         parts = [f"rows {self.rows}"]
         if self.failed:
             parts.append(f"unmapped events {self.failed}")
+        if self.output_loss:
+            parts.append(f"output drops {sum(self.output_loss.values())}")
         return parts
 
     def finish(self) -> None:
@@ -587,3 +626,10 @@ class RunSink:
                 raise Stop(str(exc)) from None
             for err in errors:
                 say(str(err))
+        if self.outputs is not None:  # drain them, then store what they could not deliver
+            self.outputs.close()
+            self.loss([], forward=False)  # the outputs are closed
+            try:
+                self.store.flush()
+            except StoreError as exc:
+                raise Stop(str(exc)) from None

@@ -9,7 +9,10 @@ from typing import BinaryIO
 import click
 
 from auditsql import __version__
+from auditsql.cli_collect import collect
 from auditsql.cli_ctl import ctl
+from auditsql.cli_explain import explain
+from auditsql.cli_fleet import fleet
 from auditsql.cli_listen import listen
 from auditsql.cli_progress import process_file
 from auditsql.cli_query import import_logs, query, shell
@@ -33,11 +36,14 @@ def main() -> None:
 
 
 main.add_command(ctl)
+main.add_command(explain)
 main.add_command(listen)
 main.add_command(query)
 main.add_command(shell)
 main.add_command(import_logs)
 main.add_command(run)
+main.add_command(collect)
+main.add_command(fleet)
 
 
 @main.command()

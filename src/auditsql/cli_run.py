@@ -21,6 +21,8 @@ import click
 from auditsql.agent import LivePlan, RunSink, Stop, boot_time, builtin_rules_path, load_rules, run_live, say
 from auditsql.config import Config, ConfigError, load_config, to_toml, with_overrides
 from auditsql.kernel.sources import POLICIES, SOURCES
+from auditsql.log import set_level as set_log_level
+from auditsql.tables.proctree import rules as proctree_rules
 
 __all__ = ["run"]
 
@@ -39,6 +41,8 @@ def _flag_overrides(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "store": {"db": "db", "resolve_ids": "resolve_ids"},
         "results_log": {"path": "results_log", "host_identifier": "host_identifier"},
         "status": {"interval": "status_interval", "stats_file": "stats_file"},
+        "metrics": {"listen": "metrics"},
+        "log": {"level": "log_level"},
     }
     out: dict[str, dict[str, Any]] = {}
     for section, keys in table.items():
@@ -69,6 +73,10 @@ def _flag_overrides(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @click.option("--host-identifier", type=click.Choice(("hostname", "uuid", "specified")))
 @click.option("--resolve-ids/--no-resolve-ids", default=None, help="Add user/group names from this host.")
 @click.option("--duration", type=click.FloatRange(min=0), help="Stop after this many seconds.")
+@click.option("--metrics", metavar="HOST:PORT", help="Serve Prometheus metrics on HOST:PORT (/metrics).")
+@click.option(
+    "--log-level", type=click.Choice(("debug", "info", "warning", "error")), help="Lowest level of messages."
+)
 @click.option("--print-config", is_flag=True, help="Print the effective configuration (TOML) and exit.")
 def run(config_file: str | None, duration: float | None, print_config: bool, **flags: Any) -> None:
     """The main job: live audit events into SQL tables, scheduled queries into an osquery-format results log.
@@ -87,8 +95,9 @@ def run(config_file: str | None, duration: float | None, print_config: bool, **f
         config = load_config(config_file) if config_file else Config()
         config = with_overrides(config, _flag_overrides(flags))
     except ConfigError as exc:
-        say(str(exc))
+        say(str(exc), "error")
         sys.exit(2)
+    set_log_level(config.log.level)
     if print_config:
         click.echo(to_toml(config), nl=False)
         sys.exit(0)
@@ -98,6 +107,8 @@ def run(config_file: str | None, duration: float | None, print_config: bool, **f
 def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
     import auditsql.tables as tables
     from auditsql.events.render import Renderer
+    from auditsql.metrics import MetricsError, parse_listen
+    from auditsql.outputs.base import OutputError
     from auditsql.outputs.results_log import ResultsLog, ResultsLogError, host_identifier
     from auditsql.query.schedule import Job, Scheduler, check_queries
     from auditsql.store.sqlite import Store, StoreError
@@ -108,7 +119,17 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
     problems = check_queries(jobs, (t.ddl() for t in tables.REGISTRY.values()))
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        say(f"{config.source or 'configuration'}: {problems[0]}{more}")
+        say(f"{config.source or 'configuration'}: {problems[0]}{more}", "error")
+        return 2
+    from auditsql.tables import file as file_table
+    from auditsql.tables import socket as socket_table
+
+    try:  # connections and file events (docs/connections.md, docs/file-events.md): checked before anything
+        feature_rules = socket_table.rules(config.tables.udp_sends) + file_table.rules(
+            list(config.file_events.paths), config.file_events.permissions
+        )
+    except file_table.FileWatchError as exc:
+        say(str(exc), "error")
         return 2
 
     rules_file: str | None
@@ -124,16 +145,33 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
         for name in ("backlog_limit", "rate_limit", "backlog_wait_time")
         if (v := getattr(k, name)) is not None
     }
+    pushdown: list[tuple[str, str]] = []
+    if k.pushdown and k.rules == "builtin" and k.source != "plugin":
+        from auditsql.query import pushdown as pd  # docs/pushdown.md: the builtin rules, filtered
+
+        pushdown, rules_file, knobs = pd.rules(config), None, {**pd.knobs(), **knobs}
     if k.source == "plugin" and (rules_file or knobs):
-        say("rules and kernel settings need a kernel source: with source plugin auditd owns the kernel")
+        say(
+            "rules and kernel settings need a kernel source: with source plugin auditd owns the kernel",
+            "error",
+        )
         return 2
     if k.source != "plugin" and os.geteuid() != 0:
         say(
             "auditsql run reads the kernel's audit events and needs root (CAP_AUDIT_CONTROL or CAP_AUDIT_READ); "
-            "as auditd's plugin use --source plugin"
+            "as auditd's plugin use --source plugin",
+            "error",
         )
         return 1
+    if config.metrics.listen:
+        try:
+            parse_listen(config.metrics.listen)
+        except MetricsError as exc:
+            say(str(exc), "error")
+            return 2
     store = results = scheduler = None
+    responder = None
+    outputs = metrics = None
     try:
         if rules_file:
             load_rules(rules_file, "by auditsql run", "run")  # fail before touching anything
@@ -143,7 +181,17 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
         host: str | Callable[[], str] = host_identifier(rl.host_identifier, rl.specified_identifier)
         if rl.host_identifier == "hostname":
             host = host_identifier  # read anew for every run of a query, as osquery
-        results = ResultsLog(rl.path, host, rl.epoch, rl.decorations).open()
+        outputs = _outputs(config, host_identifier(rl.host_identifier, rl.specified_identifier))
+        results = ResultsLog(
+            rl.path,
+            host,
+            rl.epoch,
+            rl.decorations,
+            rotate=rl.rotate,
+            rotate_size=rl.rotate_size,
+            rotate_max_files=rl.rotate_max_files,
+            forward=outputs.results if outputs else None,
+        ).open()
         live = [t.name for t in tables.live_tables()]
         if jobs:
             scheduler = Scheduler(
@@ -156,6 +204,12 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
                 before_run=store.flush,
             )
             scheduler.start()
+        if config.fleet.queries:
+            from auditsql.fleet.query import start_responder
+
+            responder = start_responder(
+                config, host_identifier(rl.host_identifier, rl.specified_identifier), say
+            )
         sink = RunSink(
             store,
             Renderer(resolve_ids=st.resolve_ids, raw=True).render,
@@ -166,7 +220,20 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
             expiry=st.events_expiry,
             max_rows=st.events_max,
             retention_interval=st.retention_interval,
+            outputs=outputs,
         )
+        details = [
+            f"db {st.db}",
+            f"results log {rl.path or '(none)'}",
+            f"{len(jobs)} scheduled {'query' if len(jobs) == 1 else 'queries'}",
+        ]
+        if outputs:
+            details.append("outputs " + ", ".join(outputs.names()))
+        if config.tables.process_tree:
+            _start_tree(config, store, sink)
+        if config.metrics.listen:
+            metrics = _metrics(config.metrics.listen, store, outputs, sink, results)
+            details.append(f"metrics http://{config.metrics.listen}/metrics")
         plan = LivePlan(
             source=k.source,
             rules_file=rules_file,
@@ -180,25 +247,100 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
             purpose="by auditsql run",
             manages="run",
             locked_hint="use --rules none and --no-exclude-self",
-            details=[
-                f"db {st.db}",
-                f"results log {rl.path or '(none)'}",
-                f"{len(jobs)} scheduled {'query' if len(jobs) == 1 else 'queries'}",
-            ],
+            details=details,
         )
+        plan.extra_rules += proctree_rules(config) + feature_rules
+        socket_table.seed_listeners()  # the ports of servers already listening, for their accept rows
+        plan.extra_rules += pushdown  # last: its never rules must shadow only its own rules
         code = run_live(plan, sink, stop, config.status.interval, duration, config.status.stats_file or None)
     except (Stop, StoreError, ResultsLogError) as exc:
-        say(str(exc))
+        say(str(exc), "error")
         code = 1
+    except (OutputError, MetricsError) as exc:  # before the kernel was touched
+        say(str(exc), "error")
+        code = 2
     finally:
+        if outputs is not None:
+            outputs.close()  # already drained by RunSink.finish on a normal stop
+        if metrics is not None:
+            metrics.close()
+        if responder is not None:
+            responder.stop()
         if scheduler is not None:
             scheduler.close()
         if store is not None:
             try:
                 store.close()
             except StoreError as exc:
-                say(str(exc))
+                say(str(exc), "error")
                 code = 1
         if results is not None:
             results.close()
     return code
+
+
+def _start_tree(config: Config, store: Any, sink: RunSink) -> None:
+    """The process tree (``auditsql.tables.proctree``): reload and seed it, write its rows on every tick,
+    check /proc for exits on idle ticks (RunSink has no hook for periodic rows, so its methods are wrapped)."""
+    from auditsql.store.sqlite import StoreError
+    from auditsql.tables import proctree
+
+    tree = proctree.start(store.conn, fork_events=config.tables.fork_events, uptime_base=sink.uptime_base)
+    base_flush, base_idle, base_finish = sink.flush, sink.idle, sink.finish
+
+    def put() -> None:
+        rows = tree.drain()
+        if rows:
+            try:
+                store.insert(rows)
+            except StoreError as exc:
+                raise Stop(str(exc)) from None
+
+    def flush() -> None:
+        put()
+        base_flush()
+
+    def idle(now: float) -> None:
+        if tree.due(now):
+            tree.sweep()
+        base_idle(now)
+
+    def finish() -> None:
+        put()
+        base_finish()
+
+    sink.flush, sink.idle, sink.finish = flush, idle, finish  # type: ignore[method-assign]
+    put()
+    store.flush()
+
+
+def _outputs(config: Config, host: str) -> Any:
+    """The configured outputs (``auditsql.outputs.build``), started; None when there are none."""
+    from auditsql.outputs.build import build_outputs
+
+    outs = build_outputs(config, host, say)
+    return outs if outs else None
+
+
+def _metrics(listen: str, store: Any, outputs: Any, sink: RunSink, results: Any) -> Any:
+    """Start the Prometheus endpoint (``auditsql.metrics``) over the agent's own counters."""
+    from auditsql.agent import live_stats
+    from auditsql.kernel.loss import CAUSES
+    from auditsql.metrics import AgentCollector, start_metrics
+
+    def stats() -> dict[str, Any]:
+        st = dict(live_stats)
+        loss = dict(st.get("loss") or {})
+        for cause, n in list(sink.output_loss.items()):
+            loss[cause] = loss.get(cause, 0) + n
+        st["loss"] = loss
+        return st
+
+    collector = AgentCollector(
+        stats,
+        rows=lambda: dict(store.counts),
+        outputs=outputs.counters if outputs else dict,
+        results_lines=lambda: results.lines,
+        causes=CAUSES,
+    )
+    return start_metrics(listen, collector)

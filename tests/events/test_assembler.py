@@ -321,16 +321,23 @@ def test_flush_closes_everything_in_arrival_order() -> None:
 
 
 def test_tick_closes_by_wall_clock() -> None:
+    """The window counts from when the assembler saw an event's latest record (its last tick), not from the
+    event's own timestamp: replayed or queued records with old timestamps are not cut off mid-event."""
     asm = Assembler(window_seconds=3.0)
-    asm.push(rec("SYSCALL", 1, sec=1000, msec=0))
-    asm.push(rec("SYSCALL", 2, sec=1002, msec=500))
-    asm.push(rec("USER_LOGIN", 3, "pid=1", sec=1002, msec=900))
+    asm.push(rec("SYSCALL", 1, sec=5, msec=0))  # before the first tick: counts from it
+    assert asm.tick(1000.0) == []
+    assert asm.tick(1002.4) == []
+    asm.push(rec("SYSCALL", 2, sec=6, msec=500))  # seen at 1002.4
+    asm.push(rec("USER_LOGIN", 3, "pid=1", sec=6, msec=900))
+    assert asm.tick(1002.5) == []
+    asm.push(rec("PATH", 2, "item=0", sec=6, msec=500))  # seen at 1002.5 now
     assert asm.tick(1002.9) == []
-    # 1000.000 < 1003.001 - 3
+    # 1000.0 < 1003.001 - 3
     assert shape(asm.tick(1003.001)) == [(1, ["SYSCALL"], "window")]
-    # singles wait min(1 s, window_seconds): 1002.9 < 1003.95 - 1
-    assert shape(asm.tick(1003.95)) == [(3, ["USER_LOGIN"], "single")]
+    # singles wait min(1 s, window_seconds) from the tick they were seen at: 1002.4 >= 1003.3 - 1
+    assert asm.tick(1003.3) == []
+    assert shape(asm.tick(1003.5)) == [(3, ["USER_LOGIN"], "single")]
     assert asm.tick(1005.4) == []
-    assert shape(asm.tick(1005.6)) == [(2, ["SYSCALL"], "window")]
+    assert shape(asm.tick(1005.6)) == [(2, ["SYSCALL", "PATH"], "window")]
     assert asm.flush() == []
     assert (asm.stats["closed_window"], asm.stats["closed_single"]) == (2, 1)

@@ -433,7 +433,15 @@ def expected_socket_rows(a: Actions) -> dict[str, list[tuple]]:
         "accept": [
             sock_row(a, "accept", "bind", "succeeded", 2, local=(lo, a.ports["accept"])),
             sock_row(
-                a, "accept", "accept", "no_client", None, exit_code=-11, errno="EAGAIN", syscall="accept4"
+                a,
+                "accept",
+                "accept",
+                "no_client",
+                None,
+                exit_code=-11,
+                errno="EAGAIN",
+                syscall="accept4",
+                local=(lo, a.ports["accept"]),  # the listening port, from the bind of the descriptor
             ),
             sock_row(
                 a,
@@ -455,6 +463,7 @@ def expected_socket_rows(a: Actions) -> dict[str, list[tuple]]:
                 remote=(lo, acc["client_port"]),
                 exit_code=4,
                 syscall="accept4",
+                local=(lo, a.ports["accept"]),
             ),
         ],  # fmt: skip
         **expected_more_socket_rows(a),
@@ -473,7 +482,7 @@ def expected_more_socket_rows(a: Actions) -> dict[str, list[tuple]]:
             ),
             sock_row(
                 a, "accept_plain", "accept", "succeeded", 2, remote=(lo, plain["client_port"]),
-                exit_code=plain["fd"], syscall="accept",
+                exit_code=plain["fd"], syscall="accept", local=(lo, a.ports["accept_plain"]),
             ),
         ],
         "accept6": [
@@ -484,7 +493,7 @@ def expected_more_socket_rows(a: Actions) -> dict[str, list[tuple]]:
             ),
             sock_row(
                 a, "accept6", "accept", "succeeded", 10, remote=(lo6, six["client_port"]),
-                exit_code=six["fd"], syscall="accept4",
+                exit_code=six["fd"], syscall="accept4", local=(lo6, a.ports["accept6"]),
             ),
         ],
         "udp_bind": [sock_row(a, "udp_bind", "bind", "succeeded", 2, local=(lo, a.ports["udp_bind"]))],
@@ -498,7 +507,7 @@ def expected_more_socket_rows(a: Actions) -> dict[str, list[tuple]]:
             sock_row(a, "b32_sock", "connect", "succeeded", 2, remote=(lo, port), fd="4", exe=b32, comm="b32"),
             sock_row(
                 a, "b32_sock", "accept", "succeeded", 2, remote=(lo, peer), exit_code=5, syscall="accept4",
-                exe=b32, comm="b32",
+                exe=b32, comm="b32", local=(lo, port),
             ),
         ]  # fmt: skip
     return got

@@ -38,6 +38,8 @@ def test_tables(db, tmp_path):
         "  => audit_rules\n"
         "  => audit_status\n"
         "  => process_events\n"
+        "  => process_file_events\n"
+        "  => process_tree\n"
         "  => seccomp_events\n"
         "  => selinux_events\n"
         "  => socket_events\n"
@@ -157,7 +159,7 @@ def _complete(engine: Engine, text: str) -> list[str]:
 def test_completion(engine):
     assert _complete(engine, ".") == [".exit", ".help", ".mode", ".quit", ".schema", ".tables"]
     assert _complete(engine, ".sc") == [".schema"]
-    assert _complete(engine, ".schema proc") == ["process_events"]
+    assert _complete(engine, ".schema proc") == ["process_events", "process_file_events", "process_tree"]
     assert _complete(engine, ".mode j") == ["json"]
     assert _complete(engine, "SELECT * FROM sock") == ["socket_events"]
     assert _complete(engine, "SELECT * FROM audit_") == [

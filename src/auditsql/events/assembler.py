@@ -52,6 +52,9 @@ class Assembler:
         self._singles: OrderedDict[tuple, Event] = OrderedDict()
         self.window_seconds = window_seconds
         self._pending: OrderedDict[tuple, Event] = OrderedDict()
+        #: the wall clock of the latest tick (None before the first): an event's ``seen`` time, so that the
+        #: time window counts from arrival, not from the event's own timestamp (replayed or delayed records)
+        self._clock: float | None = None
         self._closed: OrderedDict[tuple, None] = OrderedDict()
         self._n = 0
         # serial bookkeeping per node: highest serial seen and serials still missing below it
@@ -100,6 +103,8 @@ class Assembler:
                 # an EOE with nothing before it: an event of its own, so that nothing is lost
                 return self._close_new(rec, "eoe", out)
             ev = Event(rec.node, rec.sec, rec.msec, rec.serial, self._n)
+            if self._clock is not None:
+                ev.seen = self._clock
             ev.records.append(rec)
             if is_single(rec.type):
                 # usually an event on its own, but the kernel may add the sending syscall's records
@@ -121,6 +126,8 @@ class Assembler:
         else:
             # the window counts from an event's latest record: an event still receiving records stays open
             ev.seq = self._n
+            if self._clock is not None:
+                ev.seen = self._clock
             self._pending.move_to_end(key)
         return self._expire(out, rec)
 
@@ -163,20 +170,31 @@ class Assembler:
         return out
 
     def tick(self, now: float) -> list[Event]:
-        """Close events older than ``window_seconds`` against a wall clock (live sources)."""
+        """Close events that received no record for ``window_seconds`` of wall clock (live sources).
+
+        Time counts from when the assembler saw an event's latest record (to the tick's resolution), not from
+        the event's timestamp: records replayed from auditd's plugin stream or delayed in a queue carry old
+        timestamps and must not be cut off mid-event. Events that arrived before the first tick count from it.
+        """
         out: list[Event] = []
+        if self._clock is None:
+            for ev in self._singles.values():
+                ev.seen = now
+            for ev in self._pending.values():
+                ev.seen = now
+        self._clock = now
         oldest = now - self.window_seconds
         singles = self._singles
         while singles:
             key, ev = next(iter(singles.items()))
-            if ev.sec + ev.msec / 1000.0 >= now - min(1.0, self.window_seconds):
+            if ev.seen >= now - min(1.0, self.window_seconds):
                 break
             del singles[key]
             self._emit(ev, "single", out)
         pending = self._pending
         while pending:
             key, ev = next(iter(pending.items()))
-            if ev.sec + ev.msec / 1000.0 >= oldest:
+            if ev.seen >= oldest:
                 break
             del pending[key]
             self._emit(ev, "window", out)

@@ -15,7 +15,18 @@ class Event:
     ``late`` (records that arrived after their event had been closed), ``error`` (unparsable line).
     """
 
-    __slots__ = ("node", "sec", "msec", "serial", "records", "closed_by", "seq", "began", "duplicates")
+    __slots__ = (
+        "node",
+        "sec",
+        "msec",
+        "serial",
+        "records",
+        "closed_by",
+        "seq",
+        "began",
+        "duplicates",
+        "seen",
+    )
 
     def __init__(self, node: str | None, sec: int, msec: int, serial: int, seq: int = 0) -> None:
         self.node = node
@@ -30,6 +41,9 @@ class Event:
         self.began = seq
         #: records dropped as exact duplicates of one already in the event
         self.duplicates = 0
+        #: wall-clock time of the latest record as the assembler saw it (its last tick), or the event's own time
+        #: before any tick: what ``Assembler.tick`` measures the window against
+        self.seen = sec + msec / 1000.0
 
     @classmethod
     def of(cls, record: Record, closed_by: str) -> Event:

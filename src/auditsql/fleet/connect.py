@@ -26,7 +26,16 @@ from typing import Any
 import nats
 from nats.aio.client import Client
 
-__all__ = ["ConnectError", "NatsOptions", "connect", "subject_token", "server_list"]
+__all__ = [
+    "DUPLICATE_WINDOW",
+    "ConnectError",
+    "NatsOptions",
+    "StreamError",
+    "connect",
+    "ensure_stream",
+    "server_list",
+    "subject_token",
+]
 
 
 class ConnectError(Exception):
@@ -220,3 +229,59 @@ async def connect(
     nc.options["max_reconnect_attempts"] = -1
     nc.options["reconnect_time_wait"] = 2
     return nc
+
+
+#: JetStream drops a message whose ``Nats-Msg-Id`` it stored within this many seconds (the stream's
+#: ``duplicate_window``, set when auditsql creates the stream)
+DUPLICATE_WINDOW = 120.0
+
+
+class StreamError(Exception):
+    """The stream cannot be found or created; ``str()`` is one line."""
+
+
+async def ensure_stream(nc: Client, opts: NatsOptions) -> str | None:
+    """Create the stream ``opts.stream`` over ``<prefix>.>`` (file storage, duplicate window
+    :data:`DUPLICATE_WINDOW`) when it is missing. Returns a warning line when an existing stream does not cover
+    the subjects or deduplicates over a shorter window; raises :class:`StreamError` when JetStream is off."""
+    import nats.js.errors as jse
+    from nats.js.api import StorageType, StreamConfig
+
+    js = nc.jetstream()
+    subject = f"{opts.subject_prefix}.>"
+    try:
+        info = await js.stream_info(opts.stream)
+    except jse.NotFoundError:
+        try:
+            await js.add_stream(
+                StreamConfig(
+                    name=opts.stream,
+                    subjects=[subject],
+                    storage=StorageType.FILE,
+                    duplicate_window=DUPLICATE_WINDOW,
+                )
+            )
+        except jse.APIError as exc:
+            raise StreamError(
+                f"cannot create the JetStream stream {opts.stream}: {exc.description}"
+            ) from None
+        return None
+    except jse.ServiceUnavailableError:
+        raise StreamError("JetStream is not enabled on the server (start nats-server with -js)") from None
+    except nats.errors.NoRespondersError:
+        raise StreamError("JetStream is not enabled on the server (start nats-server with -js)") from None
+    except nats.errors.TimeoutError:
+        raise StreamError("the server did not answer the JetStream request (is JetStream enabled?)") from None
+    cfg = info.config
+    subjects = cfg.subjects or []
+    if subject not in subjects and ">" not in subjects:
+        return (
+            f"the stream {opts.stream} has subjects {', '.join(subjects)}, not {subject}: "
+            "publishing will fail (fix the stream or [output.nats] stream / subject_prefix)"
+        )
+    if (cfg.duplicate_window or 0) < DUPLICATE_WINDOW:
+        return (
+            f"the stream {opts.stream} deduplicates over {cfg.duplicate_window or 0:g} s only "
+            f"(auditsql creates it with {DUPLICATE_WINDOW:g} s)"
+        )
+    return None

@@ -5,7 +5,10 @@ Five causes are counted, each where it can be observed:
 ``kernel_lost``
     the kernel's own ``lost`` counter (``auditctl -s``), polled with ``AUDIT_GET`` on a control socket of
     its own (never the reader's socket: replies there would queue behind records). Records the kernel
-    dropped because its backlog was full, the rate limit was hit, or a queue overflowed.
+    dropped because its backlog was full, the rate limit was hit, or a queue overflowed. The counter does
+    not say which: :class:`KernelLossReasons` reads the kernel's own log (``/dev/kmsg``), where each loss
+    the kernel prints names its reason next to the counter's value, and splits the increase by reason
+    (the loss record's ``detail``: ``backlog limit exceeded``, ``rate limit exceeded``...).
 ``serial_gap``
     serial numbers that never arrived. The kernel numbers every record it emits from one counter, so a
     serial that has not shown up ``settle`` seconds after a later one did is counted lost (records of
@@ -40,10 +43,13 @@ from .status import AuditStatus, get_status
 __all__ = [
     "CAUSES",
     "DEFAULT_STATS_FILE",
+    "KernelLossReasons",
     "KernelLostPoller",
     "LossAccount",
+    "UNLOGGED",
     "SerialTracker",
     "format_stats",
+    "parse_kmsg",
     "read_stats",
     "write_stats",
 ]
@@ -101,17 +107,165 @@ class LossAccount:
             return dict(self.counters)
 
 
+#: the kernel's reasons for a lost record, as ``audit_log_lost()`` prints them (kernel/audit.c), matched by a
+#: part of the text: (part, the reason as booked)
+_REASONS = (
+    ("backlog limit exceeded", "backlog limit exceeded"),
+    ("rate limit exceeded", "rate limit exceeded"),
+    ("hold queue overflow", "kauditd hold queue overflow"),
+    ("retry queue overflow", "kauditd retry queue overflow"),
+    ("out of memory", "out of memory"),
+)
+_LOST_PREFIX = "audit: audit_lost="
+#: the reason booked for kernel loss when a rate limit is set and the kernel logged no reason in this run
+UNLOGGED = "rate limit or backlog limit exceeded (the kernel logged neither)"
+KMSG = "/dev/kmsg"
+
+
+def parse_kmsg(record: str) -> tuple[str, int | str] | None:
+    """One ``/dev/kmsg`` record (``PRIO,SEQ,USEC,FLAGS;TEXT`` and continuation lines) -> ``("lost", N)`` for
+    the kernel's ``audit: audit_lost=N audit_rate_limit=R audit_backlog_limit=B`` line, ``("reason", R)``
+    for the line naming why a record was lost (``audit: backlog limit exceeded``), else None.
+
+    ``audit_log_lost()`` prints the two together (the counter first), rate-limited: at most once a second
+    when a rate limit is set, and ``printk_ratelimit()`` (10 lines per 5 s) in any case."""
+    head, sep, rest = record.partition(";")
+    if not sep or "," not in head:
+        return None
+    text = rest.partition("\n")[0]
+    if not text.startswith("audit: ") or text.startswith("audit: type="):
+        return None
+    if text.startswith(_LOST_PREFIX):
+        digits = text[len(_LOST_PREFIX) :].partition(" ")[0]
+        return ("lost", int(digits)) if digits.isdigit() else None
+    for part, reason in _REASONS:
+        if part in text:
+            return "reason", reason
+    return None
+
+
+class KernelLossReasons:
+    """Why the kernel's ``lost`` counter went up: read from the kernel's log, ``/dev/kmsg``.
+
+    The kernel counts every lost record in one counter; only its log says why. Each logged loss is a
+    sample: the counter's value and the reason. :meth:`split` divides an increase of the counter between
+    the reasons sampled inside it; losses the kernel did not log (its printk is rate-limited) go to the
+    reason of the next sample, or, after the last one, of the last sample seen. Exact when one reason is
+    at work (the usual case: a storm beyond the backlog, or a rate limit); an estimate at the borders when
+    several alternate within one poll. ``/dev/kmsg`` is read from its end at the start (earlier losses are
+    not ours) and never blocks; where it cannot be read, :attr:`error` says why and the reason is inferred
+    as :meth:`split` says.
+    """
+
+    def __init__(self, path: str = KMSG) -> None:
+        self.error: str | None = None
+        self._fd: int | None = None
+        try:
+            self._fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            os.lseek(self._fd, 0, os.SEEK_END)
+        except OSError as exc:
+            self.error = f"{path}: {exc.strerror}"
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+        #: (counter value, reason) samples not yet used, oldest first
+        self._samples: list[tuple[int, str]] = []
+        self._lost: int | None = None
+        #: the last reason seen, for losses logged without one
+        self.last: str | None = None
+
+    def feed(self, record: str) -> None:
+        """Take one kmsg record (what :meth:`read` does with each)."""
+        got = parse_kmsg(record)
+        if got is None:
+            return
+        kind, value = got
+        if kind == "lost":
+            self._lost = int(value)
+        elif self._lost is not None:
+            self._samples.append((self._lost, str(value)))
+            self._lost = None
+        else:
+            self.last = str(value)
+
+    def read(self) -> None:
+        """Take every record the kernel logged since the last read."""
+        fd = self._fd
+        if fd is None:
+            return
+        while True:
+            try:
+                data = os.read(fd, 8192)
+            except BlockingIOError:
+                return
+            except BrokenPipeError:
+                continue  # records were overwritten before we read them: go on with the next ones
+            except OSError as exc:
+                self.error = f"{KMSG}: {exc.strerror}"
+                self.close()
+                return
+            if not data:
+                return
+            self.feed(data.decode("utf-8", "replace"))
+
+    def split(self, before: int, after: int, rate_limit: int | None = None) -> list[tuple[int, str]]:
+        """The increase ``before`` -> ``after`` of the counter as (count, reason) parts, in order; reasons
+        that follow each other are merged. Reads the log first.
+
+        Loss with no logged reason in this run (the kernel's printk is rate-limited, and was seen to stay
+        silent through whole storms) is ``backlog limit exceeded`` when no rate limit is set
+        (``rate_limit`` 0: the queue overflows print without a rate limit, so they would have shown),
+        else :data:`UNLOGGED`."""
+        self.read()
+        parts: list[list[Any]] = []
+        prev = before
+        keep: list[tuple[int, str]] = []
+        for value, reason in self._samples:
+            if value > after:
+                keep.append((value, reason))
+                continue
+            if value > prev:
+                _add_part(parts, value - prev, reason)
+                prev = value
+            self.last = reason
+        self._samples = keep
+        if after > prev:
+            tail = keep[0][1] if keep else self.last
+            _add_part(parts, after - prev, tail)
+        guess = "backlog limit exceeded" if rate_limit == 0 else UNLOGGED
+        out: list[list[Any]] = []
+        for count, reason in parts:
+            _add_part(out, count, reason or guess)
+        return [(int(c), str(r)) for c, r in out]
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _add_part(parts: list[list[Any]], count: int, reason: str | None) -> None:
+    if parts and parts[-1][1] == reason:
+        parts[-1][0] += count
+    else:
+        parts.append([count, reason])
+
+
 class KernelLostPoller:
     """Polls the kernel's ``lost`` counter on its own control socket and books the increase.
 
     The first poll sets the baseline (loss before we started is not ours). A counter that went down was
-    reset (``auditctl --reset-lost``); what it counts since the reset is booked.
+    reset (``auditctl --reset-lost``); what it counts since the reset is booked. With ``reasons`` the
+    increase is booked in parts, one per reason the kernel logged (the loss record's ``detail``).
     """
 
-    def __init__(self, account: LossAccount, sock: AuditSocket | None = None) -> None:
+    def __init__(
+        self, account: LossAccount, sock: AuditSocket | None = None, reasons: KernelLossReasons | None = None
+    ) -> None:
         self.account = account
         self._own = sock is None
         self._sock = sock
+        self.reasons = reasons
         self._last: int | None = None
         #: the last status read (for the status line: backlog, lost...), or None
         self.status: AuditStatus | None = None
@@ -132,19 +286,23 @@ class KernelLostPoller:
         self._last = lost
         if last is None:
             return 0
-        if lost >= last:
-            delta = lost - last
-            detail = None
+        if lost < last:
+            self.account.add("kernel_lost", lost, f"kernel lost counter was reset (from {last} to 0)")
+            return lost
+        delta = lost - last
+        if delta and self.reasons is not None:
+            for count, reason in self.reasons.split(last, lost, st.rate_limit):
+                self.account.add("kernel_lost", count, reason)
         else:
-            delta = lost
-            detail = f"kernel lost counter was reset (from {last} to 0)"
-        self.account.add("kernel_lost", delta, detail)
+            self.account.add("kernel_lost", delta, None)
         return delta
 
     def close(self) -> None:
         if self._own and self._sock is not None:
             self._sock.close()
             self._sock = None
+        if self.reasons is not None:
+            self.reasons.close()
 
 
 class SerialTracker:

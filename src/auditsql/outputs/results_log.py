@@ -18,11 +18,16 @@ The keys, their order and their types are osquery's (``osquery/core/query.cpp``:
 Snapshot queries write osquery's snapshot line: ``{"snapshot":[rows],"action":"snapshot","name":...,
 "hostIdentifier":...,"calendarTime":...,"unixTime":...,"epoch":...,"counter":...,"numerics":false,
 "decorations":{}}`` (``serializeQueryLogItem``: the rows first, then the common keys).
+
+Rotation is osquery's filesystem logger's (``--logger_rotate``): ``results.jsonl.1``, ``results.jsonl.2.gz``...
+up to ``rotate_max_files`` rotated files (:mod:`auditsql.outputs.rotate`). The results log is written
+synchronously, on the agent's thread, when a scheduled query has run: it is the record of truth for scheduled
+queries, a few lines per run, and a write error ends the run with one line rather than losing results quietly.
+The same line dicts are then handed to ``forward`` (the other outputs' ``results``), which only enqueues.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import socket
@@ -31,6 +36,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import BinaryIO
 
 import orjson
+
+from auditsql.outputs.rotate import RotatingFile
 
 __all__ = [
     "ResultsLog",
@@ -112,7 +119,9 @@ class ResultsLog:
     """Appends result lines to ``path`` (``None``/``""``: discard) or to an open binary stream.
 
     ``host`` is the ``hostIdentifier``, or a function giving it (osquery reads the hostname anew for every
-    run of a query, since it may change while running)."""
+    run of a query, since it may change while running). ``rotate``, ``rotate_size`` and ``rotate_max_files``
+    are osquery's ``--logger_rotate*`` (for a path). ``forward`` gets every batch of line dicts (the other
+    outputs), also when there is no file."""
 
     def __init__(
         self,
@@ -121,37 +130,42 @@ class ResultsLog:
         epoch: int = 0,
         decorations: dict[str, str] | None = None,
         stream: BinaryIO | None = None,
+        rotate: bool = False,
+        rotate_size: int = 26214400,
+        rotate_max_files: int = 25,
+        forward: Callable[[list[dict]], object] | None = None,
     ) -> None:
         self.path = path or None
         self.host = host
         self.epoch = epoch
         self.decorations = dict(decorations or {})
         self._out: BinaryIO | None = stream
+        self._file: RotatingFile | None = None
+        self._rotations = 0
         self._own = False
+        self.rotate = rotate
+        self.rotate_size = rotate_size
+        self.rotate_max_files = rotate_max_files
+        self.forward = forward
         #: lines written
         self.lines = 0
 
     def open(self) -> ResultsLog:
         """Create the directory (0750) and the file (0640) if missing, and open it for appending."""
-        if self._out is not None or self.path is None:
+        if self._out is not None or self._file is not None or self.path is None:
             return self
         path = self.path
-        parent = os.path.dirname(os.path.abspath(path))
         fix = "pass --results-log with a writable path, or run as root"
+        if os.path.isdir(path):
+            raise ResultsLogError(f"cannot use {path} as the results log: it is a directory ({fix})")
+        f = RotatingFile(path, self.rotate, self.rotate_size, self.rotate_max_files)
         try:
-            if os.path.lexists(parent) and not os.path.isdir(parent):
-                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), parent)
-            if not os.path.isdir(parent):
-                os.makedirs(parent, mode=0o750, exist_ok=True)
-                os.chmod(parent, 0o750)
-            if os.path.isdir(path):
-                raise ResultsLogError(f"cannot use {path} as the results log: it is a directory ({fix})")
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            f.open()
         except PermissionError:
             raise ResultsLogError(f"cannot write the results log {path}: permission denied ({fix})") from None
         except OSError as exc:
             raise ResultsLogError(f"cannot write the results log {path}: {exc.strerror} ({fix})") from None
-        self._out = os.fdopen(fd, "ab")
+        self._file = f
         self._own = True
         return self
 
@@ -167,39 +181,61 @@ class ResultsLog:
             "decorations": self.decorations,
         }
 
+    def event_dicts(self, name: str, counter: int, rows: Iterable[dict[str, str]], when: float) -> list[dict]:
+        """The ``added`` line dicts for ``rows`` (already ``{column: text}``)."""
+        head = self._head(name, when, counter)
+        return [{**head, "columns": cols, "action": "added"} for cols in rows]
+
+    def snapshot_dict(self, name: str, counter: int, rows: list[dict[str, str]], when: float) -> dict:
+        return {"snapshot": rows, "action": "snapshot", **self._head(name, when, counter)}
+
     def event_lines(
         self, name: str, counter: int, rows: Iterable[dict[str, str]], when: float
     ) -> list[bytes]:
         """The ``added`` lines for ``rows`` (already ``{column: text}``)."""
-        head = self._head(name, when, counter)
-        return [_dumps({**head, "columns": cols, "action": "added"}) for cols in rows]
+        return [_dumps(d) for d in self.event_dicts(name, counter, rows, when)]
 
     def snapshot_line(self, name: str, counter: int, rows: list[dict[str, str]], when: float) -> bytes:
-        return _dumps({"snapshot": rows, "action": "snapshot", **self._head(name, when, counter)})
+        return _dumps(self.snapshot_dict(name, counter, rows, when))
 
     def added(self, name: str, counter: int, rows: Iterable[dict[str, str]], when: float) -> int:
         """Write one ``added`` line per row; returns the number of lines."""
-        lines = self.event_lines(name, counter, rows, when)
-        self._write(lines)
-        return len(lines)
+        dicts = self.event_dicts(name, counter, rows, when)
+        self._write(dicts)
+        return len(dicts)
 
     def snapshot(self, name: str, counter: int, rows: list[dict[str, str]], when: float) -> int:
-        self._write([self.snapshot_line(name, counter, rows, when)])
+        self._write([self.snapshot_dict(name, counter, rows, when)])
         return 1
 
-    def _write(self, lines: list[bytes]) -> None:
-        if not lines:
+    def _write(self, dicts: list[dict]) -> None:
+        if not dicts:
             return
-        self.lines += len(lines)
-        if self._out is None:
-            return
-        try:
-            self._out.write(b"".join(lines))
-            self._out.flush()
-        except OSError as exc:
-            raise ResultsLogError(f"cannot write the results log {self.path}: {exc.strerror}") from None
+        self.lines += len(dicts)
+        if self._out is not None or self._file is not None:
+            lines = [_dumps(d) for d in dicts]
+            try:
+                if self._file is not None:
+                    self._file.write_lines(lines)
+                else:
+                    assert self._out is not None
+                    self._out.write(b"".join(lines))
+                    self._out.flush()
+            except OSError as exc:
+                raise ResultsLogError(f"cannot write the results log {self.path}: {exc.strerror}") from None
+        if self.forward is not None:
+            self.forward(dicts)
+
+    @property
+    def rotations(self) -> int:
+        """Rotations done (osquery's scheme, :mod:`auditsql.outputs.rotate`)."""
+        return self._rotations + (self._file.rotations if self._file is not None else 0)
 
     def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._rotations += self._file.rotations
+            self._file = None
         if self._out is not None and self._own:
             self._out.close()
         self._out = None

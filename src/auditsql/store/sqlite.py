@@ -294,11 +294,14 @@ class Store:
             if t.kind == "live":
                 continue
             n = 0
+            # a table may keep some rows whatever their age (process_tree: rows of live processes)
+            keep = getattr(t, "retention_keep", None)
+            also = f" AND ({keep})" if keep else ""
             try:
                 if expiry_seconds and "time" in t.column_names:
                     conn.execute("BEGIN IMMEDIATE")
                     n += conn.execute(
-                        f"DELETE FROM {name} WHERE time < ?", (int(now - expiry_seconds),)
+                        f"DELETE FROM {name} WHERE time < ?{also}", (int(now - expiry_seconds),)
                     ).rowcount
                     conn.execute("COMMIT")
                 if max_rows and max_rows > 0:
@@ -307,7 +310,7 @@ class Store:
                     ).fetchone()
                     if r is not None:
                         conn.execute("BEGIN IMMEDIATE")
-                        n += conn.execute(f"DELETE FROM {name} WHERE rowid <= ?", (r[0],)).rowcount
+                        n += conn.execute(f"DELETE FROM {name} WHERE rowid <= ?{also}", (r[0],)).rowcount
                         conn.execute("COMMIT")
             except sqlite3.DatabaseError as e:
                 if conn.in_transaction:

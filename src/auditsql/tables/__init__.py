@@ -11,10 +11,12 @@ Importing this package declares every table in ``REGISTRY``. The store and the a
 
 from __future__ import annotations
 
-from auditsql.tables import audit, mac, process, seccomp, socket, user
+from auditsql.tables import audit, file, mac, process, proctree, seccomp, socket, user
 from auditsql.tables.audit import LiveTableError, audit_event_row, loss_row, rules_rows, status_rows
+from auditsql.tables.file import file_rows, is_file_event
 from auditsql.tables.mac import mac_kind, mac_rows
 from auditsql.tables.process import EXEC_SYSCALLS, process_rows
+from auditsql.tables.proctree import TREE_SYSCALLS
 from auditsql.tables.registry import COMMON_EVENT_COLUMNS, REGISTRY, Column, Table, get, register
 from auditsql.tables.seccomp import seccomp_rows
 from auditsql.tables.socket import SOCKET_SYSCALLS, socket_rows
@@ -66,9 +68,21 @@ def rows_for(event: dict, uptime_base: float | None = None) -> list[tuple[str, t
     if "SYSCALL" in event:
         name = summary.get("syscall")
         if name in EXEC_SYSCALLS:
-            out.extend(("process_events", r) for r in process_rows(event, summary, uptime_base))
+            tree = proctree.TREE
+            ext = None
+            if tree is not None:
+                try:
+                    tree.exec(event, summary)
+                    ext = tree.ext(event.get("NODE"), summary.get("pid"), summary.get("ppid"))
+                except Exception:  # a tree bug must not cost the exec row; counted
+                    tree.counters["errors"] = tree.counters.get("errors", 0) + 1
+            out.extend(("process_events", r) for r in process_rows(event, summary, uptime_base, ext))
         elif name in SOCKET_SYSCALLS:
             out.extend(("socket_events", r) for r in socket_rows(event, summary, uptime_base))
+        elif name in TREE_SYSCALLS and proctree.TREE is not None:
+            out.extend(proctree.TREE.on_event(event, summary))
+        if "PATH" in event and is_file_event(event, summary):
+            out.extend(("process_file_events", r) for r in file_rows(event, summary, uptime_base))
     users: list[str] | None = None
     macs: list[tuple[str, int]] | None = None
     has_seccomp = False
@@ -125,10 +139,20 @@ def configure(
     include_failed_execs: bool | None = None,
     stat_executable: bool | None = None,
     audit_sections: bool | None = None,
+    process_tree: bool | None = None,
+    fork_events: bool | None = None,
 ) -> None:
     """Set the mapping options (None leaves one as it is): rows for failed execs in ``process_events``
     (off by default, as osquery), ``stat()`` of the executable for its times (off), and the typed record
-    sections in ``audit_events.sections`` (on)."""
+    sections in ``audit_events.sections`` (on); the process tree (a live tracker, ``process_tree`` rows; off
+    unless set) and its fork rows in ``process_events`` (off)."""
+    if process_tree is not None:
+        if not process_tree:
+            proctree.disable()
+        elif proctree.TREE is None:
+            proctree.enable()
+    if fork_events is not None and proctree.TREE is not None:
+        proctree.TREE.fork_events = bool(fork_events)
     if include_failed_execs is not None:
         process.INCLUDE_FAILED_EXECS = bool(include_failed_execs)
     if stat_executable is not None:
@@ -138,11 +162,13 @@ def configure(
 
 
 # keep the family modules referenced (their import declares the tables)
-_MODULES = (audit, mac, process, seccomp, socket, user)
+_MODULES = (audit, file, mac, process, proctree, seccomp, socket, user)
 # the registry in reading order (osquery's tables first, then auditsql's own): `.tables`, docs/tables.md
 _ORDER = (
     "process_events",
     "socket_events",
+    "process_file_events",
+    "process_tree",
     "user_events",
     "selinux_events",
     "apparmor_events",

@@ -23,6 +23,11 @@ Mapping (osquery's ``AuditProcessEventSubscriber`` is the reference, its defects
   record for an exec that failed.
 * ``env``, ``env_count``, ``env_size``: audit does not record the environment; NULL (osquery writes ``""``
   and ``0``).
+* ``parent_path``, ``parent_cmdline``, ``process_start``, ``container_id`` (extensions) come from the process
+  tree (``auditsql.tables.proctree``), NULL when it is off. With ``[tables] fork_events`` the tree also adds
+  fork rows, as osquery's ``--audit_allow_fork_process_events``: ``syscall`` fork/vfork/clone/clone3, ``pid``
+  the child, ``parent`` the caller, ``path`` the caller's exe, ``cmdline`` NULL (osquery: empty); threads
+  are left out.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ INCLUDE_FAILED_EXECS = False
 STAT_EXECUTABLE = False
 
 EXEC_SYSCALLS = frozenset(("execve", "execveat"))
+_NO_TREE = (None, None, None, None)
 # summary warnings that mean the EXECVE records did not add up (see auditsql.events.interpret.execve_argv)
 _ARGV_WARNINGS = ("argc", "argument indexes")
 _PIECE_WARNING = re.compile(r"a[0-9]+: ")
@@ -132,6 +138,29 @@ PROCESS_EVENTS = register(
             Column("tty", "TEXT", "Controlling terminal (`pts1`, `(none)`)", extension=True),
             Column("comm", "TEXT", "Command name (the kernel's 16-byte `comm`)", extension=True),
             Column("key", "TEXT", "Key of the audit rule that recorded the event", extension=True),
+            Column(
+                "parent_path",
+                "TEXT",
+                "The parent's executable, from the process tree (NULL when the tree is off or does not "
+                "know the parent)",
+                extension=True,
+            ),
+            Column(
+                "parent_cmdline", "TEXT", "The parent's command line, from the process tree", extension=True
+            ),
+            Column(
+                "process_start",
+                "DOUBLE",
+                "Start time (UNIX seconds) of the process in the process tree: with `pid`, the key of its "
+                "`process_tree` row",
+                extension=True,
+            ),
+            Column(
+                "container_id",
+                "TEXT",
+                "Container ID from the process's cgroup (process tree), NULL outside a container",
+                extension=True,
+            ),
             *COMMON_EVENT_COLUMNS,
         ),
     )
@@ -144,8 +173,11 @@ def _mode(value: object) -> str | None:
     return text(value)
 
 
-def process_rows(event: dict, summary: dict, uptime_base: float | None) -> list[tuple]:
-    """The ``process_events`` row of an exec event (empty for any other event)."""
+def process_rows(
+    event: dict, summary: dict, uptime_base: float | None, tree: tuple | None = None
+) -> list[tuple]:
+    """The ``process_events`` row of an exec event (empty for any other event). ``tree``: the process tree's
+    (parent_path, parent_cmdline, process_start, container_id) for it (``auditsql.tables.proctree``)."""
     if summary.get("syscall") not in EXEC_SYSCALLS:
         return []
     success = summary.get("success")
@@ -226,6 +258,7 @@ def process_rows(event: dict, summary: dict, uptime_base: float | None) -> list[
         text(g("tty")),
         text(g("comm")),
         text(g("key")),
+        *(tree or _NO_TREE),
         time,
         uptime,
         eid,

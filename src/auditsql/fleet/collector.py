@@ -1,0 +1,476 @@
+"""``auditsql collect``: every agent's rows, from JetStream into one central store with a ``host`` column.
+
+The central store
+    Every event and internal table of the registry (``process_events``, ``socket_events``, ...,
+    ``audit_events``, ``audit_loss``) with one more column, ``host`` (first), and an index on
+    ``(host, time)``; plus ``query_results`` (the agents' scheduled query results, one row per result line:
+    ``host``, ``name``, ``action``, ``unix_time``, ``counter``, ``line``: the osquery-format JSON line) and
+    ``fleet_consumed`` (the collector's own bookkeeping). It is an ordinary auditsql store:
+    ``auditsql query --db central.db "SELECT host, count(*) FROM process_events GROUP BY host"`` and
+    ``auditsql shell --db central.db`` work on it unchanged. Rows are stored as the agents mapped them; the
+    collector re-runs no mapping (the agents' ``columns`` are matched by name, so an agent with an older or
+    newer registry still lands in the right columns; a column the collector does not know is dropped, a table it
+    does not know is counted as ``unknown``).
+
+Exactly once, through ``kill -9``
+    A durable pull consumer (``--durable``, default ``auditsql-collector``) on ``<prefix>.>`` delivers the
+    messages. A fetched batch is written in one SQLite transaction together with the stream sequences it holds
+    (``fleet_consumed.done``: the committed sequences as a list of ``[first, last]`` ranges), and only then
+    acknowledged. A collector killed before the commit gets the batch again (after the consumer's ack wait,
+    ``ACK_WAIT``) and stores it once; killed after the commit but before the acknowledgements reached the
+    server, it gets the batch again and skips every message whose sequence is in ``done``. Redeliveries may
+    come after newer messages, so a set of ranges is kept rather than a high-water mark; ranges below the
+    consumer's acknowledgement floor are merged into one, which keeps the list short. When the stream was
+    deleted and created anew (its sequences start again) ``done`` is reset (the stream's creation time is kept
+    beside it). One collector process per durable and central store.
+
+    Duplicates the agents publish (a message re-sent after a lost acknowledgement) are dropped by JetStream
+    through ``Nats-Msg-Id`` within the stream's duplicate window (see docs/fleet.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from auditsql.fleet.connect import ConnectError, NatsOptions, StreamError, connect, ensure_stream
+from auditsql.outputs.nats import loads
+from auditsql.store.sqlite import Store, StoreError
+from auditsql.tables.registry import Column, Table
+
+__all__ = [
+    "DEFAULT_CENTRAL_DB",
+    "DEFAULT_DURABLE",
+    "Collector",
+    "CollectError",
+    "central_tables",
+    "percentiles",
+]
+
+DEFAULT_CENTRAL_DB = "/var/lib/auditsql/central.db"
+DEFAULT_DURABLE = "auditsql-collector"
+HOST_COLUMN = Column("host", "TEXT", "The agent that recorded the row (`[output.nats] host`)", extension=True)
+RESULTS_TABLE = Table(
+    "query_results",
+    "Scheduled query results of every agent, one row per osquery-format result line (central store only).",
+    (
+        HOST_COLUMN,
+        Column("name", "TEXT", "The scheduled query's name"),
+        Column("action", "TEXT", "`added` or `snapshot`"),
+        Column("unix_time", "BIGINT", "`unixTime` of the line", index=True),
+        Column("counter", "BIGINT", "`counter` of the line"),
+        Column("line", "TEXT", "The line as the agent's results log writes it (JSON)"),
+    ),
+    kind="internal",
+)
+_STATE_DDL = (
+    "CREATE TABLE IF NOT EXISTS fleet_consumed (stream TEXT, durable TEXT, created TEXT, done TEXT, "
+    "messages INTEGER, PRIMARY KEY (stream, durable))"
+)
+#: seconds before the server redelivers a message fetched and not acknowledged (a collector killed mid-batch)
+ACK_WAIT = 10.0
+#: latency samples kept for the percentiles (a reservoir beyond this)
+_SAMPLES = 1_000_000
+
+
+class CollectError(Exception):
+    """The collector cannot run; ``str()`` is one line naming the cause and the fix."""
+
+
+def central_tables() -> list[Table]:
+    """The registry's event and internal tables with ``host`` first, and ``query_results``."""
+    import auditsql.tables  # noqa: F401 - fills the registry
+    from auditsql.tables.registry import REGISTRY
+
+    out = []
+    for t in REGISTRY.values():
+        if t.kind == "live":
+            continue
+        extra = (("host", "time"),) if "time" in t.column_names else (("host",),)
+        out.append(replace(t, columns=(HOST_COLUMN, *t.columns), indexes=(*t.indexes, *extra)))
+    out.append(RESULTS_TABLE)
+    return out
+
+
+def percentiles(samples: list[float], points: tuple[float, ...] = (50, 90, 99)) -> dict[str, float]:
+    """``{"p50": ..., "p90": ..., "p99": ..., "max": ...}`` of ``samples`` (nearest rank); empty: {}."""
+    if not samples:
+        return {}
+    s = sorted(samples)
+    out = {f"p{p:g}": s[min(len(s) - 1, max(0, int(round(p / 100 * len(s))) - 1))] for p in points}
+    out["max"] = s[-1]
+    return out
+
+
+class Collector:
+    """Consumes ``<prefix>.>`` from ``opts.stream`` with the durable ``durable`` into the store at ``db``."""
+
+    def __init__(
+        self,
+        opts: NatsOptions,
+        db: str,
+        *,
+        durable: str = DEFAULT_DURABLE,
+        batch: int = 1000,
+        say: Callable[[str], None] | None = None,
+        stats_file: str | None = None,
+        status_interval: float = 10.0,
+    ) -> None:
+        self.opts = opts
+        self.db = db
+        self.durable = durable
+        self.batch = batch
+        self.say = say or (lambda msg: None)
+        self.stats_file = stats_file
+        self.status_interval = status_interval
+        self.tables = {t.name: t for t in central_tables()}
+        self._sql = {n: t.insert_sql() for n, t in self.tables.items()}
+        self._maps: dict[tuple[str, tuple[str, ...]], list[int | None] | None] = {}
+        self.store: Store | None = None
+        #: committed stream sequences: sorted, disjoint [first, last] ranges
+        self.done: list[list[int]] = []
+        self.created = ""
+        self.stats: dict[str, Any] = {
+            "messages": 0,
+            "rows": 0,
+            "batches": 0,
+            "skipped": 0,
+            "bad": 0,
+            "unknown": 0,
+            "hosts": {},
+        }
+        self.latency: list[float] = []
+        self._nlat = 0
+        self._warned: set[str] = set()
+
+    # -- the store ---------------------------------------------------------------------------------------------
+
+    def open_store(self) -> None:
+        try:
+            self.store = Store(self.db, tables=self.tables.values())
+            self.store.create_schema()
+            self.store.conn.execute(_STATE_DDL)
+        except StoreError as exc:
+            raise CollectError(str(exc)) from None
+        except sqlite3.DatabaseError as exc:
+            raise CollectError(f"cannot use {self.db} as the central store: {exc}") from None
+
+    def _load_state(self, created: str) -> None:
+        assert self.store is not None
+        row = self.store.conn.execute(
+            "SELECT created, done FROM fleet_consumed WHERE stream = ? AND durable = ?",
+            (self.opts.stream, self.durable),
+        ).fetchone()
+        self.done = []
+        if row is not None and row[0] != created:
+            self.say(
+                f"collect: the stream {self.opts.stream} was created anew ({created}; was {row[0]}): "
+                "its sequences restart"
+            )
+        elif row is not None:
+            self.done = [[int(a), int(b)] for a, b in json.loads(row[1] or "[]")]
+        self.created = created
+
+    def seen(self, seq: int) -> bool:
+        """Was the message with this stream sequence committed?"""
+        done = self.done
+        i = bisect.bisect_right(done, [seq, float("inf")]) - 1
+        return i >= 0 and done[i][0] <= seq <= done[i][1]
+
+    def _merged(self, seqs: list[int], floor: int = 0) -> list[list[int]]:
+        """``done`` plus ``seqs``, with everything at or below ``floor`` (acknowledged) as one range."""
+        ranges = [list(r) for r in self.done]
+        ranges.extend([q, q] for q in seqs)
+        if floor > 0:
+            ranges.append([1, floor])
+        ranges.sort()
+        out: list[list[int]] = []
+        for a, b in ranges:
+            if out and a <= out[-1][1] + 1:
+                out[-1][1] = max(out[-1][1], b)
+            else:
+                out.append([a, b])
+        return out
+
+    def _column_map(self, table: str, cols: tuple[str, ...]) -> list[int | None] | None:
+        """Positions in the agent's row for each central column after ``host`` (None: identity)."""
+        key = (table, cols)
+        if key in self._maps:
+            return self._maps[key]
+        mine = self.tables[table].column_names[1:]
+        m: list[int | None] | None = None
+        if cols != mine:
+            where = {c: i for i, c in enumerate(cols)}
+            m = [where.get(c) for c in mine]
+        self._maps[key] = m
+        return m
+
+    def write(self, msgs: list[tuple[int, bytes]], floor: int = 0) -> int:
+        """Store a batch of (stream sequence, payload) in one transaction with the sequences in ``done``;
+        returns the number of messages stored (those already in ``done`` are skipped). ``floor``: the
+        consumer's acknowledgement floor, if known."""
+        assert self.store is not None
+        by_table: dict[str, list[tuple]] = {}
+        stamps: list[float] = []
+        hosts = self.stats["hosts"]
+        seqs: list[int] = []
+        stored = 0
+        for seq, data in msgs:
+            if self.seen(seq):
+                self.stats["skipped"] += 1
+                continue
+            seqs.append(seq)
+            try:
+                d = loads(data)
+                host, table = d["host"], d["table"]
+                if table == "results":
+                    rows = [
+                        (
+                            host,
+                            line.get("name"),
+                            line.get("action"),
+                            line.get("unixTime"),
+                            line.get("counter"),
+                            json.dumps(line, separators=(",", ":")),
+                        )
+                        for line in d["lines"]
+                    ]
+                    table = "query_results"
+                elif table in self.tables:
+                    m = self._column_map(table, tuple(d["columns"]))
+                    if m is None:
+                        rows = [(host, *r) for r in d["rows"]]
+                    else:
+                        rows = [(host, *(None if i is None else r[i] for i in m)) for r in d["rows"]]
+                else:
+                    self.stats["unknown"] += 1
+                    self._warn(f"collect: messages for table {table} (unknown here) are skipped and counted")
+                    continue
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                self.stats["bad"] += 1
+                self._warn(f"collect: undecodable messages are skipped and counted ({type(exc).__name__})")
+                continue
+            by_table.setdefault(table, []).extend(rows)
+            hosts[host] = hosts.get(host, 0) + 1
+            stored += 1
+            ts = d.get("ts")
+            if isinstance(ts, (int, float)):
+                stamps.append(ts)
+        conn = self.store.conn
+        nrows = sum(len(r) for r in by_table.values())
+        done = self._merged(seqs, floor)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for table, rows in by_table.items():
+                conn.executemany(self._sql[table], rows)
+            conn.execute(
+                "INSERT OR REPLACE INTO fleet_consumed (stream, durable, created, done, messages) VALUES "
+                "(?, ?, ?, ?, coalesce((SELECT messages FROM fleet_consumed WHERE stream = ? AND durable = ?), 0)"
+                " + ?)",
+                (
+                    self.opts.stream,
+                    self.durable,
+                    self.created,
+                    json.dumps(done),
+                    self.opts.stream,
+                    self.durable,
+                    stored,
+                ),
+            )
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise CollectError(f"cannot write {nrows} rows to {self.db}: {exc}") from None
+        now = time.time()
+        self.done = done
+        self.stats["messages"] += stored
+        self.stats["rows"] += nrows
+        self.stats["batches"] += 1
+        for ts in stamps:
+            self._sample(now - ts)
+        return stored
+
+    def _sample(self, v: float) -> None:
+        self._nlat += 1
+        if len(self.latency) < _SAMPLES:
+            self.latency.append(v)
+        else:
+            j = random.randrange(self._nlat)
+            if j < _SAMPLES:
+                self.latency[j] = v
+
+    def _warn(self, msg: str) -> None:
+        if msg not in self._warned:
+            self._warned.add(msg)
+            self.say(msg)
+
+    # -- consuming ---------------------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, duration: float | None = None) -> int:
+        """Consume until ``stop`` is set (or ``duration`` seconds); the exit code."""
+        import nats.errors
+        import nats.js.errors as jse
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+        if self.store is None:
+            self.open_store()
+        end = time.monotonic() + duration if duration is not None else None
+        nc = None
+        said_unreachable = False
+        while nc is None:
+            try:
+                nc = await connect(self.opts, f"auditsql collector {self.durable}")
+            except ConnectError as exc:
+                if exc.auth:
+                    raise CollectError(
+                        f"{exc} (fix the credentials: --user/--password, --token, --creds)"
+                    ) from None
+                if not said_unreachable:
+                    self.say(f"collect: {exc}; retrying every 2 s")
+                    said_unreachable = True
+                if await _wait(stop, 2.0) or (end is not None and time.monotonic() >= end):
+                    return 0
+        try:
+            try:
+                note = await ensure_stream(nc, self.opts)
+            except StreamError as exc:
+                raise CollectError(str(exc)) from None
+            if note:
+                self.say(f"collect: {note}")
+            js = nc.jetstream(timeout=10.0)
+            info = await js.stream_info(self.opts.stream)
+            self._load_state(info.created.isoformat() if info.created else "")
+            subject = f"{self.opts.subject_prefix}.>"
+            try:
+                psub = await js.pull_subscribe(
+                    subject,
+                    durable=self.durable,
+                    stream=self.opts.stream,
+                    config=ConsumerConfig(
+                        ack_policy=AckPolicy.EXPLICIT,
+                        deliver_policy=DeliverPolicy.ALL,
+                        ack_wait=ACK_WAIT,
+                        max_ack_pending=max(20000, self.batch * 4),
+                        max_deliver=-1,
+                    ),
+                )
+            except jse.APIError as exc:
+                raise CollectError(
+                    f"cannot create the durable consumer {self.durable} on {self.opts.stream}: {exc.description}"
+                ) from None
+            self.say(
+                f"collecting ({', '.join(self.opts.servers())}; stream {self.opts.stream}; durable "
+                f"{self.durable}; db {self.db}; pid {os.getpid()})"
+            )
+            next_status = time.monotonic() + self.status_interval if self.status_interval else None
+            next_stats = next_floor = 0.0
+            floor = 0
+            last_msgs, last_t = 0, time.monotonic()
+            while not stop.is_set():
+                now = time.monotonic()
+                if end is not None and now >= end:
+                    break
+                try:
+                    msgs = await psub.fetch(self.batch, timeout=0.5)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    msgs = []
+                except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+                    await asyncio.sleep(0.5)
+                    msgs = []
+                except jse.APIError as exc:
+                    self._warn(f"collect: fetching failed: {exc.description}; retrying")
+                    await asyncio.sleep(1.0)
+                    msgs = []
+                if now >= next_floor:
+                    try:
+                        floor = (await psub.consumer_info()).ack_floor.stream_seq or 0
+                    except Exception:  # noqa: BLE001 - only an optimisation of the bookkeeping
+                        pass
+                    next_floor = now + 10.0
+                if msgs:
+                    self.write([(m.metadata.sequence.stream, m.data) for m in msgs], floor)
+                    for m in msgs:
+                        await m.ack()
+                now = time.monotonic()
+                if self.stats_file and now >= next_stats:
+                    self.write_stats()
+                    next_stats = now + 1.0
+                if next_status is not None and now >= next_status:
+                    rate = (self.stats["messages"] - last_msgs) / max(now - last_t, 1e-9)
+                    self.say(self.status_line(rate))
+                    last_msgs, last_t = self.stats["messages"], now
+                    next_status = now + self.status_interval
+            try:
+                await nc.flush(timeout=2)
+            except Exception:  # noqa: BLE001 - acks not flushed are redelivered and skipped
+                pass
+        finally:
+            try:
+                await asyncio.wait_for(nc.close(), 3.0)
+            except Exception:  # noqa: BLE001
+                pass
+            if self.stats_file:
+                self.write_stats()
+        self.say("stopped; " + self.status_line(None))
+        return 0
+
+    def status_line(self, rate: float | None) -> str:
+        s = self.stats
+        parts = [] if rate is None else [f"{rate:.1f} messages/s"]
+        parts += [
+            f"messages {s['messages']}",
+            f"rows {s['rows']}",
+            f"hosts {len(s['hosts'])}",
+            f"redelivered skipped {s['skipped']}",
+        ]
+        if s["bad"]:
+            parts.append(f"undecodable {s['bad']}")
+        if s["unknown"]:
+            parts.append(f"unknown table {s['unknown']}")
+        lat = percentiles(self.latency)
+        if lat:
+            parts.append(f"latency p50 {lat['p50'] * 1000:.0f} ms p99 {lat['p99'] * 1000:.0f} ms")
+        return ", ".join(parts)
+
+    def write_stats(self) -> None:
+        if not self.stats_file:
+            return
+        data = {
+            **self.stats,
+            "time": time.time(),
+            "done": self.done[:10],
+            "latency": percentiles(self.latency),
+            "latency_samples": self._nlat,
+        }
+        tmp = self.stats_file + ".tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(data, fh)
+            os.replace(tmp, self.stats_file)
+        except OSError:
+            pass  # counters are a convenience
+
+    def close(self) -> None:
+        if self.store is not None:
+            try:
+                self.store.close()
+            except StoreError as exc:
+                self.say(str(exc))
+            self.store = None
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
