@@ -527,8 +527,12 @@ class RunSink:
         retention_interval: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
         outputs: Any = None,
+        row_sources: Iterable[Any] = (),
     ) -> None:
         self.store = store
+        #: state that writes rows of its own, not tied to one event (the process tree's updates): each has
+        #: ``drain() -> [(table, row)]``, called on every tick and at the end, and ``idle(monotonic_now)``
+        self.row_sources = list(row_sources)
         self.outputs = outputs or None
         self._fan = outputs.event if outputs else None
         #: losses the outputs reported, by cause (the loop's LossAccount does not see them)
@@ -542,8 +546,9 @@ class RunSink:
         self.max_rows = max_rows or None
         self.retention_interval = retention_interval
         self._next_retention = monotonic() + retention_interval
-        #: rows handed to the store, events that could not be mapped
+        #: rows handed to the store (``source_rows``: from ``row_sources``), events that could not be mapped
         self.rows = 0
+        self.source_rows = 0
         self.failed = 0
         self.deleted = 0
 
@@ -565,7 +570,21 @@ class RunSink:
         if self._fan is not None:
             self._fan(d, rows)
 
+    def _drain_sources(self) -> None:
+        for source in self.row_sources:
+            rows = source.drain()
+            if not rows:
+                continue
+            try:
+                self.store.insert(rows)
+            except StoreError as exc:
+                raise Stop(str(exc)) from None
+            self.source_rows += len(rows)
+            if self.outputs is not None:
+                self.outputs.loss_rows(rows)  # rows not tied to an event travel as audit_loss rows do
+
     def flush(self) -> None:
+        self._drain_sources()
         try:
             self.store.tick()
         except StoreError as exc:
@@ -574,6 +593,8 @@ class RunSink:
             self.outputs.flush()
 
     def idle(self, now: float) -> None:
+        for source in self.row_sources:
+            source.idle(now)
         if self.scheduler is not None:
             try:
                 errors = self.scheduler.run_due(now)
@@ -615,6 +636,7 @@ class RunSink:
         return parts
 
     def finish(self) -> None:
+        self._drain_sources()
         try:
             self.store.flush()
         except StoreError as exc:

@@ -280,38 +280,12 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
 
 
 def _start_tree(config: Config, store: Any, sink: RunSink) -> None:
-    """The process tree (``auditsql.tables.proctree``): reload and seed it, write its rows on every tick,
-    check /proc for exits on idle ticks (RunSink has no hook for periodic rows, so its methods are wrapped)."""
-    from auditsql.store.sqlite import StoreError
+    """The process tree (``auditsql.tables.proctree``): reload it from the store and seed it from /proc; the sink
+    writes its rows on every tick and lets it check /proc for exits on idle ticks (``RunSink.row_sources``)."""
     from auditsql.tables import proctree
 
     tree = proctree.start(store.conn, fork_events=config.tables.fork_events, uptime_base=sink.uptime_base)
-    base_flush, base_idle, base_finish = sink.flush, sink.idle, sink.finish
-
-    def put() -> None:
-        rows = tree.drain()
-        if rows:
-            try:
-                store.insert(rows)
-            except StoreError as exc:
-                raise Stop(str(exc)) from None
-
-    def flush() -> None:
-        put()
-        base_flush()
-
-    def idle(now: float) -> None:
-        if tree.due(now):
-            tree.sweep()
-        base_idle(now)
-
-    def finish() -> None:
-        put()
-        base_finish()
-
-    sink.flush, sink.idle, sink.finish = flush, idle, finish  # type: ignore[method-assign]
-    put()
-    store.flush()
+    sink.row_sources.append(tree)  # the seeded rows go out with the first tick, to the store and the outputs
 
 
 def _outputs(config: Config, host: str) -> Any:

@@ -185,7 +185,9 @@ class TablesConfig:
     udp_sends: bool = _opt(
         False,
         "Audit `sendto`/`sendmsg` calls that carry an address (UDP and other datagrams) as `socket_events` "
-        "rows; costly on busy DNS or syslog clients (docs/connections.md).",
+        "rows. The kernel cannot tell a call with an address from one without (the address is behind a "
+        "pointer), so every sendto/sendmsg on the host is audited, TCP sends included: costly "
+        "(docs/connections.md).",
     )
 
 
@@ -325,6 +327,10 @@ class FleetConfig:
     queries: bool = _opt(False, "Answer read-only fleet queries (`auditsql fleet query`).")
     query_timeout: float = _opt(10.0, "Seconds a fleet query may run here before it is interrupted.", min=0.1)
     max_rows: int = _opt(100000, "Rows returned at most per answer (the answer says when it was cut).", min=1)
+    tables: list = _opt(
+        [],
+        "Tables a fleet query may read (defence in depth beside NATS permissions); empty: every table.",
+    )
 
 
 @dataclass(frozen=True)
@@ -776,8 +782,9 @@ One line per row, keys in osquery's order (its `serializeEvent`), for example:
   decorator is configured; auditsql always writes it, so every line has the same keys);
 - `snapshot = true` lines have `"snapshot": [rows...]` and `"action": "snapshot"` instead of `columns`.
 
-The results log is appended to and never rotated by auditsql (use logrotate with `copytruncate`, or stop and
-start).
+The results log is rotated by size as osquery's filesystem logger rotates (`rotate`, `rotate_size`,
+`rotate_max_files` in `[results_log]`): `PATH.1` is the newest rotated file, `PATH.2.gz`... the older ones
+(docs/outputs.md).
 """
 
 

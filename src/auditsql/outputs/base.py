@@ -41,7 +41,8 @@ class Output(Protocol):
         """One rendered event (docs/event-json.md) and the table rows it filled; must not block."""
 
     def loss_rows(self, rows: list[tuple[str, tuple]]) -> None:
-        """``audit_loss`` rows as stored; must not block."""
+        """Rows not tied to one event, as stored: ``audit_loss`` rows and the process tree's updates
+        (``process_tree``); must not block."""
 
     def results(self, lines: list[dict]) -> None:
         """osquery-format result lines (dicts, as the results log writes them); must not block."""

@@ -88,18 +88,29 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 # -- the table -------------------------------------------------------------------------------------------------
 
-_KEY_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS process_tree_key ON process_tree(node, pid, process_start);"
-_ANCESTRY_VIEW = (
-    "CREATE VIEW IF NOT EXISTS process_ancestry AS "
-    "WITH RECURSIVE a(node, pid, process_start, ancestor_pid, ancestor_start, depth) AS ("
-    "SELECT node, pid, process_start, parent, parent_start, 1 FROM process_tree WHERE parent IS NOT NULL "
-    "UNION ALL "
-    "SELECT a.node, a.pid, a.process_start, t.parent, t.parent_start, a.depth + 1 "
-    "FROM a JOIN process_tree t ON t.node = a.node AND t.pid = a.ancestor_pid "
-    "AND t.process_start = a.ancestor_start "
-    "WHERE t.parent IS NOT NULL AND a.depth < 256) "
-    "SELECT node, pid, process_start, ancestor_pid, ancestor_start, depth FROM a;"
-)
+
+def _key_index(scope: tuple[str, ...]) -> str:
+    cols = ", ".join((*scope, "pid", "process_start"))
+    return f"CREATE UNIQUE INDEX IF NOT EXISTS process_tree_key ON process_tree({cols});"
+
+
+def _ancestry_view(scope: tuple[str, ...]) -> str:
+    """``process_ancestry``: every (process, ancestor, depth), following (parent, parent_start) within a scope
+    (``node``; ``host, node`` in the central store of ``auditsql collect``)."""
+    cols = ", ".join(scope)
+    a_cols = ", ".join(f"a.{c}" for c in scope)
+    join = " AND ".join(f"t.{c} = a.{c}" for c in scope)
+    return (
+        "CREATE VIEW IF NOT EXISTS process_ancestry AS "
+        f"WITH RECURSIVE a({cols}, pid, process_start, ancestor_pid, ancestor_start, depth) AS ("
+        f"SELECT {cols}, pid, process_start, parent, parent_start, 1 FROM process_tree WHERE parent IS NOT NULL "
+        "UNION ALL "
+        f"SELECT {a_cols}, a.pid, a.process_start, t.parent, t.parent_start, a.depth + 1 "
+        f"FROM a JOIN process_tree t ON {join} AND t.pid = a.ancestor_pid "
+        "AND t.process_start = a.ancestor_start "
+        "WHERE t.parent IS NOT NULL AND a.depth < 256) "
+        f"SELECT {cols}, pid, process_start, ancestor_pid, ancestor_start, depth FROM a;"
+    )
 
 
 @dataclass(frozen=True)
@@ -110,7 +121,8 @@ class TreeTable(Table):
     retention_keep: str = "exit_time IS NOT NULL"
 
     def ddl(self) -> str:
-        return super().ddl() + "\n" + _KEY_INDEX + "\n" + _ANCESTRY_VIEW
+        scope = ("host", "node") if "host" in self.column_names else ("node",)  # the central store
+        return super().ddl() + "\n" + _key_index(scope) + "\n" + _ancestry_view(scope)
 
     def insert_sql(self) -> str:
         return "INSERT OR REPLACE" + super().insert_sql()[len("INSERT") :]
@@ -884,6 +896,11 @@ class Tracker:
             self.next_sweep = monotonic_now + SWEEP_INTERVAL
             return True
         return False
+
+    def idle(self, monotonic_now: float) -> None:
+        """``RunSink``'s periodic hook: the /proc sweep when due."""
+        if self.due(monotonic_now):
+            self.sweep()
 
     # -- rows --------------------------------------------------------------------------------------------------
 
