@@ -285,7 +285,13 @@ def _start_tree(config: Config, store: Any, sink: RunSink) -> None:
     from auditsql.tables import proctree
 
     tree = proctree.start(store.conn, fork_events=config.tables.fork_events, uptime_base=sink.uptime_base)
-    sink.row_sources.append(tree)  # the seeded rows go out with the first tick, to the store and the outputs
+    sink.row_sources.append(tree)
+    rows = tree.drain()  # the reloaded and seeded processes, stored before the first event
+    store.insert(rows)
+    store.flush()
+    sink.source_rows += len(rows)
+    if sink.outputs is not None:
+        sink.outputs.loss_rows(rows)
 
 
 def _outputs(config: Config, host: str) -> Any:

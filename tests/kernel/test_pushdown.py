@@ -21,8 +21,8 @@ import pytest
 from auditsql.query.pushdown import analyze, listing
 from tests.kernel import test_live
 from tests.kernel.conftest import auditctl_rules
-from tests.kernel.test_live import AUDITSQL, LiveKernel, stop, wait_for
-from tests.kernel.test_run import Run
+from tests.kernel.test_live import LiveKernel, stop, wait_for
+from tests.kernel.test_run import Run, launch
 
 pytestmark = pytest.mark.kernel
 
@@ -88,19 +88,7 @@ def _start(lk: LiveKernel, name: str, queries: dict[str, str], pushdown: bool) -
     for q, sql in queries.items():
         text += f"[schedule.{q}]\nquery = {json.dumps(sql)}\ninterval = 1\n"
     cfg.write_text(text)
-    db, results, err = lk.tmp / name / "auditsql.db", lk.tmp / name / "results.jsonl", lk.tmp / f"{name}.err"
-    argv = [*AUDITSQL, "run", "--db", str(db), "--results-log", str(results), "--config", str(cfg)]
-    with open(err, "wb") as fh:
-        proc = lk.start(argv, stdout=subprocess.DEVNULL, stderr=fh)
-    run = Run(proc, db, results, err, state)
-
-    def ready() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"auditsql run exited {proc.returncode}: {err.read_text()}")
-        return any(" running (" in ln for ln in run.stderr())
-
-    wait_for(ready, what="auditsql run to start")
-    return run
+    return launch(lk, name, cfg, state, ())
 
 
 def _run_once(

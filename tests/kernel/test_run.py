@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,11 +83,16 @@ def start_run(lk: LiveKernel, config: str, *args: str, name: str = "run") -> Run
         f"[kernel]\nstate_file = '{state}'\n[status]\ninterval = 1\nstats_file = '{lk.tmp / (name + '.stats')}'\n"
         + config
     )
-    db, results, err = (
-        lk.tmp / name / "db" / "auditsql.db",
-        lk.tmp / name / "results.jsonl",
-        lk.tmp / f"{name}.err",
-    )
+    return launch(lk, name, cfg, state, args, db=lk.tmp / name / "db" / "auditsql.db")
+
+
+def launch(
+    lk: LiveKernel, name: str, cfg: Path, state: Path, args: Sequence[str] = (), db: Path | None = None
+) -> Run:
+    """Start ``auditsql run --config cfg`` (its db, results log and stderr under ``lk.tmp``) and wait until it
+    says it is running."""
+    db = db or lk.tmp / name / "auditsql.db"
+    results, err = lk.tmp / name / "results.jsonl", lk.tmp / f"{name}.err"
     argv = [*AUDITSQL, "run", "--db", str(db), "--results-log", str(results), "--config", str(cfg), *args]
     with open(err, "wb") as fh:
         proc = lk.start(argv, stdout=subprocess.DEVNULL, stderr=fh)

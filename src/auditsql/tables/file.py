@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import posixpath
 from collections import OrderedDict
-from collections.abc import Callable
 
 from auditsql.tables._common import as_int, event_columns, first_section, text
+from auditsql.tables.proctree import process_start
 from auditsql.tables.registry import COMMON_EVENT_COLUMNS, Column, Table, register
 
 __all__ = [
@@ -163,9 +163,6 @@ _CREAT_FLAGS = 0o1 | _O_CREAT | _O_TRUNC  # creat(2) is open(O_WRONLY|O_CREAT|O_
 _INODES: OrderedDict[tuple[str | None, str | None, int], str] = OrderedDict()
 _INODES_MAX = 65536
 
-_process_start: Callable[[str | None, int], float | None] | None = None
-_process_start_tried = False
-
 
 class FileWatchError(ValueError):
     """A ``[file_events]`` setting the kernel would refuse; the message is one line with cause and fix."""
@@ -215,18 +212,8 @@ def rules(paths: list[str], permissions: str = "wa") -> list[tuple[str, str]]:
 
 
 def _start_of(node: str | None, pid: object) -> float | None:
-    global _process_start, _process_start_tried
-    if not _process_start_tried:
-        _process_start_tried = True
-        try:
-            from auditsql.tables.proctree import process_start  # the process-tree table, when present
-        except ImportError:
-            _process_start = None
-        else:
-            _process_start = process_start
-    if _process_start is None or not isinstance(pid, int):
-        return None
-    return _process_start(node, pid)
+    """``process_start`` of (node, pid) from the process tree (``auditsql.tables.proctree``), or None."""
+    return process_start(node, pid) if isinstance(pid, int) else None
 
 
 def _has_file_key(key: object) -> bool:

@@ -41,10 +41,10 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections import OrderedDict
-from collections.abc import Callable
 
 from auditsql.events.sockaddr import family_name
 from auditsql.tables._common import as_int, event_columns, first_section, text
+from auditsql.tables.proctree import process_start
 from auditsql.tables.registry import COMMON_EVENT_COLUMNS, Column, Table, register
 
 __all__ = [
@@ -182,9 +182,6 @@ _PROTOCOLS_MAX = 65536
 _LISTENERS: OrderedDict[tuple[str | None, int, int], tuple[str | None, int]] = OrderedDict()
 _LISTENERS_MAX = 65536
 
-_process_start: Callable[[str | None, int], float | None] | None = None
-_process_start_tried = False
-
 
 def reset_state() -> None:
     """Forget the remembered socket protocols and bound addresses (tests, a new import)."""
@@ -207,19 +204,8 @@ def _remember_bound(key: tuple[str | None, int, int], addr: str | None, port: in
 
 
 def _start_of(node: str | None, pid: object) -> float | None:
-    """``process_start`` of (node, pid) from the process tree; None while that module does not exist."""
-    global _process_start, _process_start_tried
-    if not _process_start_tried:
-        _process_start_tried = True
-        try:
-            from auditsql.tables.proctree import process_start  # the process-tree table, when present
-        except ImportError:
-            _process_start = None
-        else:
-            _process_start = process_start
-    if _process_start is None or not isinstance(pid, int):
-        return None
-    return _process_start(node, pid)
+    """``process_start`` of (node, pid) from the process tree (``auditsql.tables.proctree``), or None."""
+    return process_start(node, pid) if isinstance(pid, int) else None
 
 
 def rules(udp_sends: bool) -> list[tuple[str, str]]:
