@@ -274,6 +274,8 @@ def test_example_config_loads() -> None:
     assert c.schedule["audit_status"].snapshot is True
     assert c.results_log.decorations == {"environment": "production"}
     assert c.status.interval == 60.0
+    assert c.file_events.paths[0] == "/etc/passwd"
+    assert (c.output.events.format, c.output.nats.enabled, c.fleet.queries) == ("ecs", False, False)
     from auditsql.query.schedule import Job, check_queries
     from auditsql.tables import REGISTRY
 
