@@ -67,7 +67,9 @@ def test_rfc5424_header_grammar(receiver: tuple[str, socket.socket]) -> None:
 
 def test_long_messages_are_truncated_and_counted(receiver: tuple[str, socket.socket]) -> None:
     path, sock = receiver
-    out = SyslogOutput(path, events=True, max_bytes=1000, hostname="h", clock=lambda: WHEN).start()
+    out = SyslogOutput(path, events=True, max_bytes=1000, hostname="h", clock=lambda: WHEN)
+    out.procid = 42424  # the header's PROCID: its length decides where the 2-byte characters fall
+    out.start()
     out.event({"a": "é" * 2000}, [])
     out.close()
     msg = sock.recv(65536)

@@ -52,6 +52,8 @@ _ID_FIELDS = ("auid", "uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fs
 _ID_FIELDS += ("old-auid", "new-auid")
 _ID_PAIRS = tuple((f, f.upper()) for f in _ID_FIELDS)
 _GROUP_FIELDS = frozenset(("gid", "egid", "sgid", "fsgid", "ogid"))
+#: (field, its name field, a group id?) for _names, computed once rather than per section
+_ID_NAMES = tuple((f, f.upper(), f in _GROUP_FIELDS) for f in _ID_FIELDS)
 _TRIVIAL = TRIVIAL.match
 _SUMMARY_INTS = ("pid", "ppid", "auid", "uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid", "ses")
 _USER_MSG_KEYS = ("op", "acct", "id", "exe", "hostname", "addr", "terminal", "res", "grantors", "cmd", "cwd")
@@ -180,14 +182,12 @@ class Renderer:
     def _names(self, out: dict[str, object]) -> None:
         ids = self.ids
         assert ids is not None
-        for f in _ID_FIELDS:
+        for f, up, is_group in _ID_NAMES:
             v = out.get(f)
-            if isinstance(v, int):
-                up = f.upper()
-                if up not in out:
-                    name = ids.group(v) if f in _GROUP_FIELDS else ids.user(v)
-                    if name is not None:
-                        out[up] = name
+            if isinstance(v, int) and up not in out:
+                name = ids.group(v) if is_group else ids.user(v)
+                if name is not None:
+                    out[up] = name
 
     def render(self, ev: Event) -> dict[str, object]:
         d: dict[str, object] = {"ID": ev.id}

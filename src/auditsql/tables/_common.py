@@ -33,8 +33,27 @@ __all__ = [
 
 def event_columns(event: dict, uptime_base: float | None) -> tuple[int, int | None, str]:
     """(time, uptime, eid) of an event: the audit event's own timestamp in whole seconds, the seconds since
-    boot when the boot time is known, and ``[NODE:]SEC.MSEC:SERIAL``."""
+    boot when the boot time is known, and ``[NODE:]SEC.MSEC:SERIAL``.
+
+    Several tables map the same event (``audit_events``, then ``process_events`` or ``socket_events``...): the
+    result is a function of (ID, NODE, uptime_base) only, so the last one is kept and returned again while
+    those are equal (the same string objects for one rendered event: the comparison is an identity check)."""
+    global _LAST_COLUMNS
     eid = event.get("ID") or "0.000:0"
+    node = event.get("NODE")
+    last = _LAST_COLUMNS  # one tuple, read once: safe if two threads map events
+    if eid == last[0] and node == last[1] and uptime_base == last[2]:
+        return last[3]
+    cols = _event_columns(eid, node, uptime_base)
+    _LAST_COLUMNS = (eid, node, uptime_base, cols)
+    return cols
+
+
+#: (ID, NODE, uptime_base, result) of the last event_columns call; see there
+_LAST_COLUMNS: tuple = (None, None, None, None)
+
+
+def _event_columns(eid: str, node: str | None, uptime_base: float | None) -> tuple[int, int | None, str]:
     dot = eid.find(".")
     colon = eid.find(":", dot + 1)
     try:
@@ -45,7 +64,6 @@ def event_columns(event: dict, uptime_base: float | None) -> tuple[int, int | No
     uptime = None
     if uptime_base is not None and sec:
         uptime = max(0, int(sec + msec / 1000.0 - uptime_base))
-    node = event.get("NODE")
     if node:
         eid = f"{node}:{eid}"
     return sec, uptime, eid
