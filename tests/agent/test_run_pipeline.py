@@ -274,3 +274,45 @@ def test_audit_locked_is_one_line_and_changes_nothing(
         "and --no-exclude-self\n"
     )
     assert [s.calls for s in LockedSession.instances] == [["begin", "restore", "close"]]
+
+
+def test_sigterm_with_stdin_still_open_stops_cleanly(tmp_path: Path) -> None:
+    """auditd stops a plugin with SIGTERM and may keep its stdin open: auditsql stores what it read, exits 0
+    promptly (no abort of the interpreter on the stdin reader thread) and says it stopped."""
+    import signal
+    import time
+
+    db = tmp_path / "auditsql.db"
+    proc = subprocess.Popen(
+        [AUDITSQL, "run", "--source", "plugin", "--db", str(db), "--results-log", "", "--status-interval", "0",
+         "--stats-file", "", "--no-resolve-ids"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stderr is not None
+    proc.stdin.write(("\n".join(exec_lines(101, 4242, ["/bin/echo", "open-stdin"])) + "\n").encode())
+    proc.stdin.flush()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if db.exists():
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            try:
+                if conn.execute("SELECT count(*) FROM audit_events").fetchone() == (1,):
+                    break
+            except sqlite3.OperationalError:
+                pass
+            finally:
+                conn.close()
+        time.sleep(0.2)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    took = time.monotonic() - t0
+    err = proc.stderr.read().decode().splitlines()
+    proc.stdin.close()
+    assert took < 3.0, took
+    assert err[-1].startswith("auditsql: stopped; events 1, rows 2, records 5,"), err
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT cmdline FROM process_events").fetchall() == [("/bin/echo open-stdin",)]
+    finally:
+        conn.close()

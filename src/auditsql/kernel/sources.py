@@ -771,12 +771,36 @@ class PluginSource(LiveSource):
     ) -> None:
         super().__init__(queue_size, policy, loss)
         self.stream = stream if stream is not None else sys.stdin.buffer
+        #: standard input is read with os.read on its descriptor, not through its BufferedReader: a daemon
+        #: thread blocked in a buffered readline holds the reader's lock, and CPython aborts at exit
+        #: ("could not acquire lock for <_io.BufferedReader name='<stdin>'>") when auditd's SIGTERM comes
+        #: while the pipe is still open
+        self._fd: int | None = None
+        self._lines: list[bytes] = []
+        self._tail = b""
 
     def _open(self) -> None:
-        pass
+        if self.stream is sys.stdin.buffer:
+            try:
+                self._fd = self.stream.fileno()
+            except (OSError, ValueError):
+                self._fd = None
+
+    def _readline(self) -> bytes:
+        if self._fd is None:
+            return self.stream.readline()
+        while not self._lines:
+            chunk = os.read(self._fd, 1 << 16)
+            if not chunk:
+                line, self._tail = self._tail, b""
+                return line
+            parts = (self._tail + chunk).split(b"\n")
+            self._tail = parts.pop()
+            self._lines = [p + b"\n" for p in reversed(parts)]
+        return self._lines.pop()
 
     def _read(self) -> tuple[int, bytes, int] | None:
-        line = self.stream.readline()
+        line = self._readline()
         if not line:
             raise EOFError
         if line == b"\n":
@@ -784,6 +808,11 @@ class PluginSource(LiveSource):
         self.counters["messages"] += 1
         self.counters["bytes"] += len(line)
         return _ITEM_TEXT, line, 0
+
+    def stop(self, timeout: float = 0.2) -> None:
+        """Stop without waiting long for the reader thread: it is blocked reading standard input, which auditd
+        (or a shell) may keep open after SIGTERM; what it already read is queued and drained by the loop."""
+        super().stop(timeout)
 
     def _close(self) -> None:
         pass
