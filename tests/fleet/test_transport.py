@@ -143,21 +143,42 @@ def test_refused_credentials_are_one_line_and_fatal_at_start(tmp_path: Path) -> 
         srv.stop()
 
 
-def test_creds_file_without_nkeys_is_one_line(tmp_path: Path) -> None:
-    creds = tmp_path / "user.creds"
-    creds.write_text("-----BEGIN NATS USER JWT-----\n")
+def test_nkey_seed_authenticates_and_a_wrong_seed_is_refused(tmp_path: Path) -> None:
+    """``[output.nats] nkeys_seed``: the server knows the user's public nkey; nats-py signs its nonce with the
+    seed (the ``nkeys`` package). Another seed is an authorization violation: one line, ``auth`` set."""
+    import os
+
+    import nkeys
+
+    def make() -> tuple[bytes, str]:
+        seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+        return seed, nkeys.from_seed(seed).public_key.decode()
+
+    seed, public = make()
+    other, _ = make()
+    conf = tmp_path / "auth.conf"
+    conf.write_text(f'authorization {{ users = [ {{ nkey: "{public}" }} ] }}\n')
+    (tmp_path / "user.nk").write_bytes(seed)
+    (tmp_path / "other.nk").write_bytes(other)
+    srv = NatsServer(tmp_path / "js", ("-c", str(conf))).start()
     try:
-        import nkeys  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("nkeys is installed here")
-    with pytest.raises(ConnectError) as err:
-        asyncio.run(connect(NatsOptions(creds=str(creds)), "t"))
-    assert str(err.value) == (
-        "[output.nats] creds needs the Python package nkeys, which is not installed "
-        "(pip install nkeys, or use user/password or token)"
-    )
+
+        async def good() -> bool:
+            nc = await connect(NatsOptions(url=srv.url, nkeys_seed=str(tmp_path / "user.nk")), "t")
+            try:
+                return bool(nc.is_connected)
+            finally:
+                await nc.close()
+
+        assert asyncio.run(good()) is True
+        with pytest.raises(ConnectError) as err:
+            asyncio.run(connect(NatsOptions(url=srv.url, nkeys_seed=str(tmp_path / "other.nk")), "t"))
+        assert (
+            str(err.value) == f"NATS {srv.url}: the server refused the credentials (authorization violation)"
+        )
+        assert err.value.auth is True
+    finally:
+        srv.stop()
 
 
 # -- the transport ----------------------------------------------------------------------------------------------
