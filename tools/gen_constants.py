@@ -617,6 +617,8 @@ Every number known to any of three sources is listed; the comment after each ent
 ``AUDIT_*`` defines of the kernel UAPI header in 1000-2999) and ``doc`` (message-dictionary.csv of
 linux-audit/audit-documentation). On a name conflict libaudit wins, then the kernel header; the losing
 name is kept in MSG_NUMBERS as an alias, so MSG_NUMBERS is the inverse of MSG_TYPES plus those aliases.
+LIBAUDIT_TYPES: the numbers libaudit names, the ones the rule compiler (``-F msgtype=``) accepts and lists by
+name.
 1000-1099 are mostly netlink commands (GET, SET, ADD_RULE, ...), not log records; LOGIN (1006) and
 USER (1005, deprecated) are records.
 """
@@ -761,6 +763,14 @@ def gen_msgtypes(snaps: Snapshots, report: list[str]) -> str:
         *dict_lines("MSG_TYPES", "dict[int, str]", sorted(types.items()), comments=comments),
         "",
         *dict_lines("MSG_NUMBERS", "dict[str, int]", sorted(numbers.items()), comments=alias_comments),
+        "",
+        "#: the numbers libaudit names (audit_msg_type_to_name): what auditctl's ``-F msgtype=`` accepts by name",
+        "#: and ``-l`` prints by name; for these MSG_TYPES holds libaudit's name",
+        "LIBAUDIT_TYPES: frozenset[int] = frozenset(",
+        "    (",
+        *(f"        {n}," for n in sorted(lib)),
+        "    )",
+        ")",
     ]
     report.append(
         f"msgtypes: {len(types)} types ({len(lib)} libaudit, {len(kern)} kernel, {len(doc)} doc), "
@@ -1000,8 +1010,7 @@ action names):
 FIELD_NAMES number -> name (``-l`` prints it), FIELD_NUMBERS every accepted name -> number;
 KERNEL_ONLY_FIELDS: fields of the header's field block that libaudit does not know (name in lower
 case); LIST_NAMES / ACTION_NAMES (``-a list,action``); OPERATOR_SYMBOLS value -> symbol; FILE_TYPES
-(``filetype=``, S_IF* values); FS_TYPES (``fstype=``, magic numbers); MSG_TYPE_NAMES (``msgtype=``, libaudit's
-names only); MACHINES machine -> AUDIT_ARCH value, MACHINE_SPELLINGS accepted spelling -> machine,
+(``filetype=``, S_IF* values); FS_TYPES (``fstype=``, magic numbers); MACHINES machine -> AUDIT_ARCH value, MACHINE_SPELLINGS accepted spelling -> machine,
 MACHINE_ARCH machine -> the arch name keying ``events._syscalls.SYSCALLS``; ERROR_MESSAGES
 libaudit's rule error number -> (position of the option text: 0 none, 1 before, 2 after; message).
 From the kernel headers: FIELD_COMPARISONS AUDIT_COMPARE_* value -> (left field, right field) as
@@ -1053,7 +1062,6 @@ def gen_ruleconsts(snaps: Snapshots, report: list[str]) -> str:
     actions = {int(r["number"]): r["name"] for r in snaps.tsv("libaudit_actions.tsv")}
     ftypes = {int(r["value"], 8): r["name"] for r in snaps.tsv("libaudit_ftypes.tsv")}
     fstypes = {int(r["value"], 16): r["name"] for r in snaps.tsv("libaudit_fstypes.tsv")}
-    msg_types = {int(r["number"]): r["name"] for r in snaps.tsv("libaudit_msgtypes.tsv")}
     _, arches = load_arches(snaps)
     machine_rows = snaps.tsv("libaudit_machines.tsv")
     machines = {r["machine"]: int(r["elf"], 16) for r in machine_rows}
@@ -1076,14 +1084,11 @@ def gen_ruleconsts(snaps: Snapshots, report: list[str]) -> str:
         f"{len(errmsgs)} error messages"
     )
 
-    def inverse(table: dict[int, str]) -> list[tuple[str, int]]:
-        return sorted({v: k for k, v in table.items()}.items())
-
     snap_list = (
         "linux_audit_h.tsv", "linux_elf_em_h.tsv", "linux_limits_h.tsv", "bits_socket_h.tsv",
         "linux_io_uring_h.tsv", "libaudit_fields.tsv", "libaudit_flags.tsv", "libaudit_actions.tsv",
         "libaudit_operators.tsv", "libaudit_ftypes.tsv", "libaudit_fstypes.tsv",
-        "libaudit_msgtypes.tsv", "libaudit_machines.tsv", "libaudit_errmsgs.tsv",
+        "libaudit_machines.tsv", "libaudit_errmsgs.tsv",
     )  # fmt: skip
     lines = [
         header_line(
@@ -1109,10 +1114,6 @@ def gen_ruleconsts(snaps: Snapshots, report: list[str]) -> str:
         *dict_lines("FILE_TYPES", "dict[int, str]", sorted(ftypes.items()), key_fmt=lambda v: f"0o{v:o}"),
         "",
         *dict_lines("FS_TYPES", "dict[int, str]", sorted(fstypes.items()), key_fmt=hexkey),
-        "",
-        *dict_lines("MSG_TYPE_NAMES", "dict[int, str]", sorted(msg_types.items())),
-        "",
-        *dict_lines("MSG_TYPE_NUMBERS", "dict[str, int]", inverse(msg_types)),
         "",
         *dict_lines("MACHINES", "dict[str, int]", sorted(machines.items()), val_fmt=hexkey),
         "",

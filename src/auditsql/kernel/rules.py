@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from auditsql.events import _syscalls
 from auditsql.events._errno import ERRNO_NAMES, ERRNO_NUMBERS
+from auditsql.records._msgtypes import LIBAUDIT_TYPES, MSG_NUMBERS, MSG_TYPES
 
 from . import _ruleconsts as K
 
@@ -1210,8 +1211,8 @@ def _perm_bits(text: str) -> int | None:
 
 def _msg_type_number(name: str) -> int:
     """libaudit's audit_name_to_msg_type(): names (any case), ``UNKNOWN[n]``, or digits."""
-    number = K.MSG_TYPE_NUMBERS.get(name.upper())
-    if number is not None:
+    number = MSG_NUMBERS.get(name.upper())
+    if number in LIBAUDIT_TYPES and MSG_TYPES[number] == name.upper():  # libaudit's own names only
         return number
     if name.startswith("UNKNOWN["):
         end = name.find("]", 8)
@@ -1344,7 +1345,8 @@ def format_rule(rule: Rule, interpret: bool = False, state: ListingState | None 
         if name is None:
             out.append(f" f{_int32(f.field)}{op}{_int32(f.value)}")
         elif fnum == K.AUDIT_MSGTYPE:
-            out.append(f" -F {name}{op}{K.MSG_TYPE_NAMES.get(_int32(f.value), _int32(f.value))}")
+            v = _int32(f.value)
+            out.append(f" -F {name}{op}{MSG_TYPES[v] if v in LIBAUDIT_TYPES else v}")
         elif fnum in STRING_FIELDS and fnum not in (
             K.AUDIT_WATCH,
             K.AUDIT_DIR,
