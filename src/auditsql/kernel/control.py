@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass, field
 
 from . import _ruleconsts as K
-from .netlink import (
+from ._ruleconsts import (
     AUDIT_ADD_RULE,
     AUDIT_DEL_RULE,
     AUDIT_LIST_RULES,
@@ -23,9 +23,8 @@ from .netlink import (
     AUDIT_SET_FEATURE,
     AUDIT_TRIM,
     AUDIT_USER,
-    AuditNetlinkError,
-    AuditSocket,
 )
+from .netlink import AuditNetlinkError, AuditSocket
 from .rules import (
     Command,
     Rule,

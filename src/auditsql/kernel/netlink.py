@@ -28,6 +28,20 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+# the linux/audit.h control messages, from the generated constants (tools/gen_constants.py)
+from auditsql.kernel._ruleconsts import (
+    AUDIT_ADD_RULE,
+    AUDIT_DEL_RULE,
+    AUDIT_GET,
+    AUDIT_GET_FEATURE,
+    AUDIT_LIST_RULES,
+    AUDIT_SET,
+    AUDIT_SET_FEATURE,
+    AUDIT_SIGNAL_INFO,
+    AUDIT_TTY_GET,
+    AUDIT_USER,
+)
+
 __all__ = [
     "AUDIT_ADD_RULE",
     "AUDIT_DEL_RULE",
@@ -68,28 +82,6 @@ NLM_F_MULTI = 0x02
 NLM_F_ACK = 0x04
 NLM_F_ECHO = 0x08
 NLM_F_DUMP_INTR = 0x10
-
-# linux/audit.h, control messages (1000-1099)
-AUDIT_GET = 1000
-AUDIT_SET = 1001
-AUDIT_LIST = 1002  # obsolete
-AUDIT_ADD = 1003  # obsolete
-AUDIT_DEL = 1004  # obsolete
-AUDIT_USER = 1005
-AUDIT_LOGIN = 1006
-AUDIT_WATCH_INS = 1007
-AUDIT_WATCH_REM = 1008
-AUDIT_WATCH_LIST = 1009
-AUDIT_SIGNAL_INFO = 1010
-AUDIT_ADD_RULE = 1011
-AUDIT_DEL_RULE = 1012
-AUDIT_LIST_RULES = 1013
-AUDIT_TRIM = 1014
-AUDIT_MAKE_EQUIV = 1015
-AUDIT_TTY_GET = 1016
-AUDIT_TTY_SET = 1017
-AUDIT_SET_FEATURE = 1018
-AUDIT_GET_FEATURE = 1019
 
 # struct nlmsghdr { __u32 nlmsg_len; __u16 nlmsg_type; __u16 nlmsg_flags;
 #                   __u32 nlmsg_seq; __u32 nlmsg_pid; }  -- host byte order
