@@ -368,6 +368,17 @@ _LONG = {
 }
 
 
+#: options without an argument that only queue an action (auditctl's -i, -c, -t, -v and long options)
+_FLAG_ACTIONS = {
+    "i": "ignore_errors",
+    "c": "continue_on_errors",
+    "t": "trim",
+    "v": "version",
+    "--loginuid-immutable": "loginuid_immutable",
+    "--reset-lost": "reset_lost",
+    "--reset_backlog_wait_time_actual": "reset_backlog_wait_time_actual",
+}
+
 _TAKES_ARG = {c: _SHORT[k + 1 : k + 2] == ":" for k, c in enumerate(_SHORT) if c != ":"}
 
 
@@ -972,15 +983,12 @@ class _Parser:
                 opt, optarg = next(args)
             except StopIteration:
                 break
-            if opt == "h":
+            if opt in _FLAG_ACTIONS:  # options that only ask for an action
+                cmd.actions.append((_FLAG_ACTIONS[opt],))
+                retval = -2
+            elif opt == "h":
                 cmd.actions.append(("help",))
                 retval = -1
-            elif opt == "i":
-                cmd.actions.append(("ignore_errors",))
-                retval = -2
-            elif opt == "c":
-                cmd.actions.append(("continue_on_errors",))
-                retval = -2
             elif opt == "s":
                 interpret = False
                 if count > 3:
@@ -1133,21 +1141,6 @@ class _Parser:
                 if not comma or not sub or "," in sub:
                     raise RuleError("Error parsing equivalent parts")
                 cmd.actions.append(("make_equivalent", mount, sub))
-                retval = -2
-            elif opt == "t":
-                cmd.actions.append(("trim",))
-                retval = -2
-            elif opt == "v":
-                cmd.actions.append(("version",))
-                retval = -2
-            elif opt == "--loginuid-immutable":
-                cmd.actions.append(("loginuid_immutable",))
-                retval = -2
-            elif opt == "--reset-lost":
-                cmd.actions.append(("reset_lost",))
-                retval = -2
-            elif opt == "--reset_backlog_wait_time_actual":
-                cmd.actions.append(("reset_backlog_wait_time_actual",))
                 retval = -2
             elif opt == "--signal":
                 assert optarg is not None
