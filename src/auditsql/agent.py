@@ -570,7 +570,8 @@ class RunSink:
         if self._fan is not None:
             self._fan(d, rows)
 
-    def _drain_sources(self) -> None:
+    def drain_sources(self) -> None:
+        """Store (and hand to the outputs) the rows the ``row_sources`` have ready."""
         for source in self.row_sources:
             rows = source.drain()
             if not rows:
@@ -584,7 +585,7 @@ class RunSink:
                 self.outputs.loss_rows(rows)  # rows not tied to an event travel as audit_loss rows do
 
     def flush(self) -> None:
-        self._drain_sources()
+        self.drain_sources()
         try:
             self.store.tick()
         except StoreError as exc:
@@ -636,7 +637,7 @@ class RunSink:
         return parts
 
     def finish(self) -> None:
-        self._drain_sources()
+        self.drain_sources()
         try:
             self.store.flush()
         except StoreError as exc:

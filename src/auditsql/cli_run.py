@@ -286,12 +286,8 @@ def _start_tree(config: Config, store: Any, sink: RunSink) -> None:
 
     tree = proctree.start(store.conn, fork_events=config.tables.fork_events, uptime_base=sink.uptime_base)
     sink.row_sources.append(tree)
-    rows = tree.drain()  # the reloaded and seeded processes, stored before the first event
-    store.insert(rows)
+    sink.drain_sources()  # the reloaded and seeded processes, stored before the first event
     store.flush()
-    sink.source_rows += len(rows)
-    if sink.outputs is not None:
-        sink.outputs.loss_rows(rows)
 
 
 def _outputs(config: Config, host: str) -> Any:
