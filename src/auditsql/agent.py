@@ -582,7 +582,7 @@ class RunSink:
                 raise Stop(str(exc)) from None
             self.source_rows += len(rows)
             if self.outputs is not None:
-                self.outputs.loss_rows(rows)  # rows not tied to an event travel as audit_loss rows do
+                self.outputs.rows(rows)
 
     def flush(self) -> None:
         self.drain_sources()
@@ -626,7 +626,7 @@ class RunSink:
             raise Stop(str(exc)) from None
         self.rows += len(rows)
         if self.outputs is not None and forward:
-            self.outputs.loss_rows(rows)
+            self.outputs.rows(rows)
 
     def status_parts(self) -> list[str]:
         parts = [f"rows {self.rows}"]

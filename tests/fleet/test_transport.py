@@ -250,7 +250,7 @@ def test_every_row_arrives_once_and_queries_work(jetstream: NatsServer, tmp_path
         outs.append(NatsOutput(opts, host, say=said.append).start())
     for out in outs:
         send(out, 0, 300)
-        out.loss_rows([("audit_loss", (1700000000, "kernel_lost", 3, "backlog"))])
+        out.rows([("audit_loss", (1700000000, "kernel_lost", 3, "backlog"))])
         out.results(
             [{"name": "execs", "action": "added", "unixTime": 1700000001, "counter": 0, "columns": {}}]
         )

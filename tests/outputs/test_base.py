@@ -107,7 +107,7 @@ def test_outputs_fan_out_and_isolate_a_faulty_output() -> None:
         def event(self, event: dict, rows: list) -> None:
             raise RuntimeError("bug")
 
-        def loss_rows(self, rows: list) -> None:
+        def rows(self, rows: list) -> None:
             pass
 
         def results(self, lines: list) -> None:

@@ -1,6 +1,6 @@
 """What every output is, the buffered writer most outputs are built on, and the fan-out the agent calls.
 
-An output never blocks the reader: ``event``, ``loss_rows`` and ``results`` only enqueue. What an output cannot
+An output never blocks the reader: ``event``, ``rows`` and ``results`` only enqueue. What an output cannot
 keep (its bounded buffer is full, or the destination refused a batch) is counted and handed back by
 ``drain_loss`` as loss records (``cause = "output_drop"``), which the agent stores in ``audit_loss``: a slow or
 failing output costs copies of events, never the local store and never the reader's time.
@@ -40,7 +40,7 @@ class Output(Protocol):
     def event(self, event: dict, rows: list[tuple[str, tuple]]) -> None:
         """One rendered event (docs/event-json.md) and the table rows it filled; must not block."""
 
-    def loss_rows(self, rows: list[tuple[str, tuple]]) -> None:
+    def rows(self, rows: list[tuple[str, tuple]]) -> None:
         """Rows not tied to one event, as stored: ``audit_loss`` rows and the process tree's updates
         (``process_tree``); must not block."""
 
@@ -131,7 +131,7 @@ class BufferedOutput:
         if self.want_events:
             self._put("event", event)
 
-    def loss_rows(self, rows: list[tuple[str, tuple]]) -> None:
+    def rows(self, rows: list[tuple[str, tuple]]) -> None:
         pass
 
     def results(self, lines: list[dict]) -> None:
@@ -284,8 +284,8 @@ class Outputs:
             except Exception as exc:
                 self._fault(o, exc)
 
-    def loss_rows(self, rows: list[tuple[str, tuple]]) -> None:
-        self._each(lambda o: o.loss_rows(rows))
+    def rows(self, rows: list[tuple[str, tuple]]) -> None:
+        self._each(lambda o: o.rows(rows))
 
     def results(self, lines: list[dict]) -> None:
         if lines:

@@ -82,7 +82,7 @@ RESULT_LINES = 500
 MAX_PAYLOAD = 768 * 1024
 #: seconds close() keeps sending before it spools the rest
 CLOSE_WAIT = 5.0
-_EVENT, _LOSS, _RESULTS = 0, 1, 2
+_EVENT, _ROWS, _RESULTS = 0, 1, 2
 _REC = struct.Struct("<HH")
 
 
@@ -217,9 +217,9 @@ class NatsOutput:
         if rows and self.opts.events:
             self._put((_EVENT, rows, time.time(), None))
 
-    def loss_rows(self, rows: list[tuple[str, tuple]]) -> None:
+    def rows(self, rows: list[tuple[str, tuple]]) -> None:
         if rows and self.opts.events:
-            self._put((_LOSS, rows, time.time(), None))
+            self._put((_ROWS, rows, time.time(), None))
 
     def results(self, lines: list[dict]) -> None:
         if lines and self.opts.results:
