@@ -860,7 +860,7 @@ def start_responder(config: Any, host: str, log: Callable[[str], None] | None = 
         config.store.db,
         query_timeout=config.fleet.query_timeout,
         max_rows=config.fleet.max_rows,
-        tables=list(getattr(config.fleet, "tables", None) or ()) or None,  # [fleet] tables, when configured
+        tables=list(config.fleet.tables) or None,  # [fleet] tables; empty: every table
         log=log,
     )
     responder.start()
