@@ -1,0 +1,1 @@
+//! Records → events. (Port of events/assembler.py.)

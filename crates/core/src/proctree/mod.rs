@@ -1,0 +1,1 @@
+//! The process tree. (Port of tables/proctree.py.)
