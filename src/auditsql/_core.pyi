@@ -1,0 +1,119 @@
+"""auditsql._core: the native event path (crates/core), bound by crates/py.
+
+The hot path crosses this boundary in batches: bytes in (log text, netlink frames), a :class:`Batch` out
+(event JSON lines, table rows, counters). The inspection functions at the end take one record or value at a
+time; they serve tests, ``auditsql explain`` and debugging, never the event path.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+class CoreError(Exception):
+    """A bad argument to the core (an unknown setting, a closed reader); never raised for bad input data."""
+
+# -- the pipeline --------------------------------------------------------------------------------------------
+
+class Settings:
+    """Everything the pipeline is told once, at the edge (documented defaults)."""
+
+    def __init__(
+        self,
+        *,
+        format: str = "auto",  # "auto" | "raw" | "enriched": how ENRICHED tails are detected in log text
+        resolve_ids: bool = True,  # add user/group names where the log did not carry them
+        raw: bool = True,  # the "raw" array of exact record texts in the event JSON
+        events_json: bool = True,  # Batch.json carries the event JSON lines
+        rows: bool = True,  # Batch.rows carries table rows
+        window: int = 512,  # records an event may wait without a new record of its own
+        window_seconds: float = 3.0,  # wall-clock seconds, for live sources (tick)
+        single_window: int = 16,
+        include_failed_execs: bool = False,
+        stat_executable: bool = False,
+        audit_sections: bool = True,
+        process_tree: bool = False,
+        fork_events: bool = False,
+        live: bool = False,  # the process tree reads /proc (seed, sweep, clone3)
+        uptime_base: float | None = None,  # boot time of the machine that produced the events
+    ) -> None: ...
+
+class Batch:
+    """What one call produced."""
+
+    #: events closed
+    events: int
+    #: compact JSON of each event, one per line (b"" when Settings.events_json is off)
+    json: bytes
+    #: (table, row) in the order they were produced; a row's values in the registry's column order
+    rows: list[tuple[str, tuple[Any, ...]]]
+    #: for event i, rows[event_rows[i]:event_rows[i+1]] are its rows (len = events + 1); rows after
+    #: event_rows[-1] belong to no event (process tree updates)
+    event_rows: list[int]
+    #: raw text of AUDIT_CONFIG_CHANGE records seen (the coexistence watcher reads them)
+    config_changes: list[bytes]
+
+class Pipeline:
+    """Owns the assembler, renderer caches, row mappers, process tree and counters."""
+
+    def __init__(self, settings: Settings) -> None: ...
+    def feed_lines(self, data: bytes) -> Batch:
+        """Log text in any chunking: complete lines are parsed, a trailing partial line waits for the next
+        call (or finish())."""
+    def feed_frames(self, frames: Sequence[tuple[int, bytes, int]]) -> Batch:
+        """Netlink messages (type, payload, truncated length or 0)."""
+    def pump(self, reader: Reader, timeout: float, max_frames: int = 4096) -> Batch:
+        """Take what the native reader holds (waiting up to timeout for the first frame, GIL released) and
+        process it without Python seeing the frames."""
+    def tick(self, now: float) -> Batch:
+        """Close events older than window_seconds (wall clock, UNIX seconds)."""
+    def finish(self) -> Batch:
+        """End of input: the partial line, then every open event."""
+    def stats(self) -> dict[str, int]:
+        """Assembler and parser counters (records, events, errors, closed_*, late, duplicates, serial_gaps,
+        serial_jumps, lines, skipped_lines, bytes, ...)."""
+    # the process tree (Settings.process_tree)
+    def tree_reload(self, rows: list[tuple[Any, ...]]) -> tuple[int, int]: ...
+    def tree_seed(self) -> int: ...
+    def tree_idle(self, monotonic_now: float) -> Batch: ...
+    def tree_counters(self) -> dict[str, int]: ...
+    def tree_size(self) -> int: ...
+
+class Reader:
+    """The native netlink reader: a thread that drains an audit netlink socket into a buffer."""
+
+    def __init__(self, fd: int, policy: str = "block", buffer_bytes: int = 512 << 20) -> None: ...
+    def counters(self) -> dict[str, int]: ...
+    def pending(self) -> int: ...
+    def stop(self) -> None: ...
+
+# -- inspection (one record or value at a time: tests, debugging) ----------------------------------------------
+
+def parse_line(line: bytes, detect: bool = True) -> list[dict[str, Any]]:
+    """The records of one line: {"text": bytes, "node": bytes|None, "type": int, "name": str, "sec", "msec",
+    "serial": int, "body": bytes, "fields": [(bytes, bytes)], "enrich": [(bytes, bytes)], "error": str|None}."""
+
+def parse_netlink(msg_type: int, payload: bytes) -> dict[str, Any]: ...
+def parse_nested(token: bytes) -> list[tuple[bytes, bytes]]: ...
+def split_enrichment(body: bytes) -> tuple[bytes, bytes | None]: ...
+def escape(data: bytes) -> str: ...
+def unescape(text: str) -> bytes: ...
+def decode_encoded(token: bytes) -> bytes | None: ...
+def convert(key: str, token: bytes) -> Any:
+    """A field token typed as the event JSON types it."""
+
+def arch_of(token: bytes | None) -> tuple[int | None, str | None]: ...
+def syscall_name(arch: str | None, nr: int) -> str | None: ...
+def errno_name(n: int) -> str | None: ...
+def execve_argv(records: list[bytes]) -> tuple[int | None, list[bytes], list[str]]:
+    """argc, argv and warnings from EXECVE record lines."""
+
+def proctitle_argv(token: bytes | None) -> list[bytes]: ...
+def decode_sockaddr(data: bytes, big_endian: bool = False) -> dict[str, Any]: ...
+def family_name(family: int) -> str: ...
+def render_lines(data: bytes, resolve_ids: bool = False, format: str = "auto") -> list[dict[str, Any]]:
+    """A whole log's events as dicts (assemble, render, flush): what ``auditsql read`` writes."""
+
+def rows_of(event_json: bytes, **options: Any) -> list[tuple[str, tuple[Any, ...]]]:
+    """The table rows of one event JSON object (no process tree)."""
+
+def table_columns() -> dict[str, list[str]]:
+    """Per table the core fills, its column names in order (checked against the registry)."""
