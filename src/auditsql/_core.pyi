@@ -50,6 +50,8 @@ class Batch:
     event_rows: list[int]
     #: raw text of AUDIT_CONFIG_CHANGE records seen (the coexistence watcher reads them)
     config_changes: list[bytes]
+    #: (node, serial) of the records in arrival order, a repeat of the previous pair left out (serial trackers)
+    serials: list[tuple[str | None, int]]
 
 class Pipeline:
     """Owns the assembler, renderer caches, row mappers, process tree and counters."""
@@ -58,6 +60,12 @@ class Pipeline:
     def feed_lines(self, data: bytes) -> Batch:
         """Log text in any chunking: complete lines are parsed, a trailing partial line waits for the next
         call (or finish())."""
+    def end_file(self) -> Batch:
+        """The end of one log file: its partial last line is parsed; the next file's format is detected anew
+        (open events stay open)."""
+    @property
+    def detected(self) -> str | None:
+        """"enriched" or "raw" for the current log text; None before any."""
     def feed_frames(self, frames: Sequence[tuple[int, bytes, int]]) -> Batch:
         """Netlink messages (type, payload, truncated length or 0)."""
     def pump(self, reader: Reader, timeout: float, max_frames: int = 4096) -> Batch:

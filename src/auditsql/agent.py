@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Protocol
 
+import orjson
+
 from auditsql import log as _log
-from auditsql.events.assembler import Assembler
-from auditsql.events.event import Event
-from auditsql.kernel.coexist import AUDIT_CONFIG_CHANGE, KernelWatch
+from auditsql._core import Batch, Pipeline
+from auditsql.kernel.coexist import KernelWatch
 from auditsql.kernel.loss import KernelLossReasons, KernelLostPoller, LossAccount, SerialTracker, write_stats
 from auditsql.kernel.netlink import AuditNetlinkError
 from auditsql.kernel.snapshot import (
@@ -70,7 +71,7 @@ __all__ = [
     "status_line",
 ]
 
-TICK = 0.5  # seconds between assembler.tick() calls (closes events without EOE)
+TICK = 0.5  # seconds between pipeline.tick() calls (closes events without EOE)
 POLL_LOST = 1.0  # seconds between kernel lost-counter polls
 
 
@@ -204,8 +205,8 @@ class LivePlan:
 class Sink(Protocol):
     """Where the loop's output goes."""
 
-    def event(self, ev: Event) -> None:
-        """One assembled event."""
+    def batch(self, b: Batch) -> None:
+        """What the pipeline produced: events (JSON lines), their table rows, the process tree's rows."""
 
     def flush(self) -> None:
         """Every tick (about twice a second, and whenever the source is idle)."""
@@ -226,12 +227,14 @@ class Sink(Protocol):
 def run_live(
     plan: LivePlan,
     sink: Sink,
+    pipeline: Pipeline,
     stop: threading.Event,
     stats_interval: float,
     duration: float | None = None,
     stats_file: str | None = None,
 ) -> int:
-    """Set up the kernel and the source per ``plan``, run :func:`loop`, restore the kernel; the exit code."""
+    """Set up the kernel and the source per ``plan``, run :func:`loop` with ``pipeline`` (the native event
+    path, built from the command's settings), restore the kernel; the exit code."""
     loss = LossAccount()
     session: KernelSession | None = None
     src: LiveSource | None = None
@@ -293,7 +296,7 @@ def run_live(
                 changes["enabled"] = 1
             session.set(**changes)
         say(describe(src, why, plan.verb) + "".join(f"; {d}" for d in plan.details))
-        code = loop(stop, src, session, sink, loss, stats_interval, duration, stats_file)
+        code = loop(stop, src, session, sink, pipeline, loss, stats_interval, duration, stats_file)
     except (Stop, SnapshotInUse, SourceError) as exc:
         say(str(exc), "error")
         code = 1
@@ -348,12 +351,12 @@ def loop(
     src: LiveSource,
     session: KernelSession | None,
     sink: Sink,
+    pipeline: Pipeline,
     loss: LossAccount,
     stats_interval: float,
     duration: float | None,
     stats_file: str | None = None,
 ) -> int:
-    assembler = Assembler()
     trackers: dict[str | None, SerialTracker] = {}
     poller = KernelLostPoller(loss, reasons=KernelLossReasons()) if session is not None else None
     if poller is not None:
@@ -362,7 +365,19 @@ def loop(
     watch = KernelWatch(session, src.name, say) if session is not None else None
     if watch is not None:
         watch.check(poller.status if poller is not None else None)
-    push, emit = assembler.push, sink.event
+
+    def take(b: Batch) -> None:
+        for node, serial in b.serials:
+            tr = trackers.get(node)
+            if tr is None:
+                tr = trackers[node] = SerialTracker(loss)
+            tr.observe(serial)
+        if watch is not None:
+            for text in b.config_changes:
+                watch.record(text)
+        if b.events or b.rows:
+            sink.batch(b)
+
     started = time.monotonic()
     end = started + duration if duration is not None else None
     next_tick = next_poll = started
@@ -371,21 +386,12 @@ def loop(
     code = 0
     try:
         while not stop.is_set():
-            recs = src.get(timeout=0.2)
-            for rec in recs:
-                tr = trackers.get(rec.node)
-                if tr is None:
-                    tr = trackers[rec.node] = SerialTracker(loss)
-                if rec.serial:
-                    tr.observe(rec.serial)
-                if rec.type == AUDIT_CONFIG_CHANGE and watch is not None:
-                    watch.record(rec)
-                for ev in push(rec):
-                    emit(ev)
+            items = src.get(timeout=0.2)
+            if items:
+                take(pipeline.feed_frames(items))
             now = time.monotonic()
-            if not recs or now >= next_tick:
-                for ev in assembler.tick(time.time()):
-                    emit(ev)
+            if not items or now >= next_tick:
+                take(pipeline.tick(time.time()))
                 sink.flush()
                 sink.idle(now)
                 next_tick = now + TICK
@@ -398,10 +404,10 @@ def loop(
                 for tr in trackers.values():
                     tr.settle()
                 sink.loss(loss.drain())
-                _write_stats(stats_file, src, assembler, loss)
+                _write_stats(stats_file, src, pipeline, loss)
                 next_poll = now + POLL_LOST
             if next_stats is not None and now >= next_stats:
-                events = assembler.stats["events"]
+                events = pipeline.stats()["events"]
                 rate = (events - last_events) / max(now - last_stats, 1e-9)
                 say(status_line(rate, events, src, loss, poller, sink.status_parts()))
                 last_events, last_stats = events, now
@@ -426,16 +432,11 @@ def loop(
     src.stop()
     try:
         while True:
-            recs = src.get(timeout=0)
-            if not recs:
+            items = src.get(timeout=0)
+            if not items:
                 break
-            for rec in recs:
-                if rec.serial and rec.node in trackers:
-                    trackers[rec.node].observe(rec.serial)
-                for ev in push(rec):
-                    emit(ev)
-        for ev in assembler.flush():
-            emit(ev)
+            take(pipeline.feed_frames(items))
+        take(pipeline.finish())
         sink.flush()
     except BrokenPipeError:
         sys.stdout = None  # type: ignore[assignment]
@@ -443,9 +444,9 @@ def loop(
     for tr in trackers.values():
         tr.flush()
     sink.loss(loss.drain())
-    _write_stats(stats_file, src, assembler, loss)
+    _write_stats(stats_file, src, pipeline, loss)
     sink.finish()
-    say("stopped; " + status_line(None, assembler.stats["events"], src, loss, poller, sink.status_parts()))
+    say("stopped; " + status_line(None, pipeline.stats()["events"], src, loss, poller, sink.status_parts()))
     return code
 
 
@@ -478,12 +479,12 @@ def status_line(
 live_stats: dict[str, Any] = {}
 
 
-def _write_stats(path: str | None, src: LiveSource, assembler: Assembler, loss: LossAccount) -> None:
+def _write_stats(path: str | None, src: LiveSource, pipeline: Pipeline, loss: LossAccount) -> None:
     stats = {
         "pid": os.getpid(),
         "source": src.name,
         "time": time.time(),
-        "events": assembler.stats["events"],
+        "events": pipeline.stats()["events"],
         "loss": loss.snapshot(),
         "reader": dict(src.counters),
         "queue": src.pending(),
@@ -501,24 +502,23 @@ def _write_stats(path: str | None, src: LiveSource, assembler: Assembler, loss: 
 
 
 class RunSink:
-    """``auditsql run``'s sink: render each event, map it to table rows, store them; loss records to
+    """``auditsql run``'s sink: store each batch's table rows (the native pipeline mapped them); loss records to
     ``audit_loss``; scheduled queries and retention on idle ticks.
 
-    ``rows_for(event_dict, uptime_base)`` and ``loss_rows(records)`` are ``auditsql.tables``'; ``store`` is an
-    ``auditsql.store.sqlite.Store``; ``scheduler`` an ``auditsql.query.schedule.Scheduler`` or None. Store and
-    results-log failures end the run with one line (:class:`Stop`); an event the tables cannot map is counted
-    and reported once, and the run goes on.
+    ``loss_rows(records)`` is ``auditsql.tables``'; ``store`` is an ``auditsql.store.sqlite.Store``; ``scheduler``
+    an ``auditsql.query.schedule.Scheduler`` or None. Store and results-log failures end the run with one line
+    (:class:`Stop`).
 
-    ``outputs`` (an ``auditsql.outputs.base.Outputs`` fan-out, or None) gets every rendered event with its rows
-    and the ``audit_loss`` rows; what the outputs lose (``output_drop``, ``spool_drop``) is stored in
-    ``audit_loss`` with the loop's own losses. They are closed (drained for a few seconds) by :meth:`finish`.
+    ``outputs`` (an ``auditsql.outputs.base.Outputs`` fan-out, or None) gets every event's JSON object with its
+    rows, the rows of no event (the process tree's) and the ``audit_loss`` rows; what the outputs lose
+    (``output_drop``, ``spool_drop``) is stored in ``audit_loss`` with the loop's own losses. They are closed
+    (drained for a few seconds) by :meth:`finish`. The pipeline must carry event JSON when there are outputs
+    (``Settings(events_json=bool(outputs))``).
     """
 
     def __init__(
         self,
         store: Any,
-        render: Callable[[Event], dict],
-        rows_for: Callable[[dict, float | None], list[tuple[str, tuple]]],
         loss_rows: Callable[[list[dict[str, Any]]], list[tuple]],
         uptime_base: float | None = None,
         scheduler: Any = None,
@@ -530,15 +530,13 @@ class RunSink:
         row_sources: Iterable[Any] = (),
     ) -> None:
         self.store = store
-        #: state that writes rows of its own, not tied to one event (the process tree's updates): each has
-        #: ``drain() -> [(table, row)]``, called on every tick and at the end, and ``idle(monotonic_now)``
+        #: what writes rows of its own on idle ticks, not tied to one event (the process tree's /proc sweep):
+        #: each has ``idle(monotonic_now) -> Batch`` (its rows after the last event index)
         self.row_sources = list(row_sources)
         self.outputs = outputs or None
         self._fan = outputs.event if outputs else None
         #: losses the outputs reported, by cause (the loop's LossAccount does not see them)
         self.output_loss: dict[str, int] = {}
-        self.render = render
-        self.rows_for = rows_for
         self.loss_rows = loss_rows
         self.uptime_base = uptime_base
         self.scheduler = scheduler
@@ -546,46 +544,32 @@ class RunSink:
         self.max_rows = max_rows or None
         self.retention_interval = retention_interval
         self._next_retention = monotonic() + retention_interval
-        #: rows handed to the store (``source_rows``: from ``row_sources``), events that could not be mapped
+        #: rows handed to the store (``source_rows``: rows of no event, the process tree's)
         self.rows = 0
         self.source_rows = 0
-        self.failed = 0
         self.deleted = 0
 
-    def event(self, ev: Event) -> None:
-        try:
-            d = self.render(ev)
-            rows = self.rows_for(d, self.uptime_base)
-        except Exception as exc:  # a mapping bug must not stop the collection of everything else
-            self.failed += 1
-            if self.failed == 1:
-                say(f"event {ev.id}: cannot map to table rows: {exc!r} (counted)", "warning")
+    def batch(self, b: Batch) -> None:
+        rows = b.rows
+        if not rows:
             return
-        if rows:
-            try:
-                self.store.insert(rows)
-            except StoreError as exc:
-                raise Stop(str(exc)) from None
-            self.rows += len(rows)
-        if self._fan is not None:
-            self._fan(d, rows)
-
-    def drain_sources(self) -> None:
-        """Store (and hand to the outputs) the rows the ``row_sources`` have ready."""
-        for source in self.row_sources:
-            rows = source.drain()
-            if not rows:
-                continue
-            try:
-                self.store.insert(rows)
-            except StoreError as exc:
-                raise Stop(str(exc)) from None
-            self.source_rows += len(rows)
-            if self.outputs is not None:
-                self.outputs.rows(rows)
+        try:
+            self.store.insert(rows)
+        except StoreError as exc:
+            raise Stop(str(exc)) from None
+        bounds = b.event_rows
+        own = bounds[-1]
+        self.rows += own
+        self.source_rows += len(rows) - own
+        if self.outputs is not None:
+            if self._fan is not None and b.events:
+                lines = b.json.splitlines()
+                for i, line in enumerate(lines):
+                    self._fan(orjson.loads(line), rows[bounds[i] : bounds[i + 1]])
+            if own < len(rows):
+                self.outputs.rows(rows[own:])
 
     def flush(self) -> None:
-        self.drain_sources()
         try:
             self.store.tick()
         except StoreError as exc:
@@ -595,7 +579,7 @@ class RunSink:
 
     def idle(self, now: float) -> None:
         for source in self.row_sources:
-            source.idle(now)
+            self.batch(source.idle(now))
         if self.scheduler is not None:
             try:
                 errors = self.scheduler.run_due(now)
@@ -630,14 +614,11 @@ class RunSink:
 
     def status_parts(self) -> list[str]:
         parts = [f"rows {self.rows}"]
-        if self.failed:
-            parts.append(f"unmapped events {self.failed}")
         if self.output_loss:
             parts.append(f"output drops {sum(self.output_loss.values())}")
         return parts
 
     def finish(self) -> None:
-        self.drain_sources()
         try:
             self.store.flush()
         except StoreError as exc:

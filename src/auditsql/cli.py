@@ -9,6 +9,7 @@ from typing import BinaryIO
 import click
 
 from auditsql import __version__
+from auditsql._core import Batch, Pipeline, Settings
 from auditsql.cli_collect import collect
 from auditsql.cli_ctl import ctl
 from auditsql.cli_explain import explain
@@ -17,10 +18,6 @@ from auditsql.cli_listen import listen
 from auditsql.cli_progress import process_file
 from auditsql.cli_query import import_logs, query, shell
 from auditsql.cli_run import run
-from auditsql.events.assembler import Assembler
-from auditsql.events.render import Renderer
-from auditsql.outputs.jsonl import JsonLinesWriter
-from auditsql.pipeline import process
 from auditsql.sources.logfile import FORMATS, InputError, LogSource
 
 
@@ -91,23 +88,33 @@ def read(
             return
     else:
         out = sys.stdout.buffer
-    writer = JsonLinesWriter(out)
-    assembler = Assembler(window=window)
-    renderer = Renderer(resolve_ids=resolve_ids, raw=not no_raw)
+    if window < 1:
+        fail("--window must be at least 1", 2)
+    pipeline = Pipeline(
+        Settings(format=fmt, resolve_ids=resolve_ids, raw=not no_raw, rows=False, window=window)
+    )
+
+    def write(batch: Batch) -> None:
+        if batch.json:
+            out.write(batch.json)
+
     sources = [LogSource(p, fmt) for p in files]
     for src in sources:
         if src.path != "-" and not os.path.exists(src.path):
             fail(f"{src.path}: no such file")
     failed = False
+    detected: list[str] = []
     try:
         for src in sources:
             try:
-                process_file(src, writer.write, assembler, renderer)
+                found = process_file(src, pipeline, write)
             except InputError as e:
                 failed = True
                 click.echo(f"auditsql: {e}", err=True)
-        process((), writer.write, assembler, renderer, flush=True)
-        writer.flush()
+                continue
+            detected.append(f"{src.path}: format={found or fmt}")
+        write(pipeline.finish())
+        out.flush()
     except BrokenPipeError:
         # the reader went away (| head): not an error of ours
         try:
@@ -117,17 +124,10 @@ def read(
     finally:
         if output:
             out.close()
-    st = assembler.stats
+    st = pipeline.stats()
     if show_stats:
         parts = [f"{k}={v}" for k, v in st.items()]
-        for src in sources:
-            parts.append(
-                f"{src.path}: lines={src.stats['lines']} skipped={src.stats['skipped_lines']} "
-                f"format={src.detected}"
-            )
-        if writer.fallbacks:
-            parts.append(f"json_fallbacks={writer.fallbacks}")
-        click.echo("auditsql: " + " ".join(parts), err=True)
+        click.echo("auditsql: " + " ".join(parts + detected), err=True)
     if st["records"] and st["errors"] == st["records"]:
         fail("no audit records found: every line failed to parse (is this an auditd log?)", 1)
     if failed:

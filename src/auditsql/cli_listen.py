@@ -17,13 +17,11 @@ import click
 import orjson
 from click.core import ParameterSource
 
+from auditsql._core import Batch, Pipeline, Settings
 from auditsql.agent import LivePlan, run_live, say
-from auditsql.events.event import Event
-from auditsql.events.render import Renderer
 from auditsql.kernel.loss import DEFAULT_STATS_FILE
 from auditsql.kernel.snapshot import DEFAULT_STATE_FILE
 from auditsql.kernel.sources import DEFAULT_QUEUE, DEFAULT_RCVBUF, POLICIES, SOURCES
-from auditsql.outputs.jsonl import JsonLinesWriter
 
 __all__ = ["listen"]
 
@@ -177,8 +175,9 @@ def listen(
             queue_size=queue_size,
             rcvbuf=rcvbuf,
         )
-        sink = JsonSink(out, loss_out, Renderer(resolve_ids=resolve_ids, raw=not no_raw))
-        code = run_live(plan, sink, stop, stats_interval, duration, stats_file)
+        sink = JsonSink(out, loss_out)
+        pipeline = Pipeline(Settings(resolve_ids=resolve_ids, raw=not no_raw, rows=False))
+        code = run_live(plan, sink, pipeline, stop, stats_interval, duration, stats_file)
     finally:
         if output:
             out.close()
@@ -200,16 +199,16 @@ def _install_signals(stop: threading.Event) -> None:
 class JsonSink:
     """``listen``'s sink: each event as a JSON line; loss records to ``--loss-output``."""
 
-    def __init__(self, out: BinaryIO, loss_out: BinaryIO | None, renderer: Renderer) -> None:
-        self.writer = JsonLinesWriter(out)
+    def __init__(self, out: BinaryIO, loss_out: BinaryIO | None) -> None:
+        self.out = out
         self.loss_out = loss_out
-        self.render = renderer.render
 
-    def event(self, ev: Event) -> None:
-        self.writer.write(self.render(ev))
+    def batch(self, b: Batch) -> None:
+        if b.json:
+            self.out.write(b.json)
 
     def flush(self) -> None:
-        self.writer.flush()
+        self.out.flush()
 
     def idle(self, now: float) -> None:
         pass

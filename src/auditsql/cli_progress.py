@@ -1,4 +1,4 @@
-"""Reading a log file through the pipeline, with a progress bar on stderr for big files on a terminal."""
+"""Reading a log file through the native pipeline, with a progress bar on stderr for big files on a terminal."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from auditsql.events.assembler import Assembler
-from auditsql.events.render import Renderer
-from auditsql.pipeline import process
+from auditsql._core import Batch, Pipeline
 from auditsql.sources.logfile import LogSource
 
 __all__ = ["process_file", "PROGRESS_MIN"]
@@ -17,16 +15,19 @@ __all__ = ["process_file", "PROGRESS_MIN"]
 PROGRESS_MIN = 4 * 1024 * 1024
 
 
-def process_file(
-    src: LogSource, emit: Callable[[dict], None], assembler: Assembler, renderer: Renderer
-) -> None:
-    """Push every record of ``src`` through ``assembler`` and ``renderer`` into ``emit`` (no final flush)."""
+def process_file(src: LogSource, pipeline: Pipeline, on_batch: Callable[[Batch], None]) -> str | None:
+    """Feed every chunk of ``src`` to ``pipeline`` and hand each batch to ``on_batch``; the file's end is
+    marked (its partial last line), open events stay open (no final flush: that is ``pipeline.finish()``).
+    Returns the format detected for the file ("raw", "enriched"; None when it was empty)."""
     f, size = src.open()
     if f is not sys.stdin.buffer:
         f.close()
     if size < PROGRESS_MIN or not sys.stderr.isatty():
-        process(src.records(), emit, assembler, renderer, flush=False)
-        return
+        for chunk in src.chunks():
+            on_batch(pipeline.feed_lines(chunk))
+        detected = pipeline.detected
+        on_batch(pipeline.end_file())
+        return detected
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -39,4 +40,8 @@ def process_file(
         transient=True,
     ) as bar:
         task = bar.add_task(os.path.basename(src.path), total=size)
-        process(src.records(lambda n: bar.advance(task, n)), emit, assembler, renderer, flush=False)
+        for chunk in src.chunks(lambda n: bar.advance(task, n)):
+            on_batch(pipeline.feed_lines(chunk))
+        detected = pipeline.detected
+        on_batch(pipeline.end_file())
+    return detected

@@ -133,58 +133,56 @@ def import_logs(
     """Load auditd logs (FILE... or - for stdin, raw or ENRICHED) into the store's tables.
 
     Prints a summary line on stderr: records, events and rows per table."""
-    from auditsql import tables
-    from auditsql.events.assembler import Assembler
-    from auditsql.events.render import Renderer
-    from auditsql.pipeline import process
+    from auditsql._core import Batch, Pipeline, Settings
     from auditsql.store.sqlite import Store, StoreError
 
     sources = [LogSource(p, fmt) for p in files]
     for src in sources:
         if src.path != "-" and not os.path.exists(src.path):
             _fail(f"{src.path}: no such file")
+    if window < 1:
+        _fail("--window must be at least 1")
     try:
         store = Store(db, batch_rows=20000, batch_seconds=5.0)
         store.create_schema()
     except StoreError as e:
         _fail(str(e))
-    if include_failed_execs:
-        tables.configure(include_failed_execs=True)
-    rows_for = tables.rows_for  # type: ignore[attr-defined]
-    assembler = Assembler(window=window)
-    renderer = Renderer(resolve_ids=resolve_ids)
-    pending: list[tuple[str, tuple]] = []
+    pipeline = Pipeline(
+        Settings(
+            format=fmt,
+            resolve_ids=resolve_ids,
+            events_json=False,
+            window=window,
+            include_failed_execs=include_failed_execs,
+        )
+    )
     events = 0
 
-    def emit(ev: dict) -> None:
-        nonlocal events, pending
-        events += 1
-        pending.extend(rows_for(ev))
-        if len(pending) >= 4096:
-            store.insert(pending)
-            pending = []
+    def store_batch(batch: Batch) -> None:
+        nonlocal events
+        events += batch.events
+        if batch.rows:
+            store.insert(batch.rows)
 
     failed = False
     try:
         for src in sources:
             try:
-                process_file(src, emit, assembler, renderer)
+                process_file(src, pipeline, store_batch)
             except InputError as e:
                 failed = True
                 click.echo(f"auditsql: {e}", err=True)
-        process((), emit, assembler, renderer, flush=True)
-        store.insert(pending)
+        store_batch(pipeline.finish())
         store.close()
     except StoreError as e:
         _fail(str(e))
     except KeyboardInterrupt:
-        pending = []
         try:
             store.close()
         except StoreError:
             pass
         _fail(f"interrupted: {sum(store.counts.values())} rows stored in {db}", 130)
-    st = assembler.stats
+    st = pipeline.stats()
     per = ", ".join(f"{n}={k}" for n, k in sorted(store.counts.items()) if k)
     click.echo(
         f"auditsql: imported {st['records']} records, {events} events, {sum(store.counts.values())} rows"

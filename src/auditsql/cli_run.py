@@ -106,7 +106,7 @@ def run(config_file: str | None, duration: float | None, print_config: bool, **f
 
 def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
     import auditsql.tables as tables
-    from auditsql.events.render import Renderer
+    from auditsql._core import Pipeline, Settings
     from auditsql.metrics import MetricsError, parse_listen
     from auditsql.outputs.base import OutputError
     from auditsql.outputs.results_log import ResultsLog, ResultsLogError, host_identifier
@@ -114,7 +114,6 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
     from auditsql.store.sqlite import Store, StoreError
 
     k, st = config.kernel, config.store
-    tables.configure(config.tables.include_failed_execs, config.tables.stat_executable)
     jobs = [Job(q.name, q.query, q.interval, q.snapshot) for q in config.schedule.values()]
     problems = check_queries(jobs, (t.ddl() for t in tables.REGISTRY.values()))
     if problems:
@@ -210,12 +209,23 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
             responder = start_responder(
                 config, host_identifier(rl.host_identifier, rl.specified_identifier), say
             )
+        uptime_base = boot_time()
+        pipeline = Pipeline(
+            Settings(
+                resolve_ids=st.resolve_ids,
+                events_json=bool(outputs),
+                include_failed_execs=config.tables.include_failed_execs,
+                stat_executable=config.tables.stat_executable,
+                process_tree=config.tables.process_tree,
+                fork_events=config.tables.fork_events,
+                live=True,
+                uptime_base=uptime_base,
+            )
+        )
         sink = RunSink(
             store,
-            Renderer(resolve_ids=st.resolve_ids, raw=True).render,
-            tables.rows_for,
             tables.loss_rows,
-            uptime_base=boot_time(),
+            uptime_base=uptime_base,
             scheduler=scheduler,
             expiry=st.events_expiry,
             max_rows=st.events_max,
@@ -230,7 +240,7 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
         if outputs:
             details.append("outputs " + ", ".join(outputs.names()))
         if config.tables.process_tree:
-            _start_tree(config, store, sink)
+            _start_tree(store, pipeline, sink)
         if config.metrics.listen:
             metrics = _metrics(config.metrics.listen, store, outputs, sink, results)
             details.append(f"metrics http://{config.metrics.listen}/metrics")
@@ -250,9 +260,11 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
             details=details,
         )
         plan.extra_rules += proctree_rules(config) + feature_rules
-        socket_table.seed_listeners()  # the ports of servers already listening, for their accept rows
+        pipeline.seed_listeners()  # the ports of servers already listening, for their accept rows
         plan.extra_rules += pushdown  # last: its never rules must shadow only its own rules
-        code = run_live(plan, sink, stop, config.status.interval, duration, config.status.stats_file or None)
+        code = run_live(
+            plan, sink, pipeline, stop, config.status.interval, duration, config.status.stats_file or None
+        )
     except (Stop, StoreError, ResultsLogError) as exc:
         say(str(exc), "error")
         code = 1
@@ -279,14 +291,27 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
     return code
 
 
-def _start_tree(config: Config, store: Any, sink: RunSink) -> None:
-    """The process tree (``auditsql.tables.proctree``): reload it from the store and seed it from /proc; the sink
-    writes its rows on every tick and lets it check /proc for exits on idle ticks (``RunSink.row_sources``)."""
-    from auditsql.tables import proctree
+class _TreeSweep:
+    """The process tree's periodic /proc check, as one of ``RunSink.row_sources``."""
 
-    tree = proctree.start(store.conn, fork_events=config.tables.fork_events, uptime_base=sink.uptime_base)
-    sink.row_sources.append(tree)
-    sink.drain_sources()  # the reloaded and seeded processes, stored before the first event
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+
+    def idle(self, monotonic_now: float) -> Any:
+        return self.pipeline.tree_idle(monotonic_now)
+
+
+def _start_tree(store: Any, pipeline: Any, sink: RunSink) -> None:
+    """The process tree (docs/process-tree.md), kept by the pipeline: reload it from the store and seed it from
+    /proc, store those rows before the first event; the sink lets it check /proc for exits on idle ticks."""
+    import time
+
+    from auditsql.tables.proctree import reload_rows
+
+    pipeline.tree_reload(reload_rows(store.conn))
+    pipeline.tree_seed()
+    sink.row_sources.append(_TreeSweep(pipeline))
+    sink.batch(pipeline.tree_idle(time.monotonic()))
     store.flush()
 
 

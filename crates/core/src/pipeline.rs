@@ -98,6 +98,9 @@ pub struct Batch {
     pub event_rows: Vec<usize>,
     /// raw text of `AUDIT_CONFIG_CHANGE` records
     pub config_changes: Vec<Vec<u8>>,
+    /// (node, serial) of the records in arrival order, a repeat of the previous pair left out: what the
+    /// loss accounting's serial trackers observe
+    pub serials: Vec<(Option<Vec<u8>>, u64)>,
 }
 
 impl Batch {
@@ -107,7 +110,7 @@ impl Batch {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events == 0 && self.rows.is_empty() && self.config_changes.is_empty()
+        self.events == 0 && self.rows.is_empty() && self.config_changes.is_empty() && self.serials.is_empty()
     }
 }
 
@@ -196,9 +199,7 @@ impl Pipeline {
     /// ends the line before it and is one error record of its own.
     pub fn feed_lines(&mut self, data: &[u8], batch: &mut Batch) {
         if self.detect.is_none() {
-            let head = if self.partial.is_empty() { data } else { &data[..0] };
-            let sniff = &head[..head.len().min(SNIFF)];
-            self.detect = Some(looks_enriched(sniff));
+            self.detect = Some(looks_enriched(&data[..data.len().min(SNIFF)]));
         }
         self.input.bytes += data.len() as u64;
         let mut rest = data;
@@ -221,6 +222,23 @@ impl Pipeline {
             rest = &rest[i + 1..];
         }
         self.partial.extend_from_slice(rest);
+    }
+
+    /// The end of one file of log text: its partial last line is parsed, and the next file's format is
+    /// detected anew (`Format::Auto`). Open events stay open: a log rotated mid-event continues in the next.
+    pub fn end_file(&mut self, batch: &mut Batch) {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.line(&line, batch);
+        }
+        if self.settings.format == Format::Auto {
+            self.detect = None;
+        }
+    }
+
+    /// The format detected for the current log text: Some(true) ENRICHED, Some(false) raw, None not yet.
+    pub fn detected(&self) -> Option<bool> {
+        self.detect
     }
 
     /// One netlink message: its type, payload, and the datagram's real length when it was cut (else 0).
@@ -255,10 +273,7 @@ impl Pipeline {
 
     /// End of input: the partial line, then every open event; the process tree's changed rows follow.
     pub fn finish(&mut self, batch: &mut Batch) {
-        if !self.partial.is_empty() {
-            let line = std::mem::take(&mut self.partial);
-            self.line(&line, batch);
-        }
+        self.end_file(batch);
         let mut closed = std::mem::take(&mut self.closed);
         self.assembler.flush(&mut closed);
         self.emit_all(&mut closed, batch);
@@ -324,6 +339,15 @@ impl Pipeline {
     fn record(&mut self, rec: Record, batch: &mut Batch) {
         if rec.rtype == AUDIT_CONFIG_CHANGE {
             batch.config_changes.push(rec.text.clone());
+        }
+        if rec.serial != 0 {
+            let same = batch
+                .serials
+                .last()
+                .is_some_and(|(n, s)| *s == rec.serial && *n == rec.node);
+            if !same {
+                batch.serials.push((rec.node.clone(), rec.serial));
+            }
         }
         let mut closed = std::mem::take(&mut self.closed);
         self.assembler.push(rec, &mut closed);

@@ -91,6 +91,8 @@ pub struct Batch {
     event_rows: Py<PyList>,
     #[pyo3(get)]
     config_changes: Py<PyList>,
+    #[pyo3(get)]
+    serials: Py<PyList>,
 }
 
 #[pymethods]
@@ -132,7 +134,13 @@ fn batch_to_py(py: Python<'_>, mut b: core::Batch) -> PyResult<Batch> {
     for c in &b.config_changes {
         config.append(PyBytes::new(py, c))?;
     }
+    let serials = PyList::empty(py);
+    for (node, serial) in &b.serials {
+        let node = node.as_ref().map(|n| String::from_utf8_lossy(n).into_owned());
+        serials.append((node, *serial))?;
+    }
     Ok(Batch {
+        serials: serials.unbind(),
         events: b.events,
         json: PyBytes::new(py, &b.json).unbind(),
         rows: rows_to_py(py, &b.rows)?.unbind(),
@@ -178,6 +186,23 @@ impl Pipeline {
             b
         });
         batch_to_py(py, b)
+    }
+
+    /// The end of one log file: its partial last line; the next file's format is detected anew.
+    fn end_file(&mut self, py: Python<'_>) -> PyResult<Batch> {
+        let inner = &mut self.inner;
+        let b = py.detach(|| {
+            let mut b = core::Batch::default();
+            inner.end_file(&mut b);
+            b
+        });
+        batch_to_py(py, b)
+    }
+
+    /// "enriched", "raw", or None before any log text.
+    #[getter]
+    fn detected(&self) -> Option<&'static str> {
+        self.inner.detected().map(|d| if d { "enriched" } else { "raw" })
     }
 
     fn tick(&mut self, py: Python<'_>, now: f64) -> PyResult<Batch> {

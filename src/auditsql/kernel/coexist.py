@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import Callable
 
-from auditsql.records.record import Record
+from auditsql._core import parse_line
 
 from .netlink import AUDIT_ADD_RULE, AuditNetlinkError
 from .rules import kernel_normalize
@@ -75,18 +75,19 @@ class KernelWatch:
 
     # -- the record stream -------------------------------------------------------------------------------
 
-    def record(self, rec: Record) -> None:
-        """A ``CONFIG_CHANGE`` record (the caller filters on the type): note what needs a check."""
-        op = rec.get("op")
+    def record(self, text: bytes) -> None:
+        """A ``CONFIG_CHANGE`` record's raw text (the pipeline picks them out): note what needs a check."""
+        fields = config_fields(text)
+        op = fields.get("op")
         if op == "remove_rule":
             # checked at the next poll (within a second), not now: `auditctl -D` deletes one rule at a time
             self._rules_due = True
-        elif rec.get("audit_enabled") == "0" or rec.get("audit_pid") is not None:
+        elif fields.get("audit_enabled") == "0" or fields.get("audit_pid") is not None:
             self.due = True
-        new = rec.get("audit_pid")
-        if self.mode == "unicast" and new not in (None, "0") and rec.get("res") == "0":
+        new = fields.get("audit_pid")
+        if self.mode == "unicast" and new not in (None, "0") and fields.get("res") == "0":
             pid = int(new) if new and new.isdigit() else 0
-            if rec.get("old") == str(os.getpid()) and pid not in self._refused:
+            if fields.get("old") == str(os.getpid()) and pid not in self._refused:
                 self._refused.add(pid)
                 self.counters["refused_daemons"] += 1
                 self.say(
@@ -191,3 +192,14 @@ class KernelWatch:
 
 def _who(pid: int) -> str:
     return "no process" if not pid else f"pid {pid} ({process_name(pid)})"
+
+
+def config_fields(text: bytes) -> dict[str, str]:
+    """A record's fields as written (the first of each key), as text: what :meth:`KernelWatch.record` reads."""
+    out: dict[str, str] = {}
+    for rec in parse_line(text, False):
+        for k, v in rec["fields"]:
+            key = k.decode("utf-8", "replace")
+            if key not in out:
+                out[key] = v.decode("utf-8", "replace")
+    return out

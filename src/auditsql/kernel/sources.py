@@ -1,7 +1,8 @@
 """Live record sources: the kernel (unicast daemon socket or multicast), or auditd's plugin stream.
 
-One interface, :class:`LiveSource`: ``start()``, then ``get(timeout)`` returns the next records (parsed on
-the caller's thread), ``stop()``; ``counters`` says what the reader saw.
+One interface, :class:`LiveSource`: ``start()``, then ``get(timeout)`` returns the next raw messages
+``(type, payload, truncated length)`` for the native pipeline (``auditsql._core.Pipeline.feed_frames``), ``stop()``;
+``counters`` says what the reader saw.
 
 Three reader models (``reader=``):
 
@@ -54,9 +55,6 @@ import threading
 import time
 from collections import deque
 from typing import Any, BinaryIO
-
-from auditsql.records.parser import parse_line, parse_netlink
-from auditsql.records.record import Record
 
 from .loss import LossAccount
 from .netlink import (
@@ -285,34 +283,23 @@ class LiveSource:
 
     # -- processing side ---------------------------------------------------------------------------------
 
-    def get(self, timeout: float = _POLL, max_items: int = 1024) -> list[Record]:
-        """Records of the next queued messages: waits up to ``timeout`` for the first, takes what else is
-        there (up to ``max_items``). An empty list on timeout."""
+    def get(self, timeout: float = _POLL, max_items: int = 1024) -> list[tuple[int, bytes, int]]:
+        """The next queued messages, as ``(type, payload, truncated length or 0)``; type 0 is a text line
+        (the plugin stream). Waits up to ``timeout`` for the first, takes what else is there (up to
+        ``max_items``). An empty list on timeout. Parsing is the pipeline's (``Pipeline.feed_frames``)."""
         if self.reader != "thread":
-            items = self._drain(timeout, max_items)
-            if not items:
-                return []
-        else:
-            q = self._queue
-            try:
-                items = [q.get(timeout=timeout)]
-            except queue.Empty:
-                return []
-            try:
-                while len(items) < max_items:
-                    items.append(q.get_nowait())
-            except queue.Empty:
-                pass
-        out: list[Record] = []
-        for msg_type, data, trunc in items:
-            if msg_type == _ITEM_TEXT:
-                out.extend(parse_line(data))
-                continue
-            rec = parse_netlink(msg_type, data)
-            if trunc:
-                rec.error = f"truncated: the kernel sent {trunc} bytes, the receive buffer holds {RECV_SIZE}"
-            out.append(rec)
-        return out
+            return self._drain(timeout, max_items)
+        q = self._queue
+        try:
+            items = [q.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        try:
+            while len(items) < max_items:
+                items.append(q.get_nowait())
+        except queue.Empty:
+            pass
+        return items
 
     def _drain(self, timeout: float, max_items: int) -> list[tuple[int, bytes, int]]:
         """Inline reading: what the socket holds now (waiting up to ``timeout`` for the first message)."""

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from auditsql.records.encoding import unescape
+from auditsql._core import unescape
 
 __all__ = ["ECS_VERSION", "to_ecs"]
 

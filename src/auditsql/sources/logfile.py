@@ -1,43 +1,36 @@
-"""auditd log files and streams (raw or ENRICHED), and the auditd plugin stream on stdin, → records."""
+"""auditd log files and streams (raw or ENRICHED), read in chunks for the native pipeline.
+
+Parsing happens in the core (``auditsql._core.Pipeline.feed_lines``): this module opens the file, refuses what
+is plainly not a text log, and hands out chunks. A log that holds a run of NUL bytes (a file preallocated and
+cut short by a crash) is read on: the core turns the run into one error record and goes on with the next line.
+"""
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO
 
-from auditsql.records.parser import parse_line
-from auditsql.records.record import Record
-
-__all__ = ["LogSource", "InputError", "detect_format", "FORMATS"]
+__all__ = ["LogSource", "InputError", "FORMATS", "CHUNK"]
 
 FORMATS = ("auto", "raw", "enriched")
-_SNIFF = 64 * 1024
-_ENRICHED_MARK = re.compile(rb'\x1d|[A-Z][A-Z0-9_]+="|ARCH=[a-z]|SYSCALL=[a-z]')
+#: bytes handed to the pipeline at a time
+CHUNK = 1 << 20
+_SNIFF = 4096
 
 
 class InputError(Exception):
     """A file that cannot be read as an audit log: the message is one line for the user."""
 
 
-def detect_format(head: bytes) -> str:
-    """``enriched`` when the sample holds auditd's 0x1d separator or an upper-case interpreted key
-    (``UID="root"``, ``ARCH=x86_64``), however it is attached (space, 0x1d, or glued to the value)."""
-    return "enriched" if _ENRICHED_MARK.search(head) else "raw"
-
-
 @dataclass
 class LogSource:
-    """One file or stream. ``records()`` yields every record of every line; comment and blank lines are
-    skipped and counted (laurel's and auditd-parser's test logs carry ``#`` comments)."""
+    """One file or stream (``-``: standard input)."""
 
     path: str
     fmt: str = "auto"
-    stats: dict[str, int] = field(default_factory=lambda: {"lines": 0, "skipped_lines": 0, "bytes": 0})
-    detected: str = ""
 
     def open(self) -> tuple[BinaryIO, int]:
         if self.path == "-":
@@ -51,55 +44,35 @@ class LogSource:
         if os.path.isdir(self.path):
             raise InputError(f"{self.path}: is a directory, not a log file")
         try:
-            f = open(self.path, "rb")  # noqa: SIM115 - closed by records()
+            f = open(self.path, "rb")  # noqa: SIM115 - closed by chunks()
         except PermissionError:
             raise InputError(f"{self.path}: permission denied (run as a user that can read it)") from None
         except OSError as e:
             raise InputError(f"{self.path}: cannot open: {e.strerror}") from None
         return f, st.st_size
 
-    def records(self, progress: Callable[[int], None] | None = None) -> Iterator[Record]:
+    def chunks(self, progress: Callable[[int], None] | None = None) -> Iterator[bytes]:
+        """The file's bytes in chunks of about :data:`CHUNK`. A file whose first line holds a NUL byte and no
+        ``type=`` (a compressed or binary file) is refused with :class:`InputError`."""
         f, _size = self.open()
         try:
-            yield from self._records(f, progress)
+            first = True
+            while True:
+                try:
+                    chunk = f.read(CHUNK) if f is not sys.stdin.buffer else f.read1(CHUNK)  # type: ignore[attr-defined]
+                except OSError as e:
+                    raise InputError(f"{self.path}: read error: {e.strerror}") from None
+                if not chunk:
+                    return
+                if first:
+                    first = False
+                    head = chunk[:_SNIFF]
+                    line = head.split(b"\n", 1)[0]
+                    if b"\0" in line and b"type=" not in head:
+                        raise InputError(f"{self.path}: binary data (NUL bytes), not an auditd text log")
+                if progress is not None:
+                    progress(len(chunk))
+                yield chunk
         finally:
             if f is not sys.stdin.buffer:
                 f.close()
-
-    def _records(self, f: BinaryIO, progress: Callable[[int], None] | None) -> Iterator[Record]:
-        stats = self.stats
-        head = f.peek(_SNIFF)[:_SNIFF] if hasattr(f, "peek") else b""
-        if b"\0" in head:
-            raise InputError(f"{self.path}: binary data (NUL bytes), not an auditd text log")
-        fmt = self.fmt if self.fmt != "auto" else detect_format(head)
-        self.detected = fmt
-        detect = fmt != "raw"
-        lines = 0
-        skipped = 0
-        nbytes = 0
-        tick = 0
-        try:
-            for line in f:
-                lines += 1
-                n = len(line)
-                nbytes += n
-                c = line[:1]
-                if c == b"#" or line.isspace() or not n:
-                    skipped += 1
-                    continue
-                if b"\0" in line:
-                    raise InputError(f"{self.path}:{lines}: binary data (NUL bytes), not an auditd text log")
-                yield from parse_line(line, detect)
-                if progress is not None:
-                    tick += n
-                    if tick >= 1 << 20:
-                        progress(tick)
-                        tick = 0
-        except OSError as e:
-            raise InputError(f"{self.path}: read error: {e.strerror}") from None
-        finally:
-            if progress is not None and tick:
-                progress(tick)
-            stats["lines"] += lines
-            stats["skipped_lines"] += skipped
-            stats["bytes"] += nbytes
