@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno as _errno
 
-from auditsql.tables._common import event_columns, to_json, token_text
 from auditsql.tables.registry import COMMON_EVENT_COLUMNS, Column, Table, register
 
 __all__ = [
@@ -14,7 +13,6 @@ __all__ = [
     "AUDIT_STATUS",
     "AUDIT_RULES",
     "LiveTableError",
-    "audit_event_row",
     "loss_row",
     "status_rows",
     "rules_rows",
@@ -62,7 +60,7 @@ AUDIT_EVENTS = register(
                 "sections",
                 "TEXT",
                 "JSON object: the typed record sections, keyed by record type name (NULL when turned off with "
-                "`configure(audit_sections=False)`)",
+                "`Settings(audit_sections=False)`)",
             ),
             Column("raw", "TEXT", "JSON array: every record's exact text, in arrival order"),
             *COMMON_EVENT_COLUMNS,
@@ -142,49 +140,8 @@ AUDIT_RULES = register(
 )
 
 
-#: store the typed record sections as JSON in ``audit_events.sections`` (about a third of the mapping's CPU
-#: for an exec event); off: the column is NULL and the records stay queryable through ``raw``
-AUDIT_EVENTS_SECTIONS = True
-
-
 class LiveTableError(Exception):
     """A live table could not be read; ``str()`` is one line naming the cause and the fix."""
-
-
-_NOT_SECTIONS = frozenset(("ID", "NODE", "summary", "raw"))
-
-
-def audit_event_row(event: dict, summary: dict, uptime_base: float | None) -> tuple:
-    time, uptime, eid = event_columns(event, uptime_base)
-    sections = [k for k in event if k not in _NOT_SECTIONS]
-    raw = event.get("raw")
-    closed_by = summary.get("closed_by")
-    if closed_by is None:
-        last = raw[-1] if raw else None
-        if isinstance(last, str):
-            closed_by = "eoe" if "type=EOE msg=audit(" in last else "single"
-        else:
-            closed_by = "eoe" if summary.get("type") == "SYSCALL" else "single"
-    success = summary.get("success")
-    key = summary.get("key")
-    return (
-        summary.get("type"),
-        ",".join(sections),
-        summary.get("records"),
-        event.get("NODE"),
-        summary.get("syscall"),
-        None if success is None else int(bool(success)),
-        summary.get("pid"),
-        summary.get("auid"),
-        key if isinstance(key, str) else None,
-        closed_by,
-        to_json(summary),
-        to_json({k: event[k] for k in sections}) if AUDIT_EVENTS_SECTIONS else None,
-        to_json(raw) if raw is not None else None,
-        time,
-        uptime,
-        eid,
-    )
 
 
 def loss_row(rec: dict) -> tuple:
@@ -195,6 +152,17 @@ def loss_row(rec: dict) -> tuple:
         rec.get("count"),
         rec.get("detail"),
     )
+
+
+def token_text(token: str | None) -> str | None:
+    """Text that may hold surrogate escapes (bytes that were not UTF-8) → valid text (``\\xNN``)."""
+    if token is None:
+        return None
+    try:
+        token.encode("utf-8")
+    except UnicodeEncodeError:
+        return token.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return token
 
 
 def _kernel_error(table: str, exc: OSError) -> LiveTableError:

@@ -13,10 +13,10 @@ Mapping (osquery's ``AuditProcessEventSubscriber`` is the reference, its defects
   ``mode`` written as the kernel writes it (``0100755``).
 * ``atime``/``mtime``/``ctime``/``btime``: osquery ``stat()``s the path when it inserts the row (so the
   times describe the file at insertion, not at the exec, and imported logs would get this host's files).
-  auditsql leaves them NULL unless ``STAT_EXECUTABLE`` is set (``auditsql.tables.configure(
-  stat_executable=True)``), which does what osquery does (``btime`` 0).
-* Failed execs (``success=no``) are not rows unless ``INCLUDE_FAILED_EXECS`` is set
-  (``auditsql.tables.configure(include_failed_execs=True)``, which the agent config sets; osquery only
+  auditsql leaves them NULL unless ``[tables] stat_executable`` is set (``Settings(stat_executable=True)``),
+  which does what osquery does (``btime`` 0).
+* Failed execs (``success=no``) are not rows unless ``[tables] include_failed_execs`` is set
+  (``Settings(include_failed_execs=True)``; osquery only
   records successful execs). A failed exec's row has ``status`` ``failed``, ``exit_code`` (``-2``) and ``errno``
   (``ENOENT``); its ``path`` is the name the call was given (the first ``PATH`` record; the ``SYSCALL``
   ``exe=`` is the calling program's), and ``cmdline``/``argv`` are NULL: the kernel writes no ``EXECVE``
@@ -32,25 +32,12 @@ Mapping (osquery's ``AuditProcessEventSubscriber`` is the reference, its defects
 
 from __future__ import annotations
 
-import os
-import re
-
-from auditsql.records.encoding import unescape
-from auditsql.tables._common import as_int, event_columns, first_section, text, to_json
 from auditsql.tables.registry import COMMON_EVENT_COLUMNS, Column, Table, register
 
-__all__ = ["PROCESS_EVENTS", "EXEC_SYSCALLS", "INCLUDE_FAILED_EXECS", "STAT_EXECUTABLE", "process_rows"]
+__all__ = ["PROCESS_EVENTS"]
 
-#: record failed execs too (``status='failed'``); osquery records only successful ones. The agent config sets it.
-INCLUDE_FAILED_EXECS = False
-#: ``stat()`` the executable at insertion for atime/mtime/ctime, as osquery does; off: those columns are NULL
-STAT_EXECUTABLE = False
 
-EXEC_SYSCALLS = frozenset(("execve", "execveat"))
-_NO_TREE = (None, None, None, None)
 # summary warnings that mean the EXECVE records did not add up (see auditsql.events.interpret.execve_argv)
-_ARGV_WARNINGS = ("argc", "argument indexes")
-_PIECE_WARNING = re.compile(r"a[0-9]+: ")
 
 PROCESS_EVENTS = register(
     Table(
@@ -165,102 +152,3 @@ PROCESS_EVENTS = register(
         ),
     )
 )
-
-
-def _mode(value: object) -> str | None:
-    if isinstance(value, str) and value.startswith("0o"):
-        return "0" + value[2:]
-    return text(value)
-
-
-def process_rows(
-    event: dict, summary: dict, uptime_base: float | None, tree: tuple | None = None
-) -> list[tuple]:
-    """The ``process_events`` row of an exec event (empty for any other event). ``tree``: the process tree's
-    (parent_path, parent_cmdline, process_start, container_id) for it (``auditsql.tables.proctree``)."""
-    if summary.get("syscall") not in EXEC_SYSCALLS:
-        return []
-    success = summary.get("success")
-    failed = success is False
-    if failed and not INCLUDE_FAILED_EXECS:
-        return []
-    time, uptime, eid = event_columns(event, uptime_base)
-    argv = summary.get("argv")
-    cmdline = cmdline_size = argv_json = argc = None
-    overflows = ""
-    if isinstance(argv, list):
-        cmdline = " ".join([text(a) or "" for a in argv])
-        cmdline_size = sum([len(unescape(a)) if "%" in a else len(a.encode()) for a in argv])
-        cmdline_size += max(0, len(argv) - 1)
-        argv_json = to_json(argv)
-        argc = len(argv)
-        for w in summary.get("warnings") or ():
-            if w.startswith(_ARGV_WARNINGS) or _PIECE_WARNING.match(w):
-                overflows = "cmdline"
-                break
-    paths = event.get("PATH")
-    first_path = paths[0] if isinstance(paths, list) and paths and isinstance(paths[0], dict) else None
-    mode = owner_uid = owner_gid = None
-    if first_path is not None:
-        mode = _mode(first_path.get("mode"))
-        owner_uid = as_int(first_path.get("ouid"))
-        owner_gid = as_int(first_path.get("ogid"))
-    if failed:
-        path = text(first_path.get("name")) if first_path is not None else None
-    else:
-        path = text(summary.get("exe"))
-    atime = mtime = ctime = btime = None
-    if STAT_EXECUTABLE and path:
-        try:
-            st = os.stat(path)
-        except OSError:
-            atime = mtime = ctime = 0
-        else:
-            atime, mtime, ctime = int(st.st_atime), int(st.st_mtime), int(st.st_ctime)
-        btime = 0
-    cwd = first_section(event, "CWD")
-    exit_code = summary.get("exit")
-    g = summary.get
-    row = (
-        g("pid"),
-        path,
-        mode,
-        cmdline,
-        cmdline_size,
-        None,
-        None,
-        None,
-        text(cwd.get("cwd")) if cwd is not None else None,
-        g("auid"),
-        g("uid"),
-        g("euid"),
-        g("gid"),
-        g("egid"),
-        owner_uid,
-        owner_gid,
-        atime,
-        mtime,
-        ctime,
-        btime,
-        overflows,
-        g("ppid"),
-        g("fsuid"),
-        g("suid"),
-        g("fsgid"),
-        g("sgid"),
-        g("syscall"),
-        argv_json,
-        argc,
-        "failed" if failed else "succeeded",
-        exit_code if isinstance(exit_code, int) else as_int(exit_code),
-        g("errno") if failed else None,
-        g("ses"),
-        text(g("tty")),
-        text(g("comm")),
-        text(g("key")),
-        *(tree or _NO_TREE),
-        time,
-        uptime,
-        eid,
-    )
-    return [row]

@@ -10,11 +10,9 @@ whole value up and writes ``327681(unknown)``), the data being the extension col
 
 from __future__ import annotations
 
-from auditsql.events.interpret import arch_of, syscall_name
-from auditsql.tables._common import as_int, event_columns, text
 from auditsql.tables.registry import COMMON_EVENT_COLUMNS, Column, Table, register
 
-__all__ = ["SECCOMP_EVENTS", "seccomp_rows", "SECCOMP_ACTIONS"]
+__all__ = ["SECCOMP_EVENTS", "SECCOMP_ACTIONS"]
 
 SECCOMP_EVENTS = register(
     Table(
@@ -70,53 +68,3 @@ SECCOMP_ACTIONS = {
     0x7FFC0000: "LOG",
     0x7FFF0000: "ALLOW",
 }
-_ACTION_FULL = 0xFFFF0000
-
-
-def seccomp_rows(event: dict, uptime_base: float | None) -> list[tuple]:
-    secs = event.get("SECCOMP")
-    if not isinstance(secs, list):
-        return []
-    common = event_columns(event, uptime_base)
-    rows = []
-    for sec in secs:
-        if not isinstance(sec, dict):
-            continue
-        arch_tok = sec.get("arch")
-        arch_num, arch_name = arch_of(arch_tok if isinstance(arch_tok, str) else None)
-        if arch_name:
-            arch = arch_name.upper()
-        elif arch_num is not None:
-            arch = f"0x{arch_num:x}"
-        else:
-            arch = text(arch_tok)
-        nr = sec.get("syscall")
-        syscall = (syscall_name(arch_name, nr) or str(nr)) if isinstance(nr, int) else text(nr)
-        code_num = as_int(sec.get("code"), 16)
-        code = code_data = None
-        if code_num is not None:
-            action = code_num & _ACTION_FULL
-            code = SECCOMP_ACTIONS.get(action, f"0x{action:x}")
-            code_data = code_num & 0xFFFF
-        elif sec.get("code") is not None:
-            code = text(sec.get("code"))
-        rows.append(
-            (
-                as_int(sec.get("auid")),
-                as_int(sec.get("uid")),
-                as_int(sec.get("gid")),
-                as_int(sec.get("ses")),
-                as_int(sec.get("pid")),
-                text(sec.get("comm")),
-                text(sec.get("exe")),
-                as_int(sec.get("sig")),
-                arch,
-                syscall,
-                as_int(sec.get("compat")),
-                text(sec.get("ip")),
-                code,
-                code_data,
-                *common,
-            )
-        )
-    return rows
