@@ -52,8 +52,8 @@ impl Policy {
 pub struct ReaderSettings {
     /// What happens when the buffer is full.
     pub policy: Policy,
-    /// The buffer is full when it holds this many bytes (frames of 10 header bytes + payload); it takes
-    /// the frames of the receive call in progress, so it may exceed this by one batch.
+    /// The buffer is full when it holds this many bytes (frames of 10 header bytes + payload; at least 1);
+    /// it takes the frames of the receive call in progress, so it may exceed this by one batch.
     pub buffer_bytes: usize,
     /// Datagrams per receive call (`recvmmsg`; 1: `recvmsg`), 1 to 1024.
     pub batch: usize,
@@ -176,6 +176,7 @@ impl Reader {
         let settings = ReaderSettings {
             batch: settings.batch.clamp(1, MAX_BATCH),
             recv_size: settings.recv_size.min(MAX_RECV_SIZE),
+            buffer_bytes: settings.buffer_bytes.max(1),
             ..settings
         };
         let shared = Arc::new(Shared {

@@ -522,3 +522,39 @@ fn foreign_netlink_sender() {
     assert_eq!(c.messages, 0);
     assert_eq!(reader.pending(), 0);
 }
+
+/// CPU ticks (user + system) of this process so far.
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<&str> = after.split_whitespace().collect();
+    f.get(11).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+#[test]
+#[ignore = "a measurement: cargo test --release -p auditsql-core measure_batch -- --ignored --nocapture"]
+fn measure_batch() {
+    // the socket is filled first (a forced 1 GiB send buffer, as root), then drained: only the reading costs
+    use nix::sys::socket::{setsockopt, sockopt::SndBufForce};
+    const N: usize = 100_000;
+    for batch in [1usize, 8, 32, 64, 1, 8, 32, 64] {
+        let (rd, wr) = pair();
+        if setsockopt(&wr, SndBufForce, &(1 << 30)).is_err() {
+            eprintln!("SO_SNDBUFFORCE needs root: skipped");
+            return;
+        }
+        let payload = nlmsg(1300, &body(0, 300));
+        for _ in 0..N {
+            put(&wr, &payload);
+        }
+        let cpu = cpu_ticks();
+        let t = Instant::now();
+        let reader =
+            Reader::start(rd, settings(Policy::Block, 512 << 20, batch, RECV_SIZE)).unwrap();
+        wait_for(&reader, |c| c.messages == N as u64);
+        let elapsed = t.elapsed();
+        let ticks = cpu_ticks() - cpu;
+        println!("batch {batch:3}: {N} datagrams in {elapsed:?}, {ticks} CPU ticks (reader + polling test thread)");
+    }
+}
