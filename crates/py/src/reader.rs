@@ -52,10 +52,16 @@ impl Reader {
 #[pymethods]
 impl Reader {
     /// Starts reading a duplicate of `fd` (an audit netlink socket, bound and registered): the caller keeps
-    /// its own socket object. `policy` is "block" or "drop"; `buffer_bytes` what the reader holds at most.
+    /// its own socket object. `policy` is "block" or "drop"; `buffer_bytes` what the reader holds at most,
+    /// `buffer_frames` (None: no limit) how many records (the Python reader's `queue_size` under drop).
     #[new]
-    #[pyo3(signature = (fd, policy = "block", buffer_bytes = 512 << 20))]
-    fn new(fd: RawFd, policy: &str, buffer_bytes: usize) -> PyResult<Self> {
+    #[pyo3(signature = (fd, policy = "block", buffer_bytes = 512 << 20, buffer_frames = None))]
+    fn new(
+        fd: RawFd,
+        policy: &str,
+        buffer_bytes: usize,
+        buffer_frames: Option<usize>,
+    ) -> PyResult<Self> {
         let policy = Policy::parse(policy).ok_or_else(|| {
             CoreError::new_err(format!(
                 "policy must be one of ('block', 'drop'), not '{policy}'"
@@ -64,8 +70,10 @@ impl Reader {
         if fd < 0 {
             return Err(CoreError::new_err(format!("not a file descriptor: {fd}")));
         }
-        if buffer_bytes == 0 {
-            return Err(CoreError::new_err("buffer_bytes must be positive"));
+        if buffer_bytes == 0 || buffer_frames == Some(0) {
+            return Err(CoreError::new_err(
+                "buffer_bytes and buffer_frames must be positive",
+            ));
         }
         // SAFETY: the descriptor is only borrowed for the duration of the F_DUPFD_CLOEXEC call, while the
         // caller's socket object holds it open; a descriptor that is not open makes the dup fail (EBADF).
@@ -74,6 +82,7 @@ impl Reader {
         let settings = ReaderSettings {
             policy,
             buffer_bytes,
+            buffer_frames: buffer_frames.unwrap_or(usize::MAX),
             ..ReaderSettings::default()
         };
         let inner = nl::Reader::start(owned, settings).map_err(PyErr::from)?;

@@ -55,6 +55,9 @@ pub struct ReaderSettings {
     /// The buffer is full when it holds this many bytes (frames of 10 header bytes + payload; at least 1);
     /// it takes the frames of the receive call in progress, so it may exceed this by one batch.
     pub buffer_bytes: usize,
+    /// The buffer is also full when it holds this many frames (the Python reader's `queue_size` under
+    /// policy drop; at least 1; default: no limit).
+    pub buffer_frames: usize,
     /// Datagrams per receive call (`recvmmsg`; 1: `recvmsg`), 1 to 1024.
     pub batch: usize,
     /// The receive buffer per datagram; a longer datagram is cut and counted as truncated (16 B to 1 MiB).
@@ -66,6 +69,7 @@ impl Default for ReaderSettings {
         Self {
             policy: Policy::Block,
             buffer_bytes: DEFAULT_BUFFER_BYTES,
+            buffer_frames: usize::MAX,
             batch: 32,
             recv_size: RECV_SIZE,
         }
@@ -108,7 +112,25 @@ struct Queue {
     done: bool,
 }
 
+/// When the buffer counts as full.
+#[derive(Debug, Clone, Copy)]
+struct Limit {
+    bytes: usize,
+    frames: usize,
+}
+
+impl Limit {
+    const NONE: Limit = Limit {
+        bytes: usize::MAX,
+        frames: usize::MAX,
+    };
+}
+
 impl Queue {
+    fn full(&self, limit: Limit) -> bool {
+        self.bytes >= limit.bytes || self.frames >= limit.frames
+    }
+
     fn push(&mut self, msg_type: u16, trunc: u32, payload: &[u8]) {
         let room = match self.chunks.back() {
             Some(last) => last.data.len() < CHUNK_BYTES,
@@ -177,6 +199,7 @@ impl Reader {
             batch: settings.batch.clamp(1, MAX_BATCH),
             recv_size: settings.recv_size.min(MAX_RECV_SIZE),
             buffer_bytes: settings.buffer_bytes.max(1),
+            buffer_frames: settings.buffer_frames.max(1),
             ..settings
         };
         let shared = Arc::new(Shared {
@@ -356,7 +379,10 @@ fn read_loop(
     mut rx: Receiver,
     settings: &ReaderSettings,
 ) -> Result<(), ReaderError> {
-    let limit = settings.buffer_bytes;
+    let limit = Limit {
+        bytes: settings.buffer_bytes,
+        frames: settings.buffer_frames,
+    };
     loop {
         if shared.stop.load(Ordering::Acquire) {
             return final_drain(shared, &mut rx);
@@ -385,14 +411,14 @@ fn read_loop(
 }
 
 /// Policy block: waits while the buffer is full. False when stopped before there was room.
-fn wait_for_space(shared: &Shared, limit: usize) -> bool {
+fn wait_for_space(shared: &Shared, limit: Limit) -> bool {
     let mut q = shared.lock();
-    if q.bytes < limit {
+    if !q.full(limit) {
         return true;
     }
     Counters::add(&shared.counters.queue_full, 1);
     q.reader_waiting = true;
-    while q.bytes >= limit && !shared.stop.load(Ordering::Acquire) {
+    while q.full(limit) && !shared.stop.load(Ordering::Acquire) {
         q = shared
             .space
             .wait_timeout(q, Duration::from_millis(u64::from(POLL_MS)))
@@ -400,7 +426,7 @@ fn wait_for_space(shared: &Shared, limit: usize) -> bool {
             .0;
     }
     q.reader_waiting = false;
-    q.bytes < limit
+    !q.full(limit)
 }
 
 /// On stop: what the socket holds now is kept whatever the limit (the Python reader's flush).
@@ -408,7 +434,7 @@ fn final_drain(shared: &Shared, rx: &mut Receiver) -> Result<(), ReaderError> {
     let mut drained = 0usize;
     while drained < FINAL_DRAIN_BYTES {
         match rx.recv() {
-            Ok(n) => drained += store(shared, rx, n, Policy::Block, usize::MAX),
+            Ok(n) => drained += store(shared, rx, n, Policy::Block, Limit::NONE),
             Err(Errno::EAGAIN) => return Ok(()),
             Err(Errno::EINTR) => {}
             Err(Errno::ENOBUFS) => Counters::add(&shared.counters.enobufs, 1),
@@ -425,7 +451,7 @@ fn final_drain(shared: &Shared, rx: &mut Receiver) -> Result<(), ReaderError> {
 
 /// Classifies and counts the `n` datagrams just received and keeps the records (policy drop: those that
 /// find room). Returns the bytes received.
-fn store(shared: &Shared, rx: &Receiver, n: usize, policy: Policy, limit: usize) -> usize {
+fn store(shared: &Shared, rx: &Receiver, n: usize, policy: Policy, limit: Limit) -> usize {
     let c = &shared.counters;
     let mut received = 0;
     let mut q = shared.lock();
@@ -449,7 +475,7 @@ fn store(shared: &Shared, rx: &Receiver, n: usize, policy: Policy, limit: usize)
                 if trunc != 0 {
                     Counters::add(&c.truncated, 1);
                 }
-                if policy == Policy::Drop && q.bytes >= limit {
+                if policy == Policy::Drop && q.full(limit) {
                     Counters::add(&c.queue_full, 1);
                     Counters::add(&c.queue_drops, 1);
                     continue;

@@ -50,6 +50,7 @@ fn settings(policy: Policy, buffer_bytes: usize, batch: usize, recv_size: usize)
     ReaderSettings {
         policy,
         buffer_bytes,
+        buffer_frames: usize::MAX,
         batch,
         recv_size,
     }
@@ -292,6 +293,40 @@ fn drop_policy_counts_what_does_not_fit() {
         frames(&reader.take(SEC, 1000, usize::MAX)),
         vec![(1300, body(10, 30), 0), (1300, body(11, 30), 0)]
     );
+}
+
+#[test]
+fn buffer_frames_limits_both_policies() {
+    for policy in [Policy::Drop, Policy::Block] {
+        let (rd, wr) = pair();
+        for i in 0..5 {
+            put(&wr, &nlmsg(1300, &body(i, 30)));
+        }
+        let s = ReaderSettings {
+            buffer_frames: 2,
+            ..settings(policy, 1 << 20, 1, 256)
+        };
+        let reader = Reader::start(rd, s).unwrap();
+        let c = match policy {
+            Policy::Drop => wait_for(&reader, |c| c.messages == 5),
+            Policy::Block => wait_for(&reader, |c| c.queue_full == 1),
+        };
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(reader.counters(), c);
+        assert_eq!(reader.pending(), 2);
+        let (drops, messages) = match policy {
+            Policy::Drop => (3, 5),
+            Policy::Block => (0, 2),
+        };
+        assert_eq!(
+            (c.queue_drops, c.queue_full, c.messages),
+            (drops, drops.max(1), messages)
+        );
+        assert_eq!(
+            frames(&reader.take(SEC, 100, usize::MAX)),
+            (0..2).map(|i| (1300, body(i, 30), 0)).collect::<Vec<_>>()
+        );
+    }
 }
 
 #[test]
