@@ -14,6 +14,7 @@
 
 pub mod event;
 pub mod interpret;
+pub mod netlink;
 pub mod pipeline;
 pub mod proctree;
 pub mod record;

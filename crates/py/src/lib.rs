@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 mod pipeline;
+mod reader;
 
 pyo3::create_exception!(
     _core,
@@ -18,5 +19,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pipeline::Settings>()?;
     m.add_class::<pipeline::Batch>()?;
     m.add_class::<pipeline::Pipeline>()?;
+    reader::register(m)?;
     Ok(())
 }

@@ -1,0 +1,493 @@
+//! The reader thread, the buffer it fills, and the handle the processing side takes frames through.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+
+use super::counters::{CounterSnapshot, Counters};
+use super::frames::{push_frame, Chunk, FrameBuf, CHUNK_BYTES};
+use super::recv::{classify, Datagram, Receiver};
+use super::{DEFAULT_BUFFER_BYTES, RECV_SIZE};
+
+/// How often a waiting reader looks at the stop flag.
+const POLL_MS: u16 = 100;
+/// recvmmsg takes at most this many datagrams per call (the kernel's UIO_MAXIOV).
+const MAX_BATCH: usize = 1024;
+/// The largest receive buffer per datagram accepted in [`ReaderSettings::recv_size`].
+const MAX_RECV_SIZE: usize = 1 << 20;
+/// On stop, the reader drains what the socket still holds, up to this much (a storm cannot keep it).
+const FINAL_DRAIN_BYTES: usize = 64 << 20;
+/// Chunks kept for reuse after [`Reader::recycle`].
+const MAX_SPARE: usize = 8;
+
+/// What the reader does when its buffer holds [`ReaderSettings::buffer_bytes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Stop reading until the processing side takes frames: the kernel's socket buffer and backlog fill
+    /// (as with auditd), and with `backlog_wait_time` audited processes wait.
+    Block,
+    /// Keep reading; drop what does not fit and count it (`queue_drops`).
+    Drop,
+}
+
+impl Policy {
+    /// `"block"` or `"drop"` (the Python `POLICIES`).
+    pub fn parse(name: &str) -> Option<Policy> {
+        match name {
+            "block" => Some(Policy::Block),
+            "drop" => Some(Policy::Drop),
+            _ => None,
+        }
+    }
+}
+
+/// How the reader reads and buffers.
+#[derive(Debug, Clone)]
+pub struct ReaderSettings {
+    /// What happens when the buffer is full.
+    pub policy: Policy,
+    /// The buffer is full when it holds this many bytes (frames of 10 header bytes + payload; at least 1);
+    /// it takes the frames of the receive call in progress, so it may exceed this by one batch.
+    pub buffer_bytes: usize,
+    /// The buffer is also full when it holds this many frames (the Python reader's `queue_size` under
+    /// policy drop; at least 1; default: no limit).
+    pub buffer_frames: usize,
+    /// Datagrams per receive call (`recvmmsg`; 1: `recvmsg`), 1 to 1024.
+    pub batch: usize,
+    /// The receive buffer per datagram; a longer datagram is cut and counted as truncated (16 B to 1 MiB).
+    pub recv_size: usize,
+}
+
+impl Default for ReaderSettings {
+    fn default() -> Self {
+        Self {
+            policy: Policy::Block,
+            buffer_bytes: DEFAULT_BUFFER_BYTES,
+            buffer_frames: usize::MAX,
+            batch: 32,
+            recv_size: RECV_SIZE,
+        }
+    }
+}
+
+/// Why the reader thread ended early: the call that failed and its errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReaderError {
+    /// `recvmsg`, `poll`, or `thread` (the thread panicked, which is a bug).
+    pub op: &'static str,
+    /// The error.
+    pub errno: Errno,
+}
+
+impl fmt::Display for ReaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "netlink reader: {} failed: {} ({:?})",
+            self.op,
+            self.errno.desc(),
+            self.errno
+        )
+    }
+}
+
+impl std::error::Error for ReaderError {}
+
+/// The frames held, oldest chunk first.
+#[derive(Default)]
+struct Queue {
+    chunks: VecDeque<Chunk>,
+    frames: usize,
+    bytes: usize,
+    spare: Vec<Vec<u8>>,
+    consumer_waiting: bool,
+    reader_waiting: bool,
+    /// the reader thread ended: nothing more will come
+    done: bool,
+}
+
+/// When the buffer counts as full.
+#[derive(Debug, Clone, Copy)]
+struct Limit {
+    bytes: usize,
+    frames: usize,
+}
+
+impl Limit {
+    const NONE: Limit = Limit {
+        bytes: usize::MAX,
+        frames: usize::MAX,
+    };
+}
+
+impl Queue {
+    fn full(&self, limit: Limit) -> bool {
+        self.bytes >= limit.bytes || self.frames >= limit.frames
+    }
+
+    fn push(&mut self, msg_type: u16, trunc: u32, payload: &[u8]) {
+        let room = match self.chunks.back() {
+            Some(last) => last.data.len() < CHUNK_BYTES,
+            None => false,
+        };
+        if !room {
+            let data = self.spare.pop().unwrap_or_default();
+            self.chunks.push_back(Chunk { data, frames: 0 });
+        }
+        if let Some(last) = self.chunks.back_mut() {
+            let before = last.data.len();
+            push_frame(&mut last.data, msg_type, trunc, payload);
+            last.frames += 1;
+            self.frames += 1;
+            self.bytes += last.data.len() - before;
+        }
+    }
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    /// signalled when frames arrive for a waiting consumer, and when the reader ends
+    data: Condvar,
+    /// signalled when a consumer took frames from a full buffer (policy block), and on stop
+    space: Condvar,
+    stop: AtomicBool,
+    finished: AtomicBool,
+    error: Mutex<Option<ReaderError>>,
+    counters: Counters,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // a poisoned lock (never expected: nothing panics while holding it) still guards consistent data
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_error(&self, error: ReaderError) {
+        let mut slot = self.error.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert(error);
+    }
+
+    fn end(&self) {
+        let mut q = self.lock();
+        q.done = true;
+        self.finished.store(true, Ordering::Release);
+        drop(q);
+        self.data.notify_all();
+    }
+}
+
+/// The native netlink reader: a thread draining one audit netlink socket into a buffer of frames.
+///
+/// Every method takes `&self`: the handle can be shared (the Python binding calls [`Reader::take`] with the
+/// GIL released). Dropping it stops the thread.
+pub struct Reader {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Reader {
+    /// Starts the reader thread on `fd` (an audit netlink socket, bound and, for unicast, registered).
+    /// Fails only when the thread cannot be spawned.
+    pub fn start(fd: OwnedFd, settings: ReaderSettings) -> std::io::Result<Reader> {
+        let settings = ReaderSettings {
+            batch: settings.batch.clamp(1, MAX_BATCH),
+            recv_size: settings.recv_size.min(MAX_RECV_SIZE),
+            buffer_bytes: settings.buffer_bytes.max(1),
+            buffer_frames: settings.buffer_frames.max(1),
+            ..settings
+        };
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            data: Condvar::new(),
+            space: Condvar::new(),
+            stop: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            error: Mutex::new(None),
+            counters: Counters::default(),
+        });
+        let theirs = Arc::clone(&shared);
+        let handle = std::thread::Builder::new()
+            .name("auditsql-reader".into())
+            .spawn(move || {
+                // built here: recvmmsg's headers hold raw pointers and do not cross threads
+                let rx = Receiver::new(fd, settings.batch, settings.recv_size);
+                if let Err(e) = read_loop(&theirs, rx, &settings) {
+                    theirs.set_error(e);
+                }
+                theirs.end();
+            })?;
+        Ok(Reader {
+            shared,
+            thread: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Frames held, oldest first: waits up to `timeout` for the first, then takes what is there, at most
+    /// `max_frames` (at least 1) and `max_bytes` (frame headers included; the first frame is taken whatever
+    /// its size). Empty on timeout, and once the reader has finished and everything was taken.
+    pub fn take(&self, timeout: Duration, max_frames: usize, max_bytes: usize) -> FrameBuf {
+        let shared = &*self.shared;
+        let mut q = shared.lock();
+        if q.frames == 0 && !q.done && !timeout.is_zero() {
+            let deadline = Instant::now().checked_add(timeout);
+            q.consumer_waiting = true;
+            while q.frames == 0 && !q.done {
+                let wait = match deadline {
+                    Some(d) => match d.checked_duration_since(Instant::now()) {
+                        Some(w) if !w.is_zero() => w,
+                        _ => break,
+                    },
+                    None => Duration::from_secs(3600),
+                };
+                q = shared
+                    .data
+                    .wait_timeout(q, wait)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            q.consumer_waiting = false;
+        }
+        let max_frames = max_frames.max(1);
+        let mut out = FrameBuf::new();
+        loop {
+            let room_frames = max_frames - out.len();
+            if room_frames == 0 {
+                break;
+            }
+            let room_bytes = max_bytes.saturating_sub(out.bytes());
+            let first = out.is_empty();
+            let Some(front) = q.chunks.front_mut() else {
+                break;
+            };
+            if front.frames <= room_frames && front.data.len() <= room_bytes {
+                if let Some(chunk) = q.chunks.pop_front() {
+                    out.push_chunk(chunk);
+                }
+                continue;
+            }
+            if let Some(part) = front.split_front(room_frames, room_bytes, first) {
+                out.push_chunk(part);
+            }
+            if front.frames == 0 {
+                if let Some(mut empty) = q.chunks.pop_front() {
+                    empty.data.clear();
+                    q.spare.push(empty.data);
+                }
+            }
+            break;
+        }
+        q.frames -= out.len();
+        q.bytes -= out.bytes();
+        let wake = q.reader_waiting && !out.is_empty();
+        drop(q);
+        if wake {
+            shared.space.notify_one();
+        }
+        out
+    }
+
+    /// Gives a taken buffer's memory back for the reader's next frames.
+    pub fn recycle(&self, buf: FrameBuf) {
+        let mut q = self.shared.lock();
+        for chunk in buf.chunks {
+            if q.spare.len() >= MAX_SPARE {
+                break;
+            }
+            let mut data = chunk.data;
+            if data.capacity() <= 2 * CHUNK_BYTES {
+                data.clear();
+                q.spare.push(data);
+            }
+        }
+    }
+
+    /// Frames held, not taken yet.
+    pub fn pending(&self) -> usize {
+        self.shared.lock().frames
+    }
+
+    /// Bytes held (frame headers included).
+    pub fn held_bytes(&self) -> usize {
+        self.shared.lock().bytes
+    }
+
+    /// The counters now.
+    pub fn counters(&self) -> CounterSnapshot {
+        self.shared.counters.snapshot()
+    }
+
+    /// The reader thread ended (stopped, or failed: see [`Reader::error`]); what it read can still be
+    /// taken.
+    pub fn finished(&self) -> bool {
+        self.shared.finished.load(Ordering::Acquire)
+    }
+
+    /// Why the reader thread ended early, if it did.
+    pub fn error(&self) -> Option<ReaderError> {
+        *self.shared.error.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops the thread: it drains what the socket still holds (up to 64 MiB, past the buffer limit),
+    /// ends, and is joined (within about 100 ms plus that drain). What was read stays for [`Reader::take`].
+    /// The socket is closed. Idempotent.
+    pub fn stop(&self) {
+        let shared = &*self.shared;
+        shared.stop.store(true, Ordering::Release);
+        {
+            // under the lock: a reader about to wait for space sees the flag or gets the notification
+            let _q = shared.lock();
+            shared.space.notify_all();
+        }
+        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(handle) = handle {
+            if handle.join().is_err() {
+                shared.set_error(ReaderError {
+                    op: "thread",
+                    errno: Errno::UnknownErrno,
+                });
+                shared.end();
+            }
+        }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl fmt::Debug for Reader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reader")
+            .field("pending", &self.pending())
+            .field("finished", &self.finished())
+            .field("counters", &self.counters())
+            .finish()
+    }
+}
+
+/// The thread: receive, classify, store, until stopped or a receive error that is not ENOBUFS.
+fn read_loop(
+    shared: &Shared,
+    mut rx: Receiver,
+    settings: &ReaderSettings,
+) -> Result<(), ReaderError> {
+    let limit = Limit {
+        bytes: settings.buffer_bytes,
+        frames: settings.buffer_frames,
+    };
+    loop {
+        if shared.stop.load(Ordering::Acquire) {
+            return final_drain(shared, &mut rx);
+        }
+        if settings.policy == Policy::Block && !wait_for_space(shared, limit) {
+            continue;
+        }
+        match rx.recv() {
+            Ok(n) => {
+                store(shared, &rx, n, settings.policy, limit);
+            }
+            Err(Errno::EAGAIN) => {
+                rx.wait(POLL_MS)
+                    .map_err(|errno| ReaderError { op: "poll", errno })?;
+            }
+            Err(Errno::EINTR) => {}
+            Err(Errno::ENOBUFS) => Counters::add(&shared.counters.enobufs, 1),
+            Err(errno) => {
+                return Err(ReaderError {
+                    op: "recvmsg",
+                    errno,
+                })
+            }
+        }
+    }
+}
+
+/// Policy block: waits while the buffer is full. False when stopped before there was room.
+fn wait_for_space(shared: &Shared, limit: Limit) -> bool {
+    let mut q = shared.lock();
+    if !q.full(limit) {
+        return true;
+    }
+    Counters::add(&shared.counters.queue_full, 1);
+    q.reader_waiting = true;
+    while q.full(limit) && !shared.stop.load(Ordering::Acquire) {
+        q = shared
+            .space
+            .wait_timeout(q, Duration::from_millis(u64::from(POLL_MS)))
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+    q.reader_waiting = false;
+    !q.full(limit)
+}
+
+/// On stop: what the socket holds now is kept whatever the limit (the Python reader's flush).
+fn final_drain(shared: &Shared, rx: &mut Receiver) -> Result<(), ReaderError> {
+    let mut drained = 0usize;
+    while drained < FINAL_DRAIN_BYTES {
+        match rx.recv() {
+            Ok(n) => drained += store(shared, rx, n, Policy::Block, Limit::NONE),
+            Err(Errno::EAGAIN) => return Ok(()),
+            Err(Errno::EINTR) => {}
+            Err(Errno::ENOBUFS) => Counters::add(&shared.counters.enobufs, 1),
+            Err(errno) => {
+                return Err(ReaderError {
+                    op: "recvmsg",
+                    errno,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Classifies and counts the `n` datagrams just received and keeps the records (policy drop: those that
+/// find room). Returns the bytes received.
+fn store(shared: &Shared, rx: &Receiver, n: usize, policy: Policy, limit: Limit) -> usize {
+    let c = &shared.counters;
+    let mut received = 0;
+    let mut q = shared.lock();
+    let before = q.frames;
+    for i in 0..n {
+        let Some((data, meta)) = rx.datagram(i) else {
+            break;
+        };
+        received += meta.len;
+        match classify(data, meta.len, meta.cut, meta.sender) {
+            Datagram::Foreign => Counters::add(&c.foreign, 1),
+            Datagram::Short => Counters::add(&c.errors, 1),
+            Datagram::Ignored => Counters::add(&c.ignored, 1),
+            Datagram::Record {
+                msg_type,
+                payload,
+                trunc,
+            } => {
+                Counters::add(&c.messages, 1);
+                Counters::add(&c.bytes, meta.len as u64);
+                if trunc != 0 {
+                    Counters::add(&c.truncated, 1);
+                }
+                if policy == Policy::Drop && q.full(limit) {
+                    Counters::add(&c.queue_full, 1);
+                    Counters::add(&c.queue_drops, 1);
+                    continue;
+                }
+                q.push(msg_type, trunc, payload);
+            }
+        }
+    }
+    let wake = q.consumer_waiting && q.frames > before;
+    drop(q);
+    if wake {
+        shared.data.notify_one();
+    }
+    received
+}

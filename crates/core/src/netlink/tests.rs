@@ -1,0 +1,595 @@
+//! The reader without the kernel: hand-built netlink datagrams on an AF_UNIX datagram pair (fault
+//! injection), and a NETLINK_USERSOCK pair for the foreign sender.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::sys::socket::{
+    bind, getsockname, send, sendto, socket, socketpair, AddressFamily, MsgFlags, NetlinkAddr,
+    SockFlag, SockProtocol, SockType,
+};
+
+use super::*;
+
+const SEC: Duration = Duration::from_secs(1);
+
+/// A netlink message: the 16-byte header (`nlmsg_len` as given) and the payload.
+fn nlmsg_len(msg_type: u16, nlmsg_len: u32, payload: &[u8]) -> Vec<u8> {
+    let mut m = Vec::new();
+    m.extend_from_slice(&nlmsg_len.to_ne_bytes());
+    m.extend_from_slice(&msg_type.to_ne_bytes());
+    m.extend_from_slice(&0u16.to_ne_bytes()); // flags
+    m.extend_from_slice(&7u32.to_ne_bytes()); // seq
+    m.extend_from_slice(&0u32.to_ne_bytes()); // pid
+    m.extend_from_slice(payload);
+    m
+}
+
+/// A netlink message whose `nlmsg_len` counts the header (multicast's way).
+fn nlmsg(msg_type: u16, payload: &[u8]) -> Vec<u8> {
+    nlmsg_len(msg_type, (16 + payload.len()) as u32, payload)
+}
+
+/// (the reader's end, the sender's end)
+fn pair() -> (OwnedFd, OwnedFd) {
+    socketpair(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .expect("socketpair")
+}
+
+fn put(fd: &OwnedFd, datagram: &[u8]) {
+    let n = send(fd.as_raw_fd(), datagram, MsgFlags::empty()).expect("send");
+    assert_eq!(n, datagram.len());
+}
+
+fn settings(policy: Policy, buffer_bytes: usize, batch: usize, recv_size: usize) -> ReaderSettings {
+    ReaderSettings {
+        policy,
+        buffer_bytes,
+        buffer_frames: usize::MAX,
+        batch,
+        recv_size,
+    }
+}
+
+/// Waits (up to 5 s) until `done` holds for the reader's counters.
+fn wait_for(reader: &Reader, done: impl Fn(&CounterSnapshot) -> bool) -> CounterSnapshot {
+    let deadline = Instant::now() + 5 * SEC;
+    loop {
+        let c = reader.counters();
+        if done(&c) {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "timed out: {c:?}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn frames(buf: &FrameBuf) -> Vec<(u16, Vec<u8>, u32)> {
+    buf.iter().map(|(t, p, n)| (t, p.to_vec(), n)).collect()
+}
+
+/// A record payload of `n` bytes.
+fn body(i: usize, n: usize) -> Vec<u8> {
+    let mut b = format!("audit(1700000000.{i:03}:{i}): x=").into_bytes();
+    b.resize(n, b'y');
+    b
+}
+
+// -- classify ---------------------------------------------------------------------------------------------
+
+#[test]
+fn classify_follows_the_python_reader() {
+    let rec = nlmsg(1300, b"audit(1.002:3): a=b");
+    assert_eq!(
+        classify(&rec, rec.len(), false, Some(0)),
+        Datagram::Record {
+            msg_type: 1300,
+            payload: b"audit(1.002:3): a=b",
+            trunc: 0
+        }
+    );
+    // the first record type is kept; control messages, NLMSG_ERROR, NLMSG_DONE and AUDIT_REPLACE are not
+    let first = nlmsg(1100, b"x");
+    assert!(matches!(
+        classify(&first, first.len(), false, None),
+        Datagram::Record { msg_type: 1100, .. }
+    ));
+    for t in [2u16, 3, 1000, 1001, 1099, AUDIT_REPLACE] {
+        let m = nlmsg(t, b"\x01\x02\x03\x04");
+        assert_eq!(
+            classify(&m, m.len(), false, Some(0)),
+            Datagram::Ignored,
+            "type {t}"
+        );
+    }
+    // a sender other than the kernel, before anything else (even a short datagram)
+    assert_eq!(
+        classify(&rec, rec.len(), false, Some(4242)),
+        Datagram::Foreign
+    );
+    assert_eq!(classify(b"abc", 3, false, Some(9)), Datagram::Foreign);
+    // shorter than the header
+    assert_eq!(classify(b"", 0, false, None), Datagram::Short);
+    assert_eq!(classify(&rec[..15], 15, false, Some(0)), Datagram::Short);
+    // the header alone: an empty payload
+    let bare = nlmsg(1305, b"");
+    assert!(matches!(
+        classify(&bare, 16, false, None),
+        Datagram::Record { payload: b"", .. }
+    ));
+    // cut: the buffer holds less than the datagram's length; trunc is the real length
+    assert_eq!(
+        classify(&rec[..20], rec.len(), true, None),
+        Datagram::Record {
+            msg_type: 1300,
+            payload: b"audi",
+            trunc: rec.len() as u32
+        }
+    );
+    // nlmsg_len is never read: the unicast socket's header-less length, or nonsense, changes nothing
+    for len in [0u32, 3, 19, 0xffff_ffff] {
+        let m = nlmsg_len(1300, len, b"audit(1.002:3): a=b");
+        assert!(matches!(
+            classify(&m, m.len(), false, None),
+            Datagram::Record {
+                payload: b"audit(1.002:3): a=b",
+                trunc: 0,
+                ..
+            }
+        ));
+    }
+}
+
+// -- the reader on a socket pair ------------------------------------------------------------------------
+
+#[test]
+fn records_controls_short_and_truncated_datagrams() {
+    for batch in [1, 4, 32] {
+        let (rd, wr) = pair();
+        let big = nlmsg(1309, &body(9, 300)); // 316 bytes on the wire, the receive buffer holds 256
+        let datagrams = [
+            nlmsg(1300, &body(1, 40)),
+            nlmsg(1000, b"status"),   // AUDIT_GET: a control message
+            nlmsg(1309, &body(2, 7)), // EXECVE
+            nlmsg(AUDIT_REPLACE, b"\x01\0\0\0"), // the daemon ping
+            nlmsg(2, &[0u8; 20]),     // NLMSG_ERROR (an ack)
+            b"short".to_vec(),        // < 16 bytes
+            Vec::new(),               // empty
+            nlmsg(1320, b""),         // EOE: header only, kept with an empty payload
+            big.clone(),
+            nlmsg_len(1307, 5, b"audit(1.002:3): cwd=\"/\""), // unicast's nlmsg_len
+        ];
+        for d in &datagrams {
+            put(&wr, d);
+        }
+        let reader = Reader::start(rd, settings(Policy::Block, 1 << 20, batch, 256)).unwrap();
+        let c = wait_for(&reader, |c| c.messages + c.ignored + c.errors == 10);
+        let expect_bytes: usize = [0usize, 2, 7, 8, 9]
+            .iter()
+            .map(|&i| datagrams[i].len())
+            .sum();
+        assert_eq!(
+            c,
+            CounterSnapshot {
+                messages: 5,
+                bytes: expect_bytes as u64,
+                truncated: 1,
+                enobufs: 0,
+                queue_drops: 0,
+                queue_full: 0,
+                ignored: 3,
+                foreign: 0,
+                errors: 2,
+            },
+            "batch {batch}"
+        );
+        assert_eq!(reader.pending(), 5);
+        let got = reader.take(SEC, 100, usize::MAX);
+        assert_eq!(
+            frames(&got),
+            vec![
+                (1300, body(1, 40), 0),
+                (1309, body(2, 7), 0),
+                (1320, Vec::new(), 0),
+                (1309, big[16..256].to_vec(), 316),
+                (1307, b"audit(1.002:3): cwd=\"/\"".to_vec(), 0),
+            ]
+        );
+        assert_eq!(got.len(), 5);
+        assert_eq!(got.bytes(), 5 * 10 + 40 + 7 + 240 + 23);
+        assert_eq!(reader.pending(), 0);
+        assert!(!reader.finished());
+        reader.stop();
+        assert!(reader.finished());
+        assert_eq!(reader.error(), None);
+        assert!(reader.take(SEC, 100, usize::MAX).is_empty());
+    }
+}
+
+#[test]
+fn block_policy_stops_at_buffer_bytes_and_resumes_after_take() {
+    // frames of 10 + 30 bytes; the buffer is full at 100 bytes: three frames (120) fill it
+    let (rd, wr) = pair();
+    for i in 0..10 {
+        put(&wr, &nlmsg(1300, &body(i, 30)));
+    }
+    let reader = Reader::start(rd, settings(Policy::Block, 100, 1, 256)).unwrap();
+    for round in 1..=3u64 {
+        let c = wait_for(&reader, |c| c.queue_full == round);
+        // waiting, not reading: the rest stays in the socket
+        std::thread::sleep(Duration::from_millis(50));
+        let c2 = reader.counters();
+        assert_eq!(c, c2);
+        assert_eq!(c.messages, 3 * round);
+        assert_eq!(c.queue_drops, 0);
+        assert_eq!(reader.pending(), 3);
+        assert_eq!(reader.held_bytes(), 120);
+        let got = reader.take(SEC, 1000, usize::MAX);
+        let first = 3 * (round as usize - 1);
+        let want: Vec<_> = (first..first + 3).map(|i| (1300, body(i, 30), 0)).collect();
+        assert_eq!(frames(&got), want);
+    }
+    let c = wait_for(&reader, |c| c.messages == 10);
+    assert_eq!(c.queue_full, 3);
+    assert_eq!(reader.pending(), 1);
+    assert_eq!(
+        frames(&reader.take(SEC, 1000, usize::MAX)),
+        vec![(1300, body(9, 30), 0)]
+    );
+    reader.stop();
+    assert_eq!(reader.counters().queue_full, 3);
+    assert_eq!(reader.counters().queue_drops, 0);
+}
+
+#[test]
+fn block_policy_keeps_the_whole_batch_it_received() {
+    // recvmmsg took 4 datagrams before the limit was seen: all 4 are kept, then the reader waits
+    let (rd, wr) = pair();
+    for i in 0..10 {
+        put(&wr, &nlmsg(1300, &body(i, 30)));
+    }
+    let reader = Reader::start(rd, settings(Policy::Block, 100, 4, 256)).unwrap();
+    let c = wait_for(&reader, |c| c.queue_full == 1);
+    assert_eq!(c.messages, 4);
+    assert_eq!(reader.pending(), 4);
+    reader.take(SEC, 1000, usize::MAX);
+    let c = wait_for(&reader, |c| c.queue_full == 2);
+    assert_eq!(c.messages, 8);
+    reader.take(SEC, 1000, usize::MAX);
+    let c = wait_for(&reader, |c| c.messages == 10);
+    assert_eq!(c.queue_full, 2);
+    assert_eq!(reader.pending(), 2);
+}
+
+#[test]
+fn drop_policy_counts_what_does_not_fit() {
+    let (rd, wr) = pair();
+    for i in 0..10 {
+        put(&wr, &nlmsg(1300, &body(i, 30)));
+    }
+    put(&wr, &nlmsg(1000, b"control"));
+    let reader = Reader::start(rd, settings(Policy::Drop, 100, 8, 256)).unwrap();
+    let c = wait_for(&reader, |c| c.messages == 10 && c.ignored == 1);
+    assert_eq!(c.queue_drops, 7);
+    assert_eq!(c.queue_full, 7);
+    assert_eq!(c.bytes, 10 * 46);
+    assert_eq!(reader.pending(), 3);
+    let got = reader.take(SEC, 1000, usize::MAX);
+    assert_eq!(
+        frames(&got),
+        (0..3).map(|i| (1300, body(i, 30), 0)).collect::<Vec<_>>()
+    );
+    // room again
+    put(&wr, &nlmsg(1300, &body(10, 30)));
+    put(&wr, &nlmsg(1300, &body(11, 30)));
+    let c = wait_for(&reader, |c| c.messages == 12);
+    assert_eq!(c.queue_drops, 7);
+    assert_eq!(
+        frames(&reader.take(SEC, 1000, usize::MAX)),
+        vec![(1300, body(10, 30), 0), (1300, body(11, 30), 0)]
+    );
+}
+
+#[test]
+fn buffer_frames_limits_both_policies() {
+    for policy in [Policy::Drop, Policy::Block] {
+        let (rd, wr) = pair();
+        for i in 0..5 {
+            put(&wr, &nlmsg(1300, &body(i, 30)));
+        }
+        let s = ReaderSettings {
+            buffer_frames: 2,
+            ..settings(policy, 1 << 20, 1, 256)
+        };
+        let reader = Reader::start(rd, s).unwrap();
+        let c = match policy {
+            Policy::Drop => wait_for(&reader, |c| c.messages == 5),
+            Policy::Block => wait_for(&reader, |c| c.queue_full == 1),
+        };
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(reader.counters(), c);
+        assert_eq!(reader.pending(), 2);
+        let (drops, messages) = match policy {
+            Policy::Drop => (3, 5),
+            Policy::Block => (0, 2),
+        };
+        assert_eq!(
+            (c.queue_drops, c.queue_full, c.messages),
+            (drops, drops.max(1), messages)
+        );
+        assert_eq!(
+            frames(&reader.take(SEC, 100, usize::MAX)),
+            (0..2).map(|i| (1300, body(i, 30), 0)).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn stop_keeps_what_was_read() {
+    let (rd, wr) = pair();
+    for i in 0..5 {
+        put(&wr, &nlmsg(1300, &body(i, 50)));
+    }
+    let reader = Reader::start(rd, ReaderSettings::default()).unwrap();
+    wait_for(&reader, |c| c.messages == 5);
+    reader.stop();
+    reader.stop(); // idempotent
+    assert!(reader.finished());
+    assert_eq!(reader.error(), None);
+    assert_eq!(reader.pending(), 5);
+    // after the stop, take does not wait
+    let t = Instant::now();
+    let got = reader.take(10 * SEC, 2, usize::MAX);
+    assert_eq!(
+        frames(&got),
+        (0..2).map(|i| (1300, body(i, 50), 0)).collect::<Vec<_>>()
+    );
+    let got = reader.take(10 * SEC, 100, usize::MAX);
+    assert_eq!(
+        frames(&got),
+        (2..5).map(|i| (1300, body(i, 50), 0)).collect::<Vec<_>>()
+    );
+    assert!(reader.take(10 * SEC, 100, usize::MAX).is_empty());
+    assert!(t.elapsed() < SEC);
+    // the socket is closed: the sender sees no peer
+    assert!(send(wr.as_raw_fd(), b"x", MsgFlags::MSG_DONTWAIT).is_err());
+}
+
+#[test]
+fn stop_drains_the_socket_past_the_limit() {
+    // blocked with 7 records still in the socket: stop hands them over (the Python reader's flush)
+    let (rd, wr) = pair();
+    for i in 0..10 {
+        put(&wr, &nlmsg(1300, &body(i, 30)));
+    }
+    let reader = Reader::start(rd, settings(Policy::Block, 100, 1, 256)).unwrap();
+    wait_for(&reader, |c| c.queue_full == 1);
+    assert_eq!(reader.pending(), 3);
+    let t = Instant::now();
+    reader.stop();
+    assert!(t.elapsed() < SEC);
+    assert_eq!(reader.counters().messages, 10);
+    let got = reader.take(SEC, 1000, usize::MAX);
+    assert_eq!(
+        frames(&got),
+        (0..10).map(|i| (1300, body(i, 30), 0)).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn stop_is_noticed_while_waiting() {
+    let (rd, _wr) = pair();
+    let reader = Reader::start(rd, ReaderSettings::default()).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let t = Instant::now();
+    reader.stop();
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(reader.finished());
+}
+
+#[test]
+fn take_waits_for_the_first_frame() {
+    let (rd, wr) = pair();
+    let reader = Reader::start(rd, ReaderSettings::default()).unwrap();
+    // nothing: empty after the timeout
+    let t = Instant::now();
+    assert!(reader
+        .take(Duration::from_millis(150), 10, usize::MAX)
+        .is_empty());
+    assert!(t.elapsed() >= Duration::from_millis(150));
+    // zero timeout: no wait at all
+    assert!(reader.take(Duration::ZERO, 10, usize::MAX).is_empty());
+    // a frame arriving while take waits wakes it
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        put(&wr, &nlmsg(1300, b"late"));
+        wr
+    });
+    let t = Instant::now();
+    let got = reader.take(10 * SEC, 10, usize::MAX);
+    assert!(t.elapsed() < 5 * SEC);
+    assert_eq!(frames(&got), vec![(1300, b"late".to_vec(), 0)]);
+    drop(sender.join());
+}
+
+#[test]
+fn take_limits_split_the_buffer() {
+    let (rd, wr) = pair();
+    for i in 0..6 {
+        put(&wr, &nlmsg(1300, &body(i, 40)));
+    }
+    let reader = Reader::start(rd, ReaderSettings::default()).unwrap();
+    wait_for(&reader, |c| c.messages == 6);
+    // 50 bytes a frame: 120 bytes hold two
+    assert_eq!(
+        frames(&reader.take(SEC, 100, 120)),
+        (0..2).map(|i| (1300, body(i, 40), 0)).collect::<Vec<_>>()
+    );
+    // a frame is taken whatever the byte limit
+    assert_eq!(
+        frames(&reader.take(SEC, 100, 1)),
+        vec![(1300, body(2, 40), 0)]
+    );
+    // max_frames 0 takes one
+    assert_eq!(
+        frames(&reader.take(SEC, 0, usize::MAX)),
+        vec![(1300, body(3, 40), 0)]
+    );
+    assert_eq!(reader.pending(), 2);
+    assert_eq!(reader.held_bytes(), 100);
+    assert_eq!(
+        frames(&reader.take(SEC, 5, 100)),
+        (4..6).map(|i| (1300, body(i, 40), 0)).collect::<Vec<_>>()
+    );
+    assert_eq!(reader.held_bytes(), 0);
+}
+
+#[test]
+fn many_chunks_in_order_and_recycled() {
+    // 60 frames of 60,000 bytes (3.6 MB: several chunks), sent while the reader reads
+    let (rd, wr) = pair();
+    let reader = Reader::start(rd, ReaderSettings::default()).unwrap();
+    let sender = std::thread::spawn(move || {
+        for i in 0..60 {
+            put(&wr, &nlmsg(1309, &body(i, 60_000)));
+        }
+        wr
+    });
+    let c = wait_for(&reader, |c| c.messages == 60);
+    assert_eq!(c.bytes, 60 * 60_016);
+    assert_eq!(c.truncated, 0);
+    assert_eq!(reader.pending(), 60);
+    let mut seen = 0;
+    while seen < 60 {
+        let got = reader.take(SEC, 7, 1 << 20);
+        assert!(!got.is_empty() && got.len() <= 7);
+        for (t, p, trunc) in &got {
+            assert_eq!((t, p, trunc), (1309, &body(seen, 60_000)[..], 0));
+            seen += 1;
+        }
+        reader.recycle(got);
+    }
+    assert_eq!(reader.pending(), 0);
+    drop(sender.join());
+}
+
+#[test]
+fn a_socket_error_ends_the_reader_with_an_error() {
+    // not a socket: poll says readable, recvmsg fails with ENOTSOCK
+    let (r, w) = nix::unistd::pipe().unwrap();
+    nix::unistd::write(&w, b"x").unwrap();
+    let reader = Reader::start(r, ReaderSettings::default()).unwrap();
+    let deadline = Instant::now() + 5 * SEC;
+    while !reader.finished() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let e = reader.error().expect("an error");
+    assert_eq!(e.op, "recvmsg");
+    assert_eq!(e.errno, nix::errno::Errno::ENOTSOCK);
+    assert!(reader.take(SEC, 10, usize::MAX).is_empty());
+    reader.stop();
+    assert_eq!(reader.error(), Some(e));
+    assert_eq!(
+        e.to_string(),
+        "netlink reader: recvmsg failed: Socket operation on non-socket (ENOTSOCK)"
+    );
+}
+
+#[test]
+fn frame_buf_push_and_iter() {
+    let mut b = FrameBuf::new();
+    assert!(b.is_empty());
+    b.push(1300, b"abc", 0);
+    b.push(1320, b"", 70000);
+    assert_eq!(b.len(), 2);
+    assert_eq!(b.bytes(), 23);
+    assert_eq!(
+        frames(&b),
+        vec![(1300, b"abc".to_vec(), 0), (1320, Vec::new(), 70000)]
+    );
+}
+
+// -- a netlink sender that is not the kernel -------------------------------------------------------------
+
+fn usersock() -> Option<OwnedFd> {
+    let fd = socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkUserSock,
+    )
+    .ok()?;
+    bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).ok()?;
+    Some(fd)
+}
+
+#[test]
+fn foreign_netlink_sender() {
+    // NETLINK_USERSOCK lets one process's sockets talk (no privilege, no audit state): the receiver sees
+    // the sender's port id, not 0
+    let (Some(rd), Some(wr)) = (usersock(), usersock()) else {
+        eprintln!("NETLINK_USERSOCK unavailable: skipped");
+        return;
+    };
+    let to: NetlinkAddr = getsockname(rd.as_raw_fd()).unwrap();
+    assert_ne!(to.pid(), 0);
+    let reader = Reader::start(rd, settings(Policy::Block, 1 << 20, 8, RECV_SIZE)).unwrap();
+    for i in 0..3 {
+        sendto(
+            wr.as_raw_fd(),
+            &nlmsg(1300, &body(i, 30)),
+            &to,
+            MsgFlags::empty(),
+        )
+        .unwrap();
+    }
+    let c = wait_for(&reader, |c| c.foreign == 3);
+    assert_eq!(c.messages, 0);
+    assert_eq!(reader.pending(), 0);
+}
+
+/// CPU ticks (user + system) of this process so far.
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<&str> = after.split_whitespace().collect();
+    f.get(11).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+#[test]
+#[ignore = "a measurement: cargo test --release -p auditsql-core measure_batch -- --ignored --nocapture"]
+fn measure_batch() {
+    // the socket is filled first (a forced 1 GiB send buffer, as root), then drained: only the reading costs
+    use nix::sys::socket::{setsockopt, sockopt::SndBufForce};
+    const N: usize = 100_000;
+    for batch in [1usize, 8, 32, 64, 1, 8, 32, 64] {
+        let (rd, wr) = pair();
+        if setsockopt(&wr, SndBufForce, &(1 << 30)).is_err() {
+            eprintln!("SO_SNDBUFFORCE needs root: skipped");
+            return;
+        }
+        let payload = nlmsg(1300, &body(0, 300));
+        for _ in 0..N {
+            put(&wr, &payload);
+        }
+        let cpu = cpu_ticks();
+        let t = Instant::now();
+        let reader =
+            Reader::start(rd, settings(Policy::Block, 512 << 20, batch, RECV_SIZE)).unwrap();
+        wait_for(&reader, |c| c.messages == N as u64);
+        let elapsed = t.elapsed();
+        let ticks = cpu_ticks() - cpu;
+        println!("batch {batch:3}: {N} datagrams in {elapsed:?}, {ticks} CPU ticks (reader + polling test thread)");
+    }
+}

@@ -1,0 +1,150 @@
+//! `auditsql._core.Reader`: the native netlink reader (`auditsql_core::netlink`) behind a Python class.
+//!
+//! The reader thread never holds the GIL; every wait here (`take_frames`, `stop`) releases it. The
+//! pipeline's `pump` takes frames through [`Reader::take_detached`] without Python seeing them.
+
+use std::os::fd::{BorrowedFd, RawFd};
+use std::time::Duration;
+
+use auditsql_core::netlink::{self as nl, FrameBuf, Policy, ReaderSettings};
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use crate::CoreError;
+
+/// The native netlink reader: a thread that drains an audit netlink socket into a buffer.
+#[pyclass(frozen, module = "auditsql._core")]
+pub struct Reader {
+    inner: nl::Reader,
+}
+
+/// A timeout in seconds from Python: negative and NaN are 0, beyond a day is a day.
+fn timeout(seconds: f64) -> Duration {
+    Duration::try_from_secs_f64(seconds.clamp(0.0, 86_400.0)).unwrap_or(Duration::ZERO)
+}
+
+impl Reader {
+    /// The core reader, for code that releases the GIL itself.
+    pub fn core(&self) -> &nl::Reader {
+        &self.inner
+    }
+
+    /// Frames held (waiting up to `timeout` for the first), taken with the GIL released: what
+    /// `Pipeline.pump` calls. Give the buffer back with [`Reader::recycle`] once processed.
+    pub fn take_detached(
+        &self,
+        py: Python<'_>,
+        timeout: Duration,
+        max_frames: usize,
+        max_bytes: usize,
+    ) -> FrameBuf {
+        let inner = &self.inner;
+        py.detach(|| inner.take(timeout, max_frames, max_bytes))
+    }
+
+    /// Gives a processed buffer's memory back to the reader.
+    pub fn recycle(&self, buf: FrameBuf) {
+        self.inner.recycle(buf);
+    }
+}
+
+#[pymethods]
+impl Reader {
+    /// Starts reading a duplicate of `fd` (an audit netlink socket, bound and registered): the caller keeps
+    /// its own socket object. `policy` is "block" or "drop"; `buffer_bytes` what the reader holds at most,
+    /// `buffer_frames` (None: no limit) how many records (the Python reader's `queue_size` under drop).
+    #[new]
+    #[pyo3(signature = (fd, policy = "block", buffer_bytes = 512 << 20, buffer_frames = None))]
+    fn new(
+        fd: RawFd,
+        policy: &str,
+        buffer_bytes: usize,
+        buffer_frames: Option<usize>,
+    ) -> PyResult<Self> {
+        let policy = Policy::parse(policy).ok_or_else(|| {
+            CoreError::new_err(format!(
+                "policy must be one of ('block', 'drop'), not '{policy}'"
+            ))
+        })?;
+        if fd < 0 {
+            return Err(CoreError::new_err(format!("not a file descriptor: {fd}")));
+        }
+        if buffer_bytes == 0 || buffer_frames == Some(0) {
+            return Err(CoreError::new_err(
+                "buffer_bytes and buffer_frames must be positive",
+            ));
+        }
+        // SAFETY: the descriptor is only borrowed for the duration of the F_DUPFD_CLOEXEC call, while the
+        // caller's socket object holds it open; a descriptor that is not open makes the dup fail (EBADF).
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let owned = borrowed.try_clone_to_owned().map_err(PyErr::from)?;
+        let settings = ReaderSettings {
+            policy,
+            buffer_bytes,
+            buffer_frames: buffer_frames.unwrap_or(usize::MAX),
+            ..ReaderSettings::default()
+        };
+        let inner = nl::Reader::start(owned, settings).map_err(PyErr::from)?;
+        Ok(Reader { inner })
+    }
+
+    /// The reader's counters: messages, bytes, truncated, enobufs, queue_drops, queue_full, ignored,
+    /// foreign, errors (the Python reader's names).
+    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (name, value) in self.inner.counters().pairs() {
+            d.set_item(name, value)?;
+        }
+        Ok(d)
+    }
+
+    /// Frames held, not taken yet.
+    fn pending(&self) -> usize {
+        self.inner.pending()
+    }
+
+    /// Stops the thread (it drains what the socket still holds) and closes its socket; what it read can
+    /// still be taken. Idempotent.
+    fn stop(&self, py: Python<'_>) {
+        let inner = &self.inner;
+        py.detach(|| inner.stop());
+    }
+
+    /// The reader thread ended (stopped or failed).
+    fn finished(&self) -> bool {
+        self.inner.finished()
+    }
+
+    /// Why the reader thread ended early (an OSError), or None.
+    fn error(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.inner.error().map(|e| {
+            PyOSError::new_err((e.errno as i32, e.to_string()))
+                .into_value(py)
+                .into_any()
+        })
+    }
+
+    /// For tests: `(type, payload, truncated length or 0)` of the frames held, waiting up to `timeout`
+    /// seconds for the first (GIL released).
+    #[pyo3(signature = (timeout, max_frames = 4096))]
+    fn take_frames<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: f64,
+        max_frames: usize,
+    ) -> Vec<(u16, Bound<'py, PyBytes>, u32)> {
+        let buf = self.take_detached(py, self::timeout(timeout), max_frames, usize::MAX);
+        let out = buf
+            .iter()
+            .map(|(t, payload, trunc)| (t, PyBytes::new(py, payload), trunc))
+            .collect();
+        self.inner.recycle(buf);
+        out
+    }
+}
+
+/// Adds `Reader` to the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Reader>()
+}
