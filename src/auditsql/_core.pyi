@@ -39,6 +39,8 @@ class Settings:
 class Batch:
     """What one call produced."""
 
+    #: records taken in (parsed lines and messages, error records included)
+    records: int
     #: events closed
     events: int
     #: compact JSON of each event, one per line (b"" when Settings.events_json is off)
@@ -86,12 +88,19 @@ class Pipeline:
     def tree_size(self) -> int: ...
 
 class Reader:
-    """The native netlink reader: a thread that drains an audit netlink socket into a buffer."""
+    """The native netlink reader: a thread that drains an audit netlink socket into a buffer. It reads a
+    duplicate of ``fd`` (bound, and registered for unicast): the caller keeps its own socket."""
 
-    def __init__(self, fd: int, policy: str = "block", buffer_bytes: int = 512 << 20) -> None: ...
+    def __init__(
+        self, fd: int, policy: str = "block", buffer_bytes: int = 512 << 20, buffer_frames: int | None = None
+    ) -> None: ...
     def counters(self) -> dict[str, int]: ...
     def pending(self) -> int: ...
+    def finished(self) -> bool: ...
+    def error(self) -> OSError | None: ...
     def stop(self) -> None: ...
+    def take_frames(self, timeout: float, max_frames: int = 4096) -> list[tuple[int, bytes, int]]:
+        """Tests only: the frames held, as Python objects."""
 
 # -- inspection (one record or value at a time: tests, debugging) ----------------------------------------------
 

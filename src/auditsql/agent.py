@@ -283,13 +283,6 @@ def run_live(
                     say(f"{where}: the rule is already loaded; left as it is")
         src = open_source(mode, session, plan.policy, plan.queue_size, plan.rcvbuf, loss)
         src.start()
-        reader_pid = getattr(src, "reader_pid", None)
-        if session is not None and plan.exclude_self and reader_pid:
-            # the reader process is ours too (the rule is prepended, like the first one)
-            try:
-                session.add_rule(exclude_pid_rule(reader_pid))
-            except AuditNetlinkError as exc:
-                say(f"cannot add the reader's self-exclusion rule ({exc.errno_name})", "warning")
         if session is not None:
             changes = dict(knobs)
             if session.status["enabled"] == 0:
@@ -386,11 +379,11 @@ def loop(
     code = 0
     try:
         while not stop.is_set():
-            items = src.get(timeout=0.2)
-            if items:
-                take(pipeline.feed_frames(items))
+            b = src.feed(pipeline, 0.2)
+            got = b.records
+            take(b)
             now = time.monotonic()
-            if not items or now >= next_tick:
+            if not got or now >= next_tick:
                 take(pipeline.tick(time.time()))
                 sink.flush()
                 sink.idle(now)
@@ -432,10 +425,10 @@ def loop(
     src.stop()
     try:
         while True:
-            items = src.get(timeout=0)
-            if not items:
+            b = src.feed(pipeline, 0)
+            take(b)
+            if not b.records:
                 break
-            take(pipeline.feed_frames(items))
         take(pipeline.finish())
         sink.flush()
     except BrokenPipeError:

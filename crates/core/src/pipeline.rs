@@ -87,6 +87,8 @@ impl Default for Settings {
 /// What one call produced.
 #[derive(Debug, Default)]
 pub struct Batch {
+    /// records taken in (parsed lines and messages, error records included)
+    pub records: usize,
     /// events closed
     pub events: usize,
     /// compact JSON of each event, one per line
@@ -337,6 +339,7 @@ impl Pipeline {
     }
 
     fn record(&mut self, rec: Record, batch: &mut Batch) {
+        batch.records += 1;
         if rec.rtype == AUDIT_CONFIG_CHANGE {
             batch.config_changes.push(rec.text.clone());
         }

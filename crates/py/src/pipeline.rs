@@ -7,7 +7,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
+use crate::reader::Reader;
 use crate::CoreError;
+use std::time::Duration;
 
 /// Everything the pipeline is told once, at the edge.
 #[pyclass(module = "auditsql._core", frozen)]
@@ -82,6 +84,8 @@ impl Settings {
 #[pyclass(module = "auditsql._core", frozen)]
 pub struct Batch {
     #[pyo3(get)]
+    records: usize,
+    #[pyo3(get)]
     events: usize,
     #[pyo3(get)]
     json: Py<PyBytes>,
@@ -141,6 +145,7 @@ fn batch_to_py(py: Python<'_>, mut b: core::Batch) -> PyResult<Batch> {
     }
     Ok(Batch {
         serials: serials.unbind(),
+        records: b.records,
         events: b.events,
         json: PyBytes::new(py, &b.json).unbind(),
         rows: rows_to_py(py, &b.rows)?.unbind(),
@@ -203,6 +208,31 @@ impl Pipeline {
     #[getter]
     fn detected(&self) -> Option<&'static str> {
         self.inner.detected().map(|d| if d { "enriched" } else { "raw" })
+    }
+
+    /// What the native reader holds (waiting up to `timeout` seconds for the first frame), processed without
+    /// Python seeing the frames; the GIL is released throughout.
+    #[pyo3(signature = (reader, timeout, max_frames = 4096))]
+    fn pump(
+        &mut self,
+        py: Python<'_>,
+        reader: &Bound<'_, Reader>,
+        timeout: f64,
+        max_frames: usize,
+    ) -> PyResult<Batch> {
+        let reader = reader.get().core();
+        let inner = &mut self.inner;
+        let wait = Duration::try_from_secs_f64(timeout.clamp(0.0, 86_400.0)).unwrap_or(Duration::ZERO);
+        let b = py.detach(|| {
+            let frames = reader.take(wait, max_frames.max(1), 64 << 20);
+            let mut b = core::Batch::default();
+            for (t, payload, trunc) in frames.iter() {
+                inner.feed_frame(u32::from(t), payload, trunc as usize, &mut b);
+            }
+            reader.recycle(frames);
+            b
+        });
+        batch_to_py(py, b)
     }
 
     fn tick(&mut self, py: Python<'_>, now: f64) -> PyResult<Batch> {

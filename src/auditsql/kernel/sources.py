@@ -1,28 +1,21 @@
 """Live record sources: the kernel (unicast daemon socket or multicast), or auditd's plugin stream.
 
-One interface, :class:`LiveSource`: ``start()``, then ``get(timeout)`` returns the next raw messages
-``(type, payload, truncated length)`` for the native pipeline (``auditsql._core.Pipeline.feed_frames``), ``stop()``;
+One interface, :class:`LiveSource`: ``start()``, then ``feed(pipeline, timeout)`` hands what arrived to the
+native pipeline (``auditsql._core.Pipeline``) and returns its :class:`~auditsql._core.Batch`, ``stop()``;
 ``counters`` says what the reader saw.
 
-Three reader models (``reader=``):
+Two reader models (``reader=``):
 
-- ``process`` (the default for the kernel sources): a forked reader process does nothing but drain the
-  socket into a pipe, buffering in its own memory (up to 512 MiB) while the processing side catches up.
-  It shares no GIL with the processing side, so the kernel's queue is emptied as fast as a bare read loop
-  can. Measured with ``benchmarks/live.py`` on this 2-vCPU VM: 100 % of a 200,000-connect storm recorded
-  with backlog_wait_time 0, and storm throughput on par with auditd RAW. With ``policy="drop"`` it holds at
-  most ``queue_size`` messages that the pipe has not taken yet and drops (and counts, ``queue_drops``) the
-  rest: user space then never holds more than the pipe (1 MiB), the processing side's read-ahead (8 MiB)
-  and those messages.
-- ``inline``: ``get()`` drains the socket itself, non-blocking, then the caller processes the batch. One
-  thread; while the caller works, the kernel queues records in the socket buffer (8 MiB, forced) and its
-  backlog. A slow batch overruns the socket (ENOBUFS), after which kauditd was seen to hold records back
-  for a minute while audited processes waited.
-- ``thread``: a dedicated reader thread hands raw messages to a bounded queue; when the queue is full the
-  ``policy`` decides: ``block`` (the reader waits; the kernel's socket buffer and backlog fill up and,
-  with ``backlog_wait_time``, audited processes wait) or ``drop`` (the message is dropped and counted as
-  a ``queue_drop`` loss). Every ``recv`` must win the GIL back from the busy processing thread: in the
-  200,000-connect loss test it recorded 45 %. The plugin source (a pipe) uses it.
+- ``native`` (the kernel sources): a thread of the native core (``auditsql._core.Reader``,
+  crates/core/src/netlink/) drains the socket with ``recvmmsg`` into a byte buffer (up to 512 MiB) while
+  the pipeline catches up, and never takes the GIL; ``Pipeline.pump`` takes the frames and processes them
+  without Python seeing them. It replaces the forked reader process (one process, no pipe, no second
+  exclusion rule). With ``policy="drop"`` it holds at most ``queue_size`` records and drops (and counts,
+  ``queue_drops``) the rest; with ``block`` it stops reading when the buffer is full, so the kernel's socket
+  buffer and backlog fill, as with auditd.
+- ``thread``: a Python thread hands raw messages to a bounded queue (the plugin stream on stdin, a pipe).
+  When the queue is full the ``policy`` decides: ``block`` (the reader waits) or ``drop`` (counted as
+  ``queue_drop``).
 
 Kernel facts this module relies on (Linux 4.x-6.x, checked on 6.18):
 
@@ -46,15 +39,14 @@ from __future__ import annotations
 import errno
 import os
 import queue
-import select
-import signal
 import socket
 import struct
 import sys
 import threading
 import time
-from collections import deque
 from typing import Any, BinaryIO
+
+from auditsql._core import Batch, Pipeline
 
 from .loss import LossAccount
 from .netlink import (
@@ -98,45 +90,23 @@ POLICIES = ("block", "drop")
 SOURCES = ("auto", "unicast", "multicast", "plugin")
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 _HDR = struct.Struct("=IHHII")
-#: reader process → processing side: record type (0: the reader's counters), truncated length, payload length
-_FRAME = struct.Struct("=HII")
-#: what the reader process holds at most while the processing side catches up
-_CHILD_BUFFER = 512 << 20
-#: set in the reader process by SIGUSR1: hand over what is buffered and end
-_FLUSH = [False]
 
 
-def _ask_flush(_signum: int, _frame: object) -> None:
-    _FLUSH[0] = True
 
 
-def _die_with_parent() -> None:
-    """The reader process gets SIGKILL when its parent dies (prctl PR_SET_PDEATHSIG)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
 
 
-def _parse_counters(blob: bytes) -> dict[str, int]:
-    import ast
-
-    try:
-        d = ast.literal_eval(blob.decode())
-    except (ValueError, SyntaxError):
-        return {}
-    return {k: v for k, v in d.items() if isinstance(k, str) and isinstance(v, int)}
 
 
 _POLL = 0.25
 _ITEM_TEXT = 0  # queue item type for a text line (plugin stream)
 
 
-#: reader models (see the module docstring); the kernel sources default to inline
-READERS = ("inline", "thread", "process")
-DEFAULT_READER = "process"
+#: reader models (see the module docstring)
+READERS = ("native", "thread")
+DEFAULT_READER = "native"
+#: what the native reader holds at most while the pipeline catches up
+NATIVE_BUFFER = 512 << 20
 
 
 class SourceError(RuntimeError):
@@ -176,8 +146,9 @@ class LiveSource:
         if reader not in READERS:
             raise ValueError(f"reader must be one of {READERS}, not {reader!r}")
         self.policy = policy
-        #: "inline": get() reads the socket itself; "thread": a reader thread and a bounded queue
+        #: "native": the core's reader thread; "thread": a Python reader thread and a bounded queue
         self.reader = reader
+        self.queue_size = queue_size
         self.loss = loss if loss is not None else LossAccount()
         self._queue: queue.Queue[tuple[int, bytes, int]] = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
@@ -204,30 +175,21 @@ class LiveSource:
 
     def start(self) -> None:
         self._open()
-        if self.reader == "process":
-            self._start_process()
-            return
-        if self.reader == "inline":
-            self._inline_ready()
+        if self.reader == "native":
+            self._start_native()
             return
         self._thread = threading.Thread(target=self._run, name=f"auditsql-{self.name}-reader", daemon=True)
         self._thread.start()
 
-    def _inline_ready(self) -> None:  # pragma: no cover - only sources that support inline reading
-        raise NotImplementedError
-
-    def _start_process(self) -> None:  # pragma: no cover - only sources that support a reader process
-        raise NotImplementedError
-
-    def _stop_process(self) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-    def _wait_readable(self, timeout: float) -> bool:  # pragma: no cover - inline sources
+    def _start_native(self) -> None:  # pragma: no cover - only sources that support the native reader
         raise NotImplementedError
 
     def stop(self, timeout: float = 2.0) -> None:
-        if self.reader == "process":
-            self._stop_process()
+        """Stop reading; what was read stays for :meth:`feed` to hand over."""
+        native = getattr(self, "_native", None)
+        if native is not None:
+            native.stop()
+            self._sync_native()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -284,11 +246,12 @@ class LiveSource:
     # -- processing side ---------------------------------------------------------------------------------
 
     def get(self, timeout: float = _POLL, max_items: int = 1024) -> list[tuple[int, bytes, int]]:
-        """The next queued messages, as ``(type, payload, truncated length or 0)``; type 0 is a text line
-        (the plugin stream). Waits up to ``timeout`` for the first, takes what else is there (up to
-        ``max_items``). An empty list on timeout. Parsing is the pipeline's (``Pipeline.feed_frames``)."""
-        if self.reader != "thread":
-            return self._drain(timeout, max_items)
+        """The next queued messages of the thread model, as ``(type, payload, truncated length or 0)``; type 0
+        is a text line (the plugin stream). Waits up to ``timeout`` for the first, takes what else is there (up
+        to ``max_items``). An empty list on timeout."""
+        items, self._early = self._early, []
+        if items:
+            return items
         q = self._queue
         try:
             items = [q.get(timeout=timeout)]
@@ -301,41 +264,44 @@ class LiveSource:
             pass
         return items
 
-    def _drain(self, timeout: float, max_items: int) -> list[tuple[int, bytes, int]]:
-        """Inline reading: what the socket holds now (waiting up to ``timeout`` for the first message)."""
-        items, self._early = self._early, []
-        if self.finished.is_set() or self._stop.is_set():
-            return items
-        read = self._read
-        try:
-            waited = False
-            while len(items) < max_items:
-                item = read()
-                if item is not None:
-                    items.append(item)
-                    continue
-                if items or waited or timeout <= 0:
-                    break
-                waited = True
-                if not self._wait_readable(timeout):
-                    break
-        except EOFError:
+    def feed(self, pipeline: Pipeline, timeout: float = _POLL) -> Batch:
+        """Hand what arrived (waiting up to ``timeout`` for the first message) to ``pipeline``; its batch.
+        ``batch.records`` is 0 when nothing came."""
+        native = getattr(self, "_native", None)
+        if native is None:
+            return pipeline.feed_frames(self.get(timeout))
+        if self._early:
+            items, self._early = self._early, []
+            return pipeline.feed_frames(items)
+        b = pipeline.pump(native, timeout)
+        if native.finished() and not native.pending():
+            self._sync_native()
+            err = native.error()
+            if err is not None and self.error is None and not self._stop.is_set():
+                self.error = err
             self.finished.set()
-        except Exception as exc:  # the processing side reports it, as with the thread
-            self.error = exc
-            self.finished.set()
-        return items
+        return b
+
+    def _sync_native(self) -> None:
+        """The native reader's counters into ``counters``."""
+        native = getattr(self, "_native", None)
+        if native is not None:
+            self.counters.update(native.counters())
 
     def pending(self) -> int:
-        """Messages queued and not yet taken (always 0 when reading inline: the kernel holds them)."""
-        return self._queue.qsize()
+        """Messages read and not yet taken."""
+        native = getattr(self, "_native", None)
+        if native is not None:
+            return native.pending() + len(self._early)
+        return self._queue.qsize() + len(self._early)
 
     def drained(self) -> bool:
-        """The stream ended and everything queued was taken."""
-        return self.finished.is_set() and self._queue.empty()
+        """The stream ended and everything read was taken."""
+        return self.finished.is_set() and self.pending() == 0
 
     def book(self) -> None:
         """Move the reader's loss counters into the loss account (as aggregated loss records)."""
+        self._sync_native()
         for counter, cause in (
             ("truncated", "truncated"),
             ("enobufs", "enobufs"),
@@ -366,7 +332,7 @@ class NetlinkSource(LiveSource):
         policy: str = "block",
         loss: LossAccount | None = None,
         sock: Any = None,
-        reader: str = "thread",
+        reader: str = DEFAULT_READER,
     ) -> None:
         if mode not in ("unicast", "multicast"):
             raise ValueError(f"mode must be unicast or multicast, not {mode!r}")
@@ -411,220 +377,30 @@ class NetlinkSource(LiveSource):
         if self.mode == "unicast":
             self._register()
 
-    def _inline_ready(self) -> None:
-        # registration is done (it needed the timeout); from now on reads never block, get() polls instead
-        self._sock.settimeout(0)
-        self._poll = select.poll()
-        self._poll.register(self._sock.fileno(), select.POLLIN)
 
-    def _wait_readable(self, timeout: float) -> bool:
-        if self._sock is None:
-            return False
-        try:
-            return bool(self._poll.poll(max(0, int(timeout * 1000))))
-        except InterruptedError:
-            return False
 
     # -- reader process ----------------------------------------------------------------------------------
 
-    def _start_process(self) -> None:
-        """Fork a reader that only drains the socket into a pipe, buffering in its own memory when the
-        processing side falls behind (up to ``_CHILD_BUFFER``; beyond, messages are dropped and counted as
-        ``queue_drops``). It shares no GIL with the processing side, so the kernel's socket is drained at the
-        rate a bare read loop reaches (``benchmarks/live.py``: a bare Python reader kept up with a
-        200,000-connect storm)."""
-        r, w = os.pipe()
+
+
+
+
+
+
+    def _start_native(self) -> None:
+        """The core's reader thread on (a duplicate of) the bound, registered socket; records that arrived
+        while registering are handed over first (``_early``)."""
+        from auditsql._core import Reader
+
         try:
-            import fcntl
-
-            fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ: a 1 MiB pipe (the default maximum)
-        except OSError:
-            pass
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child; exercised by the kernel tests
-            code = 0
-            try:
-                os.close(r)
-                # the parent's signal handlers are not ours: die on SIGTERM, leave Ctrl-C to the parent
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-                signal.signal(signal.SIGHUP, signal.SIG_IGN)
-                signal.signal(signal.SIGUSR1, _ask_flush)
-                _die_with_parent()
-                self._child_loop(w)
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)
-        os.close(w)
-        self._child: int | None = pid
-        self._pipe = r
-        os.set_blocking(r, False)
-        self._pbuf = bytearray()
-        self._leftover: list[tuple[int, bytes, int]] = []
-        # the parent keeps no copy of the socket: the kernel's daemon connection lives and dies with the child
-        if self._sock is not None and not self._given_sock:
-            self._sock.close()
-        self._sock = None
-        self._ppoll = select.poll()
-        self._ppoll.register(r, select.POLLIN)
-
-    @property
-    def reader_pid(self) -> int | None:
-        """The reader process's pid (``reader="process"``, while running), else None."""
-        return getattr(self, "_child", None)
-
-    def _child_loop(self, w: int) -> None:  # pragma: no cover - runs in the forked reader
-        self._sock.settimeout(0)
-        os.set_blocking(w, False)
-        poll = select.poll()
-        poll.register(self._sock.fileno(), select.POLLIN)
-        out = bytearray()
-        for msg_type, data, trunc in self._early:
-            out += _FRAME.pack(msg_type, trunc, len(data)) + data
-        self._early = []
-        read = self._read
-        last_counts = 0.0
-        # policy drop: hold at most queue_size messages not yet written to the pipe (their end offsets in
-        # the stream written so far); beyond that, drop and count. Policy block holds up to _CHILD_BUFFER.
-        held: deque[int] | None = deque() if self.policy == "drop" else None
-        limit = self._queue.maxsize
-        written = 0
-        counters = self.counters
-        while True:
-            got = False
-            while len(out) < _CHILD_BUFFER:
-                item = read()
-                if item is None:
-                    break
-                got = True
-                msg_type, data, trunc = item
-                if held is not None:
-                    if len(held) >= limit:
-                        counters["queue_full"] += 1
-                        counters["queue_drops"] += 1
-                        continue
-                    out += _FRAME.pack(msg_type, trunc, len(data))
-                    out += data
-                    held.append(written + len(out))
-                    continue
-                out += _FRAME.pack(msg_type, trunc, len(data))
-                out += data
-            else:
-                # buffer full: keep draining the kernel, count what cannot be kept
-                while read() is not None:
-                    self.counters["queue_drops"] += 1
-            now = time.monotonic()
-            if now - last_counts >= 0.5:
-                blob = repr(self.counters).encode()
-                out += _FRAME.pack(0, 0, len(blob)) + blob
-                last_counts = now
-            if _FLUSH[0]:
-                # the processing side is stopping: hand over everything, then end
-                while (item := read()) is not None:
-                    msg_type, data, trunc = item
-                    out += _FRAME.pack(msg_type, trunc, len(data)) + data
-                blob = repr(self.counters).encode()
-                out += _FRAME.pack(0, 0, len(blob)) + blob
-                os.set_blocking(w, True)
-                try:
-                    while out:
-                        n = os.write(w, out)
-                        del out[:n]
-                except BrokenPipeError:
-                    pass
-                return
-            if out:
-                try:
-                    n = os.write(w, out)
-                    del out[:n]
-                    if held is not None:
-                        written += n
-                        while held and held[0] <= written:
-                            held.popleft()
-                except BlockingIOError:
-                    pass
-                except BrokenPipeError:
-                    return
-            if not got:
-                poll.poll(20 if out else 200)
-
-    def _stop_process(self) -> None:
-        """Ask the reader to hand over what it holds, take it (``get()`` returns it after ``stop()``), end it."""
-        pid = getattr(self, "_child", None)
-        if pid is None:
-            return
-        self._child = None
-        try:
-            os.kill(pid, signal.SIGUSR1)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + 10
-        buf = self._pbuf
-        while True:
-            if time.monotonic() >= deadline:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                break
-            if not self._ppoll.poll(200):
-                continue
-            try:
-                chunk = os.read(self._pipe, 1 << 20)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                break
-            buf += chunk
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
-        os.close(self._pipe)
-        self._leftover = self._frames(1 << 62)
-
-    def _drain(self, timeout: float, max_items: int) -> list[tuple[int, bytes, int]]:
-        if self.reader != "process":
-            return super()._drain(timeout, max_items)
-        if getattr(self, "_child", None) is None:
-            left = getattr(self, "_leftover", [])
-            self._leftover = left[max_items:]
-            return left[:max_items]
-        buf = self._pbuf
-        try:
-            if len(buf) < _FRAME.size and not self._ppoll.poll(max(0, int(timeout * 1000))):
-                return []
-            while len(buf) < (8 << 20):
-                chunk = os.read(self._pipe, 1 << 20)
-                if not chunk:
-                    self.error = SourceError("the reader process ended")
-                    self.finished.set()
-                    break
-                buf += chunk
-        except BlockingIOError:
-            pass
-        return self._frames(max_items)
-
-    def _frames(self, max_items: int) -> list[tuple[int, bytes, int]]:
-        """Complete frames from the pipe buffer (the reader's counters are applied, not returned)."""
-        items: list[tuple[int, bytes, int]] = []
-        buf = self._pbuf
-        pos = 0
-        end = len(buf)
-        size = _FRAME.size
-        while pos + size <= end and len(items) < max_items:
-            msg_type, trunc, n = _FRAME.unpack_from(buf, pos)
-            if pos + size + n > end:
-                break
-            data = bytes(buf[pos + size : pos + size + n])
-            pos += size + n
-            if msg_type == 0:
-                self.counters.update(_parse_counters(data))
-                continue
-            items.append((msg_type, data, trunc))
-        del buf[:pos]
-        return items
+            self._native = Reader(
+                self._sock.fileno(),
+                self.policy,
+                buffer_bytes=NATIVE_BUFFER,
+                buffer_frames=self.queue_size if self.policy == "drop" else None,
+            )
+        except OSError as exc:
+            raise SourceError(f"cannot start the netlink reader: {exc.strerror or exc}") from exc
 
     def _set_rcvbuf(self) -> None:
         sock = self._sock
