@@ -243,13 +243,13 @@ fn slice(s: &[u8], span: Span) -> &[u8] {
     s.get(span.0..span.1).unwrap_or_default()
 }
 
-/// A record from `text` and its header.
-fn record(text: &[u8], h: &Header, detect: bool) -> Record {
+/// A record from `text` and its header; `rtype`: the type number if known (netlink), else from the name.
+fn record(text: &[u8], h: &Header, detect: bool, rtype: Option<u32>) -> Record {
     let name = slice(text, h.name);
     let mut rec = Record {
         text: text.to_vec(),
         node: h.node.map(|n| slice(text, n).to_vec()),
-        rtype: type_of(name),
+        rtype: rtype.unwrap_or_else(|| type_of(name)),
         name: name.to_vec(),
         body_start: h.end,
         ..Record::default()
@@ -300,7 +300,7 @@ fn odd(text: &[u8]) -> Record {
 fn one(text: &[u8], detect: bool) -> Record {
     let lead = run(text, 0, |c| c == b' ' || c == b'\t');
     match match_header(text, lead) {
-        Some(h) => record(text, &h, detect),
+        Some(h) => record(text, &h, detect, None),
         None => odd(text),
     }
 }
@@ -324,7 +324,7 @@ pub fn parse_text(text: &[u8], detect: bool) -> Vec<Record> {
     // search from the stamp's end: the header may have eaten the space before a second record
     let more = memmem::find(text.get(h.end..).unwrap_or_default(), b"msg=audit(").is_some();
     let Some(mut next) = more.then(|| next_record(text, h.serial.1)).flatten() else {
-        return vec![record(text, &h, detect)];
+        return vec![record(text, &h, detect, None)];
     };
     let mut out = Vec::new();
     let mut start = 0;
@@ -372,12 +372,13 @@ pub fn parse_netlink(msg_type: u32, payload: &[u8]) -> Record {
     text.extend_from_slice(name.as_bytes());
     text.extend_from_slice(b" msg=");
     text.extend_from_slice(payload.get(..end).unwrap_or_default());
-    let mut rec = match match_header(&text, 0) {
-        Some(h) => record(&text, &h, false),
-        None => odd(&text),
-    };
-    rec.rtype = msg_type;
-    rec
+    match match_header(&text, 0) {
+        Some(h) => record(&text, &h, false, Some(msg_type)),
+        None => Record {
+            rtype: msg_type,
+            ..odd(&text)
+        },
+    }
 }
 
 // -- bodies -----------------------------------------------------------------------------------------------
