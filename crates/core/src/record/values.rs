@@ -440,8 +440,14 @@ mod tests {
         assert_eq!(as_int(b"18446744073709551615"), json!(u64::MAX));
         assert_eq!(as_int(b"-9223372036854775808"), json!(i64::MIN));
         // beyond 64 bits: text (Python: an int)
-        assert_eq!(as_int(b"18446744073709551616"), json!("18446744073709551616"));
-        assert_eq!(as_int(b"-9223372036854775809"), json!("-9223372036854775809"));
+        assert_eq!(
+            as_int(b"18446744073709551616"),
+            json!("18446744073709551616")
+        );
+        assert_eq!(
+            as_int(b"-9223372036854775809"),
+            json!("-9223372036854775809")
+        );
         assert_eq!(as_int(b"unset"), json!("unset"));
         assert_eq!(as_int(b"?"), json!(null));
         assert_eq!(as_int(b"\"5\""), json!("5"));
@@ -461,7 +467,10 @@ mod tests {
         assert_eq!(as_hexnum(b"-1f"), json!("0x-1f"));
         assert_eq!(as_hexnum(b"-0"), json!("0x0"));
         assert_eq!(as_hexnum(b"x86_64"), json!("x86_64"));
-        assert_eq!(as_hexnum(b"fffffffffffffffffffffffffffffffff"), json!("fffffffffffffffffffffffffffffffff"));
+        assert_eq!(
+            as_hexnum(b"fffffffffffffffffffffffffffffffff"),
+            json!("fffffffffffffffffffffffffffffffff")
+        );
         assert_eq!(
             as_hexnum(b"ffffffffffffffffffffffffffffffff"),
             json!("0xffffffffffffffffffffffffffffffff")
@@ -492,7 +501,10 @@ mod tests {
         assert_eq!(as_bytes(b"ABCD"), json!("%ab%cd"));
         assert_eq!(as_bytes(b"'abc'"), json!("'abc'"));
         assert_eq!(as_bytes(b"/usr/bin/top"), json!("/usr/bin/top"));
-        assert_eq!(as_bytes(b"746F756368002F746D702F6120620A"), json!("touch%00/tmp/a b%0a"));
+        assert_eq!(
+            as_bytes(b"746F756368002F746D702F6120620A"),
+            json!("touch%00/tmp/a b%0a")
+        );
     }
 
     #[test]
