@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use super::{ClosedBy, Event};
 use crate::interpret;
 use crate::interpret::ids::Identities;
-use crate::record::encoding::{decode_encoded, escape};
+use crate::record::encoding::escape;
 use crate::record::parse::parse_nested;
 use crate::record::values::{self, hex_text, lossless, text_of, Kind, Kinds};
 use crate::record::{Record, FREE_TEXT};
@@ -646,8 +646,8 @@ fn names(ids: &mut Identities, out: &mut Map<String, Value>) {
         let Some(Value::Number(n)) = out.get(f) else {
             continue;
         };
-        // a negative id names nobody (Python: OverflowError, or (uid_t)-1 for -1, not a user either)
-        let Some(id) = n.as_u64() else {
+        // beyond i64: no name (Python's pwd: OverflowError)
+        let Some(id) = n.as_i64() else {
             continue;
         };
         if out.contains_key(up) {
@@ -799,14 +799,10 @@ fn proctitle_argv(token: Option<&[u8]>) -> Vec<Vec<u8>> {
 }
 
 fn sockaddr_of(token: Option<&[u8]>, arch: Option<&ArchNum>) -> Option<Map<String, Value>> {
-    let b = decode_encoded(token?)?;
-    Some(interpret::sockaddr::decode_sockaddr(
-        &b,
-        interpret::is_big_endian(arch.copied()),
-    ))
+    interpret::sockaddr::sockaddr_of(token, arch.copied())
 }
 
-fn lookup_id(ids: &mut Identities, id: u64, group: bool) -> Option<String> {
+fn lookup_id(ids: &mut Identities, id: i64, group: bool) -> Option<String> {
     if group {
         ids.group(id)
     } else {
