@@ -155,11 +155,10 @@ fn speed_run_mix() {
     let data = fs::read(log_path("benchmarks/data/run_mix.log")).expect("run_mix.log");
     let rounds = 50;
     let evs = events(&log_path("benchmarks/data/run_mix.log"), false);
-    let mut rd = Renderer::new(false, true);
     let mut out = Vec::with_capacity(1 << 20);
     let t = Instant::now();
     for _ in 0..rounds {
-        rd = Renderer::new(false, true); // a cold section cache each time through the log
+        let mut rd = Renderer::new(false, true); // a cold section cache each time through the log
         for ev in &evs {
             out.clear();
             rd.render_json(ev, &mut out);
@@ -169,7 +168,7 @@ fn speed_run_mix() {
     let t = Instant::now();
     let mut n = 0usize;
     for _ in 0..rounds {
-        rd = Renderer::new(false, true);
+        let mut rd = Renderer::new(false, true);
         let mut asm = Assembler::default();
         let mut evs = Vec::new();
         for line in lines(&data) {
