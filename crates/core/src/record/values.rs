@@ -113,6 +113,9 @@ impl Kinds {
 
     /// [`kind_of`]`(key)`, cached.
     pub fn kind(&mut self, key: &[u8]) -> Kind {
+        if let Some(k) = hot_kind(key) {
+            return k;
+        }
         if let Some(k) = self.map.get(key) {
             return *k;
         }
@@ -131,6 +134,27 @@ impl Kinds {
             k => k,
         }
     }
+}
+
+/// [`kind_of`] of the names of the common records (SYSCALL, PATH, CWD, PROCTITLE, SOCKADDR, BPRM_FCAPS, the
+/// user-space payloads) without a hash lookup; None for any other name.
+fn hot_kind(key: &[u8]) -> Option<Kind> {
+    Some(match key {
+        b"arch" | b"cap_fp" | b"cap_fi" | b"cap_fver" | b"fver" | b"fp" | b"fi" | b"old_pp"
+        | b"old_pi" | b"old_pe" | b"old_pa" | b"pp" | b"pi" | b"pe" | b"pa" => Kind::Hex,
+        b"syscall" | b"exit" | b"items" | b"ppid" | b"pid" | b"auid" | b"uid" | b"gid"
+        | b"euid" | b"suid" | b"fsuid" | b"egid" | b"sgid" | b"fsgid" | b"ses" | b"item"
+        | b"inode" | b"ouid" | b"ogid" | b"cap_fe" | b"res" | b"fe" => Kind::Int,
+        b"success" | b"tty" | b"comm" | b"exe" | b"subj" | b"key" | b"name" | b"cwd"
+        | b"proctitle" | b"saddr" | b"acct" | b"addr" | b"cmd" => Kind::Enc,
+        b"dev" | b"rdev" | b"nametype" | b"cap_frootid" | b"obj" | b"op" | b"hostname"
+        | b"terminal" | b"grantors" | b"frootid" | b"id" => Kind::Text,
+        b"mode" => Kind::Oct,
+        b"a0" | b"a1" | b"a2" | b"a3" => Kind::ScArg,
+        b"msg" => Kind::Msg,
+        b"" => Kind::Free,
+        _ => return None,
+    })
 }
 
 /// Convert a token with a converter kind (`Free`, `Msg` and `ScArg` convert as text).
@@ -436,6 +460,19 @@ mod tests {
         assert_eq!(k.kind(b"pid"), Kind::Int);
         assert_eq!(k.converter(b"msg"), Kind::Text);
         assert_eq!(k.kind(b"msg"), Kind::Msg);
+        // the fast path agrees with the rules (Python: kind_of)
+        let hot = "arch cap_fp cap_fi cap_fver fver fp fi old_pp old_pi old_pe old_pa pp pi pe pa syscall \
+                   exit items ppid pid auid uid gid euid suid fsuid egid sgid fsgid ses item inode ouid ogid \
+                   cap_fe res fe success tty comm exe subj key name cwd proctitle saddr acct addr cmd dev rdev \
+                   nametype cap_frootid obj op hostname terminal grantors frootid id mode a0 a1 a2 a3 msg";
+        for key in hot.split_whitespace().chain([""]) {
+            assert_eq!(
+                hot_kind(key.as_bytes()),
+                Some(kind_of(key.as_bytes())),
+                "{key}"
+            );
+        }
+        assert_eq!(hot_kind(b"zzz"), None);
     }
 
     #[test]
