@@ -3,7 +3,7 @@
 //! and listener memories, is [`SocketState`].)
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use serde_json::Value;
@@ -16,18 +16,7 @@ use super::value::{
 };
 use super::{Cell, Object, ProcessTree, Row};
 
-// TODO(core-interpret): use interpret's family names once merged
-fn family_name(n: u16) -> String {
-    match n {
-        0 => "unspec".into(),
-        1 => "unix".into(),
-        2 => "inet".into(),
-        10 => "inet6".into(),
-        16 => "netlink".into(),
-        17 => "packet".into(),
-        n => n.to_string(),
-    }
-}
+use crate::interpret::sockaddr::{family_name, ipv6_text};
 
 /// `socket_events`' columns, in the registry's order.
 pub const COLUMNS: &[&str] = &[
@@ -130,8 +119,8 @@ pub struct SocketState {
 impl Default for SocketState {
     fn default() -> Self {
         let mut families = HashMap::new();
-        for n in 0..64u16 {
-            families.insert(family_name(n).to_string(), i64::from(n));
+        for n in 0..64u32 {
+            families.insert(family_name(n).into_owned(), i64::from(n));
         }
         SocketState {
             protocols: Bounded::new(MEMORY_MAX),
@@ -533,7 +522,7 @@ fn proc_net_entry(local: &str, inode: &str, v6: bool) -> Option<(u64, (String, u
     }
     let addr = if v6 {
         let b: [u8; 16] = raw.try_into().ok()?;
-        ipv6_text(&Ipv6Addr::from(b))
+        ipv6_text(b)
     } else {
         let b: [u8; 4] = raw.try_into().ok()?;
         Ipv4Addr::from(b).to_string()
@@ -541,35 +530,4 @@ fn proc_net_entry(local: &str, inode: &str, v6: bool) -> Option<(u64, (String, u
     let port = u16::from_str_radix(hexport, 16).ok()?;
     let ino = inode.parse().ok()?;
     Some((ino, (addr, port)))
-}
-
-/// An IPv6 address as Python 3.11's `ipaddress` writes it: the longest run of zero groups (two or more)
-/// as `::`, groups in lower-case hex without leading zeros, no dotted IPv4 tail.
-fn ipv6_text(a: &Ipv6Addr) -> String {
-    let g = a.segments();
-    let (mut best, mut best_len, mut cur, mut cur_len) = (0usize, 0usize, 0usize, 0usize);
-    for (i, s) in g.iter().enumerate() {
-        if *s == 0 {
-            if cur_len == 0 {
-                cur = i;
-            }
-            cur_len += 1;
-            if cur_len > best_len {
-                (best, best_len) = (cur, cur_len);
-            }
-        } else {
-            cur_len = 0;
-        }
-    }
-    let hex = |s: &[u16]| {
-        s.iter()
-            .map(|x| format!("{x:x}"))
-            .collect::<Vec<_>>()
-            .join(":")
-    };
-    if best_len > 1 {
-        format!("{}::{}", hex(&g[..best]), hex(&g[best + best_len..]))
-    } else {
-        hex(&g)
-    }
 }
