@@ -452,50 +452,9 @@ fn repr_into(v: &Value, out: &mut String) {
     }
 }
 
-/// Python's `repr()` of a str. Printable is approximated: control characters, separators other than the
-/// space, and the common format characters are escaped.
+/// Python's `repr()` of a str.
 fn str_repr(s: &str, out: &mut String) {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if !printable(c) => {
-                let n = c as u32;
-                if n < 0x100 {
-                    push_hex_escape(out, n as u8);
-                } else if n < 0x10000 {
-                    out.push_str(&format!("\\u{n:04x}"));
-                } else {
-                    out.push_str(&format!("\\U{n:08x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-}
-
-fn printable(c: char) -> bool {
-    if c == ' ' {
-        return true;
-    }
-    !(c.is_control()
-        || c.is_whitespace()
-        || matches!(c as u32, 0xAD | 0x600..=0x605 | 0x61C | 0x6DD | 0x70F | 0x180E | 0x200B..=0x200F
-            | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB
-            | 0xD800..=0xF8FF | 0xE0001 | 0xE0020..=0xE007F | 0xF0000..))
+    out.push_str(&crate::interpret::py::repr(s.as_bytes()));
 }
 
 /// Python's `repr()` of a float (shortest round trip; exponent form below 1e-4 and from 1e16).
@@ -657,6 +616,10 @@ mod tests {
             Some("{'a': [1, \"it's\", None, False]}".into())
         );
         assert_eq!(token_text(b"a\xffb"), "a\\xffb");
+        assert_eq!(
+            text(Some(&json!(["\u{200b}", "é", "\u{7f}", "\u{a0}", "a\"b'"]))),
+            Some(r#"['\u200b', 'é', '\x7f', '\xa0', 'a"b\'']"#.into())
+        );
     }
 
     #[test]
