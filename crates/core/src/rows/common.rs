@@ -1,7 +1,7 @@
 //! What every mapper reads from an event: its time/uptime/eid columns, its record sections, and its raw
 //! records parsed again. (Port of tables/_common.py.)
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
@@ -99,11 +99,12 @@ pub fn raw_by_name(event: &Object, names: &[&str]) -> HashMap<String, Vec<Record
     let Some(Value::Array(raw)) = event.get("raw") else {
         return out;
     };
-    let marks: Vec<String> = names.iter().map(|n| format!("type={n} ")).collect();
+    let wanted: HashSet<&str> = names.iter().copied().collect();
+    let marks = Marks::new(&wanted);
     for item in raw {
         let recs = match item {
             Value::String(s) => {
-                if !marks.iter().any(|m| s.contains(m.as_str())) {
+                if !marks.found_in(s) {
                     continue;
                 }
                 parse_text(s.as_bytes(), true)
@@ -121,12 +122,51 @@ pub fn raw_by_name(event: &Object, names: &[&str]) -> HashMap<String, Vec<Record
             let Ok(name) = std::str::from_utf8(&rec.name) else {
                 continue;
             };
-            if names.contains(&name) {
+            if wanted.contains(name) {
                 out.entry(name.to_owned()).or_default().push(rec);
             }
         }
     }
     out
+}
+
+/// Python's `any(f"type={n} " in text for n in names)`, in time linear in the text: each `type=` is followed
+/// to the next space (at most as far as the longest name) and the word looked up.
+struct Marks<'a> {
+    names: &'a HashSet<&'a str>,
+    longest: usize,
+    /// names with a space in them, searched for one by one
+    spaced: Vec<String>,
+}
+
+impl<'a> Marks<'a> {
+    fn new(names: &'a HashSet<&'a str>) -> Self {
+        Marks {
+            names,
+            longest: names.iter().map(|n| n.len()).max().unwrap_or(0),
+            spaced: names
+                .iter()
+                .filter(|n| n.contains(' '))
+                .map(|n| format!("type={n} "))
+                .collect(),
+        }
+    }
+
+    fn found_in(&self, text: &str) -> bool {
+        let b = text.as_bytes();
+        for at in memchr::memmem::find_iter(b, b"type=") {
+            let from = at + 5;
+            let window = &b[from..b.len().min(from + self.longest + 1)];
+            if let Some(sp) = memchr::memchr(b' ', window) {
+                if let Ok(word) = std::str::from_utf8(&window[..sp]) {
+                    if self.names.contains(word) {
+                        return true;
+                    }
+                }
+            }
+        }
+        self.spaced.iter().any(|m| text.contains(m.as_str()))
+    }
 }
 
 /// Python's `base64.b64decode` (not validating: characters outside the alphabet are dropped).
@@ -196,6 +236,20 @@ mod tests {
         assert_eq!(cols(json!({"ID": "x.1:2"}), None).0, Cell::Int(0));
         // boot after the event: 0
         assert_eq!(cols(json!({"ID": "10.500:1"}), Some(20.0)).1, Cell::Int(0));
+    }
+
+    #[test]
+    fn marks_are_pythons_substring_test() {
+        let names: HashSet<&str> = ["USER_LOGIN", "AVC", "a b"].into_iter().collect();
+        let m = Marks::new(&names);
+        assert!(m.found_in("type=USER_LOGIN msg=audit(1.0:1): x"));
+        assert!(m.found_in("node=n type=AVC msg=audit(1.0:1): x"));
+        assert!(m.found_in("x type=type=AVC y"));
+        assert!(m.found_in("type=a b c"));
+        assert!(!m.found_in("type=USER_LOGIN"));
+        assert!(!m.found_in("type=USER_LOGINX msg"));
+        assert!(!m.found_in("type=AV msg type=AVCX"));
+        assert!(!m.found_in("type=\u{e9} type="));
     }
 
     #[test]
