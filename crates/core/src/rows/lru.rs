@@ -25,14 +25,17 @@ impl<K: Eq + Hash + Clone, V> Bounded<K, V> {
         }
     }
 
+    /// The value under `key`.
     pub fn get(&self, key: &K) -> Option<&V> {
         self.map.get(key).map(|(v, _)| v)
     }
 
+    /// Number of entries.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
+    /// No entries?
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
@@ -58,10 +61,12 @@ impl<K: Eq + Hash + Clone, V> Bounded<K, V> {
         }
     }
 
+    /// Forget `key`; its value.
     pub fn remove(&mut self, key: &K) -> Option<V> {
         self.map.remove(key).map(|(v, _)| v)
     }
 
+    /// Forget everything.
     pub fn clear(&mut self) {
         self.map.clear();
         self.order.clear();

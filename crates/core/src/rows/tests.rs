@@ -993,3 +993,37 @@ fn odd_shapes_never_panic() {
         }
     }
 }
+
+#[test]
+fn large_inputs_stay_linear() {
+    // a 4 MB argument, and an event of 2000 user-space records of 2000 types, each raw line 1 kB
+    let big = "%ff".repeat(1 << 20) + &"a".repeat(1 << 20);
+    let ev = serde_json::json!({"ID": "1.000:1", "SYSCALL": {}, "summary": {"syscall": "execve", "argv": [big]}});
+    let out = map_with(&mut Mapper::default(), ev.as_object().unwrap(), None);
+    assert_eq!(named(&out[1])["cmdline_size"], i(2 << 20));
+    let mut ev = Object::new();
+    let mut raw = Vec::new();
+    for n in 0..2000 {
+        let name = format!("UNKNOWN[{}]", 2100 + n % 900);
+        let line = format!(
+            "type={name} msg=audit(1.000:1): pid={n} msg='{}'",
+            "x".repeat(1000)
+        );
+        raw.push(Value::from(line));
+        match ev.entry(name).or_insert_with(|| Value::Array(Vec::new())) {
+            Value::Array(a) => a.push(serde_json::json!({ "pid": n })),
+            _ => unreachable!(),
+        }
+    }
+    ev.insert("raw".into(), Value::Array(raw));
+    let out = map_with(&mut Mapper::default(), &ev, None);
+    assert_eq!(
+        out.iter().filter(|r| r.table == "user_events").count(),
+        2000
+    );
+    let first = named(&out[1]);
+    assert_eq!(
+        pick(&first, &["pid", "type", "type_name"]),
+        [i(0), i(2100), t("UNKNOWN[2100]")]
+    );
+}

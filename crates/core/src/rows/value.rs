@@ -17,12 +17,10 @@ const MAX_HEX_DIGITS: usize = 3571;
 /// A Python int: small ones as `i128`, bigger ones (only from crafted text) as their decimal digits.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum PyInt {
+    /// fits an i128
     Small(i128),
     /// `text`: the value in decimal (sign, no leading zeros); `low`: the value mod 2^64 (two's complement)
-    Big {
-        text: String,
-        low: u64,
-    },
+    Big { text: String, low: u64 },
 }
 
 impl PyInt {
