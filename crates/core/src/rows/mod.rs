@@ -4,27 +4,16 @@
 //! [`Mapper`] owns the mapping options and the state the mappers carry from event to event (socket
 //! protocols and listeners, the inode → path memory of file events).
 
-/// `audit_events`
 pub mod audit;
-/// the columns and lookups every mapper shares
 pub mod common;
-/// `process_file_events` and the inode → path memory
 pub mod file;
-/// a bounded map, oldest set first out
 pub mod lru;
-/// `selinux_events`, `apparmor_events`
 pub mod mac;
-/// `process_events`
 pub mod process;
-/// `seccomp_events`
 pub mod seccomp;
-/// `socket_events` and the protocol/listener memory
 pub mod socket;
-/// the event's summary read once
 pub mod summary;
-/// `user_events`
 pub mod user;
-/// Python's value semantics: int(), str(), text(), cells
 pub mod value;
 
 #[cfg(test)]
