@@ -6,9 +6,10 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::proc::{Proc, Text};
-use super::text::{cell, event_columns, int_of, node_str, py_hex_low64, py_trunc, text, text_str};
+use super::text::{cell, event_columns, hex_low64, int_of, node_str, py_trunc, text, text_str};
 use super::tracker::{Count, EarlyExit, Key, Pending, ProcId, Tracker};
 use super::{CLONE_PARENT, CLONE_THREAD, FLAGS_IN_A1, PENDING_MAX, START_SLACK};
+use crate::rows::value::{py_str, truthy};
 use crate::rows::{Cell, Object, Row};
 
 /// The summary keys a fork (and the adoption of its caller) reads: what a pending clone3 keeps.
@@ -24,11 +25,13 @@ pub(super) fn node_of(event: &Object) -> Option<Cow<'_, str>> {
 }
 
 /// (event time in UNIX seconds with milliseconds, `[NODE:]ID`) of a rendered event (Python:
-/// `_event_time`). An unparsable or non-finite time is 0.
+/// `_event_time`). An unparsable or non-finite time is 0 (Python raised for some of those); an `ID` that
+/// is not a string is its `str()` (Python raised).
 fn event_time(event: &Object) -> (f64, String) {
-    let eid = match event.get("ID") {
-        Some(Value::String(s)) if !s.is_empty() => s.as_str(),
-        _ => "0.000:0",
+    let eid: Cow<'_, str> = match event.get("ID") {
+        Some(Value::String(s)) if !s.is_empty() => Cow::Borrowed(s.as_str()),
+        Some(v) if truthy(v) => Cow::Owned(py_str(v)),
+        _ => Cow::Borrowed("0.000:0"),
     };
     let t = eid
         .find(':')
@@ -37,7 +40,7 @@ fn event_time(event: &Object) -> (f64, String) {
         .unwrap_or(0.0);
     let eid = match node_of(event) {
         Some(n) => format!("{n}:{eid}"),
-        None => eid.to_string(),
+        None => eid.into_owned(),
     };
     (t, eid)
 }
@@ -48,8 +51,8 @@ fn argv_hex(event: &Object, i: usize) -> Option<u64> {
         return None;
     };
     match sc.get("ARGV")? {
-        Value::Array(a) => py_hex_low64(a.get(i)?.as_str()?),
-        Value::String(s) => py_hex_low64(&s.chars().nth(i)?.to_string()),
+        Value::Array(a) => hex_low64(a.get(i)?.as_str()?),
+        Value::String(s) => hex_low64(&s.chars().nth(i)?.to_string()),
         _ => None,
     }
 }
@@ -86,6 +89,7 @@ fn join_argv(argv: &[Value]) -> String {
             out.push(' ');
         }
         match a {
+            Value::String(s) if !s.contains('%') => out.push_str(s),
             Value::String(s) => out.push_str(&text_str(s)),
             other => out.push_str(&text(Some(other)).unwrap_or_default()),
         }
@@ -442,7 +446,7 @@ impl Tracker {
         name: &str,
         event: &Object,
     ) -> Vec<Cell> {
-        let (time, uptime, eid) = event_columns(event, self.uptime_base);
+        let common = event_columns(event, self.uptime_base);
         let g = |k: &str| cell(summary.get(k));
         let t = |k: &str| text(summary.get(k)).map_or(Cell::Null, Cell::Text);
         let shared = |s: &Text| {
@@ -491,9 +495,9 @@ impl Tracker {
             shared(&par.cmdline), // parent_cmdline
             c.map_or(Cell::Null, |c| Cell::Real(c.start)),
             c.map_or(Cell::Null, |c| shared(&c.container_id)),
-            Cell::Int(time),
-            uptime.map_or(Cell::Null, Cell::Int),
-            Cell::Text(eid),
+            common.time,
+            common.uptime,
+            common.eid,
         ]
     }
 

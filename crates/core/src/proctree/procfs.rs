@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::container::container_id;
-use super::text::{decode_backslashreplace, py_int};
+use super::text::{backslash_decode, int_text};
 
 /// Clock ticks per second of `/proc/PID/stat`'s `starttime`. Python asks `os.sysconf("SC_CLK_TCK")`; that
 /// needs libc (unsafe). The kernel reports times to user space in USER_HZ, which is 100 on every Linux
@@ -65,7 +65,7 @@ impl ProcFs {
     /// A link's target as text (bytes that are not UTF-8 as `\xNN`).
     fn readlink(path: &Path) -> Option<String> {
         let target = std::fs::read_link(path).ok()?;
-        Some(decode_backslashreplace(target.as_os_str().as_bytes()))
+        Some(backslash_decode(target.as_os_str().as_bytes()).into_owned())
     }
 
     /// `/proc/PID/stat`'s fields, or None when it is gone or unreadable.
@@ -73,7 +73,7 @@ impl ProcFs {
         let data = Self::read_path(&self.file(pid, "stat"))?;
         let close = data.iter().rposition(|&c| c == b')')?;
         let open = data.iter().position(|&c| c == b'(')?;
-        let comm = decode_backslashreplace(data.get(open + 1..close).unwrap_or_default());
+        let comm = backslash_decode(data.get(open + 1..close).unwrap_or_default()).into_owned();
         let rest = data.get(close + 2..).unwrap_or_default();
         let mut f = rest
             .split(|c| b" \t\n\r\x0b\x0c".contains(c))
@@ -99,7 +99,7 @@ impl ProcFs {
             let end = raw.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
             let args: Vec<String> = raw[..end]
                 .split(|&c| c == 0)
-                .map(decode_backslashreplace)
+                .map(|a| backslash_decode(a).into_owned())
                 .collect();
             p.cmdline = Some(args.join(" "));
         }
@@ -185,7 +185,7 @@ impl ProcFs {
 
 /// Python's `int(bytes)`.
 fn int_bytes(b: &[u8]) -> Option<i64> {
-    py_int(std::str::from_utf8(b).ok()?)
+    int_text(std::str::from_utf8(b).ok()?)
 }
 
 /// Python's `round(x, 3)`: correctly rounded to 3 decimals (Rust's formatting and parsing are exact).
