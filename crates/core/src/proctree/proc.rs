@@ -14,29 +14,49 @@ pub type Text = Option<Arc<str>>;
 pub struct Proc {
     /// Index of the node's name in the tracker's node table (0: this host).
     pub node: u32,
+    /// Process ID.
     pub pid: i64,
+    /// Start time (UNIX seconds): with `pid`, the key.
     pub start: f64,
+    /// PID of the process that created it (for /proc seeds: the ppid).
     pub parent: Option<i64>,
+    /// The parent's start (None when the parent is unknown).
     pub parent_start: Option<f64>,
+    /// Executable: the last exec's `exe`, else the parent's.
     pub path: Text,
     /// The command line: the last exec's argv joined by spaces (Python joined it lazily; same text).
     pub cmdline: Text,
+    /// Working directory at the last exec (or at the /proc seed).
     pub cwd: Text,
+    /// User ID (as the event had it).
     pub uid: Cell,
+    /// Audit user ID.
     pub auid: Cell,
+    /// Effective user ID.
     pub euid: Cell,
+    /// Group ID.
     pub gid: Cell,
+    /// The kernel's 16-byte command name.
     pub comm: Option<String>,
+    /// Container ID from the cgroup path.
     pub container_id: Text,
+    /// When it exited (UNIX seconds).
     pub exit_time: Option<f64>,
+    /// Status given to `exit_group`.
     pub exit_code: Option<i64>,
+    /// How the exit was learnt: `exit_group`, `proc`, `reuse`, `restart`, `evicted`.
     pub exit_source: Option<&'static str>,
     /// `fork`, `exec`, `proc` (or what a reloaded row said).
     pub source: Cow<'static, str>,
+    /// The syscall that created it (fork, vfork, clone, clone3).
     pub syscall: Option<Cow<'static, str>>,
+    /// Successful execs seen in it.
     pub execs: i64,
+    /// The row's `time`: of the last event that changed it (whole UNIX seconds).
     pub time: i64,
+    /// The row's `eid`: of the last event that changed it.
     pub eid: Option<String>,
+    /// The latest time it was known alive (UNIX seconds).
     pub last_seen: f64,
     /// Whether the fork that created it was seen (an exec-first or /proc-adopted entry waits for it).
     pub merged: bool,

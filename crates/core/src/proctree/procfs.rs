@@ -25,21 +25,32 @@ pub fn now() -> f64 {
 pub struct Stat {
     /// The state letter (`R`, `S`, `Z`...), as written.
     pub state: Vec<u8>,
+    /// Parent PID (0 for none).
     pub ppid: i64,
+    /// Start time in clock ticks since boot.
     pub ticks: i64,
+    /// The command name, bytes that are not UTF-8 as `\xNN`.
     pub comm: String,
 }
 
 /// What a process's `/proc` entry tells (Python: the fields `_from_proc` fills).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProcInfo {
+    /// The `exe` link.
     pub path: Option<String>,
+    /// `cmdline`'s arguments joined by spaces (None when empty).
     pub cmdline: Option<String>,
+    /// The `cwd` link.
     pub cwd: Option<String>,
+    /// Real user ID (status `Uid:`).
     pub uid: Option<i64>,
+    /// Effective user ID (status `Uid:`).
     pub euid: Option<i64>,
+    /// Real group ID (status `Gid:`).
     pub gid: Option<i64>,
+    /// `loginuid`.
     pub auid: Option<i64>,
+    /// Container ID from `cgroup`.
     pub container_id: Option<String>,
 }
 
@@ -50,6 +61,7 @@ pub struct ProcFs {
 }
 
 impl ProcFs {
+    /// The tree at `root` (`/proc` on a live host).
     pub fn new(root: PathBuf) -> Self {
         ProcFs { root }
     }

@@ -1311,3 +1311,33 @@ fn seed_finds_this_process_in_the_real_proc() {
     tree.sweep(None);
     assert!(tree.get(None, i64::from(std::process::id())).is_some());
 }
+
+#[test]
+fn the_row_mapper_feeds_the_tree_and_fills_exec_extensions() {
+    use crate::rows::{Mapper, RowOptions};
+    let mut tree = offline();
+    let bash = seeded(&mut tree, 10, 1.0, "/usr/bin/bash", None);
+    tree.slot_mut(bash).unwrap().cmdline = Some(Arc::from("bash -l"));
+    let mut mapper = Mapper::new(RowOptions::default());
+    let mut out = Vec::new();
+    for e in [
+        ev("5.000", 1, "clone", 10, 1).exit(11).a0("0x1200011"),
+        ev("5.100", 2, "execve", 11, 10)
+            .exe("/usr/bin/id")
+            .argv(&["id", "-u"]),
+    ] {
+        out.clear();
+        mapper.rows_for(&e.json(), None, Some(&mut tree), &mut out);
+    }
+    let pe: Vec<&Row> = out.iter().filter(|r| r.table == "process_events").collect();
+    assert_eq!(pe.len(), 1);
+    let ext = [
+        "parent_path",
+        "parent_cmdline",
+        "process_start",
+        "container_id",
+    ]
+    .map(|c| col(pe[0], c).clone());
+    assert_eq!(ext, [T("/usr/bin/bash"), T("bash -l"), R(5.0), N]);
+    assert_eq!(col(pe[0], "pid"), &I(11));
+}
