@@ -1,6 +1,9 @@
 use pyo3::prelude::*;
 
+mod inspect;
+
 #[pymodule]
-fn _core(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    inspect::register(m)?;
     Ok(())
 }
