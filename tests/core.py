@@ -20,8 +20,10 @@ from auditsql import _core
 __all__ = [
     "ASSEMBLER_STATS",
     "Asm",
+    "as_text",
     "Ev",
     "detect_format",
+    "detect_of",
     "event_records",
     "events_and_records",
     "get",
@@ -33,6 +35,7 @@ __all__ = [
     "records_of_bytes",
     "rid",
     "section_of",
+    "sockaddr_of",
     "text",
 ]
 
@@ -71,6 +74,12 @@ def get(rec: Record, key: bytes, default: bytes | None = None) -> bytes | None:
         if k == key:
             return v
     return default
+
+
+def as_text(token: bytes) -> str | None:
+    """Any token as text: quotes removed, ``(null)``/``?`` → None, escaped (the typing of a text field such
+    as ``op``)."""
+    return _core.convert("op", token)
 
 
 def rid(rec: Record) -> str:
@@ -140,8 +149,28 @@ def events_and_records(
     ]
 
 
-def section_of(rec: Record, detect: bool = True, resolve_ids: bool = False) -> dict:
-    """A record's section as the renderer types it, from a one-record event (``render_lines`` of its text).
+def detect_of(rec: Record) -> bool:
+    """The ``detect`` flag under which the record's text parses back to the record (True when both do)."""
+    for detect in (True, False):
+        if _core.parse_line(rec["text"], detect) == [rec]:
+            return detect
+    return True
+
+
+def sockaddr_of(token: bytes | None, arch: int | None) -> dict | None:
+    """What the renderer's summary decodes from a SOCKADDR ``saddr=`` token in an event whose SYSCALL has
+    ``arch`` (None: no SYSCALL record); None when there is nothing to decode."""
+    lines = [b"type=SYSCALL msg=audit(1.000:1): arch=%x syscall=42\n" % arch] if arch is not None else []
+    lines.append(
+        b"type=SOCKADDR msg=audit(1.000:1):" + (b" saddr=" + token if token is not None else b"") + b"\n"
+    )
+    (ev,) = _core.render_lines(b"".join(lines), resolve_ids=False, format="raw")
+    return ev["summary"].get("sockaddr")
+
+
+def section_of(rec: Record, detect: bool | None = None, resolve_ids: bool = False) -> dict:
+    """A record's section as the renderer types it, from a one-record event (``render_lines`` of its text,
+    parsed as the record was: ``detect`` None finds the flag that gives the record back).
 
     EXECVE and PROCTITLE sections are replaced by their argument lists in the event JSON; for them the
     fields are typed one by one with ``convert`` (the renderer's typing of every other section, see
@@ -157,6 +186,8 @@ def section_of(rec: Record, detect: bool = True, resolve_ids: bool = False) -> d
         if free:
             out["_text"] = " ".join(free)
         return out
+    if detect is None:
+        detect = detect_of(rec)
     evs = _core.render_lines(
         rec["text"] + b"\n", resolve_ids=resolve_ids, format="enriched" if detect else "raw"
     )
