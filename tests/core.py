@@ -19,6 +19,7 @@ from auditsql import _core
 
 __all__ = [
     "ASSEMBLER_STATS",
+    "ID_FIELDS",
     "Asm",
     "as_text",
     "Ev",
@@ -27,6 +28,8 @@ __all__ = [
     "event_records",
     "events_and_records",
     "get",
+    "is_encoded",
+    "name_ids",
     "names",
     "log_lines",
     "parse_text",
@@ -34,6 +37,7 @@ __all__ = [
     "raw_bytes",
     "records_of_bytes",
     "rid",
+    "section_in",
     "section_of",
     "sockaddr_of",
     "text",
@@ -197,6 +201,57 @@ def section_of(rec: Record, detect: bool | None = None, resolve_ids: bool = Fals
     if isinstance(sec, list):
         sec = sec[0]
     return sec if isinstance(sec, dict) else {}
+
+
+def section_in(ev: dict, records: list[Record], rec: Record) -> dict:
+    """The section of ``rec`` in a rendered event whose records are ``records`` (SYSCALL, CWD, EXECVE and
+    PROCTITLE are one object, every other type a list in record order); {} when it has none (EOE, errors)."""
+    name = rec["name"]
+    same = [r for r in records if r["name"] == name]
+    k = next((i for i, r in enumerate(same) if r == rec), 0)
+    v = ev.get(name)
+    if isinstance(v, dict):
+        return v if k == 0 else {}
+    if isinstance(v, list) and k < len(v) and isinstance(v[k], dict):
+        return v[k]
+    return {}
+
+
+#: the id fields the renderer names (``AUID`` for ``auid``...), in its order
+ID_FIELDS = (
+    "auid",
+    "uid",
+    "euid",
+    "suid",
+    "fsuid",
+    "gid",
+    "egid",
+    "sgid",
+    "fsgid",
+    "ouid",
+    "ogid",
+    "old-auid",
+    "new-auid",
+)
+
+
+def name_ids(sec: dict, names: dict[int, str]) -> dict:
+    """A copy of a section with uid/gid names from ``names`` added as the renderer adds resolved names: an int
+    id field without its upper-case name field gets one, in the section and in a user-space payload ``msg``."""
+    out = dict(sec)
+    for f in ID_FIELDS:
+        v = out.get(f)
+        if isinstance(v, int) and f.upper() not in out and v in names:
+            out[f.upper()] = names[v]
+    msg = out.get("msg")
+    if isinstance(msg, dict):
+        out["msg"] = name_ids(msg, names)
+    return out
+
+
+def is_encoded(key: str) -> bool:
+    """Is ``key`` typed as an *encoded* field (hex decoded to its bytes)? ``41`` is ``A`` only then."""
+    return _core.convert(key, b"41") == "A"
 
 
 # -- the pipeline ----------------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ from pathlib import Path
 
 from auditsql import _core
 from tests.conformance.common import CORPUS, Result
-from tests.core import Ev, Record, event_records, section_of, text
+from tests.core import Ev, Record, event_records, name_ids, section_of, text
 
 __all__ = ["run", "run_python", "compare_ref", "lol_check", "REF_C", "REF_PY", "PASSWD", "our_walk"]
 
@@ -86,45 +86,12 @@ _ID_NAMES = frozenset(
 )
 
 
-#: the id fields the renderer names, in its order
-_ID_NAMES_ORDER = (
-    "auid",
-    "uid",
-    "euid",
-    "suid",
-    "fsuid",
-    "gid",
-    "egid",
-    "sgid",
-    "fsgid",
-    "ouid",
-    "ogid",
-    "old-auid",
-    "new-auid",
-)
-
-
 class Renderer:
     """Sections as auditsql renders them (ids not resolved by the host), then uid/gid names from
-    :data:`PASSWD` only, added as the renderer adds names: an int id field without its upper-case name field
-    gets one (in the section and in a user-space payload ``msg``)."""
+    :data:`PASSWD` only, added as the renderer adds names (``tests.core.name_ids``)."""
 
     def section(self, rec: Record) -> dict[str, object]:
-        sec = dict(section_of(rec))
-        _name_ids(sec)
-        msg = sec.get("msg")
-        if isinstance(msg, dict):
-            sec["msg"] = dict(msg)
-            _name_ids(sec["msg"])
-        return sec
-
-
-def _name_ids(out: dict[str, object]) -> None:
-    for f in _ID_NAMES_ORDER:
-        v = out.get(f)
-        up = f.upper()
-        if isinstance(v, int) and up not in out and v in PASSWD:
-            out[up] = PASSWD[v]
+        return name_ids(section_of(rec), PASSWD)
 
 
 def renderer() -> Renderer:
