@@ -1,2 +1,516 @@
 //! Field tokens → typed JSON values, driven by the field dictionary ([`super::fields`], generated).
 //! (Port of records/values.py.)
+//!
+//! The typing follows laurel's:
+//!
+//! * decimal fields (`pid`, `auid`, `exit`, `items`, any `*uid`/`*gid`) → a number;
+//! * hexadecimal fields (`arch`, `cap_fp`) → `"0x…"` text, octal (`mode`) → `"0o…"` text;
+//! * encoded fields (`exe`, `name`, `proctitle`, `saddr`) → their bytes (decoded from hex where hex) as
+//!   escaped text ([`super::encoding::escape`]);
+//! * `(null)` and `?` → null;
+//! * anything else → its text, quotes removed.
+//!
+//! A token that does not fit its field's format (`auid=unset`) falls back to text. Numbers are parsed as
+//! Python's `int()` parses them (surrounding white space, a sign, `_` between digits, a `0x`/`0o` prefix for
+//! hex/octal); a number too large for 64 bits (128 for hex/octal) is kept as text (Python's ints are
+//! unbounded).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::encoding::{decode_encoded, escape};
+use super::fields::field_format;
+
+/// How a field's token is typed. The first five are converters (Python's `as_text`, `as_int`, `as_hexnum`,
+/// `as_octnum`, `as_bytes`); the last three are names the renderer treats apart (Python's `K_FREE`, `K_MSG`,
+/// `K_SCARG`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `K_TEXT`: text, quotes removed
+    Text,
+    /// `K_INT`: a decimal number
+    Int,
+    /// `K_HEX`: a hexadecimal number → `"0x…"`
+    Hex,
+    /// `K_OCT`: an octal number → `"0o…"`
+    Oct,
+    /// `K_ENC`: an encoded byte string
+    Enc,
+    /// `K_FREE`: a word that is not `key=value` (the key is empty)
+    Free,
+    /// `K_MSG`: `msg=`, a user-space payload when single-quoted
+    Msg,
+    /// `K_SCARG`: `a0`..`a3`, the syscall arguments of a SYSCALL record
+    ScArg,
+}
+
+/// The converter of a field name (one of `Text`, `Int`, `Hex`, `Oct`, `Enc`): the common fields, then the
+/// field dictionary (`new-X` typed as `old-X` when only that is listed), then `*uid`/`*gid` as numbers.
+pub fn converter(key: &[u8]) -> Kind {
+    if let Some(k) = common(key) {
+        return k;
+    }
+    let mut fmt = field_format(key);
+    if fmt.is_none() {
+        if let Some(rest) = key.strip_prefix(b"new-") {
+            // the dictionary lists `old-ses` but not `new-ses` (pre-3.x LOGIN `new ses=`): type the pair alike
+            let mut old = Vec::with_capacity(key.len());
+            old.extend_from_slice(b"old-");
+            old.extend_from_slice(rest);
+            fmt = field_format(&old);
+        }
+    }
+    match fmt {
+        Some("encoded") => Kind::Enc,
+        Some("numeric decimal") => Kind::Int,
+        Some("numeric hexadecimal") => Kind::Hex,
+        Some("numeric octal") => Kind::Oct,
+        _ if key.ends_with(b"uid") || key.ends_with(b"gid") => Kind::Int,
+        _ => Kind::Text,
+    }
+}
+
+/// Fields every record type shares, typed the same wherever they appear (Python's `_COMMON`).
+fn common(key: &[u8]) -> Option<Kind> {
+    Some(match key {
+        b"arch" => Kind::Hex,
+        b"syscall" | b"items" | b"pid" | b"ppid" | b"exit" | b"ses" => Kind::Int,
+        b"success" | b"tty" | b"comm" | b"exe" | b"subj" | b"key" => Kind::Enc,
+        // URINGOP: not in the field dictionary; the kernel writes `uring_op=%d` (laurel's golden: a number)
+        b"uring_op" => Kind::Int,
+        _ => return None,
+    })
+}
+
+/// The kind of a field name in a record body: `Free`, `Msg`, `ScArg` for the empty key, `msg`, `a0`..`a3`,
+/// else its [`converter`].
+pub fn kind_of(key: &[u8]) -> Kind {
+    match key {
+        b"" => Kind::Free,
+        b"msg" => Kind::Msg,
+        b"a0" | b"a1" | b"a2" | b"a3" => Kind::ScArg,
+        _ => converter(key),
+    }
+}
+
+/// Bound of the [`Kinds`] cache: field names are attacker-controlled, so the cache is cleared when full.
+const KINDS_MAX: usize = 4096;
+
+/// A cache of [`kind_of`] by field name, owned by its user (the renderer).
+#[derive(Debug, Default)]
+pub struct Kinds {
+    map: HashMap<Box<[u8]>, Kind>,
+}
+
+impl Kinds {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// [`kind_of`]`(key)`, cached.
+    pub fn kind(&mut self, key: &[u8]) -> Kind {
+        if let Some(k) = self.map.get(key) {
+            return *k;
+        }
+        let k = kind_of(key);
+        if self.map.len() >= KINDS_MAX {
+            self.map.clear();
+        }
+        self.map.insert(key.into(), k);
+        k
+    }
+
+    /// [`converter`]`(key)`, cached.
+    pub fn converter(&mut self, key: &[u8]) -> Kind {
+        match self.kind(key) {
+            Kind::Free | Kind::Msg | Kind::ScArg => converter(key),
+            k => k,
+        }
+    }
+}
+
+/// Convert a token with a converter kind (`Free`, `Msg` and `ScArg` convert as text).
+pub fn convert(kind: Kind, token: &[u8]) -> Value {
+    match kind {
+        Kind::Int => as_int(token),
+        Kind::Hex => as_hexnum(token),
+        Kind::Oct => as_octnum(token),
+        Kind::Enc => as_bytes(token),
+        Kind::Text | Kind::Free | Kind::Msg | Kind::ScArg => as_text(token),
+    }
+}
+
+/// Printable ASCII without `%` and `+`: bytes that [`escape`] keeps as they are.
+#[inline]
+fn trivial_byte(c: u8) -> bool {
+    (0x20..=0x7e).contains(&c) && c != b'%' && c != b'+'
+}
+
+/// The bytes escape to themselves (Python's `TRIVIAL`).
+#[inline]
+pub fn is_trivial(b: &[u8]) -> bool {
+    b.iter().all(|&c| trivial_byte(c))
+}
+
+/// Bytes as escaped text: [`escape`], with a fast path for text that escapes to itself.
+#[inline]
+pub fn text(b: &[u8]) -> String {
+    if is_trivial(b) {
+        if let Ok(s) = std::str::from_utf8(b) {
+            return s.to_owned();
+        }
+    }
+    escape(b)
+}
+
+/// Bytes that Python kept as written (free words, braced ENRICHED values, the node name) as text: valid
+/// UTF-8 as it is; a byte that is not UTF-8 (a lone surrogate in Python, not writable as JSON) as `%xx`.
+pub fn lossless(b: &[u8]) -> Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(b) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(b.len() + 8);
+    for chunk in b.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for &c in chunk.invalid() {
+            push_pct(&mut out, c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn push_pct(out: &mut String, c: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('%');
+    out.push(char::from(HEX[usize::from(c >> 4)]));
+    out.push(char::from(HEX[usize::from(c & 15)]));
+}
+
+/// Any token as text: quotes removed, `(null)`/`?` → null.
+pub fn as_text(token: &[u8]) -> Value {
+    match text_of(token) {
+        Some(s) => Value::String(s),
+        None => Value::Null,
+    }
+}
+
+/// [`as_text`] as an `Option<String>`.
+pub fn text_of(token: &[u8]) -> Option<String> {
+    let Some((&c, rest)) = token.split_first() else {
+        return Some(String::new());
+    };
+    if c == b'"' || c == b'\'' {
+        let inner = match rest.split_last() {
+            Some((&last, inner)) if last == c => inner,
+            _ => rest,
+        };
+        return Some(text(inner));
+    }
+    if token == b"(null)" || token == b"?" {
+        return None;
+    }
+    Some(text(token))
+}
+
+/// Decimal field → a number (text if not a number or beyond 64 bits).
+pub fn as_int(token: &[u8]) -> Value {
+    match int_value(token) {
+        Some(v) => v,
+        None => as_text(token),
+    }
+}
+
+/// A decimal token as a JSON number, or None (not a number, or beyond i64/u64).
+pub fn int_value(token: &[u8]) -> Option<Value> {
+    let (neg, mag) = parse_py_int(token, 10)?;
+    if neg {
+        if mag <= 1u128 << 63 {
+            // -(2^63) is i64::MIN; the cast is exact for every magnitude up to it
+            Some(Value::from((mag as i128).wrapping_neg() as i64))
+        } else {
+            None
+        }
+    } else {
+        u64::try_from(mag).ok().map(Value::from)
+    }
+}
+
+/// Hexadecimal number field → `"0x…"` (normalised, lower case), else text.
+pub fn as_hexnum(token: &[u8]) -> Value {
+    match hex_text(token) {
+        Some(s) => Value::String(s),
+        None => as_text(token),
+    }
+}
+
+/// `f"0x{int(token, 16):x}"`, or None when the token is not a hex number (or beyond 128 bits).
+pub fn hex_text(token: &[u8]) -> Option<String> {
+    let (neg, mag) = parse_py_int(token, 16)?;
+    Some(if neg && mag != 0 {
+        format!("0x-{mag:x}")
+    } else {
+        format!("0x{mag:x}")
+    })
+}
+
+/// Octal number field → `"0o…"`, else text.
+pub fn as_octnum(token: &[u8]) -> Value {
+    match parse_py_int(token, 8) {
+        Some((true, mag)) if mag != 0 => Value::String(format!("0o-{mag:o}")),
+        Some((_, mag)) => Value::String(format!("0o{mag:o}")),
+        None => as_text(token),
+    }
+}
+
+/// Encoded field → escaped text of its bytes; `(null)`/`?` → null.
+pub fn as_bytes(token: &[u8]) -> Value {
+    match bytes_of(token) {
+        Some(s) => Value::String(s),
+        None => Value::Null,
+    }
+}
+
+/// [`as_bytes`] as an `Option<String>`.
+pub fn bytes_of(token: &[u8]) -> Option<String> {
+    match token.split_first() {
+        None => Some(String::new()),
+        Some((b'"', rest)) => {
+            let inner = match rest.split_last() {
+                Some((b'"', inner)) => inner,
+                _ => rest,
+            };
+            Some(text(inner))
+        }
+        Some(_) => decode_encoded(token).map(|b| text(&b)),
+    }
+}
+
+/// Python's `str.isspace()` for one character starting at `b[0]`: its length in bytes, or 0.
+fn py_space_len(b: &[u8]) -> usize {
+    match b {
+        [9..=13 | 28..=32, ..] => 1,
+        [0xc2, 0x85 | 0xa0, ..] => 2,
+        [0xe1, 0x9a, 0x80, ..] | [0xe3, 0x80, 0x80, ..] => 3,
+        [0xe2, 0x80, 0x80..=0x8a | 0xa8 | 0xa9 | 0xaf, ..] | [0xe2, 0x81, 0x9f, ..] => 3,
+        _ => 0,
+    }
+}
+
+/// The token without Python white space around it.
+fn py_strip(mut b: &[u8]) -> &[u8] {
+    loop {
+        let n = py_space_len(b);
+        if n == 0 {
+            break;
+        }
+        b = &b[n..];
+    }
+    loop {
+        let n = (1..=3.min(b.len()))
+            .find(|&n| py_space_len(&b[b.len() - n..]) == n)
+            .unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        b = &b[..b.len() - n];
+    }
+    b
+}
+
+/// Python's `int(token, radix)` for radix 8, 10 or 16: (negative, magnitude), or None when Python would
+/// raise ValueError or when the magnitude needs more than 128 bits. (Non-ASCII decimal digits, which
+/// Python accepts, are not numbers here.)
+pub fn parse_py_int(token: &[u8], radix: u32) -> Option<(bool, u128)> {
+    let mut s = py_strip(token);
+    let mut neg = false;
+    match s.first() {
+        Some(b'-') => {
+            neg = true;
+            s = &s[1..];
+        }
+        Some(b'+') => s = &s[1..],
+        _ => {}
+    }
+    let prefix = match radix {
+        16 => Some([b'x', b'X']),
+        8 => Some([b'o', b'O']),
+        _ => None,
+    };
+    if let (Some(p), [b'0', c, rest @ ..]) = (prefix, s) {
+        if p.contains(c) {
+            // one underscore is allowed right after the prefix
+            s = rest.strip_prefix(b"_").unwrap_or(rest);
+        }
+    }
+    if s.is_empty() {
+        return None;
+    }
+    let mut mag: u128 = 0;
+    let mut prev_digit = false;
+    for &c in s {
+        if c == b'_' {
+            if !prev_digit {
+                return None; // leading or doubled underscore
+            }
+            prev_digit = false;
+            continue;
+        }
+        let d = char::from(c).to_digit(radix)?;
+        mag = mag
+            .checked_mul(u128::from(radix))?
+            .checked_add(u128::from(d))?;
+        prev_digit = true;
+    }
+    if !prev_digit {
+        return None; // trailing underscore
+    }
+    Some((neg, mag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn kinds() {
+        assert_eq!(kind_of(b""), Kind::Free);
+        assert_eq!(kind_of(b"msg"), Kind::Msg);
+        assert_eq!(kind_of(b"a2"), Kind::ScArg);
+        assert_eq!(kind_of(b"a4"), Kind::Text);
+        assert_eq!(kind_of(b"arch"), Kind::Hex);
+        assert_eq!(kind_of(b"pid"), Kind::Int);
+        assert_eq!(kind_of(b"key"), Kind::Enc);
+        assert_eq!(kind_of(b"uring_op"), Kind::Int);
+        assert_eq!(kind_of(b"mode"), Kind::Oct);
+        assert_eq!(kind_of(b"cap_fp"), Kind::Hex);
+        assert_eq!(kind_of(b"name"), Kind::Enc);
+        assert_eq!(kind_of(b"auid"), Kind::Int);
+        assert_eq!(kind_of(b"nametype"), Kind::Text);
+        assert_eq!(kind_of(b"old-ses"), Kind::Int);
+        assert_eq!(kind_of(b"new-ses"), Kind::Int);
+        assert_eq!(kind_of(b"new-auid"), Kind::Int);
+        assert_eq!(kind_of(b"zzzuid"), Kind::Int);
+        assert_eq!(kind_of(b"zzzgid"), Kind::Int);
+        assert_eq!(kind_of(b"zzz"), Kind::Text);
+        assert_eq!(converter(b"msg"), Kind::Text);
+        assert_eq!(converter(b"a0"), Kind::Text);
+        let mut k = Kinds::new();
+        assert_eq!(k.kind(b"pid"), Kind::Int);
+        assert_eq!(k.kind(b"pid"), Kind::Int);
+        assert_eq!(k.converter(b"msg"), Kind::Text);
+        assert_eq!(k.kind(b"msg"), Kind::Msg);
+    }
+
+    #[test]
+    fn text_values() {
+        assert_eq!(as_text(b""), json!(""));
+        assert_eq!(as_text(b"?"), json!(null));
+        assert_eq!(as_text(b"(null)"), json!(null));
+        assert_eq!(as_text(b"\"?\""), json!("?"));
+        assert_eq!(as_text(b"'x y'"), json!("x y"));
+        assert_eq!(as_text(b"'x y"), json!("x y"));
+        assert_eq!(as_text(b"\"a'"), json!("a'"));
+        assert_eq!(as_text(b"\""), json!(""));
+        assert_eq!(as_text(b"'"), json!(""));
+        assert_eq!(as_text(b"abc"), json!("abc"));
+        assert_eq!(as_text(b"x%y"), json!("x%25y"));
+        assert_eq!(as_text(b"a\xffb"), json!("a%ffb"));
+        assert_eq!(as_text("é".as_bytes()), json!("é"));
+    }
+
+    #[test]
+    fn int_values() {
+        assert_eq!(as_int(b"0"), json!(0));
+        assert_eq!(as_int(b"-2"), json!(-2));
+        assert_eq!(as_int(b"+7"), json!(7));
+        assert_eq!(as_int(b"007"), json!(7));
+        assert_eq!(as_int(b"-0"), json!(0));
+        assert_eq!(as_int(b"1_000"), json!(1000));
+        assert_eq!(as_int(b"1__0"), json!("1__0"));
+        assert_eq!(as_int(b"_1"), json!("_1"));
+        assert_eq!(as_int(b"1_"), json!("1_"));
+        assert_eq!(as_int(b" \t5\x0b"), json!(5));
+        assert_eq!(as_int(b"\x1c5"), json!(5));
+        assert_eq!(as_int("\u{a0}5\u{3000}".as_bytes()), json!(5));
+        assert_eq!(as_int(b"4294967295"), json!(4294967295u64));
+        assert_eq!(as_int(b"18446744073709551615"), json!(u64::MAX));
+        assert_eq!(as_int(b"-9223372036854775808"), json!(i64::MIN));
+        // beyond 64 bits: text (Python: an int)
+        assert_eq!(
+            as_int(b"18446744073709551616"),
+            json!("18446744073709551616")
+        );
+        assert_eq!(
+            as_int(b"-9223372036854775809"),
+            json!("-9223372036854775809")
+        );
+        assert_eq!(as_int(b"unset"), json!("unset"));
+        assert_eq!(as_int(b"?"), json!(null));
+        assert_eq!(as_int(b"\"5\""), json!("5"));
+        assert_eq!(as_int(b"0x10"), json!("0x10"));
+        assert_eq!(as_int(b""), json!(""));
+        assert_eq!(as_int(b"-"), json!("-"));
+    }
+
+    #[test]
+    fn hex_and_oct_values() {
+        assert_eq!(as_hexnum(b"c000003e"), json!("0xc000003e"));
+        assert_eq!(as_hexnum(b"C000003E"), json!("0xc000003e"));
+        assert_eq!(as_hexnum(b"0000000000000000"), json!("0x0"));
+        assert_eq!(as_hexnum(b"0x1F"), json!("0x1f"));
+        assert_eq!(as_hexnum(b"0x_1F"), json!("0x1f"));
+        assert_eq!(as_hexnum(b"0x"), json!("0x"));
+        assert_eq!(as_hexnum(b"-1f"), json!("0x-1f"));
+        assert_eq!(as_hexnum(b"-0"), json!("0x0"));
+        assert_eq!(as_hexnum(b"x86_64"), json!("x86_64"));
+        assert_eq!(
+            as_hexnum(b"fffffffffffffffffffffffffffffffff"),
+            json!("fffffffffffffffffffffffffffffffff")
+        );
+        assert_eq!(
+            as_hexnum(b"ffffffffffffffffffffffffffffffff"),
+            json!("0xffffffffffffffffffffffffffffffff")
+        );
+        assert_eq!(as_octnum(b"0100755"), json!("0o100755"));
+        assert_eq!(as_octnum(b"0o17"), json!("0o17"));
+        assert_eq!(as_octnum(b"0"), json!("0o0"));
+        assert_eq!(as_octnum(b"-7"), json!("0o-7"));
+        assert_eq!(as_octnum(b"8"), json!("8"));
+        assert_eq!(as_octnum(b"(null)"), json!(null));
+    }
+
+    #[test]
+    fn byte_values() {
+        assert_eq!(as_bytes(b""), json!(""));
+        assert_eq!(as_bytes(b"(null)"), json!(null));
+        assert_eq!(as_bytes(b"?"), json!(null));
+        assert_eq!(as_bytes(b"\"?\""), json!("?"));
+        assert_eq!(as_bytes(b"\"a b\""), json!("a b"));
+        assert_eq!(as_bytes(b"\"%+\""), json!("%25%2b"));
+        assert_eq!(as_bytes(b"\"abc"), json!("abc"));
+        assert_eq!(as_bytes(b"\""), json!(""));
+        assert_eq!(as_bytes(b"2F746D70"), json!("/tmp"));
+        assert_eq!(as_bytes(b"2f746d70"), json!("/tmp"));
+        assert_eq!(as_bytes(b"2F746D70\""), json!("/tmp"));
+        assert_eq!(as_bytes(b"2F746D7"), json!("2F746D7"));
+        assert_eq!(as_bytes(b"yes"), json!("yes"));
+        assert_eq!(as_bytes(b"ABCD"), json!("%ab%cd"));
+        assert_eq!(as_bytes(b"'abc'"), json!("'abc'"));
+        assert_eq!(as_bytes(b"/usr/bin/top"), json!("/usr/bin/top"));
+        assert_eq!(
+            as_bytes(b"746F756368002F746D702F6120620A"),
+            json!("touch%00/tmp/a b%0a")
+        );
+    }
+
+    #[test]
+    fn lossless_text() {
+        assert_eq!(lossless(b"a%b"), "a%b");
+        assert_eq!(lossless("é\t".as_bytes()), "é\t");
+        assert_eq!(lossless(b"a\xffb\xc3"), "a%ffb%c3");
+    }
+}
