@@ -1,24 +1,19 @@
 //! The inspection functions of `auditsql._core` (one record or value at a time: tests, `auditsql explain`,
-//! debugging; never the event path) and `CoreError`. Each is a thin call into `auditsql_core`: arguments in,
+//! debugging; never the event path). Each is a thin call into `auditsql_core`: arguments in,
 //! the core's result as Python objects out. Bad input data never raises; a bad argument raises `CoreError`.
 
-use auditsql_core::record::{self, encoding, Field, Record};
-use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use auditsql_core::interpret;
+use auditsql_core::pipeline::{Batch, Format, Pipeline, Settings};
+use auditsql_core::record::{self, encoding, values, Field, Record};
+use auditsql_core::rows::{self, Cell, Mapper, Object, Row, RowOptions};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::Value;
 
-create_exception!(
-    auditsql._core,
-    CoreError,
-    PyException,
-    "A bad argument to the core (an unknown setting, a closed reader); never raised for bad input data."
-);
+use crate::CoreError;
 
-/// Register every inspection function and `CoreError` on the module.
+/// Register every inspection function on the module.
 pub fn register(m: &Bound<PyModule>) -> PyResult<()> {
-    m.add("CoreError", m.py().get_type::<CoreError>())?;
     m.add_function(wrap_pyfunction!(parse_line, m)?)?;
     m.add_function(wrap_pyfunction!(parse_netlink, m)?)?;
     m.add_function(wrap_pyfunction!(parse_nested, m)?)?;
@@ -38,11 +33,6 @@ pub fn register(m: &Bound<PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rows_of, m)?)?;
     m.add_function(wrap_pyfunction!(table_columns, m)?)?;
     Ok(())
-}
-
-/// A core function the branches have not landed yet.
-fn missing(what: &str) -> PyErr {
-    CoreError::new_err(format!("{what}: not in the core yet"))
 }
 
 // -- records ---------------------------------------------------------------------------------------------------
@@ -131,8 +121,8 @@ fn decode_encoded<'py>(py: Python<'py>, token: &[u8]) -> Option<Bound<'py, PyByt
 /// A field token typed as the event JSON types it.
 #[pyfunction]
 fn convert<'py>(py: Python<'py>, key: &str, token: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-    let _ = (py, key, token);
-    Err(missing("convert"))
+    let v = values::convert(values::converter(key.as_bytes()), token);
+    to_py(py, &v)
 }
 
 // -- interpretation --------------------------------------------------------------------------------------------
@@ -140,66 +130,66 @@ fn convert<'py>(py: Python<'py>, key: &str, token: &[u8]) -> PyResult<Bound<'py,
 /// `arch=` token → (number, name).
 #[pyfunction]
 #[pyo3(signature = (token))]
-fn arch_of(token: Option<&[u8]>) -> PyResult<(Option<u32>, Option<String>)> {
-    let _ = token;
-    Err(missing("arch_of"))
+fn arch_of(token: Option<&[u8]>) -> (Option<u32>, Option<String>) {
+    let (n, name) = interpret::arch_of(token);
+    (n, name.map(|s| s.to_string()))
 }
 
 /// A syscall's name on an arch.
 #[pyfunction]
 #[pyo3(signature = (arch, nr))]
-fn syscall_name(arch: Option<&str>, nr: i64) -> PyResult<Option<String>> {
-    let _ = (arch, nr);
-    Err(missing("syscall_name"))
+fn syscall_name(arch: Option<&str>, nr: i64) -> Option<&'static str> {
+    interpret::syscall_name(arch, nr)
 }
 
 /// An errno's name (`ENOENT`).
 #[pyfunction]
-fn errno_name(n: i64) -> PyResult<Option<String>> {
-    let _ = n;
-    Err(missing("errno_name"))
+fn errno_name(n: i64) -> Option<&'static str> {
+    interpret::errno_name(n)
 }
 
-/// argc, argv and warnings from EXECVE record lines.
+/// argc, argv and warnings from EXECVE record lines (each parsed as one line, ENRICHED tails detected).
 #[pyfunction]
 fn execve_argv<'py>(
     py: Python<'py>,
     records: Vec<Bound<'py, PyBytes>>,
 ) -> PyResult<(Option<i64>, Bound<'py, PyList>, Vec<String>)> {
-    let _ = (py, records);
-    Err(missing("execve_argv"))
+    let recs: Vec<Record> = records
+        .iter()
+        .flat_map(|b| record::parse::parse_line(b.as_bytes(), true))
+        .collect();
+    let refs: Vec<&Record> = recs.iter().collect();
+    let (argc, argv, warnings) = interpret::argv::execve_argv(&refs);
+    Ok((argc, bytes_list(py, &argv)?, warnings))
 }
 
 /// PROCTITLE's argv.
 #[pyfunction]
 #[pyo3(signature = (token))]
 fn proctitle_argv<'py>(py: Python<'py>, token: Option<&[u8]>) -> PyResult<Bound<'py, PyList>> {
-    let _ = (py, token);
-    Err(missing("proctitle_argv"))
+    bytes_list(py, &interpret::argv::proctitle_argv(token))
 }
 
 /// A sockaddr buffer → its decoded address.
 #[pyfunction]
 #[pyo3(signature = (data, big_endian = false))]
-fn decode_sockaddr<'py>(
-    py: Python<'py>,
-    data: &[u8],
-    big_endian: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    let _ = (py, data, big_endian);
-    Err(missing("decode_sockaddr"))
+fn decode_sockaddr<'py>(py: Python<'py>, data: &[u8], big_endian: bool) -> PyResult<Bound<'py, PyAny>> {
+    to_py(
+        py,
+        &Value::Object(interpret::sockaddr::decode_sockaddr(data, big_endian)),
+    )
 }
 
 /// An address family's name (`inet`), or its number as text.
 #[pyfunction]
-fn family_name(family: i64) -> PyResult<String> {
-    let _ = family;
-    Err(missing("family_name"))
+fn family_name(family: i64) -> String {
+    interpret::sockaddr::family_name(family).to_string()
 }
 
 // -- events and rows -------------------------------------------------------------------------------------------
 
-/// A whole log's events as dicts (assemble, render, flush).
+/// A whole log's events as dicts: the `read` job's path (lines split, comments skipped, the format sniffed,
+/// assembled, rendered with the raw records, flushed), without rows.
 #[pyfunction]
 #[pyo3(signature = (data, resolve_ids = false, format = "auto"))]
 fn render_lines<'py>(
@@ -208,11 +198,41 @@ fn render_lines<'py>(
     resolve_ids: bool,
     format: &str,
 ) -> PyResult<Bound<'py, PyList>> {
-    let _ = (py, data, resolve_ids, format);
-    Err(missing("render_lines"))
+    let format = match format {
+        "auto" => Format::Auto,
+        "raw" => Format::Raw,
+        "enriched" => Format::Enriched,
+        other => {
+            return Err(CoreError::new_err(format!(
+                "format must be auto, raw or enriched, not {other:?}"
+            )))
+        }
+    };
+    let settings = Settings {
+        format,
+        resolve_ids,
+        raw: true,
+        events_json: true,
+        rows: false,
+        ..Settings::default()
+    };
+    let mut pipeline = Pipeline::new(settings);
+    let mut batch = Batch::default();
+    py.detach(|| {
+        pipeline.feed_lines(data, &mut batch);
+        pipeline.finish(&mut batch);
+    });
+    let list = PyList::empty(py);
+    for line in batch.json.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
+        let v: Value = serde_json::from_slice(line)
+            .map_err(|e| CoreError::new_err(format!("event JSON did not parse back: {e}")))?;
+        list.append(to_py(py, &v)?)?;
+    }
+    Ok(list)
 }
 
-/// The table rows of one event JSON object.
+/// The table rows of one event JSON object (no process tree). Options: `include_failed_execs`,
+/// `stat_executable`, `audit_sections` (bools), `uptime_base` (seconds or None).
 #[pyfunction]
 #[pyo3(signature = (event_json, **options))]
 fn rows_of<'py>(
@@ -220,21 +240,63 @@ fn rows_of<'py>(
     event_json: &[u8],
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let _ = (py, event_json, options);
-    Err(missing("rows_of"))
+    let mut row_options = RowOptions::default();
+    let mut uptime_base: Option<f64> = None;
+    if let Some(opts) = options {
+        for (k, v) in opts.iter() {
+            let k: String = k.extract()?;
+            match k.as_str() {
+                "include_failed_execs" => row_options.include_failed_execs = v.extract()?,
+                "stat_executable" => row_options.stat_executable = v.extract()?,
+                "audit_sections" => row_options.audit_sections = v.extract()?,
+                "uptime_base" => uptime_base = v.extract()?,
+                other => return Err(CoreError::new_err(format!("rows_of: unknown option {other:?}"))),
+            }
+        }
+    }
+    let event: Object = match serde_json::from_slice(event_json) {
+        Ok(Value::Object(o)) => o,
+        Ok(_) => return Err(CoreError::new_err("rows_of: the event JSON is not an object")),
+        Err(e) => return Err(CoreError::new_err(format!("rows_of: the event is not JSON: {e}"))),
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    Mapper::new(row_options).rows_for(&event, uptime_base, None, &mut rows);
+    let list = PyList::empty(py);
+    for row in &rows {
+        let cells = PyTuple::new(py, row.cells.iter().map(|c| cell_to_py(py, c)))?;
+        list.append((row.table, cells))?;
+    }
+    Ok(list)
 }
 
 /// Per table the core fills, its column names in order.
 #[pyfunction]
 fn table_columns(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
-    let _ = py;
-    Err(missing("table_columns"))
+    let d = PyDict::new(py);
+    for (table, columns) in rows::table_columns() {
+        d.set_item(table, columns)?;
+    }
+    Ok(d)
+}
+
+/// One SQL value as Python's sqlite3 takes it.
+fn cell_to_py<'py>(py: Python<'py>, c: &Cell) -> Bound<'py, PyAny> {
+    match c {
+        Cell::Null => py.None().into_bound(py),
+        Cell::Int(i) => PyInt::new(py, *i).into_any(),
+        Cell::Real(f) => PyFloat::new(py, *f).into_any(),
+        Cell::Text(s) => PyString::new(py, s).into_any(),
+    }
+}
+
+/// A list of bytes objects.
+fn bytes_list<'py>(py: Python<'py>, items: &[Vec<u8>]) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, items.iter().map(|b| PyBytes::new(py, b)))
 }
 
 // -- JSON values -----------------------------------------------------------------------------------------------
 
 /// A JSON value as the Python object `json.loads` would give (dicts keep the key order).
-#[allow(dead_code)]
 fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match v {
         Value::Null => py.None().into_bound(py),
@@ -264,9 +326,4 @@ fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
             d.into_any()
         }
     })
-}
-
-#[allow(dead_code)]
-fn tuple_of<'py>(py: Python<'py>, items: Vec<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyTuple>> {
-    PyTuple::new(py, items)
 }

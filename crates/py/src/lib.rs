@@ -1,9 +1,20 @@
+//! `auditsql._core`: the Python face of auditsql-core. Only this crate knows Python; the event path's
+//! boundary is batches (`pipeline`), and the inspection functions serve tests and debugging.
+
 use pyo3::prelude::*;
 
 mod inspect;
 
+pyo3::create_exception!(
+    _core,
+    CoreError,
+    pyo3::exceptions::PyException,
+    "A bad argument to the core (an unknown setting, a closed reader); never raised for bad input data."
+);
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("CoreError", m.py().get_type::<CoreError>())?;
     inspect::register(m)?;
     Ok(())
 }
