@@ -9,6 +9,7 @@ test needs them, the records of an event (parsed again from its ``raw`` texts, w
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -35,6 +36,8 @@ __all__ = [
     "parse_text",
     "pipeline_events",
     "raw_bytes",
+    "Rendered",
+    "rendered_events",
     "records_of_bytes",
     "rid",
     "section_in",
@@ -314,6 +317,39 @@ class Ev:
 
     def all(self, rtype: int) -> list[Record]:
         return [r for r in self.records if r["type"] == rtype]
+
+
+_RENDERINGS = itertools.count()
+
+
+class Rendered(dict):
+    """An event's JSON object, with the rows the pipeline produced for it (``rows``: ``[(table, row)]``) and
+    the row options they were produced with."""
+
+    rows: list[tuple[str, tuple]]
+    options: dict[str, Any]
+    #: which rendering (one ``rendered_events`` call) the event came from, and its place in it
+    source: int
+    index: int
+
+
+def rendered_events(
+    data: bytes, fmt: str = "auto", resolve_ids: bool = False, **options: Any
+) -> list[Rendered]:
+    """A log through a ``Pipeline`` with rows on (row options as ``Settings`` takes them: include_failed_execs,
+    stat_executable, audit_sections, uptime_base...): each event's JSON with its rows."""
+    p = _core.Pipeline(_core.Settings(format=fmt, resolve_ids=resolve_ids, rows=True, **options))
+    out: list[Rendered] = []
+    source = next(_RENDERINGS)
+    for batch in (p.feed_lines(data), p.finish()):
+        for i, d in enumerate(batch_events(batch)):
+            ev = Rendered(d)
+            ev.rows = batch.rows[batch.event_rows[i] : batch.event_rows[i + 1]]
+            ev.options = dict(options)
+            ev.source = source
+            ev.index = len(out)
+            out.append(ev)
+    return out
 
 
 class Asm:
