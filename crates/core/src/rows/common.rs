@@ -172,7 +172,10 @@ mod tests {
     #[test]
     fn event_columns_of_ids() {
         assert_eq!(
-            cols(json!({"ID": "1615114232.375:15558", "NODE": "work"}), Some(1615114131.875)),
+            cols(
+                json!({"ID": "1615114232.375:15558", "NODE": "work"}),
+                Some(1615114131.875)
+            ),
             (
                 Cell::Int(1615114232),
                 Cell::Int(100),

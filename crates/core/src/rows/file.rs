@@ -376,7 +376,11 @@ impl FileState {
         let arg = |i: Option<usize>| i.and_then(|i| args.get(i).cloned().flatten());
         let src_fd = arg(src_arg);
         let mut dest_fd = arg(dest_arg);
-        let parents: Vec<&Object> = items.iter().copied().filter(|it| nametype_is(it, "PARENT")).collect();
+        let parents: Vec<&Object> = items
+            .iter()
+            .copied()
+            .filter(|it| nametype_is(it, "PARENT"))
+            .collect();
         let src_parent = parents.first().copied();
         let dest_parent = parents.last().copied();
         let mut subject: Option<&Object> = None;
@@ -423,14 +427,9 @@ impl FileState {
                     subject = subject_of(&items);
                     op_name = match open_flags(name, &args, event) {
                         None => "write",
-                        Some(f) if matches!(f.and(O_ACCMODE), 1 | 2) => {
-                            if f.and(O_TRUNC) != 0 {
-                                "open+truncate"
-                            } else {
-                                "write"
-                            }
-                        }
-                        Some(_) => "open",
+                        Some(f) if !matches!(f.and(O_ACCMODE), 1 | 2) => "open",
+                        Some(f) if f.and(O_TRUNC) != 0 => "open+truncate",
+                        Some(_) => "write",
                     }
                     .into();
                 }
@@ -479,7 +478,13 @@ impl FileState {
             self.resolve(&node, subject, src_fd.as_ref(), src_parent, cwd.as_deref())
         };
         let dst = match dest {
-            Some(d) => self.resolve(&node, Some(d), dest_fd.as_ref(), dest_parent, cwd.as_deref()),
+            Some(d) => self.resolve(
+                &node,
+                Some(d),
+                dest_fd.as_ref(),
+                dest_parent,
+                cwd.as_deref(),
+            ),
             None => Resolved {
                 path: None,
                 whole: true,
@@ -516,7 +521,9 @@ impl FileState {
             _ => Cell::Null,
         };
         let start = match (tree, pid.and_then(py_int)) {
-            (Some(t), Some(p)) => i64::try_from(p).ok().and_then(|p| t.process_start(node.as_deref(), p)),
+            (Some(t), Some(p)) => i64::try_from(p)
+                .ok()
+                .and_then(|p| t.process_start(node.as_deref(), p)),
             _ => None,
         };
         let cells = vec![

@@ -128,7 +128,10 @@ fn avc_text(text: &str) -> Option<(&'static str, String)> {
         let Some(end) = body.find('}') else {
             continue;
         };
-        let perms: Vec<&str> = body[..end].split(py_isspace).filter(|p| !p.is_empty()).collect();
+        let perms: Vec<&str> = body[..end]
+            .split(py_isspace)
+            .filter(|p| !p.is_empty())
+            .collect();
         return Some((result, perms.join(" ")));
     }
     None
@@ -151,7 +154,7 @@ fn selinux_row(name: &str, sec: &Object, message: Cell, common: &Common) -> Row 
             Some(v) if truthy(v) => py_str(v),
             _ => String::new(),
         };
-        found = avc_text(&t).map(|(r, p)| (r, p));
+        found = avc_text(&t);
     }
     let (result, perms) = match found {
         Some((r, p)) => (Cell::Text(r.to_owned()), Cell::Text(p)),
@@ -227,7 +230,9 @@ pub fn mac_rows(event: &Object, sections: &[(&str, i128)], common: &Common, out:
                 .map_or(Cell::Null, Cell::Text);
             match mac_kind(name, number, Some(sec)) {
                 Some(MacKind::Selinux) => out.push(selinux_row(name, sec, message, common)),
-                Some(MacKind::Apparmor) => out.push(apparmor_row(name, number, sec, message, common)),
+                Some(MacKind::Apparmor) => {
+                    out.push(apparmor_row(name, number, sec, message, common))
+                }
                 None => {}
             }
         }
@@ -248,7 +253,10 @@ mod tests {
             avc_text("x avc:granted { a } avc: granted {  b\u{a0}c  }"),
             Some(("granted", "b c".to_owned()))
         );
-        assert_eq!(avc_text("avc:  received policyload notice (seqno=96)"), None);
+        assert_eq!(
+            avc_text("avc:  received policyload notice (seqno=96)"),
+            None
+        );
         assert_eq!(avc_text("avc: denied { open"), None);
         assert_eq!(avc_text("avc: denied {}"), Some(("denied", String::new())));
     }

@@ -127,7 +127,14 @@ impl Mapper {
     }
 
     /// Remember one listening socket: (node, pid, fd) → (address, port).
-    pub fn remember_listener(&mut self, node: Option<&str>, pid: i64, fd: i64, addr: &str, port: u16) {
+    pub fn remember_listener(
+        &mut self,
+        node: Option<&str>,
+        pid: i64,
+        fd: i64,
+        addr: &str,
+        port: u16,
+    ) {
         self.sockets.remember_listener(node, pid, fd, addr, port);
     }
 
@@ -167,14 +174,20 @@ impl Mapper {
                     self.options.stat_executable,
                 ));
             } else if socket::is_socket_syscall(name) {
-                out.extend(self.sockets.socket_row(event, summary, &common, tree.as_deref()));
+                out.extend(
+                    self.sockets
+                        .socket_row(event, summary, &common, tree.as_deref()),
+                );
             } else if crate::proctree::is_tree_syscall(name) {
                 if let Some(t) = tree.as_deref_mut() {
                     t.on_event(event, summary, out);
                 }
             }
             if file::is_file_event(event, summary) {
-                out.extend(self.files.file_row(event, summary, &common, tree.as_deref()));
+                out.extend(
+                    self.files
+                        .file_row(event, summary, &common, tree.as_deref()),
+                );
             }
         }
         let mut users: Vec<&str> = Vec::new();

@@ -149,7 +149,8 @@ pub fn process_row(
     } else {
         text(g("exe"))
     };
-    let (mut atime, mut mtime, mut ctime, mut btime) = (Cell::Null, Cell::Null, Cell::Null, Cell::Null);
+    let (mut atime, mut mtime, mut ctime, mut btime) =
+        (Cell::Null, Cell::Null, Cell::Null, Cell::Null);
     if stat_executable {
         if let Some(p) = path.as_deref().filter(|p| !p.is_empty()) {
             let [a, m, c] = stat_times(p);

@@ -10,9 +10,23 @@ use serde_json::Value;
 
 use super::common::{first_section, Common};
 use super::lru::Bounded;
-use super::value::{as_int, cell, py_int, py_iter, py_repr, text, text_cell, text_of, truthy, PyInt};
+use super::value::{
+    as_int, cell, py_int, py_iter, py_repr, text, text_cell, text_of, truthy, PyInt,
+};
 use super::{Cell, Object, ProcessTree, Row};
-use crate::interpret::sockaddr::family_name;
+
+// TODO(core-interpret): use interpret's family names once merged
+fn family_name(n: u16) -> String {
+    match n {
+        0 => "unspec".into(),
+        1 => "unix".into(),
+        2 => "inet".into(),
+        10 => "inet6".into(),
+        16 => "netlink".into(),
+        17 => "packet".into(),
+        n => n.to_string(),
+    }
+}
 
 /// `socket_events`' columns, in the registry's order.
 pub const COLUMNS: &[&str] = &[
@@ -97,6 +111,8 @@ const MEMORY_MAX: usize = 65536;
 
 /// A node as the memories key it: the event's `NODE` (None when absent).
 type Node = Option<String>;
+/// (node, pid, fd) of a remembered listener, the fd in decimal.
+pub type Listener = (Option<String>, i128, String);
 /// (node, pid, fd)
 type SockKey = (Node, i128, PyInt);
 
@@ -197,7 +213,11 @@ fn call_args<'a>(event: &Object, name: &'a str) -> (&'a str, Vec<Option<PyInt>>)
     (call, inner)
 }
 
-fn protocol_of(family: Option<&PyInt>, stype: Option<&PyInt>, protocol: Option<&PyInt>) -> Option<PyInt> {
+fn protocol_of(
+    family: Option<&PyInt>,
+    stype: Option<&PyInt>,
+    protocol: Option<&PyInt>,
+) -> Option<PyInt> {
     let protocol = protocol?;
     if protocol.is(0) && family.is_some_and(|f| f.is(AF_INET) || f.is(AF_INET6)) {
         if let Some(stype) = stype {
@@ -223,18 +243,31 @@ impl SocketState {
     }
 
     /// Remember a listening socket (node, pid, fd) → (address, port) (Python: `_remember_bound`).
-    pub fn remember_listener(&mut self, node: Option<&str>, pid: i64, fd: i64, addr: &str, port: u16) {
+    pub fn remember_listener(
+        &mut self,
+        node: Option<&str>,
+        pid: i64,
+        fd: i64,
+        addr: &str,
+        port: u16,
+    ) {
         self.listeners.set(
-            (node.map(str::to_owned), i128::from(pid), PyInt::Small(i128::from(fd))),
+            (
+                node.map(str::to_owned),
+                i128::from(pid),
+                PyInt::Small(i128::from(fd)),
+            ),
             (Value::String(addr.to_owned()), Value::from(port)),
         );
     }
 
     /// The remembered listeners, oldest first: ((node, pid, fd), (address, port)).
-    pub fn listeners(&self) -> Vec<((Option<String>, i128, String), (Value, Value))> {
+    pub fn listeners(&self) -> Vec<(Listener, (Value, Value))> {
         self.listeners
             .iter()
-            .map(|((n, p, f), (a, port))| ((n.clone(), *p, f.to_string()), (a.clone(), port.clone())))
+            .map(|((n, p, f), (a, port))| {
+                ((n.clone(), *p, f.to_string()), (a.clone(), port.clone()))
+            })
             .collect()
     }
 
@@ -266,7 +299,9 @@ impl SocketState {
                 let key = (node.clone(), pid, ex.clone());
                 self.listeners.remove(&key); // a new socket on that number: forget the old one
                 if args.len() >= 3 {
-                    if let Some(p) = protocol_of(args[0].as_ref(), args[1].as_ref(), args[2].as_ref()) {
+                    if let Some(p) =
+                        protocol_of(args[0].as_ref(), args[1].as_ref(), args[2].as_ref())
+                    {
                         self.protocols.set(key, p);
                     }
                 }
@@ -278,7 +313,10 @@ impl SocketState {
             return None; // socketcall(SYS_SENDTO) without a destination
         }
         let protocol = match (pid, &fd) {
-            (Some(pid), Some(fd)) => self.protocols.get(&(node.clone(), pid, fd.clone())).cloned(),
+            (Some(pid), Some(fd)) => self
+                .protocols
+                .get(&(node.clone(), pid, fd.clone()))
+                .cloned(),
             _ => None,
         };
         let errno = g("errno").and_then(Value::as_str);
@@ -300,7 +338,8 @@ impl SocketState {
         } else {
             "failed"
         };
-        let (mut family, mut local_address, mut remote_address) = (Cell::Null, Cell::Null, Cell::Null);
+        let (mut family, mut local_address, mut remote_address) =
+            (Cell::Null, Cell::Null, Cell::Null);
         let (mut local_port, mut remote_port, mut sock_path) = (Cell::Null, Cell::Null, Cell::Null);
         if let Some(sa) = sa {
             let fam = sa.get("family");
@@ -331,7 +370,10 @@ impl SocketState {
                         if let (Some(pid), Some(fd)) = (pid, &fd) {
                             self.listeners.set(
                                 (node.clone(), pid, fd.clone()),
-                                (addr.cloned().unwrap_or(Value::Null), port.cloned().unwrap_or(Value::Null)),
+                                (
+                                    addr.cloned().unwrap_or(Value::Null),
+                                    port.cloned().unwrap_or(Value::Null),
+                                ),
                             );
                         }
                     }
@@ -345,7 +387,8 @@ impl SocketState {
                 let mut bound = self.listeners.get(&(node.clone(), pid, fd.clone()));
                 if bound.is_none() {
                     if let Some(ppid) = g("ppid").and_then(py_int) {
-                        bound = self.listeners.get(&(node.clone(), ppid, fd.clone())); // a pre-fork server
+                        bound = self.listeners.get(&(node.clone(), ppid, fd.clone()));
+                        // a pre-fork server
                     }
                 }
                 if let Some((addr, port)) = bound {
@@ -358,14 +401,17 @@ impl SocketState {
             }
         }
         let start = match (tree, pid) {
-            (Some(t), Some(p)) => i64::try_from(p).ok().and_then(|p| t.process_start(node.as_deref(), p)),
+            (Some(t), Some(p)) => i64::try_from(p)
+                .ok()
+                .and_then(|p| t.process_start(node.as_deref(), p)),
             _ => None,
         };
         let cells = vec![
             Cell::Text(action.to_owned()),
             cell(g("pid")),
             text_of(g("exe")),
-            fd.as_ref().map_or(Cell::Null, |f| Cell::Text(f.to_string())),
+            fd.as_ref()
+                .map_or(Cell::Null, |f| Cell::Text(f.to_string())),
             cell(g("auid")),
             Cell::Text(status.to_owned()),
             family,
@@ -454,7 +500,7 @@ fn decimal_name(name: &str) -> Option<i64> {
 
 /// inode → (local address, port) of the listening sockets (state 0A) in a /proc/net/tcp{,6} file.
 /// A file that cannot be read or parsed gives what was read before the fault, as Python's does.
-fn parse_proc_net(path: &Path, v6: bool) -> Vec<(u64, (String, u16))> {
+pub(crate) fn parse_proc_net(path: &Path, v6: bool) -> Vec<(u64, (String, u16))> {
     let mut out = Vec::new();
     let Ok(data) = std::fs::read_to_string(path) else {
         return out;
@@ -515,7 +561,12 @@ fn ipv6_text(a: &Ipv6Addr) -> String {
             cur_len = 0;
         }
     }
-    let hex = |s: &[u16]| s.iter().map(|x| format!("{x:x}")).collect::<Vec<_>>().join(":");
+    let hex = |s: &[u16]| {
+        s.iter()
+            .map(|x| format!("{x:x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
     if best_len > 1 {
         format!("{}::{}", hex(&g[..best]), hex(&g[best + best_len..]))
     } else {

@@ -32,10 +32,13 @@ pub const COLUMNS: &[&str] = &[
 
 /// A section name → its record type number (`USER_LOGIN` → 1112, `UNKNOWN[1420]` → 1420; else 0).
 pub fn type_number(name: &str) -> i128 {
-    if let Some(n) = msgtypes::number(name.as_bytes()) {
+    if let Some(n) = msgtypes::type_number(name.as_bytes()) {
         return i128::from(n);
     }
-    match name.strip_prefix("UNKNOWN[").and_then(|r| r.strip_suffix(']')) {
+    match name
+        .strip_prefix("UNKNOWN[")
+        .and_then(|r| r.strip_suffix(']'))
+    {
         Some(inner) if !inner.is_empty() => match parse_int(inner, 10) {
             Some(PyInt::Small(n)) => n,
             _ => 0, // not a number; or past i128, in no range of ours

@@ -19,7 +19,10 @@ const MAX_HEX_DIGITS: usize = 3571;
 pub enum PyInt {
     Small(i128),
     /// `text`: the value in decimal (sign, no leading zeros); `low`: the value mod 2^64 (two's complement)
-    Big { text: String, low: u64 },
+    Big {
+        text: String,
+        low: u64,
+    },
 }
 
 impl PyInt {
@@ -106,12 +109,12 @@ pub fn py_isspace(c: char) -> bool {
 
 /// The code points of the digit zero of each Unicode decimal digit run (category Nd; Unicode 14, Python 3.11).
 const DIGIT_ZEROS: &[u32] = &[
-    0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66, 0xDE6,
-    0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50, 0x1BB0,
-    0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10, 0x104A0, 0x10D30,
-    0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0,
-    0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC,
-    0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+    0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
+    0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650,
+    0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50,
+    0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
 ];
 
 fn decimal_value(c: char) -> Option<u8> {
@@ -602,9 +605,15 @@ mod tests {
         assert_eq!(h.to_string(), "-340282366920938463463374607431768211457");
         assert_eq!(h.and(0xff), 0xff);
         assert!(h.is_negative());
-        assert_eq!(h.cell(), Cell::Text("-340282366920938463463374607431768211457".into()));
+        assert_eq!(
+            h.cell(),
+            Cell::Text("-340282366920938463463374607431768211457".into())
+        );
         assert_eq!(p(&"f".repeat(3572), 16), None);
-        assert_eq!(PyInt::Small(1 << 63).cell(), Cell::Text("9223372036854775808".into()));
+        assert_eq!(
+            PyInt::Small(1 << 63).cell(),
+            Cell::Text("9223372036854775808".into())
+        );
         assert_eq!(PyInt::Small(-5).and(0xffff_ffff), 0xffff_fffb);
     }
 
@@ -649,7 +658,10 @@ mod tests {
     #[test]
     fn cells_of_json_values() {
         assert_eq!(cell(Some(&json!(true))), Cell::Int(1));
-        assert_eq!(cell(Some(&json!(u64::MAX))), Cell::Text("18446744073709551615".into()));
+        assert_eq!(
+            cell(Some(&json!(u64::MAX))),
+            Cell::Text("18446744073709551615".into())
+        );
         assert_eq!(cell(Some(&json!(1.5))), Cell::Real(1.5));
         assert_eq!(cell(Some(&json!([1, "a"]))), Cell::Text("[1,\"a\"]".into()));
         assert_eq!(cell(None), Cell::Null);
