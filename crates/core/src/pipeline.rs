@@ -1,1 +1,424 @@
-//! Settings built once, a Pipeline that owns every piece of state, bytes in, a Batch out.
+//! Settings built once at the edge, a [`Pipeline`] that owns every piece of state, bytes in, a [`Batch`] out.
+//!
+//! laurel's shape: `Settings` (documented defaults) is built once from the configuration; the pipeline owns
+//! the assembler, the renderer and its caches, the row mappers' state and the process tree, and nothing
+//! else holds state. Callers hand it log text ([`Pipeline::feed_lines`]) or netlink messages
+//! ([`Pipeline::feed_frame`]) and take what closed as a [`Batch`]: the events' JSON lines, their table rows,
+//! and what the caller must see (configuration-change records). Nothing is dropped: a line that is not an
+//! audit record becomes an error event with its bytes kept.
+
+use crate::event::assemble::Assembler;
+use crate::event::render::Renderer;
+use crate::event::Event;
+use crate::proctree::{Tracker, TreeSettings};
+use crate::record::parse::{parse_line, parse_netlink};
+use crate::record::Record;
+use crate::rows::{Mapper, ProcessTree, Row, RowOptions};
+
+/// `AUDIT_CONFIG_CHANGE`: rules or settings changed by someone; the coexistence watcher reads these.
+pub const AUDIT_CONFIG_CHANGE: u32 = 1305;
+/// The size of the netlink receive buffer (a longer datagram is cut and flagged `trunc`).
+pub const RECV_SIZE: usize = 1 << 16;
+/// How much of a log's head decides `Format::Auto` (as `auditsql.sources.logfile` sniffed it).
+const SNIFF: usize = 64 * 1024;
+
+/// How ENRICHED tails are recognised in log text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// decided from the head of the input: ENRICHED when it holds 0x1d or an upper-case interpreted key
+    Auto,
+    /// only a 0x1d byte starts the tail
+    Raw,
+    /// upper-case keys after a space or glued to a value start it too
+    Enriched,
+}
+
+/// Everything the pipeline is told once. `Default` is `auditsql read`'s behaviour.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// how ENRICHED tails are detected in log text (netlink messages are never enriched)
+    pub format: Format,
+    /// add user and group names where the log did not carry them
+    pub resolve_ids: bool,
+    /// the `raw` array of exact record texts in the event JSON
+    pub raw: bool,
+    /// [`Batch::json`] carries the event JSON lines
+    pub events_json: bool,
+    /// [`Batch::rows`] carries table rows
+    pub rows: bool,
+    /// an event closes when this many records arrived without one of its own
+    pub window: usize,
+    /// live sources: an event closes when no record of its own came for this long (wall clock)
+    pub window_seconds: f64,
+    /// a user-space message waits this many records for kernel records with its serial
+    pub single_window: usize,
+    /// row mapping options (failed execs, stat of executables, audit_events sections)
+    pub row_options: RowOptions,
+    /// follow fork/exec/exit into the process tree (`process_tree` rows, exec extension columns)
+    pub process_tree: bool,
+    /// fork rows in `process_events` (osquery's `--audit_allow_fork_process_events`)
+    pub fork_events: bool,
+    /// the tree may read /proc (live sources); off for logs from elsewhere
+    pub live: bool,
+    /// boot time (UNIX seconds) of the machine that produced the events, for `uptime`
+    pub uptime_base: Option<f64>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            format: Format::Auto,
+            resolve_ids: true,
+            raw: true,
+            events_json: true,
+            rows: true,
+            window: 512,
+            window_seconds: 3.0,
+            single_window: 16,
+            row_options: RowOptions::default(),
+            process_tree: false,
+            fork_events: false,
+            live: false,
+            uptime_base: None,
+        }
+    }
+}
+
+/// What one call produced.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// events closed
+    pub events: usize,
+    /// compact JSON of each event, one per line
+    pub json: Vec<u8>,
+    /// table rows, in the order produced
+    pub rows: Vec<Row>,
+    /// for event i, `rows[event_rows[i]..event_rows[i + 1]]` are its rows; `event_rows.len() == events + 1`
+    /// once [`Batch::seal`] ran; rows after the last entry belong to no event (process tree updates)
+    pub event_rows: Vec<usize>,
+    /// raw text of `AUDIT_CONFIG_CHANGE` records
+    pub config_changes: Vec<Vec<u8>>,
+}
+
+impl Batch {
+    /// Close the row index: the last entry marks where the rows of no event begin.
+    pub fn seal(&mut self) {
+        self.event_rows.push(self.rows.len());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events == 0 && self.rows.is_empty() && self.config_changes.is_empty()
+    }
+}
+
+/// Line and input counters (the assembler keeps its own).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InputStats {
+    /// physical lines read from log text
+    pub lines: u64,
+    /// comment (`#`) and blank lines
+    pub skipped_lines: u64,
+    /// bytes of log text
+    pub bytes: u64,
+    /// netlink messages
+    pub frames: u64,
+    /// runs of NUL bytes in log text (each an error record)
+    pub nul_runs: u64,
+}
+
+/// Bytes → events → JSON and rows. Owns all state; see the module doc.
+pub struct Pipeline {
+    settings: Settings,
+    assembler: Assembler,
+    renderer: Renderer,
+    mapper: Mapper,
+    tree: Option<Tracker>,
+    /// a partial line waiting for its end
+    partial: Vec<u8>,
+    /// ENRICHED detection for log text, decided by [`Settings::format`] (Auto: on the first input)
+    detect: Option<bool>,
+    input: InputStats,
+    closed: Vec<Event>,
+}
+
+impl Pipeline {
+    pub fn new(settings: Settings) -> Pipeline {
+        let detect = match settings.format {
+            Format::Auto => None,
+            Format::Raw => Some(false),
+            Format::Enriched => Some(true),
+        };
+        let tree = settings.process_tree.then(|| {
+            Tracker::new(TreeSettings {
+                live: settings.live,
+                fork_events: settings.fork_events,
+                uptime_base: settings.uptime_base,
+                ..TreeSettings::default()
+            })
+        });
+        Pipeline {
+            assembler: Assembler::new(settings.window, settings.window_seconds, settings.single_window),
+            renderer: Renderer::new(settings.resolve_ids, settings.raw),
+            mapper: Mapper::new(settings.row_options.clone()),
+            tree,
+            partial: Vec::new(),
+            detect,
+            input: InputStats::default(),
+            closed: Vec::new(),
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn assembler(&self) -> &Assembler {
+        &self.assembler
+    }
+
+    pub fn input_stats(&self) -> &InputStats {
+        &self.input
+    }
+
+    pub fn tree(&self) -> Option<&Tracker> {
+        self.tree.as_ref()
+    }
+
+    pub fn tree_mut(&mut self) -> Option<&mut Tracker> {
+        self.tree.as_mut()
+    }
+
+    // -- input -------------------------------------------------------------------------------------------
+
+    /// Log text in any chunking: every complete line is parsed now; a trailing partial line waits for the
+    /// next call or [`Pipeline::finish`]. A run of NUL bytes (a log preallocated and cut short by a crash)
+    /// ends the line before it and is one error record of its own.
+    pub fn feed_lines(&mut self, data: &[u8], batch: &mut Batch) {
+        if self.detect.is_none() {
+            let head = if self.partial.is_empty() { data } else { &data[..0] };
+            let sniff = &head[..head.len().min(SNIFF)];
+            self.detect = Some(looks_enriched(sniff));
+        }
+        self.input.bytes += data.len() as u64;
+        let mut rest = data;
+        if !self.partial.is_empty() {
+            match memchr::memchr(b'\n', rest) {
+                None => {
+                    self.partial.extend_from_slice(rest);
+                    return;
+                }
+                Some(i) => {
+                    let mut line = std::mem::take(&mut self.partial);
+                    line.extend_from_slice(&rest[..i]);
+                    self.line(&line, batch);
+                    rest = &rest[i + 1..];
+                }
+            }
+        }
+        while let Some(i) = memchr::memchr(b'\n', rest) {
+            self.line(&rest[..i], batch);
+            rest = &rest[i + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+    }
+
+    /// One netlink message: its type, payload, and the datagram's real length when it was cut (else 0).
+    /// Type 0 is a text line (auditd's plugin stream).
+    pub fn feed_frame(&mut self, msg_type: u32, payload: &[u8], trunc: usize, batch: &mut Batch) {
+        self.input.frames += 1;
+        if msg_type == 0 {
+            let line = strip_eol(payload);
+            for rec in parse_line(line, true) {
+                self.record(rec, batch);
+            }
+            return;
+        }
+        let mut rec = parse_netlink(msg_type, payload);
+        if trunc > 0 {
+            rec.error = Some(format!(
+                "truncated: the kernel sent {trunc} bytes, the receive buffer holds {RECV_SIZE}"
+            ));
+        }
+        self.record(rec, batch);
+    }
+
+    /// Live sources: close events that saw no record for `window_seconds` of wall clock (`now`, UNIX
+    /// seconds); the process tree's changed rows follow.
+    pub fn tick(&mut self, now: f64, batch: &mut Batch) {
+        let mut closed = std::mem::take(&mut self.closed);
+        self.assembler.tick(now, &mut closed);
+        self.emit_all(&mut closed, batch);
+        self.closed = closed;
+        self.drain_tree(batch);
+    }
+
+    /// End of input: the partial line, then every open event; the process tree's changed rows follow.
+    pub fn finish(&mut self, batch: &mut Batch) {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.line(&line, batch);
+        }
+        let mut closed = std::mem::take(&mut self.closed);
+        self.assembler.flush(&mut closed);
+        self.emit_all(&mut closed, batch);
+        self.closed = closed;
+        self.drain_tree(batch);
+    }
+
+    /// The process tree's periodic work (the /proc sweep when due), then its changed rows.
+    pub fn tree_idle(&mut self, monotonic_now: f64, batch: &mut Batch) {
+        if let Some(tree) = self.tree.as_mut() {
+            tree.idle(monotonic_now);
+        }
+        self.drain_tree(batch);
+    }
+
+    // -- stages ------------------------------------------------------------------------------------------
+
+    fn line(&mut self, line: &[u8], batch: &mut Batch) {
+        let line = strip_cr(line);
+        // a run of NULs splits the line: what comes before and after is parsed, the run is one error record
+        if memchr::memchr(0, line).is_some() {
+            let mut start = 0;
+            let mut i = 0;
+            while i < line.len() {
+                if line[i] == 0 {
+                    let mut j = i;
+                    while j < line.len() && line[j] == 0 {
+                        j += 1;
+                    }
+                    self.text_line(&line[start..i], batch);
+                    self.input.nul_runs += 1;
+                    self.input.lines += 1;
+                    let rec = Record {
+                        text: line[i..j].to_vec(),
+                        error: Some(format!("{} NUL bytes (a log cut short and padded)", j - i)),
+                        ..Record::default()
+                    };
+                    self.record(rec, batch);
+                    start = j;
+                    i = j;
+                } else {
+                    i += 1;
+                }
+            }
+            self.text_line(&line[start..], batch);
+            return;
+        }
+        self.text_line(line, batch);
+    }
+
+    fn text_line(&mut self, line: &[u8], batch: &mut Batch) {
+        self.input.lines += 1;
+        if line.first() == Some(&b'#') || line.iter().all(|c| c.is_ascii_whitespace()) {
+            self.input.skipped_lines += 1;
+            return;
+        }
+        let detect = self.detect.unwrap_or(true);
+        for rec in parse_line(line, detect) {
+            self.record(rec, batch);
+        }
+    }
+
+    fn record(&mut self, rec: Record, batch: &mut Batch) {
+        if rec.rtype == AUDIT_CONFIG_CHANGE {
+            batch.config_changes.push(rec.text.clone());
+        }
+        let mut closed = std::mem::take(&mut self.closed);
+        self.assembler.push(rec, &mut closed);
+        self.emit_all(&mut closed, batch);
+        self.closed = closed;
+    }
+
+    fn emit_all(&mut self, closed: &mut Vec<Event>, batch: &mut Batch) {
+        for ev in closed.drain(..) {
+            self.emit(&ev, batch);
+        }
+    }
+
+    fn emit(&mut self, ev: &Event, batch: &mut Batch) {
+        let obj = self.renderer.render(ev);
+        batch.events += 1;
+        batch.event_rows.push(batch.rows.len());
+        if self.settings.events_json {
+            // a Map of JSON values always serialises; an error here would be a bug, never bad input
+            if serde_json::to_writer(&mut batch.json, &obj).is_ok() {
+                batch.json.push(b'\n');
+            }
+        }
+        if self.settings.rows {
+            let tree = self.tree.as_mut().map(|t| t as &mut dyn ProcessTree);
+            self.mapper.rows_for(&obj, self.settings.uptime_base, tree, &mut batch.rows);
+        }
+    }
+
+    fn drain_tree(&mut self, batch: &mut Batch) {
+        if let Some(tree) = self.tree.as_mut() {
+            if self.settings.rows {
+                batch.rows.extend(tree.drain());
+            } else {
+                tree.drain();
+            }
+        }
+    }
+}
+
+/// `auditsql.sources.logfile.detect_format`: ENRICHED when the head holds the 0x1d separator, an upper-case
+/// key with a quoted value (`UID="root"`), `ARCH=` or `SYSCALL=` followed by a lower-case letter.
+pub fn looks_enriched(head: &[u8]) -> bool {
+    if memchr::memchr(0x1d, head).is_some() {
+        return true;
+    }
+    let n = head.len();
+    let mut i = 0;
+    while i < n {
+        let c = head[i];
+        if c.is_ascii_uppercase() {
+            // [A-Z][A-Z0-9_]+="
+            let mut j = i + 1;
+            while j < n && (head[j].is_ascii_uppercase() || head[j].is_ascii_digit() || head[j] == b'_') {
+                j += 1;
+            }
+            if j >= i + 2 && j + 1 < n && head[j] == b'=' && head[j + 1] == b'"' {
+                return true;
+            }
+            let word = &head[i..j];
+            if (word.ends_with(b"ARCH") || word.ends_with(b"SYSCALL"))
+                && j + 1 < n
+                && head[j] == b'='
+                && head[j + 1].is_ascii_lowercase()
+            {
+                return true;
+            }
+            i = j.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+fn strip_eol(line: &[u8]) -> &[u8] {
+    strip_cr(line.strip_suffix(b"\n").unwrap_or(line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_enriched_heads_as_python_did() {
+        assert!(looks_enriched(b"type=SYSCALL msg=audit(1.2:3): a=1\x1dUID=\"root\""));
+        assert!(looks_enriched(b"x UID=\"root\""));
+        assert!(looks_enriched(b"x ARCH=x86_64"));
+        assert!(looks_enriched(b"x SYSCALL=execve"));
+        assert!(!looks_enriched(b"type=SYSCALL msg=audit(1.2:3): arch=c000003e syscall=59"));
+        assert!(!looks_enriched(b"U=\"x\""));
+        assert!(!looks_enriched(b"SYSCALL=59"));
+    }
+}

@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 mod inspect;
+mod pipeline;
 
 pyo3::create_exception!(
     _core,
@@ -15,6 +16,9 @@ pyo3::create_exception!(
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CoreError", m.py().get_type::<CoreError>())?;
+    m.add_class::<pipeline::Settings>()?;
+    m.add_class::<pipeline::Batch>()?;
+    m.add_class::<pipeline::Pipeline>()?;
     inspect::register(m)?;
     Ok(())
 }

@@ -1,0 +1,249 @@
+//! `Settings`, `Pipeline` and `Batch`: the event path's boundary. Work happens with the GIL released;
+//! a batch becomes Python objects once, at the end of a call.
+
+use auditsql_core::pipeline::{self as core, Format};
+use auditsql_core::rows::{Cell, Row, RowOptions};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use crate::CoreError;
+
+/// Everything the pipeline is told once, at the edge.
+#[pyclass(module = "auditsql._core", frozen)]
+#[derive(Clone)]
+pub struct Settings {
+    pub(crate) inner: core::Settings,
+}
+
+#[pymethods]
+impl Settings {
+    #[new]
+    #[pyo3(signature = (*, format = "auto", resolve_ids = true, raw = true, events_json = true, rows = true,
+        window = 512, window_seconds = 3.0, single_window = 16, include_failed_execs = false,
+        stat_executable = false, audit_sections = true, process_tree = false, fork_events = false,
+        live = false, uptime_base = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        format: &str,
+        resolve_ids: bool,
+        raw: bool,
+        events_json: bool,
+        rows: bool,
+        window: usize,
+        window_seconds: f64,
+        single_window: usize,
+        include_failed_execs: bool,
+        stat_executable: bool,
+        audit_sections: bool,
+        process_tree: bool,
+        fork_events: bool,
+        live: bool,
+        uptime_base: Option<f64>,
+    ) -> PyResult<Settings> {
+        let format = match format {
+            "auto" => Format::Auto,
+            "raw" => Format::Raw,
+            "enriched" => Format::Enriched,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "format must be auto, raw or enriched, not {other:?}"
+                )))
+            }
+        };
+        if window == 0 || single_window == 0 || !(window_seconds > 0.0) {
+            return Err(PyValueError::new_err("windows must be positive"));
+        }
+        Ok(Settings {
+            inner: core::Settings {
+                format,
+                resolve_ids,
+                raw,
+                events_json,
+                rows,
+                window,
+                window_seconds,
+                single_window,
+                row_options: RowOptions {
+                    include_failed_execs,
+                    stat_executable,
+                    audit_sections,
+                },
+                process_tree,
+                fork_events,
+                live,
+                uptime_base,
+            },
+        })
+    }
+}
+
+/// What one call produced (see `_core.pyi`).
+#[pyclass(module = "auditsql._core", frozen)]
+pub struct Batch {
+    #[pyo3(get)]
+    events: usize,
+    #[pyo3(get)]
+    json: Py<PyBytes>,
+    #[pyo3(get)]
+    rows: Py<PyList>,
+    #[pyo3(get)]
+    event_rows: Py<PyList>,
+    #[pyo3(get)]
+    config_changes: Py<PyList>,
+}
+
+#[pymethods]
+impl Batch {
+    fn __len__(&self) -> usize {
+        self.events
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!("Batch(events={}, rows={})", self.events, self.rows.bind(py).len())
+    }
+}
+
+fn cell(py: Python<'_>, c: &Cell) -> PyResult<Py<PyAny>> {
+    Ok(match c {
+        Cell::Null => py.None(),
+        Cell::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
+        Cell::Real(f) => f.into_pyobject(py)?.into_any().unbind(),
+        Cell::Text(s) => PyString::new(py, s).into_any().unbind(),
+    })
+}
+
+pub(crate) fn rows_to_py<'py>(py: Python<'py>, rows: &[Row]) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    for row in rows {
+        let cells = row.cells.iter().map(|c| cell(py, c)).collect::<PyResult<Vec<_>>>()?;
+        let pair = PyTuple::new(
+            py,
+            [PyString::intern(py, row.table).into_any(), PyTuple::new(py, cells)?.into_any()],
+        )?;
+        out.append(pair)?;
+    }
+    Ok(out)
+}
+
+fn batch_to_py(py: Python<'_>, mut b: core::Batch) -> PyResult<Batch> {
+    b.seal();
+    let config = PyList::empty(py);
+    for c in &b.config_changes {
+        config.append(PyBytes::new(py, c))?;
+    }
+    Ok(Batch {
+        events: b.events,
+        json: PyBytes::new(py, &b.json).unbind(),
+        rows: rows_to_py(py, &b.rows)?.unbind(),
+        event_rows: PyList::new(py, &b.event_rows)?.unbind(),
+        config_changes: config.unbind(),
+    })
+}
+
+/// Owns the assembler, renderer caches, row mappers, process tree and counters.
+#[pyclass(module = "auditsql._core")]
+pub struct Pipeline {
+    inner: core::Pipeline,
+}
+
+#[pymethods]
+impl Pipeline {
+    #[new]
+    fn new(settings: &Settings) -> Pipeline {
+        Pipeline {
+            inner: core::Pipeline::new(settings.inner.clone()),
+        }
+    }
+
+    /// Log text in any chunking.
+    fn feed_lines(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<Batch> {
+        let inner = &mut self.inner;
+        let b = py.detach(|| {
+            let mut b = core::Batch::default();
+            inner.feed_lines(data, &mut b);
+            b
+        });
+        batch_to_py(py, b)
+    }
+
+    /// Netlink messages: (type, payload, truncated length or 0).
+    fn feed_frames(&mut self, py: Python<'_>, frames: Vec<(u32, Vec<u8>, usize)>) -> PyResult<Batch> {
+        let inner = &mut self.inner;
+        let b = py.detach(|| {
+            let mut b = core::Batch::default();
+            for (t, payload, trunc) in &frames {
+                inner.feed_frame(*t, payload, *trunc, &mut b);
+            }
+            b
+        });
+        batch_to_py(py, b)
+    }
+
+    fn tick(&mut self, py: Python<'_>, now: f64) -> PyResult<Batch> {
+        let inner = &mut self.inner;
+        let b = py.detach(|| {
+            let mut b = core::Batch::default();
+            inner.tick(now, &mut b);
+            b
+        });
+        batch_to_py(py, b)
+    }
+
+    fn finish(&mut self, py: Python<'_>) -> PyResult<Batch> {
+        let inner = &mut self.inner;
+        let b = py.detach(|| {
+            let mut b = core::Batch::default();
+            inner.finish(&mut b);
+            b
+        });
+        batch_to_py(py, b)
+    }
+
+    /// Assembler and input counters.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in self.inner.assembler().stats().items() {
+            d.set_item(k, v)?;
+        }
+        let i = self.inner.input_stats();
+        d.set_item("lines", i.lines)?;
+        d.set_item("skipped_lines", i.skipped_lines)?;
+        d.set_item("bytes", i.bytes)?;
+        d.set_item("frames", i.frames)?;
+        d.set_item("nul_runs", i.nul_runs)?;
+        Ok(d)
+    }
+
+    fn tree_idle(&mut self, py: Python<'_>, monotonic_now: f64) -> PyResult<Batch> {
+        let inner = &mut self.inner;
+        let b = py.detach(|| {
+            let mut b = core::Batch::default();
+            inner.tree_idle(monotonic_now, &mut b);
+            b
+        });
+        batch_to_py(py, b)
+    }
+
+    fn tree_seed(&mut self, py: Python<'_>) -> PyResult<usize> {
+        let tree = self
+            .inner
+            .tree_mut()
+            .ok_or_else(|| CoreError::new_err("the process tree is off"))?;
+        Ok(py.detach(|| tree.seed()))
+    }
+
+    fn tree_counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        if let Some(tree) = self.inner.tree() {
+            for (k, v) in tree.counters() {
+                d.set_item(k, v)?;
+            }
+        }
+        Ok(d)
+    }
+
+    fn tree_size(&self) -> usize {
+        self.inner.tree().map_or(0, |t| t.size())
+    }
+}
