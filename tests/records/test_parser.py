@@ -222,8 +222,8 @@ def test_not_an_audit_record() -> None:
 
 
 def test_comment_line_is_kept_as_error_record() -> None:
-    # shared/corpus/threathunters-io_laurel/fork-sleep-exec.txt line 1; LogSource skips such lines before
-    # parsing (see test_logsource_skips_comments), the parser itself keeps them
+    # shared/corpus/threathunters-io_laurel/fork-sleep-exec.txt line 1; the read path skips such lines before
+    # parsing (see test_read_path_skips_comments), the parser itself keeps them
     line = "# orphan = simple demo program"
     r = one(line)
     assert r["error"] == "not an audit record (no type= header)"
