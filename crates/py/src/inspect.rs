@@ -5,9 +5,9 @@
 use auditsql_core::interpret;
 use auditsql_core::pipeline::{Batch, Format, Pipeline, Settings};
 use auditsql_core::record::{self, encoding, values, Field, Record};
-use auditsql_core::rows::{self, Cell, Mapper, Object, Row, RowOptions};
+use auditsql_core::rows::{self, Mapper, Object, Row, RowOptions};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList};
 use serde_json::Value;
 
 use crate::CoreError;
@@ -173,7 +173,11 @@ fn proctitle_argv<'py>(py: Python<'py>, token: Option<&[u8]>) -> PyResult<Bound<
 /// A sockaddr buffer → its decoded address.
 #[pyfunction]
 #[pyo3(signature = (data, big_endian = false))]
-fn decode_sockaddr<'py>(py: Python<'py>, data: &[u8], big_endian: bool) -> PyResult<Bound<'py, PyAny>> {
+fn decode_sockaddr<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    big_endian: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     to_py(
         py,
         &Value::Object(interpret::sockaddr::decode_sockaddr(data, big_endian)),
@@ -183,7 +187,10 @@ fn decode_sockaddr<'py>(py: Python<'py>, data: &[u8], big_endian: bool) -> PyRes
 /// An address family's name (`inet`), or its number as text.
 #[pyfunction]
 fn family_name(family: i64) -> String {
-    interpret::sockaddr::family_name(family).to_string()
+    match u32::try_from(family) {
+        Ok(f) => interpret::sockaddr::family_name(f).to_string(),
+        Err(_) => family.to_string(),
+    }
 }
 
 // -- events and rows -------------------------------------------------------------------------------------------
@@ -250,23 +257,30 @@ fn rows_of<'py>(
                 "stat_executable" => row_options.stat_executable = v.extract()?,
                 "audit_sections" => row_options.audit_sections = v.extract()?,
                 "uptime_base" => uptime_base = v.extract()?,
-                other => return Err(CoreError::new_err(format!("rows_of: unknown option {other:?}"))),
+                other => {
+                    return Err(CoreError::new_err(format!(
+                        "rows_of: unknown option {other:?}"
+                    )))
+                }
             }
         }
     }
     let event: Object = match serde_json::from_slice(event_json) {
         Ok(Value::Object(o)) => o,
-        Ok(_) => return Err(CoreError::new_err("rows_of: the event JSON is not an object")),
-        Err(e) => return Err(CoreError::new_err(format!("rows_of: the event is not JSON: {e}"))),
+        Ok(_) => {
+            return Err(CoreError::new_err(
+                "rows_of: the event JSON is not an object",
+            ))
+        }
+        Err(e) => {
+            return Err(CoreError::new_err(format!(
+                "rows_of: the event is not JSON: {e}"
+            )))
+        }
     };
     let mut rows: Vec<Row> = Vec::new();
     Mapper::new(row_options).rows_for(&event, uptime_base, None, &mut rows);
-    let list = PyList::empty(py);
-    for row in &rows {
-        let cells = PyTuple::new(py, row.cells.iter().map(|c| cell_to_py(py, c)))?;
-        list.append((row.table, cells))?;
-    }
-    Ok(list)
+    crate::pipeline::rows_to_py(py, &rows)
 }
 
 /// Per table the core fills, its column names in order.
@@ -277,16 +291,6 @@ fn table_columns(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         d.set_item(table, columns)?;
     }
     Ok(d)
-}
-
-/// One SQL value as Python's sqlite3 takes it.
-fn cell_to_py<'py>(py: Python<'py>, c: &Cell) -> Bound<'py, PyAny> {
-    match c {
-        Cell::Null => py.None().into_bound(py),
-        Cell::Int(i) => PyInt::new(py, *i).into_any(),
-        Cell::Real(f) => PyFloat::new(py, *f).into_any(),
-        Cell::Text(s) => PyString::new(py, s).into_any(),
-    }
 }
 
 /// A list of bytes objects.
