@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.core import Asm, Ev, Record, detect_format, parse_text
 
 CORPUS = Path("/work/shared/corpus")
@@ -343,3 +345,24 @@ def test_tick_closes_by_wall_clock() -> None:
     assert shape(asm.tick(1005.6)) == [(2, ["SYSCALL", "PATH"], "window")]
     assert asm.flush() == []
     assert (asm.stats["closed_window"], asm.stats["closed_single"]) == (2, 1)
+
+
+def test_render_lines_format_argument() -> None:
+    # the read path's format: auto (sniffed), raw or enriched; anything else is a bad argument
+    from auditsql import _core
+
+    # an ENRICHED tail glued to a bare value (crowdsec's auditd-suid-crash.log style)
+    line = b'type=USER_LOGIN msg=audit(1.000:1): pid=1 uid=0 res=successUID="root"\n'
+    (auto,) = _core.render_lines(line)  # the head holds an upper-case key with a quoted value: enriched
+    (enriched,) = _core.render_lines(line, format="enriched")
+    (raw,) = _core.render_lines(line, format="raw")  # only 0x1d starts a tail
+    assert auto == enriched
+    assert (auto["USER_LOGIN"][0]["res"], auto["USER_LOGIN"][0]["UID"], auto["summary"]["success"]) == (
+        "success",
+        "root",
+        True,
+    )
+    assert raw["USER_LOGIN"][0]["res"] == 'successUID="root"'
+    assert "success" not in raw["summary"]
+    with pytest.raises(_core.CoreError):
+        _core.render_lines(line, format="xml")
