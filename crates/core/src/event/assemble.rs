@@ -232,14 +232,13 @@ impl Assembler {
             return;
         }
         let key = key_of(&rec);
-        let mut found = self.pending.contains_key(&key);
-        if !found && !self.singles.is_empty() {
+        let mut slot = self.pending.find(&key);
+        if slot.is_none() && !self.singles.is_empty() {
             if let Some(open) = self.singles.remove(&key) {
-                self.pending.insert(key.clone(), open);
-                found = true;
+                slot = Some(self.pending.push_back(key.clone(), open));
             }
         }
-        if !found {
+        let Some(slot) = slot else {
             if self.closed.contains(&key) {
                 self.stats.late += 1;
                 self.stats.events += 1;
@@ -263,15 +262,15 @@ impl Assembler {
             if single {
                 // usually an event on its own, but the kernel may add the sending syscall's records
                 // (SYSCALL, SOCKADDR, EOE) under the same serial: wait a few records for them
-                self.singles.insert(key, Open::new(ev));
+                self.singles.push_back(key, Open::new(ev));
             } else {
-                self.pending.insert(key, Open::new(ev));
+                self.pending.push_back(key, Open::new(ev));
             }
             self.expire(out);
             return;
-        }
-        let Some(open) = self.pending.get_mut(&key) else {
-            return; // unreachable: found above
+        };
+        let Some(open) = self.pending.value_at(slot) else {
+            return; // unreachable: the slot was just found
         };
         if open.has(&rec.text, &self.hasher) {
             open.ev.duplicates = open.ev.duplicates.saturating_add(1);
@@ -282,7 +281,7 @@ impl Assembler {
         let eoe = rec.rtype == EOE;
         open.push(rec, &self.hasher);
         if eoe {
-            if let Some(open) = self.pending.remove(&key) {
+            if let Some(open) = self.pending.remove_at(slot) {
                 self.emit(open.ev, ClosedBy::Eoe, out);
             }
         } else {
@@ -291,7 +290,7 @@ impl Assembler {
             if let Some(clock) = self.clock {
                 open.ev.seen = clock;
             }
-            self.pending.move_to_back(&key);
+            self.pending.move_to_back_at(slot);
         }
         self.expire(out);
     }
@@ -317,7 +316,7 @@ impl Assembler {
             if open.ev.seen >= now - single_wait {
                 break;
             }
-            if let Some((_, open)) = self.singles.pop_front() {
+            if let Some(open) = self.singles.pop_front() {
                 self.emit(open.ev, ClosedBy::Single, out);
             }
         }
@@ -325,7 +324,7 @@ impl Assembler {
             if open.ev.seen >= oldest {
                 break;
             }
-            if let Some((_, open)) = self.pending.pop_front() {
+            if let Some(open) = self.pending.pop_front() {
                 self.emit(open.ev, ClosedBy::Window, out);
             }
         }
@@ -333,7 +332,7 @@ impl Assembler {
 
     /// Close everything (end of input): singles first, then the rest in the order the events began.
     pub fn flush(&mut self, out: &mut Vec<Event>) {
-        while let Some((_, open)) = self.singles.pop_front() {
+        while let Some(open) = self.singles.pop_front() {
             self.emit(open.ev, ClosedBy::Single, out);
         }
         let mut rest = self.pending.drain();
@@ -365,7 +364,7 @@ impl Assembler {
             if open.ev.seq.saturating_add(self.single_window) > n {
                 break;
             }
-            if let Some((_, open)) = self.singles.pop_front() {
+            if let Some(open) = self.singles.pop_front() {
                 self.emit(open.ev, ClosedBy::Single, out);
             }
         }
@@ -373,7 +372,7 @@ impl Assembler {
             if open.ev.seq.saturating_add(self.window) > n {
                 break;
             }
-            if let Some((_, open)) = self.pending.pop_front() {
+            if let Some(open) = self.pending.pop_front() {
                 self.emit(open.ev, ClosedBy::Window, out);
             }
         }

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::fmt;
+use std::fmt::{self, Write};
 
 use super::pyunicode::{DECIMAL_ZEROS, NONPRINTABLE, SPACES};
 
@@ -213,37 +213,32 @@ fn printable(c: char) -> bool {
 
 /// Python's `repr()` of the text these bytes held (invalid bytes are lone surrogates, shown `\udcXX`).
 pub fn repr(token: &[u8]) -> String {
-    let mut chars: Vec<Result<char, u8>> = Vec::with_capacity(token.len());
-    for chunk in token.utf8_chunks() {
-        chars.extend(chunk.valid().chars().map(Ok));
-        chars.extend(chunk.invalid().iter().map(|&b| Err(b)));
-    }
-    let has = |q: char| chars.contains(&Ok(q));
-    let quote = if has('\'') && !has('"') { '"' } else { '\'' };
+    // quotes are ASCII, so never part of an invalid sequence
+    let quote = if memchr::memchr(b'\'', token).is_some() && memchr::memchr(b'"', token).is_none() {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(token.len() + 2);
     out.push(quote);
-    for c in chars {
-        match c {
-            Err(b) => out.push_str(&format!("\\udc{b:02x}")),
-            Ok(c) if c == quote || c == '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            Ok('\t') => out.push_str("\\t"),
-            Ok('\n') => out.push_str("\\n"),
-            Ok('\r') => out.push_str("\\r"),
-            Ok(c) if c < ' ' || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
-            Ok(c) if c.is_ascii() || printable(c) => out.push(c),
-            Ok(c) => {
-                let n = c as u32;
-                if n <= 0xff {
-                    out.push_str(&format!("\\x{n:02x}"));
-                } else if n <= 0xffff {
-                    out.push_str(&format!("\\u{n:04x}"));
-                } else {
-                    out.push_str(&format!("\\U{n:08x}"));
-                }
-            }
+    for chunk in token.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            let n = u32::from(c);
+            // writing to a String cannot fail
+            let _ = match c {
+                _ if c == quote || c == '\\' => write!(out, "\\{c}"),
+                '\t' => out.write_str("\\t"),
+                '\n' => out.write_str("\\n"),
+                '\r' => out.write_str("\\r"),
+                _ if n < 0x20 || n == 0x7f => write!(out, "\\x{n:02x}"),
+                _ if c.is_ascii() || printable(c) => out.write_char(c),
+                _ if n <= 0xff => write!(out, "\\x{n:02x}"),
+                _ if n <= 0xffff => write!(out, "\\u{n:04x}"),
+                _ => write!(out, "\\U{n:08x}"),
+            };
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\udc{b:02x}");
         }
     }
     out.push(quote);

@@ -40,24 +40,21 @@ impl<K: Hash + Eq + Clone, V> LinkedMap<K, V> {
         self.index.is_empty()
     }
 
-    pub(crate) fn contains_key(&self, key: &K) -> bool {
-        self.index.contains_key(key)
+    /// The slot of `key`, for the `*_at` methods (valid until the next insertion or removal).
+    pub(crate) fn find(&self, key: &K) -> Option<usize> {
+        self.index.get(key).copied()
     }
 
-    pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        let i = *self.index.get(key)?;
+    /// The value in slot `i` (from [`LinkedMap::find`]).
+    pub(crate) fn value_at(&mut self, i: usize) -> Option<&mut V> {
         self.nodes
             .get_mut(i)
             .and_then(|n| n.entry.as_mut())
             .map(|(_, v)| v)
     }
 
-    /// Insert at the back; an existing key keeps its place and gets the new value (as `OrderedDict`).
-    pub(crate) fn insert(&mut self, key: K, value: V) {
-        if let Some(v) = self.get_mut(&key) {
-            *v = value;
-            return;
-        }
+    /// Insert a key known to be absent at the back; its slot.
+    pub(crate) fn push_back(&mut self, key: K, value: V) -> usize {
         let node = Node {
             entry: Some((key.clone(), value)),
             prev: self.tail,
@@ -75,22 +72,28 @@ impl<K: Hash + Eq + Clone, V> LinkedMap<K, V> {
         };
         self.link_back(i);
         self.index.insert(key, i);
+        i
     }
 
     pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
-        let i = self.index.remove(key)?;
-        self.unlink(i);
-        self.free.push(i);
-        self.nodes[i].entry.take().map(|(_, v)| v)
+        let i = self.find(key)?;
+        self.remove_at(i)
     }
 
-    /// Move an entry to the back (most recent); absent keys are ignored.
-    pub(crate) fn move_to_back(&mut self, key: &K) {
-        if let Some(&i) = self.index.get(key) {
-            if self.tail != i {
-                self.unlink(i);
-                self.link_back(i);
-            }
+    /// Remove the entry in slot `i` (from [`LinkedMap::find`]).
+    pub(crate) fn remove_at(&mut self, i: usize) -> Option<V> {
+        let (key, value) = self.nodes.get_mut(i)?.entry.take()?;
+        self.index.remove(&key);
+        self.unlink(i);
+        self.free.push(i);
+        Some(value)
+    }
+
+    /// Move the entry in slot `i` to the back (most recent).
+    pub(crate) fn move_to_back_at(&mut self, i: usize) {
+        if self.tail != i && self.nodes.get(i).is_some_and(|n| n.entry.is_some()) {
+            self.unlink(i);
+            self.link_back(i);
         }
     }
 
@@ -102,13 +105,8 @@ impl<K: Hash + Eq + Clone, V> LinkedMap<K, V> {
             .map(|(_, v)| v)
     }
 
-    pub(crate) fn pop_front(&mut self) -> Option<(K, V)> {
-        let i = self.head;
-        let (key, value) = self.nodes.get_mut(i)?.entry.take()?;
-        self.index.remove(&key);
-        self.unlink(i);
-        self.free.push(i);
-        Some((key, value))
+    pub(crate) fn pop_front(&mut self) -> Option<V> {
+        self.remove_at(self.head)
     }
 
     /// Values in order, mutable.
@@ -125,7 +123,7 @@ impl<K: Hash + Eq + Clone, V> LinkedMap<K, V> {
     /// Remove everything, values in order.
     pub(crate) fn drain(&mut self) -> Vec<V> {
         let mut out = Vec::with_capacity(self.len());
-        while let Some((_, v)) = self.pop_front() {
+        while let Some(v) = self.pop_front() {
             out.push(v);
         }
         self.nodes.clear();
@@ -172,27 +170,27 @@ mod tests {
     fn ordered_dict_operations() {
         let mut m = LinkedMap::new();
         for k in 1..=4 {
-            m.insert(k, k);
+            m.push_back(k, k);
         }
         assert_eq!(keys(&mut m), [1, 2, 3, 4]);
-        m.move_to_back(&2);
+        m.move_to_back_at(m.find(&2).unwrap());
         assert_eq!(keys(&mut m), [1, 3, 4, 2]);
-        m.insert(3, 30); // keeps its place
+        *m.value_at(m.find(&3).unwrap()).unwrap() = 30;
         assert_eq!(keys(&mut m), [1, 30, 4, 2]);
         assert_eq!(m.remove(&4), Some(4));
         assert_eq!(m.remove(&4), None);
-        assert_eq!(m.pop_front(), Some((1, 1)));
+        assert_eq!(m.pop_front(), Some(1));
         assert_eq!(m.front(), Some(&30));
-        m.insert(5, 5); // reuses a freed slot
+        m.push_back(5, 5); // reuses a freed slot
         assert_eq!(keys(&mut m), [30, 2, 5]);
-        m.move_to_back(&5);
-        m.move_to_back(&3);
+        m.move_to_back_at(m.find(&5).unwrap());
+        m.move_to_back_at(m.find(&3).unwrap());
         assert_eq!(keys(&mut m), [2, 5, 30]);
         assert_eq!(m.len(), 3);
-        assert!(m.contains_key(&2) && !m.contains_key(&1));
+        assert!(m.find(&2).is_some() && m.find(&1).is_none());
         assert_eq!(m.drain(), [2, 5, 30]);
         assert!(m.is_empty() && m.front().is_none() && m.pop_front().is_none());
-        m.insert(7, 7);
+        m.push_back(7, 7);
         assert_eq!(keys(&mut m), [7]);
     }
 }
