@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 
 use base64::Engine as _;
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 
 use super::{ClosedBy, Event};
@@ -49,13 +50,151 @@ const ID_NAMES: [(&str, &str, bool); 13] = [
     ("old-auid", "OLD-AUID", false),
     ("new-auid", "NEW-AUID", false),
 ];
-const SUMMARY_INTS: [&str; 12] = [
-    "pid", "ppid", "auid", "uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid", "ses",
+/// The keys the summary reads from a section, in one index space (see [`pick`]): the 12 ids and numbers
+/// (`pid`..`ses`), the 5 SYSCALL texts (`tty`..`key`), the user-space payload keys without `exe`, the 13 name
+/// keys (in [`ID_NAMES`] order), then `syscall`, `success`, `exit`, `SYSCALL`, `msg`.
+const PICK_KEYS: [&str; 45] = [
+    "pid", "ppid", "auid", "uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid",
+    "ses", //
+    "tty", "comm", "exe", "subj", "key", //
+    "op", "acct", "id", "hostname", "addr", "terminal", "res", "grantors", "cmd", "cwd", //
+    "AUID", "UID", "EUID", "SUID", "FSUID", "GID", "EGID", "SGID", "FSGID", "OUID", "OGID",
+    "OLD-AUID", "NEW-AUID", //
+    "syscall", "success", "exit", "SYSCALL", "msg",
 ];
-const SUMMARY_TEXTS: [&str; 5] = ["tty", "comm", "exe", "subj", "key"];
-const USER_MSG_KEYS: [&str; 11] = [
-    "op", "acct", "id", "exe", "hostname", "addr", "terminal", "res", "grantors", "cmd", "cwd",
-];
+/// `pid`..`ses` (Python's `_SUMMARY_INTS`)
+const P_INTS: std::ops::Range<usize> = 0..12;
+/// `tty`, `comm`, `exe`, `subj`, `key`
+const P_TEXTS: std::ops::Range<usize> = 12..17;
+/// Python's `_USER_MSG_KEYS` in its order: op, acct, id, exe, hostname, addr, terminal, res, grantors, cmd, cwd
+const P_USER: [usize; 11] = [17, 18, 19, 14, 20, 21, 22, 23, 24, 25, 26];
+const P_RES: usize = 23;
+/// first name key (`AUID`); the 13 follow in [`ID_NAMES`] order
+const P_NAMES: usize = 27;
+const P_SYSCALL: usize = 40;
+const P_SUCCESS: usize = 41;
+const P_EXIT: usize = 42;
+const P_SYSCALL_NAME: usize = 43;
+const P_MSG: usize = 44;
+
+/// The index of a key in [`PICK_KEYS`].
+fn pick_slot(k: &str) -> Option<usize> {
+    Some(match k {
+        "pid" => 0,
+        "ppid" => 1,
+        "auid" => 2,
+        "uid" => 3,
+        "euid" => 4,
+        "suid" => 5,
+        "fsuid" => 6,
+        "gid" => 7,
+        "egid" => 8,
+        "sgid" => 9,
+        "fsgid" => 10,
+        "ses" => 11,
+        "tty" => 12,
+        "comm" => 13,
+        "exe" => 14,
+        "subj" => 15,
+        "key" => 16,
+        "op" => 17,
+        "acct" => 18,
+        "id" => 19,
+        "hostname" => 20,
+        "addr" => 21,
+        "terminal" => 22,
+        "res" => 23,
+        "grantors" => 24,
+        "cmd" => 25,
+        "cwd" => 26,
+        "AUID" => 27,
+        "UID" => 28,
+        "EUID" => 29,
+        "SUID" => 30,
+        "FSUID" => 31,
+        "GID" => 32,
+        "EGID" => 33,
+        "SGID" => 34,
+        "FSGID" => 35,
+        "OUID" => 36,
+        "OGID" => 37,
+        "OLD-AUID" => 38,
+        "NEW-AUID" => 39,
+        "syscall" => 40,
+        "success" => 41,
+        "exit" => 42,
+        "SYSCALL" => 43,
+        "msg" => 44,
+        _ => return None,
+    })
+}
+
+type Picks<'a> = [Option<&'a Value>; 45];
+
+/// The values of a section's [`PICK_KEYS`], in one pass over the section (a present key holding null is
+/// `Some(Null)`).
+fn pick(m: &Map<String, Value>) -> Picks<'_> {
+    let mut p: Picks<'_> = [None; 45];
+    for (k, v) in m {
+        if let Some(slot) = pick_slot(k).and_then(|i| p.get_mut(i)) {
+            *slot = Some(v);
+        }
+    }
+    p
+}
+
+/// `s[key] = value` for the picks in `slots` that are present and not null.
+fn copy_picks(p: &Picks<'_>, slots: impl IntoIterator<Item = usize>, s: &mut Map<String, Value>) {
+    for i in slots {
+        if let (Some(Some(v)), Some(k)) = (p.get(i), PICK_KEYS.get(i)) {
+            if !v.is_null() {
+                s.insert((*k).into(), (*v).clone());
+            }
+        }
+    }
+}
+
+/// `names`: id field → its name, from the section's upper-case keys (null names included).
+fn id_names(p: &Picks<'_>, s: &mut Map<String, Value>) {
+    let mut names = Map::new();
+    for (i, (f, _, _)) in ID_NAMES.iter().enumerate() {
+        if let Some(Some(v)) = p.get(P_NAMES + i) {
+            names.insert((*f).into(), (*v).clone());
+        }
+    }
+    if !names.is_empty() {
+        s.insert("names".into(), Value::Object(names));
+    }
+}
+
+/// A PATH section's summary: `name`, `nametype`, `inode`, `mode`, `ouid`, `ogid`, those present.
+fn path_summary(p: &Value) -> Value {
+    let mut picked: [Option<&Value>; 6] = [None; 6];
+    if let Value::Object(p) = p {
+        for (k, v) in p {
+            let i = match k.as_str() {
+                "name" => 0,
+                "nametype" => 1,
+                "inode" => 2,
+                "mode" => 3,
+                "ouid" => 4,
+                "ogid" => 5,
+                _ => continue,
+            };
+            if let Some(slot) = picked.get_mut(i) {
+                *slot = Some(v);
+            }
+        }
+    }
+    let mut m = Map::with_capacity(6);
+    for (k, v) in PATH_KEYS.iter().zip(picked) {
+        if let Some(v) = v {
+            m.insert((*k).into(), v.clone());
+        }
+    }
+    Value::Object(m)
+}
+
 const PATH_KEYS: [&str; 6] = ["name", "nametype", "inode", "mode", "ouid", "ogid"];
 
 /// Section cache bound (entries), and the longest body cached.
@@ -214,50 +353,50 @@ impl Renderer {
     }
 
     fn build_section(&mut self, rec: &Record, arch_name: Option<&str>) -> Map<String, Value> {
-        let mut out = Map::new();
+        let mut out = Map::with_capacity(rec.fields.len() + rec.enrich.len() + 3);
         let mut free: Vec<&[u8]> = Vec::new();
         let mut argv: Option<Vec<Value>> = None;
         let is_syscall = rec.rtype == SYSCALL;
         for (k, tok) in &rec.fields {
             let kind = self.kinds.kind(k);
-            if kind == Kind::Free {
-                free.push(tok);
-                continue;
-            }
-            let key = lossless(k);
-            if out.contains_key(&*key) {
-                continue; // a repeated key: the first value is kept, the raw text has all of them
-            }
-            let v = match kind {
-                Kind::ScArg if is_syscall => {
-                    let a = hex_text(tok).unwrap_or_else(|| text_of(tok).unwrap_or_default());
-                    argv.get_or_insert_with(Vec::new).push(Value::String(a));
+            match kind {
+                Kind::Free => {
+                    free.push(tok);
                     continue;
                 }
-                Kind::Msg if tok.first() == Some(&b'\'') => Value::Object(self.nested(tok)),
-                Kind::Msg | Kind::ScArg => values::convert(values::converter(k), tok),
-                _ => values::convert(kind, tok),
-            };
-            out.insert(key.into_owned(), v);
+                Kind::ScArg if is_syscall => {
+                    let a = hex_text(tok).unwrap_or_else(|| text_of(tok).unwrap_or_default());
+                    argv.get_or_insert_with(|| Vec::with_capacity(4))
+                        .push(Value::String(a));
+                    continue;
+                }
+                _ => {}
+            }
+            // a repeated key: the first value is kept, the raw text has all of them
+            if let Entry::Vacant(slot) = out.entry(lossless(k)) {
+                slot.insert(match kind {
+                    Kind::Msg if tok.first() == Some(&b'\'') => Value::Object(self.nested(tok)),
+                    Kind::Msg | Kind::ScArg => values::convert(values::converter(k), tok),
+                    _ => values::convert(kind, tok),
+                });
+            }
         }
         if !free.is_empty() {
             free_text(&free, &mut out);
         }
         for (k, tok) in &rec.enrich {
-            let key = lossless(k);
-            if !out.contains_key(&*key) {
-                let v = if tok.first() == Some(&b'{') {
+            if let Entry::Vacant(slot) = out.entry(lossless(k)) {
+                slot.insert(if tok.first() == Some(&b'{') {
                     braced(tok)
                 } else {
                     values::as_text(tok)
-                };
-                out.insert(key.into_owned(), v);
+                });
             }
         }
         if is_syscall {
             if let Some(a) = arch_name.filter(|a| !a.is_empty()) {
-                if !out.contains_key("ARCH") {
-                    out.insert("ARCH".into(), Value::String(a.to_owned()));
+                if let Entry::Vacant(slot) = out.entry("ARCH") {
+                    slot.insert(Value::String(a.to_owned()));
                 }
             }
             if !out.contains_key("SYSCALL") {
@@ -295,10 +434,9 @@ impl Renderer {
                 any_free = true;
                 continue;
             }
-            let key = lossless(&k);
-            if !out.contains_key(&*key) {
+            if let Entry::Vacant(slot) = out.entry(lossless(&k)) {
                 let kind = self.kinds.converter(&k);
-                out.insert(key.into_owned(), values::convert(kind, &v));
+                slot.insert(values::convert(kind, &v));
             }
         }
         if any_free {
@@ -318,7 +456,7 @@ impl Renderer {
         argv: Option<&[Vec<u8>]>,
         warnings: Vec<String>,
     ) -> Map<String, Value> {
-        let mut s = Map::new();
+        let mut s = Map::with_capacity(40);
         s.insert("time".into(), Value::String(self.iso(ev.sec, ev.msec)));
         let ty = match (ev.records.first(), ev.records.last()) {
             (Some(first), Some(last)) => {
@@ -337,6 +475,7 @@ impl Renderer {
             other => other,
         };
         if let Some(Value::Object(sc)) = sc {
+            let p = pick(sc);
             if ev.records.first().map(|r| r.rtype) == Some(SYSCALL) {
                 s.insert("type".into(), Value::String("SYSCALL".into()));
             }
@@ -349,11 +488,11 @@ impl Renderer {
                 }
                 (None, None) => {}
             }
-            match sc.get("syscall") {
+            match p[P_SYSCALL] {
                 Some(nr @ Value::Number(n)) => {
                     let name = match syscall_name(arch_name, nr) {
                         Some(name) => Value::String(name.to_owned()),
-                        None => match sc.get("SYSCALL") {
+                        None => match p[P_SYSCALL_NAME] {
                             Some(v) if truthy(v) => v.clone(),
                             _ => Value::String(n.to_string()),
                         },
@@ -367,12 +506,12 @@ impl Renderer {
                 }
                 _ => {}
             }
-            if let Some(Value::String(succ)) = sc.get("success") {
+            if let Some(Value::String(succ)) = p[P_SUCCESS] {
                 if succ == "yes" || succ == "no" {
                     s.insert("success".into(), Value::Bool(succ == "yes"));
                 }
             }
-            match sc.get("exit") {
+            match p[P_EXIT] {
                 None | Some(Value::Null) => {}
                 Some(ex) => {
                     s.insert("exit".into(), ex.clone());
@@ -393,9 +532,9 @@ impl Renderer {
                     }
                 }
             }
-            copy_present(sc, &mut s, &SUMMARY_INTS);
-            copy_present(sc, &mut s, &SUMMARY_TEXTS);
-            id_names(sc, &mut s);
+            copy_picks(&p, P_INTS, &mut s);
+            copy_picks(&p, P_TEXTS, &mut s);
+            id_names(&p, &mut s);
         } else {
             summarize_other(ev, d, &mut s);
         }
@@ -421,20 +560,7 @@ impl Renderer {
             }
         }
         if let Some(Value::Array(paths)) = d.get("PATH") {
-            let list = paths
-                .iter()
-                .map(|p| {
-                    let mut m = Map::new();
-                    if let Value::Object(p) = p {
-                        for k in PATH_KEYS {
-                            if let Some(v) = p.get(k) {
-                                m.insert(k.into(), v.clone());
-                            }
-                        }
-                    }
-                    Value::Object(m)
-                })
-                .collect();
+            let list = paths.iter().map(path_summary).collect();
             s.insert("paths".into(), Value::Array(list));
         }
         if let Some(sa) = ev.records.iter().find(|r| r.rtype == SOCKADDR) {
@@ -482,13 +608,19 @@ fn summarize_other(ev: &Event, d: &Map<String, Value>, s: &mut Map<String, Value
     let Some(Value::Object(sec)) = sec else {
         return;
     };
-    copy_present(sec, s, &SUMMARY_INTS);
-    let src = match sec.get("msg") {
-        Some(Value::Object(msg)) => msg,
-        _ => sec,
+    let p = pick(sec);
+    copy_picks(&p, P_INTS, s);
+    let pm;
+    let src = match p[P_MSG] {
+        Some(Value::Object(msg)) => {
+            pm = pick(msg);
+            &pm
+        }
+        _ => &p,
     };
-    copy_present(src, s, &USER_MSG_KEYS);
-    let res = src.get("res").or_else(|| sec.get("res"));
+    copy_picks(src, P_USER, s);
+    // Python: src.get("res", sec.get("res"))
+    let res = src[P_RES].or(p[P_RES]);
     let ok = match res {
         Some(Value::String(r)) => match r.as_str() {
             "success" | "1" => Some(true),
@@ -505,32 +637,7 @@ fn summarize_other(ev: &Event, d: &Map<String, Value>, s: &mut Map<String, Value
     if let Some(ok) = ok {
         s.insert("success".into(), Value::Bool(ok));
     }
-    id_names(sec, s);
-}
-
-/// `s[f] = src[f]` for every key of `keys` present in `src` and not null.
-fn copy_present(src: &Map<String, Value>, s: &mut Map<String, Value>, keys: &[&str]) {
-    for &f in keys {
-        match src.get(f) {
-            None | Some(Value::Null) => {}
-            Some(v) => {
-                s.insert(f.into(), v.clone());
-            }
-        }
-    }
-}
-
-/// `names`: id field → its name, from the section's upper-case keys (null names included).
-fn id_names(sec: &Map<String, Value>, s: &mut Map<String, Value>) {
-    let mut names = Map::new();
-    for (f, up, _) in ID_NAMES {
-        if let Some(v) = sec.get(up) {
-            names.insert(f.into(), v.clone());
-        }
-    }
-    if !names.is_empty() {
-        s.insert("names".into(), Value::Object(names));
-    }
+    id_names(&p, s);
 }
 
 /// Name keys (`UID`) for the id fields that are numbers, where the section has none.
@@ -723,6 +830,27 @@ mod tests {
     }
 
     #[test]
+    fn pick_slots() {
+        for (i, k) in PICK_KEYS.iter().enumerate() {
+            assert_eq!(pick_slot(k), Some(i), "{k}");
+        }
+        for (i, (_, up, _)) in ID_NAMES.iter().enumerate() {
+            assert_eq!(PICK_KEYS[P_NAMES + i], *up);
+        }
+        let user = [
+            "op", "acct", "id", "exe", "hostname", "addr", "terminal", "res", "grantors", "cmd",
+            "cwd",
+        ];
+        assert_eq!(P_USER.map(|i| PICK_KEYS[i]), user);
+        assert_eq!(PICK_KEYS[P_RES], "res");
+        assert_eq!(
+            [P_SYSCALL, P_SUCCESS, P_EXIT, P_SYSCALL_NAME, P_MSG].map(|i| PICK_KEYS[i]),
+            ["syscall", "success", "exit", "SYSCALL", "msg"]
+        );
+        assert_eq!(pick_slot("nope"), None);
+    }
+
+    #[test]
     fn free_words() {
         let mut m = Map::new();
         let w: Vec<&[u8]> = vec![b"avc:", b"denied", b"{", b"read", b"write", b"}", b"for"];
@@ -770,6 +898,444 @@ mod tests {
     fn raw_texts() {
         assert_eq!(raw_text(b"type=X a=\xc3\xa4"), "type=X a=ä");
         assert_eq!(raw_text(b"a\xff"), serde_json::json!({"base64": "Yf8="}));
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A record as the parser makes it: `text` is `type=NAME msg=audit(S.M:N): body`.
+    fn rec(text: &str, rtype: u32, fields: &[(&str, &str)], enrich: &[(&str, &str)]) -> Record {
+        let body_start = text.find("): ").map_or(text.len(), |i| i + 3);
+        let name = text
+            .split("type=")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .unwrap_or("");
+        let stamp = text.split("audit(").nth(1).unwrap_or("0.0:0)");
+        let (sec, rest) = stamp.split_once('.').unwrap_or(("0", "0:0)"));
+        let (msec, rest) = rest.split_once(':').unwrap_or(("0", "0)"));
+        let serial = rest.split(')').next().unwrap_or("0");
+        let node = text
+            .strip_prefix("node=")
+            .and_then(|t| t.split(' ').next())
+            .map(|n| n.as_bytes().to_vec());
+        let pairs = |p: &[(&str, &str)]| {
+            p.iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .collect()
+        };
+        Record {
+            text: text.as_bytes().to_vec(),
+            node,
+            rtype,
+            name: name.as_bytes().to_vec(),
+            sec: sec.parse().unwrap(),
+            msec: msec.parse().unwrap(),
+            serial: serial.parse().unwrap(),
+            body_start,
+            fields: pairs(fields),
+            enrich: pairs(enrich),
+            error: None,
+        }
+    }
+
+    fn event(records: Vec<Record>, closed_by: ClosedBy) -> Event {
+        let f = &records[0];
+        Event {
+            node: f.node.clone(),
+            sec: f.sec,
+            msec: f.msec,
+            serial: f.serial,
+            records,
+            closed_by,
+            duplicates: 0,
+            seq: 0,
+            began: 0,
+            seen: 0.0,
+        }
+    }
+
+    fn render(records: Vec<Record>, closed_by: ClosedBy) -> Value {
+        Value::Object(Renderer::new(false, true).render(&event(records, closed_by)))
+    }
+
+    fn syscall(fields: &[(&str, &str)]) -> Value {
+        let r = rec("type=SYSCALL msg=audit(1.000:1): ...", 1300, fields, &[]);
+        render(vec![r], ClosedBy::Flush)["summary"].clone()
+    }
+
+    #[test]
+    fn syscall_summaries() {
+        for (arch, nr, arch_name, name) in [
+            ("c00000b7", "221", "aarch64", "execve"),
+            ("40000003", "11", "i386", "execve"),
+            ("c000003e", "59", "x86_64", "execve"),
+            ("80000015", "11", "ppc64", "execve"),
+        ] {
+            let s = syscall(&[
+                ("arch", arch),
+                ("syscall", nr),
+                ("success", "yes"),
+                ("exit", "0"),
+                ("pid", "5"),
+            ]);
+            assert_eq!(
+                (
+                    &s["arch"],
+                    &s["syscall"],
+                    &s["syscall_nr"],
+                    &s["success"],
+                    &s["exit"]
+                ),
+                (
+                    &json!(arch_name),
+                    &json!(name),
+                    &json!(nr.parse::<u64>().unwrap()),
+                    &json!(true),
+                    &json!(0)
+                )
+            );
+        }
+        let s = syscall(&[
+            ("arch", "deadbeef"),
+            ("syscall", "59"),
+            ("success", "yes"),
+            ("exit", "0"),
+        ]);
+        assert_eq!(
+            (&s["arch"], &s["syscall"], &s["syscall_nr"]),
+            (&json!("0xdeadbeef"), &json!("59"), &json!(59))
+        );
+        let s = syscall(&[
+            ("arch", "c000003e"),
+            ("syscall", "42"),
+            ("success", "no"),
+            ("exit", "-2"),
+            ("a0", "4"),
+        ]);
+        assert_eq!(
+            s,
+            json!({"time": "1970-01-01T00:00:01.000Z", "type": "SYSCALL", "records": 1, "arch": "x86_64",
+                   "syscall": "connect", "syscall_nr": 42, "success": false, "exit": -2, "errno": "ENOENT",
+                   "closed_by": "flush"})
+        );
+        let s = syscall(&[
+            ("arch", "c000003e"),
+            ("syscall", "0"),
+            ("success", "yes"),
+            ("exit", "2"),
+        ]);
+        assert!(s.get("errno").is_none());
+        // an interpreted log writes the names itself
+        let s = syscall(&[
+            ("arch", "x86_64"),
+            ("syscall", "open"),
+            ("success", "no"),
+            ("exit", "EACCES"),
+        ]);
+        assert_eq!(
+            (&s["arch"], &s["syscall"], &s["exit"], &s["errno"]),
+            (
+                &json!("x86_64"),
+                &json!("open"),
+                &json!("EACCES"),
+                &json!("EACCES")
+            )
+        );
+        assert!(s.get("syscall_nr").is_none());
+    }
+
+    #[test]
+    fn proctitle_section() {
+        let r = rec(
+            "type=PROCTITLE msg=audit(1.000:1): proctitle=746F756368002F746D702F6120620A",
+            1327,
+            &[("proctitle", "746F756368002F746D702F6120620A")],
+            &[],
+        );
+        let d = render(vec![r], ClosedBy::Flush);
+        assert_eq!(d["PROCTITLE"], json!({"ARGV": ["touch", "/tmp/a b%0a"]}));
+        assert_eq!(d["summary"]["proctitle"], json!(["touch", "/tmp/a b%0a"]));
+    }
+
+    #[test]
+    fn docs_examples() {
+        // docs/event-json.md, hillu_linux-audit-parser-rs/line-user-acct.txt
+        let text = "type=USER_ACCT msg=audit(1615113648.981:15220): pid=9460 uid=1000 auid=1000 ses=1 msg='op=PAM:accounting grantors=pam_permit acct=\"user\" exe=\"/usr/bin/sudo\" hostname=? addr=? terminal=/dev/pts/1 res=success'\u{1d}UID=\"user\" AUID=\"user\"";
+        let msg = "'op=PAM:accounting grantors=pam_permit acct=\"user\" exe=\"/usr/bin/sudo\" hostname=? addr=? terminal=/dev/pts/1 res=success'";
+        let r = rec(
+            text,
+            1101,
+            &[
+                ("pid", "9460"),
+                ("uid", "1000"),
+                ("auid", "1000"),
+                ("ses", "1"),
+                ("msg", msg),
+            ],
+            &[("UID", "\"user\""), ("AUID", "\"user\"")],
+        );
+        let got = serde_json::to_string(&render(vec![r], ClosedBy::Single)).unwrap();
+        assert_eq!(
+            got,
+            r#"{"ID":"1615113648.981:15220","USER_ACCT":[{"pid":9460,"uid":1000,"auid":1000,"ses":1,"msg":{"op":"PAM:accounting","grantors":"pam_permit","acct":"user","exe":"/usr/bin/sudo","hostname":null,"addr":null,"terminal":"/dev/pts/1","res":"success"},"UID":"user","AUID":"user"}],"summary":{"time":"2021-03-07T10:40:48.981Z","type":"USER_ACCT","records":1,"pid":9460,"auid":1000,"uid":1000,"ses":1,"op":"PAM:accounting","acct":"user","exe":"/usr/bin/sudo","terminal":"/dev/pts/1","res":"success","grantors":"pam_permit","success":true,"names":{"auid":"user","uid":"user"}},"raw":["type=USER_ACCT msg=audit(1615113648.981:15220): pid=9460 uid=1000 auid=1000 ses=1 msg='op=PAM:accounting grantors=pam_permit acct=\"user\" exe=\"/usr/bin/sudo\" hostname=? addr=? terminal=/dev/pts/1 res=success'\u001dUID=\"user\" AUID=\"user\""]}"#
+        );
+        // line-avc-denied.txt
+        let text = "type=AVC msg=audit(1631798689.083:65686): avc:  denied  { setuid } for  pid=15381 comm=\"laurel\" capability=7  scontext=system_u:system_r:auditd_t:s0 tcontext=system_u:system_r:auditd_t:s0 tclass=capability permissive=1";
+        let r = rec(
+            text,
+            1400,
+            &[
+                ("", "avc:"),
+                ("", "denied"),
+                ("", "{"),
+                ("", "setuid"),
+                ("", "}"),
+                ("", "for"),
+                ("pid", "15381"),
+                ("comm", "\"laurel\""),
+                ("capability", "7"),
+                ("scontext", "system_u:system_r:auditd_t:s0"),
+                ("tcontext", "system_u:system_r:auditd_t:s0"),
+                ("tclass", "capability"),
+                ("permissive", "1"),
+            ],
+            &[],
+        );
+        let got = serde_json::to_string(&render(vec![r], ClosedBy::Flush)).unwrap();
+        assert_eq!(
+            got,
+            r#"{"ID":"1631798689.083:65686","AVC":[{"pid":15381,"comm":"laurel","capability":7,"scontext":"system_u:system_r:auditd_t:s0","tcontext":"system_u:system_r:auditd_t:s0","tclass":"capability","permissive":1,"denied":["setuid"]}],"summary":{"time":"2021-09-16T13:24:49.083Z","type":"AVC","records":1,"pid":15381,"closed_by":"flush"},"raw":["type=AVC msg=audit(1631798689.083:65686): avc:  denied  { setuid } for  pid=15381 comm=\"laurel\" capability=7  scontext=system_u:system_r:auditd_t:s0 tcontext=system_u:system_r:auditd_t:s0 tclass=capability permissive=1"]}"#
+        );
+        // a line that is not a record
+        let err = Record {
+            text: b"hello".to_vec(),
+            error: Some("not an audit record (no type= header)".into()),
+            ..Record::default()
+        };
+        let got = serde_json::to_string(&render(vec![err], ClosedBy::Error)).unwrap();
+        assert_eq!(
+            got,
+            r#"{"ID":"0.000:0","summary":{"time":"1970-01-01T00:00:00.000Z","type":"","records":1,"closed_by":"error","warnings":["not an audit record (no type= header)"]},"raw":["hello"]}"#
+        );
+        // a PATH name holding the byte 0xff
+        let mut r = rec(
+            "type=PATH msg=audit(1.000:7): item=0 name=\"/tmp/X\" nametype=NORMAL",
+            1302,
+            &[
+                ("item", "0"),
+                ("name", "\"/tmp/X\""),
+                ("nametype", "NORMAL"),
+            ],
+            &[],
+        );
+        for b in r.text.iter_mut().chain(r.fields[1].1.iter_mut()) {
+            if *b == b'X' {
+                *b = 0xff;
+            }
+        }
+        let got = serde_json::to_string(&render(vec![r], ClosedBy::Flush)).unwrap();
+        assert_eq!(
+            got,
+            r#"{"ID":"1.000:7","PATH":[{"item":0,"name":"/tmp/%ff","nametype":"NORMAL"}],"summary":{"time":"1970-01-01T00:00:01.000Z","type":"PATH","records":1,"paths":[{"name":"/tmp/%ff","nametype":"NORMAL"}],"closed_by":"flush"},"raw":[{"base64":"dHlwZT1QQVRIIG1zZz1hdWRpdCgxLjAwMDo3KTogaXRlbT0wIG5hbWU9Ii90bXAv/yIgbmFtZXR5cGU9Tk9STUFM"}]}"#
+        );
+    }
+
+    #[test]
+    fn section_shapes() {
+        let sc = rec(
+            "type=SYSCALL msg=audit(5.000:9): arch=c000003e syscall=59 a0=1 a1=zz",
+            1300,
+            &[
+                ("arch", "c000003e"),
+                ("syscall", "59"),
+                ("a0", "1"),
+                ("a1", "zz"),
+                ("pid", "3"),
+                ("pid", "4"),
+                ("a2", "?"),
+            ],
+            &[
+                ("ARCH", "x86_64"),
+                ("pid", "9"),
+                ("SADDR", "{ saddr_fam=inet laddr=1.2.3.4 }"),
+            ],
+        );
+        let cwd = rec(
+            "type=CWD msg=audit(5.000:9): cwd=\"/\"",
+            1307,
+            &[("cwd", "\"/\"")],
+            &[],
+        );
+        let cwd2 = rec(
+            "type=CWD msg=audit(5.000:9): cwd=\"/x\"",
+            1307,
+            &[("cwd", "\"/x\"")],
+            &[],
+        );
+        let ex1 = rec(
+            "type=EXECVE msg=audit(5.000:9): argc=2 a0=\"ls\"",
+            1309,
+            &[("argc", "2"), ("a0", "\"ls\"")],
+            &[],
+        );
+        let ex2 = rec(
+            "type=EXECVE msg=audit(5.000:9): a1=2D6C",
+            1309,
+            &[("a1", "2D6C")],
+            &[],
+        );
+        let eoe = rec("type=EOE msg=audit(5.000:9): ", 1320, &[], &[]);
+        let d = render(vec![sc, ex1, cwd, ex2, cwd2, eoe], ClosedBy::Eoe);
+        let keys: Vec<&str> = d.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["ID", "SYSCALL", "EXECVE", "CWD", "summary", "raw"]);
+        assert_eq!(
+            d["SYSCALL"],
+            json!({"arch": "0xc000003e", "syscall": 59, "pid": 3, "ARCH": "x86_64",
+                   "SADDR": "{saddr_fam=inet laddr=1.2.3.4}", "SYSCALL": "execve", "ARGV": ["0x1", "zz", ""]})
+        );
+        assert_eq!(d["EXECVE"], json!({"argc": 2, "ARGV": ["ls", "-l"]}));
+        assert_eq!(d["CWD"], json!([{"cwd": "/"}, {"cwd": "/x"}]));
+        let s = &d["summary"];
+        assert_eq!(s["argv"], json!(["ls", "-l"]));
+        assert_eq!(s["argc"], json!(2));
+        assert_eq!(s["records"], json!(6));
+        assert!(s.get("cwd").is_none()); // two CWD records: a list, no summary cwd
+        assert!(s.get("closed_by").is_none());
+    }
+}
+
+#[cfg(test)]
+mod render_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KEYS: [&str; 25] = [
+        "pid",
+        "auid",
+        "uid",
+        "ogid",
+        "exit",
+        "arch",
+        "mode",
+        "cap_fp",
+        "name",
+        "exe",
+        "comm",
+        "proctitle",
+        "cwd",
+        "key",
+        "tty",
+        "success",
+        "res",
+        "op",
+        "acct",
+        "hostname",
+        "info",
+        "dev",
+        "nametype",
+        "zzz",
+        "old-ses",
+    ];
+
+    fn token() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "(null)",
+                "?",
+                "",
+                "0",
+                "-2",
+                "c000003e",
+                "0100755",
+                "yes",
+                "abc",
+                "ABCD",
+                "(none)",
+                "'abc'",
+                "'x y'",
+                "\"q\"",
+                "\"a b\"",
+                "\"%+\"",
+                "x%y",
+                "'",
+                "\"",
+                "é",
+                "2F746D70",
+                "unset",
+                "1_0",
+                " 7",
+                "0x1f",
+                "99999999999999999999",
+            ])
+            .prop_map(|t| t.as_bytes().to_vec()),
+            prop::collection::vec(any::<u8>(), 0..12),
+        ]
+    }
+
+    fn record(
+        rtype: u32,
+        fields: Vec<(Vec<u8>, Vec<u8>)>,
+        enrich: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Record {
+        let text = b"type=PATH msg=audit(1.000:1): ...".to_vec();
+        Record {
+            body_start: text.len() - 3,
+            text,
+            rtype,
+            name: b"PATH".to_vec(),
+            sec: 1,
+            serial: 1,
+            fields,
+            enrich,
+            ..Record::default()
+        }
+    }
+
+    proptest! {
+        // Python: tests/events/test_interpret.py::test_section_values_match_convert
+        #[test]
+        fn section_values_match_convert(
+            fields in prop::collection::btree_map(prop::sample::select(KEYS.to_vec()), token(), 0..8)
+        ) {
+            let fields: Vec<(Vec<u8>, Vec<u8>)> =
+                fields.into_iter().map(|(k, v)| (k.as_bytes().to_vec(), v)).collect();
+            let want: Map<String, Value> = fields
+                .iter()
+                .map(|(k, v)| {
+                    let k = std::str::from_utf8(k).unwrap();
+                    (k.to_owned(), values::convert(values::converter(k.as_bytes()), v))
+                })
+                .collect();
+            let mut rd = Renderer::new(false, true);
+            let got = rd.section(&record(1302, fields, Vec::new()), None);
+            prop_assert_eq!(Value::Object(got), Value::Object(want));
+        }
+
+        #[test]
+        fn render_never_panics(
+            rtypes in prop::collection::vec(prop::sample::select(vec![0u32, 1300, 1302, 1306, 1307, 1309, 1320, 1327, 1100, 1400]), 1..5),
+            fields in prop::collection::vec((prop_oneof![
+                prop::sample::select(vec!["", "msg", "a0", "arch", "syscall", "exit", "saddr", "proctitle", "argc", "a1", "a0[1]", "a1_len", "uid", "res"]).prop_map(|k| k.as_bytes().to_vec()),
+                prop::collection::vec(any::<u8>(), 0..6),
+            ], token()), 0..10),
+            enrich in prop::collection::vec((prop::collection::vec(any::<u8>(), 0..4), token()), 0..3),
+            text in prop::collection::vec(any::<u8>(), 0..40),
+            node in prop::option::of(prop::collection::vec(any::<u8>(), 0..5)),
+        ) {
+            let records: Vec<Record> = rtypes
+                .iter()
+                .map(|&t| Record { text: text.clone(), node: node.clone(), name: format!("T{t}").into_bytes(), ..record(t, fields.clone(), enrich.clone()) })
+                .collect();
+            let ev = Event { node, sec: 1, msec: 2, serial: 3, records, closed_by: ClosedBy::Window, duplicates: 1, seq: 0, began: 0, seen: 0.0 };
+            let mut out = Vec::new();
+            Renderer::new(false, true).render_json(&ev, &mut out);
+            let v: Value = serde_json::from_slice(&out).unwrap();
+            prop_assert_eq!(&v["ID"], &Value::String("1.002:3".into()));
+        }
     }
 }
 
