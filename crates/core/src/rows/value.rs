@@ -127,19 +127,19 @@ fn decimal_value(c: char) -> Option<u8> {
 /// Python's `int(text, base)` for base 10 or 16, None where it raises ValueError: surrounding
 /// whitespace, a sign, `0x` for base 16, `_` between digits, any Unicode decimal digit.
 pub fn parse_int(s: &str, base: u32) -> Option<PyInt> {
-    // CPython maps a non-ASCII string's whitespace to ' ' and its decimal digits to ASCII first
+    // CPython maps a non-ASCII string's non-ASCII whitespace to ' ' and its decimal digits to ASCII first
     let owned;
     let b: &[u8] = if s.is_ascii() {
         s.as_bytes()
     } else {
         let mut v = Vec::with_capacity(s.len());
         for c in s.chars() {
-            if py_isspace(c) {
+            if c < '\x7f' {
+                v.push(c as u8);
+            } else if py_isspace(c) {
                 v.push(b' ');
             } else if let Some(d) = decimal_value(c) {
                 v.push(b'0' + d);
-            } else if c.is_ascii() {
-                v.push(c as u8);
             } else {
                 return None;
             }
@@ -583,7 +583,9 @@ mod tests {
         assert_eq!(p("\x1c5\x1f", 10), None);
         assert_eq!(p("\u{a0}5", 10), small(5));
         assert_eq!(p("\u{2028}5", 16), small(5));
-        assert_eq!(p("\x1c5\u{a0}", 10), small(5));
+        assert_eq!(p("\x1c5\u{a0}", 10), None);
+        assert_eq!(p("5\u{a0}", 10), small(5));
+        assert_eq!(p("\u{85}5\u{3000}", 10), small(5));
         assert_eq!(p("١٢٣", 10), small(123));
         assert_eq!(p("١٢٣", 16), small(291));
         assert_eq!(p("0b1", 16), small(177));
