@@ -16,11 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import auditsql.tables as T
 from auditsql import _core
 from auditsql._core import unescape
 from tests.core import Rendered, rendered_events
+from tests.records.test_encoding import _LINES
 
 CORPUS = Path("/work/shared/corpus")
 LAUREL = CORPUS / "threathunters-io_laurel"
@@ -971,3 +974,31 @@ def test_rows_of_options_and_errors() -> None:
         _core.rows_of(data, no_such_option=True)
     with pytest.raises(_core.CoreError):
         _core.rows_of(b"[1, 2]")
+
+
+#: lines of corpus logs of every kind (execs, sockets, files, users, MAC, seccomp), for the mix below
+_CORPUS_LINES = [
+    ln
+    for p in (
+        LAUREL / "record-execve.txt",
+        LAUREL / "record-nscd.txt",
+        LAUREL / "record-avc-apparmor.txt",
+        HILLU / "line-user-login.txt",
+        HILLU / "line-avc-denied.txt",
+        GOLIB / "auparse" / "test3.log",
+    )
+    for ln in p.read_bytes().splitlines()
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.one_of(_LINES, st.sampled_from(_CORPUS_LINES)), max_size=12), st.sampled_from(["auto", "raw"])
+)
+def test_any_input_renders_and_maps_without_error(lines: list[bytes], fmt: str) -> None:
+    # bad input data never raises across the boundary: every event renders, and maps to rows (an audit_events
+    # row first), in the pipeline and through rows_of
+    data = b"\n".join(lines) + b"\n"
+    for ev in rendered_events(data, fmt=fmt):
+        assert ev.rows[0][0] == "audit_events"
+        assert [name for name, _ in _core.rows_of(json.dumps(ev).encode())][0] == "audit_events"
