@@ -64,7 +64,6 @@ ASSEMBLER_STATS = (
     "serial_gaps",
     "serial_jumps",
 )
-SINGLE_SECTIONS = frozenset(("SYSCALL", "EXECVE", "CWD", "PROCTITLE"))
 
 
 # -- records ---------------------------------------------------------------------------------------------------
@@ -116,7 +115,8 @@ def records_of_bytes(data: bytes, fmt: str = "auto") -> list[Record]:
 
 
 def log_lines(data: bytes) -> Iterator[bytes]:
-    """The lines the ``read`` job parses, split as Python's file iteration splits them (at LF only), comments and blank lines skipped."""
+    """The lines the ``read`` job parses, split at LF (as Python's file iteration splits them), comment and
+    blank lines skipped."""
     start = 0
     n = len(data)
     while start < n:
@@ -393,4 +393,5 @@ class Asm:
 
 
 def names(records: Iterable[Record]) -> list[str]:
+    """The type names of records."""
     return [r["name"] for r in records]
