@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use super::{ClosedBy, Event};
 use crate::interpret;
 use crate::interpret::ids::Identities;
-use crate::record::encoding::{decode_encoded, escape};
+use crate::record::encoding::escape;
 use crate::record::parse::parse_nested;
 use crate::record::values::{self, hex_text, lossless, text_of, Kind, Kinds};
 use crate::record::{Record, FREE_TEXT};
@@ -236,7 +236,8 @@ impl Renderer {
         if let Some(node) = &ev.node {
             d.insert("NODE".into(), Value::String(lossless(node).into_owned()));
         }
-        let (arch_num, arch_name) = arch_of(ev.first(SYSCALL).and_then(|r| r.get(b"arch")));
+        let arch_token = ev.first(SYSCALL).and_then(|r| r.get(b"arch"));
+        let (arch_num, arch_name) = arch_of(arch_token);
         let mut execve: Vec<&Record> = Vec::new();
         let mut errors: Vec<String> = Vec::new();
         for rec in &ev.records {
@@ -309,8 +310,7 @@ impl Renderer {
         let s = self.summarize(
             ev,
             &d,
-            arch_num.as_ref(),
-            arch_name.as_deref(),
+            (arch_token, arch_num, arch_name.as_deref()),
             argv.as_deref(),
             warnings,
         );
@@ -451,8 +451,7 @@ impl Renderer {
         &mut self,
         ev: &Event,
         d: &Map<String, Value>,
-        arch_num: Option<&ArchNum>,
-        arch_name: Option<&str>,
+        (arch_token, arch_num, arch_name): (Option<&[u8]>, Option<u32>, Option<&str>),
         argv: Option<&[Vec<u8>]>,
         warnings: Vec<String>,
     ) -> Map<String, Value> {
@@ -479,14 +478,13 @@ impl Renderer {
             if ev.records.first().map(|r| r.rtype) == Some(SYSCALL) {
                 s.insert("type".into(), Value::String("SYSCALL".into()));
             }
-            match (arch_name.filter(|a| !a.is_empty()), arch_num) {
-                (Some(a), _) => {
-                    s.insert("arch".into(), Value::String(a.to_owned()));
-                }
-                (None, Some(n)) => {
-                    s.insert("arch".into(), Value::String(arch_hex(n)));
-                }
-                (None, None) => {}
+            // the name, else Python's f"0x{int(token, 16):x}" (any size, a sign kept: `arch=-2` → "0x-2")
+            let arch = match arch_name.filter(|a| !a.is_empty()) {
+                Some(a) => Some(a.to_owned()),
+                None => arch_token.and_then(hex_text),
+            };
+            if let Some(a) = arch {
+                s.insert("arch".into(), Value::String(a));
             }
             match p[P_SYSCALL] {
                 Some(nr @ Value::Number(n)) => {
@@ -646,8 +644,8 @@ fn names(ids: &mut Identities, out: &mut Map<String, Value>) {
         let Some(Value::Number(n)) = out.get(f) else {
             continue;
         };
-        // a negative id names nobody (Python: OverflowError, or (uid_t)-1 for -1, not a user either)
-        let Some(id) = n.as_u64() else {
+        // beyond i64: no name (Python's pwd: OverflowError)
+        let Some(id) = n.as_i64() else {
             continue;
         };
         if out.contains_key(up) {
@@ -769,15 +767,8 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 // -- interpretation: the calls into crate::interpret ---------------------------------------------------------
 
-type ArchNum = u32;
-
-fn arch_hex(n: &ArchNum) -> String {
-    format!("0x{n:x}")
-}
-
-fn arch_of(token: Option<&[u8]>) -> (Option<ArchNum>, Option<String>) {
-    let (n, name) = interpret::arch_of(token);
-    (n, name.map(|s| s.to_string()))
+fn arch_of(token: Option<&[u8]>) -> (Option<u32>, Option<String>) {
+    interpret::arch_of(token)
 }
 
 fn syscall_name(arch: Option<&str>, nr: &Value) -> Option<&'static str> {
@@ -798,15 +789,11 @@ fn proctitle_argv(token: Option<&[u8]>) -> Vec<Vec<u8>> {
     interpret::argv::proctitle_argv(token)
 }
 
-fn sockaddr_of(token: Option<&[u8]>, arch: Option<&ArchNum>) -> Option<Map<String, Value>> {
-    let b = decode_encoded(token?)?;
-    Some(interpret::sockaddr::decode_sockaddr(
-        &b,
-        interpret::is_big_endian(arch.copied()),
-    ))
+fn sockaddr_of(token: Option<&[u8]>, arch: Option<u32>) -> Option<Map<String, Value>> {
+    interpret::sockaddr::sockaddr_of(token, arch)
 }
 
-fn lookup_id(ids: &mut Identities, id: u64, group: bool) -> Option<String> {
+fn lookup_id(ids: &mut Identities, id: i64, group: bool) -> Option<String> {
     if group {
         ids.group(id)
     } else {

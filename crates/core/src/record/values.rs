@@ -10,10 +10,10 @@
 //! * `(null)` and `?` → null;
 //! * anything else → its text, quotes removed.
 //!
-//! A token that does not fit its field's format (`auid=unset`) falls back to text. Numbers are parsed as
-//! Python's `int()` parses them (surrounding white space, a sign, `_` between digits, a `0x`/`0o` prefix for
-//! hex/octal); a number too large for 64 bits (128 for hex/octal) is kept as text (Python's ints are
-//! unbounded).
+//! A token that does not fit its field's format (`auid=unset`) falls back to text. Numbers are read as
+//! Python's `int()` reads them (surrounding white space, a sign, `_` between digits, a `0x`/`0o` prefix for
+//! hex/octal, non-ASCII decimal digits). Hex and octal text is normalised whatever its size; a decimal
+//! beyond the i64/u64 range is kept as text (Python's ints are unbounded, JSON numbers here are not).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use super::encoding::{decode_encoded, escape};
 use super::fields::field_format;
+use crate::interpret::pyunicode::{DECIMAL_ZEROS, SPACES};
 
 /// How a field's token is typed. The first five are converters (Python's `as_text`, `as_int`, `as_hexnum`,
 /// `as_octnum`, `as_bytes`); the last three are names the renderer treats apart (Python's `K_FREE`, `K_MSG`,
@@ -225,16 +226,19 @@ pub fn as_int(token: &[u8]) -> Value {
 
 /// A decimal token as a JSON number, or None (not a number, or beyond i64/u64).
 pub fn int_value(token: &[u8]) -> Option<Value> {
-    let (neg, mag) = parse_py_int(token, 10)?;
-    if neg {
-        if mag <= 1u128 << 63 {
-            // -(2^63) is i64::MIN; the cast is exact for every magnitude up to it
-            Some(Value::from((mag as i128).wrapping_neg() as i64))
-        } else {
-            None
-        }
+    let ascii = ascii_form(token)?;
+    let (neg, digits) = scan_int(&ascii, 10)?;
+    let mut mag: u64 = 0;
+    for &c in digits.iter().filter(|&&c| c != b'_') {
+        mag = mag.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    if !neg {
+        Some(Value::from(mag))
+    } else if mag <= 1 << 63 {
+        // -(2^63) is i64::MIN
+        Some(Value::from(0i64.wrapping_sub_unsigned(mag)))
     } else {
-        u64::try_from(mag).ok().map(Value::from)
+        None
     }
 }
 
@@ -246,23 +250,40 @@ pub fn as_hexnum(token: &[u8]) -> Value {
     }
 }
 
-/// `f"0x{int(token, 16):x}"`, or None when the token is not a hex number (or beyond 128 bits).
+/// `f"0x{int(token, 16):x}"`, or None when the token is not a hex number.
 pub fn hex_text(token: &[u8]) -> Option<String> {
-    let (neg, mag) = parse_py_int(token, 16)?;
-    Some(if neg && mag != 0 {
-        format!("0x-{mag:x}")
-    } else {
-        format!("0x{mag:x}")
-    })
+    radix_text(token, 16, "0x")
 }
 
 /// Octal number field → `"0o…"`, else text.
 pub fn as_octnum(token: &[u8]) -> Value {
-    match parse_py_int(token, 8) {
-        Some((true, mag)) if mag != 0 => Value::String(format!("0o-{mag:o}")),
-        Some((_, mag)) => Value::String(format!("0o{mag:o}")),
+    match radix_text(token, 8, "0o") {
+        Some(s) => Value::String(s),
         None => as_text(token),
     }
+}
+
+/// `prefix` + Python's `format(int(token, radix), "x"/"o")`: a `-` sign, the digits in lower case without
+/// leading zeros (however many).
+fn radix_text(token: &[u8], radix: u32, prefix: &str) -> Option<String> {
+    let ascii = ascii_form(token)?;
+    let (neg, digits) = scan_int(&ascii, radix)?;
+    let mut out = String::with_capacity(prefix.len() + 1 + digits.len());
+    out.push_str(prefix);
+    let mut sig = digits
+        .iter()
+        .filter(|&&c| c != b'_')
+        .skip_while(|&&c| c == b'0')
+        .peekable();
+    if sig.peek().is_none() {
+        out.push('0');
+        return Some(out);
+    }
+    if neg {
+        out.push('-');
+    }
+    out.extend(sig.map(|&c| char::from(c.to_ascii_lowercase())));
+    Some(out)
 }
 
 /// Encoded field → escaped text of its bytes; `(null)`/`?` → null.
@@ -288,86 +309,98 @@ pub fn bytes_of(token: &[u8]) -> Option<String> {
     }
 }
 
-/// Python's `str.isspace()` for one character starting at `b[0]`: its length in bytes, or 0.
-fn py_space_len(b: &[u8]) -> usize {
-    match b {
-        [9..=13 | 28..=32, ..] => 1,
-        [0xc2, 0x85 | 0xa0, ..] => 2,
-        [0xe1, 0x9a, 0x80, ..] | [0xe3, 0x80, 0x80, ..] => 3,
-        [0xe2, 0x80, 0x80..=0x8a | 0xa8 | 0xa9 | 0xaf, ..] | [0xe2, 0x81, 0x9f, ..] => 3,
-        _ => 0,
+/// Python's `_PyUnicode_TransformDecimalAndSpaceToASCII`, which `int()` applies first: non-ASCII white space
+/// → `' '`, non-ASCII decimal digits → ASCII digits; None when another non-ASCII character (or a byte that
+/// is not UTF-8) is left, which `int()` rejects.
+fn ascii_form(token: &[u8]) -> Option<Cow<'_, [u8]>> {
+    if token.is_ascii() {
+        return Some(Cow::Borrowed(token));
     }
+    let text = std::str::from_utf8(token).ok()?;
+    let mut out = Vec::with_capacity(token.len());
+    for c in text.chars() {
+        let u = u32::from(c);
+        if c.is_ascii() {
+            out.push(c as u8);
+        } else if SPACES.binary_search(&u).is_ok() {
+            out.push(b' ');
+        } else {
+            let i = DECIMAL_ZEROS.partition_point(|&z| z <= u);
+            let zero = *DECIMAL_ZEROS.get(i.checked_sub(1)?)?;
+            let d = u - zero;
+            if d >= 10 {
+                return None;
+            }
+            out.push(b'0' + d as u8);
+        }
+    }
+    Some(Cow::Owned(out))
 }
 
-/// The token without Python white space around it.
-fn py_strip(mut b: &[u8]) -> &[u8] {
-    loop {
-        let n = py_space_len(b);
-        if n == 0 {
-            break;
-        }
-        b = &b[n..];
-    }
-    loop {
-        let n = (1..=3.min(b.len()))
-            .find(|&n| py_space_len(&b[b.len() - n..]) == n)
-            .unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        b = &b[..b.len() - n];
-    }
-    b
+/// `PyLong_FromString`'s white space.
+fn is_py_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
-/// Python's `int(token, radix)` for radix 8, 10 or 16: (negative, magnitude), or None when Python would
-/// raise ValueError or when the magnitude needs more than 128 bits. (Non-ASCII decimal digits, which
-/// Python accepts, are not numbers here.)
-pub fn parse_py_int(token: &[u8], radix: u32) -> Option<(bool, u128)> {
-    let mut s = py_strip(token);
+/// Python's limit on the digits of a decimal integer string (`sys.get_int_max_str_digits()`, 3.11).
+const MAX_STR_DIGITS: usize = 4300;
+
+/// Python's `int(text, radix)` (radix 8, 10 or 16) over the [`ascii_form`] of a token: (negative, its
+/// digits, `_` separators included), or None where Python raises ValueError.
+fn scan_int(text: &[u8], radix: u32) -> Option<(bool, &[u8])> {
+    let mut s = text;
+    while let [c, rest @ ..] = s {
+        if !is_py_space(*c) {
+            break;
+        }
+        s = rest;
+    }
+    while let [rest @ .., c] = s {
+        if !is_py_space(*c) {
+            break;
+        }
+        s = rest;
+    }
     let mut neg = false;
-    match s.first() {
-        Some(b'-') => {
+    match s {
+        [b'-', rest @ ..] => {
             neg = true;
-            s = &s[1..];
+            s = rest;
         }
-        Some(b'+') => s = &s[1..],
+        [b'+', rest @ ..] => s = rest,
         _ => {}
     }
-    let prefix = match radix {
-        16 => Some([b'x', b'X']),
-        8 => Some([b'o', b'O']),
-        _ => None,
+    let prefix: &[u8] = match radix {
+        16 => b"xX",
+        8 => b"oO",
+        _ => b"",
     };
-    if let (Some(p), [b'0', c, rest @ ..]) = (prefix, s) {
-        if p.contains(c) {
+    if let [b'0', c, rest @ ..] = s {
+        if prefix.contains(c) {
             // one underscore is allowed right after the prefix
             s = rest.strip_prefix(b"_").unwrap_or(rest);
         }
     }
-    if s.is_empty() {
-        return None;
-    }
-    let mut mag: u128 = 0;
     let mut prev_digit = false;
+    let mut count = 0usize;
     for &c in s {
         if c == b'_' {
             if !prev_digit {
                 return None; // leading or doubled underscore
             }
             prev_digit = false;
-            continue;
+        } else if char::from(c).is_digit(radix) {
+            prev_digit = true;
+            count += 1;
+        } else {
+            return None;
         }
-        let d = char::from(c).to_digit(radix)?;
-        mag = mag
-            .checked_mul(u128::from(radix))?
-            .checked_add(u128::from(d))?;
-        prev_digit = true;
     }
-    if !prev_digit {
-        return None; // trailing underscore
+    // empty, a trailing underscore, or more decimal digits than Python converts
+    if !prev_digit || (radix == 10 && count > MAX_STR_DIGITS) {
+        return None;
     }
-    Some((neg, mag))
+    Some((neg, s))
 }
 
 #[cfg(test)]
@@ -434,8 +467,19 @@ mod tests {
         assert_eq!(as_int(b"_1"), json!("_1"));
         assert_eq!(as_int(b"1_"), json!("1_"));
         assert_eq!(as_int(b" \t5\x0b"), json!(5));
-        assert_eq!(as_int(b"\x1c5"), json!(5));
+        assert_eq!(as_int(b"\x1c5"), json!("%1c5"));
         assert_eq!(as_int("\u{a0}5\u{3000}".as_bytes()), json!(5));
+        assert_eq!(as_int("\u{663}".as_bytes()), json!(3)); // ARABIC-INDIC DIGIT THREE
+        assert_eq!(as_int("\u{ff11}\u{ff12}".as_bytes()), json!(12)); // fullwidth
+        assert_eq!(as_int("\u{663}x".as_bytes()), json!("\u{663}x"));
+        assert_eq!(as_int(b"5\xff"), json!("5%ff"));
+        let zeros = "0".repeat(4300);
+        assert_eq!(
+            as_int(format!("{zeros}5").as_bytes()),
+            json!(format!("{zeros}5"))
+        );
+        assert_eq!(as_int(format!("{}5", &zeros[1..]).as_bytes()), json!(5));
+        assert_eq!(as_hexnum(format!("{zeros}5").as_bytes()), json!("0x5"));
         assert_eq!(as_int(b"4294967295"), json!(4294967295u64));
         assert_eq!(as_int(b"18446744073709551615"), json!(u64::MAX));
         assert_eq!(as_int(b"-9223372036854775808"), json!(i64::MIN));
@@ -467,10 +511,14 @@ mod tests {
         assert_eq!(as_hexnum(b"-1f"), json!("0x-1f"));
         assert_eq!(as_hexnum(b"-0"), json!("0x0"));
         assert_eq!(as_hexnum(b"x86_64"), json!("x86_64"));
+        // any size (Python's ints are unbounded)
         assert_eq!(
-            as_hexnum(b"fffffffffffffffffffffffffffffffff"),
-            json!("fffffffffffffffffffffffffffffffff")
+            as_hexnum(b"0fffffffffffffffffffffffffffffffff"),
+            json!("0xfffffffffffffffffffffffffffffffff")
         );
+        assert_eq!(as_hexnum(b"-00_0"), json!("0x0"));
+        assert_eq!(as_hexnum(b"-0_A"), json!("0x-a"));
+        assert_eq!(as_octnum(b"0o_1_0"), json!("0o10"));
         assert_eq!(
             as_hexnum(b"ffffffffffffffffffffffffffffffff"),
             json!("0xffffffffffffffffffffffffffffffff")
