@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use super::common::Common;
-use super::value::{cell, object_json, str_json, to_json, truthy};
+use super::summary::Summary;
+use super::value::{cell, into_string, object_json, truthy, write_json, write_json_str};
 use super::{Cell, Object, Row};
 
 /// `audit_events`' columns, in the registry's order.
@@ -36,7 +37,7 @@ pub fn is_section(key: &str) -> bool {
 }
 
 /// The event's `audit_events` row; `sections`: fill the `sections` column.
-pub fn audit_event_row(event: &Object, summary: &Object, common: &Common, sections: bool) -> Row {
+pub fn audit_event_row(event: &Object, s: &Summary, common: &Common, sections: bool) -> Row {
     let mut types = String::new();
     for k in event.keys().filter(|k| is_section(k)) {
         if !types.is_empty() {
@@ -45,7 +46,7 @@ pub fn audit_event_row(event: &Object, summary: &Object, common: &Common, sectio
         types.push_str(k);
     }
     let raw = event.get("raw");
-    let closed_by = match summary.get("closed_by") {
+    let closed_by = match s.closed_by {
         Some(Value::Null) | None => {
             let last = match raw {
                 Some(Value::Array(a)) => a.last(),
@@ -53,43 +54,47 @@ pub fn audit_event_row(event: &Object, summary: &Object, common: &Common, sectio
             };
             let eoe = match last {
                 Some(Value::String(s)) => s.contains("type=EOE msg=audit("),
-                _ => summary.get("type").and_then(Value::as_str) == Some("SYSCALL"),
+                _ => s.rtype.and_then(Value::as_str) == Some("SYSCALL"),
             };
             Cell::Text(if eoe { "eoe" } else { "single" }.to_owned())
         }
         v => cell(v),
     };
-    let success = match summary.get("success") {
+    let success = match s.success {
         None | Some(Value::Null) => Cell::Null,
         Some(v) => Cell::Int(i64::from(truthy(v))),
     };
-    let key = match summary.get("key") {
+    let key = match s.key {
         Some(Value::String(s)) => Cell::Text(s.clone()),
         _ => Cell::Null,
     };
+    let (raw_json, raw_size) = match raw {
+        None | Some(Value::Null) => (Cell::Null, 256),
+        Some(v) => {
+            let (json, size) = raw_json(v);
+            (Cell::Text(json), size)
+        }
+    };
     let sections_json = if sections {
-        Cell::Text(sections_to_json(event))
+        // the sections hold about what the raw records held
+        Cell::Text(sections_to_json(event, raw_size + raw_size / 2))
     } else {
         Cell::Null
-    };
-    let raw_json = match raw {
-        None | Some(Value::Null) => Cell::Null,
-        Some(v) => Cell::Text(to_json(v)),
     };
     Row {
         table: "audit_events",
         cells: vec![
-            cell(summary.get("type")),
+            cell(s.rtype),
             Cell::Text(types),
-            cell(summary.get("records")),
+            cell(s.records),
             cell(event.get("NODE")),
-            cell(summary.get("syscall")),
+            cell(s.syscall),
             success,
-            cell(summary.get("pid")),
-            cell(summary.get("auid")),
+            cell(s.pid),
+            cell(s.auid),
             key,
             closed_by,
-            Cell::Text(object_json(summary)),
+            Cell::Text(object_json(s.map)),
             sections_json,
             raw_json,
             common.time.clone(),
@@ -100,16 +105,33 @@ pub fn audit_event_row(event: &Object, summary: &Object, common: &Common, sectio
 }
 
 /// `{name: section}` of every record section, compact JSON, without copying the event.
-fn sections_to_json(event: &Object) -> String {
-    let mut out = String::from("{");
+fn sections_to_json(event: &Object, size_hint: usize) -> String {
+    let mut buf = Vec::with_capacity(size_hint);
+    buf.push(b'{');
     for (k, v) in event.iter().filter(|(k, _)| is_section(k)) {
-        if out.len() > 1 {
-            out.push(',');
+        if buf.len() > 1 {
+            buf.push(b',');
         }
-        out.push_str(&str_json(k));
-        out.push(':');
-        out.push_str(&to_json(v));
+        write_json_str(&mut buf, k);
+        buf.push(b':');
+        write_json(&mut buf, v);
     }
-    out.push('}');
-    out
+    buf.push(b'}');
+    into_string(buf)
+}
+
+/// The raw records' JSON, its size guessed from their lengths.
+fn raw_json(raw: &Value) -> (String, usize) {
+    let hint = match raw {
+        Value::Array(a) => {
+            a.iter()
+                .map(|r| r.as_str().map_or(64, |s| s.len() + s.len() / 8 + 4))
+                .sum::<usize>()
+                + 2
+        }
+        _ => 64,
+    };
+    let mut buf = Vec::with_capacity(hint);
+    write_json(&mut buf, raw);
+    (into_string(buf), hint)
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::value::{int_cell, parse_int, py_str, token_text, truthy, PyInt};
 use super::{Cell, Object};
-use crate::record::parse::{parse_line, split_enrichment};
+use crate::record::parse::{parse_line, parse_text, split_enrichment};
 use crate::record::Record;
 
 /// The columns every event table ends with: `time`, `uptime`, `eid`.
@@ -106,7 +106,7 @@ pub fn raw_by_name(event: &Object, names: &[&str]) -> HashMap<String, Vec<Record
                 if !marks.iter().any(|m| s.contains(m.as_str())) {
                     continue;
                 }
-                parse_line(s.as_bytes(), true)
+                parse_text(s.as_bytes(), true)
             }
             Value::Object(o) => match o.get("base64") {
                 Some(Value::String(b)) => match b64decode(b) {

@@ -7,6 +7,7 @@ use super::common::Common;
 use super::lru::Bounded;
 use super::process::mode_text;
 use super::socket::{exit_of, node_key, success_of, syscall_args, Success};
+use super::summary::Summary;
 use super::value::{as_int, cell, py_int, text, text_cell, text_of, PyInt};
 use super::{Cell, Object, ProcessTree, Row};
 
@@ -111,15 +112,15 @@ fn has_file_key(key: Option<&Value>) -> bool {
 }
 
 /// Does the event make a `process_file_events` row: PATH records, and a file syscall or the watch key?
-pub fn is_file_event(event: &Object, summary: &Object) -> bool {
+pub fn is_file_event(event: &Object, s: &Summary) -> bool {
     if !event.contains_key("PATH") {
         return false;
     }
-    let known = summary
-        .get("syscall")
+    let known = s
+        .syscall
         .and_then(Value::as_str)
-        .is_some_and(|s| operation_of(s).is_some());
-    known || has_file_key(summary.get("key"))
+        .is_some_and(|name| operation_of(name).is_some());
+    known || has_file_key(s.key)
 }
 
 fn nametype_is(item: &Object, t: &str) -> bool {
@@ -352,7 +353,7 @@ impl FileState {
     pub fn file_row(
         &mut self,
         event: &Object,
-        summary: &Object,
+        s: &Summary,
         common: &Common,
         tree: Option<&dyn ProcessTree>,
     ) -> Option<Row> {
@@ -363,15 +364,14 @@ impl FileState {
         if items.is_empty() {
             return None;
         }
-        let g = |k: &str| summary.get(k);
-        let name = g("syscall").and_then(Value::as_str).unwrap_or("");
+        let name = s.syscall.and_then(Value::as_str).unwrap_or("");
         let class = operation_of(name);
-        if class.is_none() && !has_file_key(g("key")) {
+        if class.is_none() && !has_file_key(s.key) {
             return None;
         }
         let args = syscall_args(event);
         let node = node_key(event.get("NODE"));
-        let cwd = text(g("cwd"));
+        let cwd = text(s.cwd);
         let (src_arg, dest_arg) = dirfd_args(name);
         let arg = |i: Option<usize>| i.and_then(|i| args.get(i).cloned().flatten());
         let src_fd = arg(src_arg);
@@ -491,8 +491,8 @@ impl FileState {
             },
         };
         let partial = !(src.whole && dst.whole);
-        let exit_code = exit_of(summary);
-        let success = success_of(summary, exit_code.as_ref());
+        let exit_code = exit_of(s);
+        let success = success_of(s, exit_code.as_ref());
         if success == Success::True {
             self.learn(
                 &node,
@@ -515,8 +515,8 @@ impl FileState {
             }
             mode = text_cell(mode_text(d.get("mode")));
         }
-        let pid = g("pid");
-        let errno = match g("errno") {
+        let pid = s.pid;
+        let errno = match s.errno {
             Some(Value::String(e)) if success != Success::True => Cell::Text(e.clone()),
             _ => Cell::Null,
         };
@@ -529,22 +529,22 @@ impl FileState {
         let cells = vec![
             Cell::Text(op.to_owned()),
             cell(pid),
-            cell(g("ppid")),
+            cell(s.ppid),
             common.time.clone(),
-            text_of(g("exe")),
+            text_of(s.exe),
             Cell::Text(if partial { "true" } else { "false" }.to_owned()),
             text_cell(cwd),
             text_cell(src.path),
             text_cell(dst.path),
-            cell(g("uid")),
-            cell(g("gid")),
-            cell(g("auid")),
-            cell(g("euid")),
-            cell(g("egid")),
-            cell(g("fsuid")),
-            cell(g("fsgid")),
-            cell(g("suid")),
-            cell(g("sgid")),
+            cell(s.uid),
+            cell(s.gid),
+            cell(s.auid),
+            cell(s.euid),
+            cell(s.egid),
+            cell(s.fsuid),
+            cell(s.fsgid),
+            cell(s.suid),
+            cell(s.sgid),
             common.uptime.clone(),
             common.eid.clone(),
             if name.is_empty() {
@@ -555,7 +555,7 @@ impl FileState {
             Cell::Int(i64::from(success == Success::True)),
             exit_code.map_or(Cell::Null, |e| e.cell()),
             errno,
-            text_of(g("key")),
+            text_of(s.key),
             inode,
             mode,
             start.map_or(Cell::Null, Cell::Real),

@@ -12,6 +12,7 @@ pub mod mac;
 pub mod process;
 pub mod seccomp;
 pub mod socket;
+pub mod summary;
 pub mod user;
 pub mod value;
 
@@ -154,40 +155,35 @@ impl Mapper {
             Some(Value::Object(s)) => s,
             _ => &empty,
         };
+        let s = summary::Summary::new(summary);
         let common = common::event_columns(event, uptime_base);
         out.push(audit::audit_event_row(
             event,
-            summary,
+            &s,
             &common,
             self.options.audit_sections,
         ));
         if event.contains_key("SYSCALL") {
-            let name = summary.get("syscall").and_then(Value::as_str).unwrap_or("");
+            let name = s.syscall.and_then(Value::as_str).unwrap_or("");
             if process::is_exec(name) {
                 let ext = tree.as_deref_mut().map(|t| t.exec(event, summary));
                 out.extend(process::process_row(
                     event,
-                    summary,
+                    &s,
                     &common,
                     ext,
                     self.options.include_failed_execs,
                     self.options.stat_executable,
                 ));
             } else if socket::is_socket_syscall(name) {
-                out.extend(
-                    self.sockets
-                        .socket_row(event, summary, &common, tree.as_deref()),
-                );
+                out.extend(self.sockets.socket_row(event, &s, &common, tree.as_deref()));
             } else if crate::proctree::is_tree_syscall(name) {
                 if let Some(t) = tree.as_deref_mut() {
                     t.on_event(event, summary, out);
                 }
             }
-            if file::is_file_event(event, summary) {
-                out.extend(
-                    self.files
-                        .file_row(event, summary, &common, tree.as_deref()),
-                );
+            if file::is_file_event(event, &s) {
+                out.extend(self.files.file_row(event, &s, &common, tree.as_deref()));
             }
         }
         let mut users: Vec<&str> = Vec::new();

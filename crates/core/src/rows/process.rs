@@ -5,7 +5,8 @@ use std::os::unix::fs::MetadataExt;
 use serde_json::Value;
 
 use super::common::{first_section, Common};
-use super::value::{as_int, cell, int_cell, py_int, text, text_cell, text_of, text_str, to_json};
+use super::summary::Summary;
+use super::value::{as_int, cell, int_cell, list_json, py_int, text, text_cell, text_of, text_str};
 use super::{Cell, Object, ProcExt, Row};
 use crate::record::encoding::unescape;
 
@@ -87,21 +88,20 @@ fn argv_warning(w: &str) -> bool {
 /// The exec's `process_events` row, if it makes one. `ext`: the process tree's columns.
 pub fn process_row(
     event: &Object,
-    summary: &Object,
+    s: &Summary,
     common: &Common,
     ext: Option<ProcExt>,
     include_failed: bool,
     stat_executable: bool,
 ) -> Option<Row> {
-    let failed = summary.get("success") == Some(&Value::Bool(false));
+    let failed = s.success == Some(&Value::Bool(false));
     if failed && !include_failed {
         return None;
     }
-    let g = |k: &str| summary.get(k);
     let (mut cmdline, mut cmdline_size, mut argv_json, mut argc) =
         (Cell::Null, Cell::Null, Cell::Null, Cell::Null);
     let mut overflows = "";
-    if let Some(Value::Array(argv)) = g("argv") {
+    if let Some(Value::Array(argv)) = s.argv {
         let mut line = String::new();
         let mut size: usize = argv.len().saturating_sub(1);
         for (i, a) in argv.iter().enumerate() {
@@ -126,9 +126,9 @@ pub fn process_row(
         }
         cmdline = Cell::Text(line);
         cmdline_size = int_cell(size as i128);
-        argv_json = Cell::Text(to_json(&Value::Array(argv.clone())));
+        argv_json = Cell::Text(list_json(argv));
         argc = int_cell(argv.len() as i128);
-        if let Some(Value::Array(ws)) = g("warnings") {
+        if let Some(Value::Array(ws)) = s.warnings {
             if ws.iter().filter_map(Value::as_str).any(argv_warning) {
                 overflows = "cmdline";
             }
@@ -147,7 +147,7 @@ pub fn process_row(
     let path = if failed {
         first_path.and_then(|p| text(p.get("name")))
     } else {
-        text(g("exe"))
+        text(s.exe)
     };
     let (mut atime, mut mtime, mut ctime, mut btime) =
         (Cell::Null, Cell::Null, Cell::Null, Cell::Null);
@@ -158,13 +158,13 @@ pub fn process_row(
         }
     }
     let cwd = first_section(event, "CWD").and_then(|c| text(c.get("cwd")));
-    let exit_code = match g("exit") {
+    let exit_code = match s.exit {
         Some(v) if py_int(v).is_some() => cell(Some(v)),
         v => as_int(v, 10).map_or(Cell::Null, |v| v.cell()),
     };
     let ext = ext.unwrap_or_default();
     let cells = vec![
-        cell(g("pid")),
+        cell(s.pid),
         text_cell(path),
         mode,
         cmdline,
@@ -173,11 +173,11 @@ pub fn process_row(
         Cell::Null,
         Cell::Null,
         text_cell(cwd),
-        cell(g("auid")),
-        cell(g("uid")),
-        cell(g("euid")),
-        cell(g("gid")),
-        cell(g("egid")),
+        cell(s.auid),
+        cell(s.uid),
+        cell(s.euid),
+        cell(s.gid),
+        cell(s.egid),
         owner_uid,
         owner_gid,
         atime,
@@ -185,21 +185,21 @@ pub fn process_row(
         ctime,
         btime,
         Cell::Text(overflows.to_owned()),
-        cell(g("ppid")),
-        cell(g("fsuid")),
-        cell(g("suid")),
-        cell(g("fsgid")),
-        cell(g("sgid")),
-        cell(g("syscall")),
+        cell(s.ppid),
+        cell(s.fsuid),
+        cell(s.suid),
+        cell(s.fsgid),
+        cell(s.sgid),
+        cell(s.syscall),
         argv_json,
         argc,
         Cell::Text(if failed { "failed" } else { "succeeded" }.to_owned()),
         exit_code,
-        if failed { cell(g("errno")) } else { Cell::Null },
-        cell(g("ses")),
-        text_of(g("tty")),
-        text_of(g("comm")),
-        text_of(g("key")),
+        if failed { cell(s.errno) } else { Cell::Null },
+        cell(s.ses),
+        text_of(s.tty),
+        text_of(s.comm),
+        text_of(s.key),
         text_cell(ext.parent_path),
         text_cell(ext.parent_cmdline),
         ext.process_start.map_or(Cell::Null, Cell::Real),

@@ -3,30 +3,20 @@
 //! and listener memories, is [`SocketState`].)
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use serde_json::Value;
 
 use super::common::{first_section, Common};
 use super::lru::Bounded;
+use super::summary::Summary;
 use super::value::{
     as_int, cell, py_int, py_iter, py_repr, text, text_cell, text_of, truthy, PyInt,
 };
 use super::{Cell, Object, ProcessTree, Row};
 
-// TODO(core-interpret): use interpret's family names once merged
-fn family_name(n: u16) -> String {
-    match n {
-        0 => "unspec".into(),
-        1 => "unix".into(),
-        2 => "inet".into(),
-        10 => "inet6".into(),
-        16 => "netlink".into(),
-        17 => "packet".into(),
-        n => n.to_string(),
-    }
-}
+use crate::interpret::sockaddr::{family_name, ipv6_text};
 
 /// `socket_events`' columns, in the registry's order.
 pub const COLUMNS: &[&str] = &[
@@ -129,8 +119,8 @@ pub struct SocketState {
 impl Default for SocketState {
     fn default() -> Self {
         let mut families = HashMap::new();
-        for n in 0..64u16 {
-            families.insert(family_name(n).to_string(), i64::from(n));
+        for n in 0..64u32 {
+            families.insert(family_name(n).into_owned(), i64::from(n));
         }
         SocketState {
             protocols: Bounded::new(MEMORY_MAX),
@@ -158,8 +148,8 @@ pub enum Success {
 }
 
 /// The summary's `success`, judged by the return value when absent (an odd or interpreted log).
-pub fn success_of(summary: &Object, exit_code: Option<&PyInt>) -> Success {
-    match summary.get("success") {
+pub fn success_of(s: &Summary, exit_code: Option<&PyInt>) -> Success {
+    match s.success {
         None | Some(Value::Null) => {
             if exit_code.is_some_and(PyInt::is_negative) {
                 Success::False
@@ -174,8 +164,8 @@ pub fn success_of(summary: &Object, exit_code: Option<&PyInt>) -> Success {
 }
 
 /// The summary's `exit` as an int (Python: `exit if isinstance(exit, int) else as_int(exit)`).
-pub fn exit_of(summary: &Object) -> Option<PyInt> {
-    as_int(summary.get("exit"), 10)
+pub fn exit_of(s: &Summary) -> Option<PyInt> {
+    as_int(s.exit, 10)
 }
 
 /// The arguments of the event's syscall (`SYSCALL.ARGV`, hex), Python's `[as_int(a, 16) for a in ...]`.
@@ -275,24 +265,23 @@ impl SocketState {
     pub fn socket_row(
         &mut self,
         event: &Object,
-        summary: &Object,
+        s: &Summary,
         common: &Common,
         tree: Option<&dyn ProcessTree>,
     ) -> Option<Row> {
-        let name = summary.get("syscall")?.as_str()?;
+        let name = s.syscall?.as_str()?;
         if !is_socket_syscall(name) {
             return None;
         }
-        let sa = summary.get("sockaddr").and_then(Value::as_object);
+        let sa = s.sockaddr.and_then(Value::as_object);
         if (name == "sendto" || name == "sendmsg") && sa.is_none() {
             return None; // no destination named: the common case, kept cheap
         }
         let (call, args) = call_args(event, name);
-        let g = |k: &str| summary.get(k);
         let node = node_key(event.get("NODE"));
-        let pid = g("pid").and_then(py_int);
-        let exit_code = exit_of(summary);
-        let success = success_of(summary, exit_code.as_ref());
+        let pid = s.pid.and_then(py_int);
+        let exit_code = exit_of(s);
+        let success = success_of(s, exit_code.as_ref());
         let fd: Option<PyInt> = args.first().cloned().flatten();
         if call == "socket" {
             if let (Success::True, Some(pid), Some(ex)) = (success, pid, exit_code.as_ref()) {
@@ -319,7 +308,7 @@ impl SocketState {
                 .cloned(),
             _ => None,
         };
-        let errno = g("errno").and_then(Value::as_str);
+        let errno = s.errno.and_then(Value::as_str);
         let status = if success == Success::True {
             if action == "accept" {
                 if let (Some(pid), Some(ex)) = (pid, exit_code.as_ref()) {
@@ -386,7 +375,7 @@ impl SocketState {
             if let (Some(pid), Some(fd)) = (pid, &fd) {
                 let mut bound = self.listeners.get(&(node.clone(), pid, fd.clone()));
                 if bound.is_none() {
-                    if let Some(ppid) = g("ppid").and_then(py_int) {
+                    if let Some(ppid) = s.ppid.and_then(py_int) {
                         bound = self.listeners.get(&(node.clone(), ppid, fd.clone()));
                         // a pre-fork server
                     }
@@ -408,11 +397,11 @@ impl SocketState {
         };
         let cells = vec![
             Cell::Text(action.to_owned()),
-            cell(g("pid")),
-            text_of(g("exe")),
+            cell(s.pid),
+            text_of(s.exe),
             fd.as_ref()
                 .map_or(Cell::Null, |f| Cell::Text(f.to_string())),
-            cell(g("auid")),
+            cell(s.auid),
             Cell::Text(status.to_owned()),
             family,
             opt_cell(protocol.as_ref()),
@@ -425,13 +414,13 @@ impl SocketState {
             Cell::Text(name.to_owned()),
             opt_cell(exit_code.as_ref()),
             errno.map_or(Cell::Null, |e| Cell::Text(e.to_owned())),
-            cell(g("ppid")),
-            cell(g("uid")),
-            cell(g("euid")),
-            cell(g("gid")),
-            cell(g("ses")),
-            text_of(g("comm")),
-            text_of(g("key")),
+            cell(s.ppid),
+            cell(s.uid),
+            cell(s.euid),
+            cell(s.gid),
+            cell(s.ses),
+            text_of(s.comm),
+            text_of(s.key),
             start.map_or(Cell::Null, Cell::Real),
             common.time.clone(),
             common.uptime.clone(),
@@ -533,7 +522,7 @@ fn proc_net_entry(local: &str, inode: &str, v6: bool) -> Option<(u64, (String, u
     }
     let addr = if v6 {
         let b: [u8; 16] = raw.try_into().ok()?;
-        ipv6_text(&Ipv6Addr::from(b))
+        ipv6_text(b)
     } else {
         let b: [u8; 4] = raw.try_into().ok()?;
         Ipv4Addr::from(b).to_string()
@@ -541,35 +530,4 @@ fn proc_net_entry(local: &str, inode: &str, v6: bool) -> Option<(u64, (String, u
     let port = u16::from_str_radix(hexport, 16).ok()?;
     let ino = inode.parse().ok()?;
     Some((ino, (addr, port)))
-}
-
-/// An IPv6 address as Python 3.11's `ipaddress` writes it: the longest run of zero groups (two or more)
-/// as `::`, groups in lower-case hex without leading zeros, no dotted IPv4 tail.
-fn ipv6_text(a: &Ipv6Addr) -> String {
-    let g = a.segments();
-    let (mut best, mut best_len, mut cur, mut cur_len) = (0usize, 0usize, 0usize, 0usize);
-    for (i, s) in g.iter().enumerate() {
-        if *s == 0 {
-            if cur_len == 0 {
-                cur = i;
-            }
-            cur_len += 1;
-            if cur_len > best_len {
-                (best, best_len) = (cur, cur_len);
-            }
-        } else {
-            cur_len = 0;
-        }
-    }
-    let hex = |s: &[u16]| {
-        s.iter()
-            .map(|x| format!("{x:x}"))
-            .collect::<Vec<_>>()
-            .join(":")
-    };
-    if best_len > 1 {
-        format!("{}::{}", hex(&g[..best]), hex(&g[best + best_len..]))
-    } else {
-        hex(&g)
-    }
 }

@@ -311,17 +311,38 @@ pub fn text_cell(s: Option<String>) -> Cell {
 
 /// Compact JSON text (UTF-8 kept as is), Python's `to_json`.
 pub fn to_json(v: &Value) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+    let mut buf = Vec::with_capacity(128);
+    write_json(&mut buf, v);
+    into_string(buf)
+}
+
+/// [`to_json`] of a list.
+pub fn list_json(v: &[Value]) -> String {
+    let mut buf = Vec::with_capacity(16 + v.len() * 16);
+    let _ = serde_json::to_writer(&mut buf, v);
+    into_string(buf)
 }
 
 /// [`to_json`] of an object.
 pub fn object_json(v: &super::Object) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+    let mut buf = Vec::with_capacity(32 + v.len() * 24);
+    let _ = serde_json::to_writer(&mut buf, v);
+    into_string(buf)
 }
 
-/// A string as a JSON string literal.
-pub fn str_json(v: &str) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+/// Append the compact JSON of `v` to `buf`.
+pub fn write_json(buf: &mut Vec<u8>, v: &Value) {
+    let _ = serde_json::to_writer(&mut *buf, v);
+}
+
+/// Append a string as a JSON string literal to `buf`.
+pub fn write_json_str(buf: &mut Vec<u8>, v: &str) {
+    let _ = serde_json::to_writer(&mut *buf, v);
+}
+
+/// JSON text the serializer wrote (always UTF-8) → String.
+pub fn into_string(buf: Vec<u8>) -> String {
+    String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Bytes → text: valid UTF-8 as is, every other byte `\xNN` (Python's `backslashreplace`).
