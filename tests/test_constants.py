@@ -284,7 +284,20 @@ def test_core_field_formats_are_the_dictionary() -> None:
     # 0x/0o (the common fields the renderer types alike everywhere keep their own typing)
     from auditsql import _core
 
-    common = {"arch", "syscall", "items", "pid", "ppid", "exit", "ses", "success", "tty", "comm", "exe", "subj"}
+    common = {
+        "arch",
+        "syscall",
+        "items",
+        "pid",
+        "ppid",
+        "exit",
+        "ses",
+        "success",
+        "tty",
+        "comm",
+        "exe",
+        "subj",
+    }
     common |= {"key", "uring_op"}
     want = {"encoded": "A", "numeric decimal": 41, "numeric hexadecimal": "0x41", "numeric octal": "0o41"}
     for field, fmt in _fields.FIELD_FORMATS.items():
