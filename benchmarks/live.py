@@ -403,13 +403,13 @@ def run_helper(argv: list[str], timeout: float, tmp: Path) -> tuple[dict[str, fl
 NULL_READER = r'''
 """Pure-Python null reader: register as the audit daemon, recv_into and discard; count SYSCALL records.
 
-With "parse": each record also goes through auditsql's parse_netlink, inline (no thread, no queue)."""
+With "parse": each record also goes through auditsql._core.parse_netlink, inline (no thread, no queue)."""
 import errno, json, os, signal, socket, struct, sys, time
 
 stats_path = sys.argv[1]
 parse = None
 if sys.argv[2:] == ["parse"]:
-    from auditsql.records.parser import parse_netlink as parse
+    from auditsql._core import parse_netlink as parse
 stop = False
 
 def handler(_s, _f):

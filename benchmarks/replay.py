@@ -437,26 +437,19 @@ def _sample(log: LogInfo, n: int, tmp: Path) -> Path:
 def stage_split(sample: Path, batch: int = 4096) -> list[tuple[str, float, int]]:
     """The pipeline's stages timed separately, without a profiler: (stage, seconds, records).
 
-    The sample is streamed in batches of ``batch`` lines (small enough to stay in cache, GC on as in the real
-    pipeline); each stage runs over the whole batch under its own timer, the assembler keeps its state across
-    batches. The last row is the real pipeline end to end for comparison.
+    The event path is the native core, one call per chunk of lines; its stages are timed as pipelines that do
+    more and more, over batches of ``batch`` lines (the pipeline keeps its state across batches): reading,
+    parsing alone (``auditsql._core.parse_line`` per line, the inspection function: a Python call per line
+    included), the pipeline without JSON (parse + assemble + render), with the JSON lines, and the JSON written
+    to /dev/null. The last row is the real pipeline end to end (the file in one call) for comparison.
     """
-    import orjson
-
-    from auditsql.events.assembler import Assembler
-    from auditsql.events.render import Renderer
-    from auditsql.outputs.jsonl import JsonLinesWriter
-    from auditsql.pipeline import process
-    from auditsql.records.parser import parse_line
-    from auditsql.sources.logfile import LogSource
+    from auditsql._core import Pipeline, Settings, parse_line
 
     clock = time.perf_counter
-    t_read = t_parse = t_asm = t_render = t_json = 0.0
+    t_read = t_parse = t_asm = t_json = t_write = 0.0
     n = 0
-    asm = Assembler()
-    push = asm.push
-    render = Renderer(resolve_ids=False).render
-    dumps, opt = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    no_json = Pipeline(Settings(format="enriched", resolve_ids=False, rows=False, events_json=False))
+    with_json = Pipeline(Settings(format="enriched", resolve_ids=False, rows=False))
     with open(sample, "rb") as f, open(os.devnull, "wb") as null:
         done = False
         while not done:
@@ -465,57 +458,54 @@ def stage_split(sample: Path, batch: int = 4096) -> list[tuple[str, float, int]]
             t1 = clock()
             done = not lines
             n += len(lines)
-            recs = [r for ln in lines for r in parse_line(ln, True)]
+            for ln in lines:
+                parse_line(ln, True)
             t2 = clock()
-            events = []
-            for r in recs:
-                events.extend(push(r))
+            chunk = b"".join(lines)
+            no_json.feed_lines(chunk)
             if done:
-                events.extend(asm.flush())
+                no_json.finish()
             t3 = clock()
-            dicts = [render(ev) for ev in events]
+            out = with_json.feed_lines(chunk).json
+            if done:
+                out += with_json.finish().json
             t4 = clock()
-            null.write(b"".join([dumps(d, option=opt) for d in dicts]))
+            null.write(out)
             t5 = clock()
             t_read += t1 - t0
             t_parse += t2 - t1
             t_asm += t3 - t2
-            t_render += t4 - t3
-            t_json += t5 - t4
+            t_json += t4 - t3
+            t_write += t5 - t4
     rows = [
         ("read lines (readlines)", t_read, n),
-        ("parse (parse_line)", t_parse, n),
-        ("assemble (Assembler.push)", t_asm, n),
-        ("render (Renderer.render)", t_render, n),
-        ("JSON (orjson.dumps + write)", t_json, n),
+        ("parse (_core.parse_line per line)", t_parse, n),
+        ("parse + assemble + render", t_asm, n),
+        ("... + JSON lines", t_json, n),
+        ("write JSON", t_write, n),
     ]
-    # the real thing end to end: LogSource → process → JsonLinesWriter → /dev/null
+    # the real thing end to end: the file → the pipeline → /dev/null
     with open(os.devnull, "wb") as null:
-        w = JsonLinesWriter(null)
         t0 = clock()
-        process(
-            LogSource(str(sample)).records(), w.write, Assembler(), Renderer(resolve_ids=False), flush=True
-        )
-        w.flush()
+        p = Pipeline(Settings(resolve_ids=False, rows=False))
+        null.write(p.feed_lines(sample.read_bytes()).json)
+        null.write(p.finish().json)
         rows.append(("= whole pipeline (in-process)", clock() - t0, n))
     return rows
 
 
 def profile(sample: Path, top: int = 25) -> tuple[str, list[tuple[str, float]]]:
-    from auditsql.events.assembler import Assembler
-    from auditsql.events.render import Renderer
-    from auditsql.outputs.jsonl import JsonLinesWriter
-    from auditsql.pipeline import process
-    from auditsql.sources.logfile import LogSource
+    """cProfile of the in-process pipeline (the native work shows as its calls)."""
+    from auditsql._core import Pipeline, Settings
 
     prof = cProfile.Profile()
     with open(os.devnull, "wb") as null:
-        w = JsonLinesWriter(null)
         prof.enable()
-        process(
-            LogSource(str(sample)).records(), w.write, Assembler(), Renderer(resolve_ids=False), flush=True
-        )
-        w.flush()
+        p = Pipeline(Settings(resolve_ids=False, rows=False))
+        with open(sample, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                null.write(p.feed_lines(chunk).json)
+        null.write(p.finish().json)
         prof.disable()
     s = io.StringIO()
     st = pstats.Stats(prof, stream=s)

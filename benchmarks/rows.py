@@ -9,20 +9,20 @@ with thread clones excluded, and a ``-w DIR -p wa -k auditsql_file`` watch) whil
 
 The log is repeated ``--cycles`` times. Every copy gets new serials and timestamps (+1 ms per event), and
 its pid=/ppid= values shifted by a per-cycle offset, so that the process tree sees new processes each cycle
-rather than pid reuse. Then each stage runs over all events under its own timer (best of ``--repeat``):
+rather than pid reuse. Then each stage runs over all events under its own timer (best of ``--repeat``); the
+event path is the native core (``auditsql._core.Pipeline``, one call for the whole log), so its stages are
+timed as pipelines that do more and more:
 
-- parse (``parse_line``) + assemble (``Assembler.push``/``flush``);
-- render (``Renderer(resolve_ids, raw=True).render``, as ``auditsql run``);
-- ``tables.rows_for`` with the process tree off, then on (a fresh live ``Tracker``; its ``drain()`` every
-  512 events, as the agent's ticks do, is counted in);
-- ``Store.insert`` of those rows (the tree-on rows plus the drained ``process_tree`` rows) into a fresh
-  store in a temporary directory, with the final ``flush()``.
+- parse + assemble + render (``Settings(resolve_ids, raw=True, rows=False)``, as ``auditsql run`` renders);
+- the same with rows, the process tree off, then on (a live tree; its rows drained at the end);
+- ``Store.insert`` of the tree-on rows (with the ``process_tree`` rows) into a fresh store in a temporary
+  directory, with the final ``flush()``.
 
-It prints µs per event per stage, events/s overall (parse + assemble + render + rows_for with the tree on +
-insert), and digests of the rendered JSON and of the rows: equal digests before and after a change show that
+It prints µs per event per stage, events/s overall (the pipeline with rows and the tree on + insert), and
+digests of the rendered JSON and of the rows: equal digests before and after a change show that
 no output changed. The peer figure: ``laurel`` (as benchmarks/replay.py runs it: the log on stdin, JSON lines
 on stdout, ``translate.universal`` on, /proc enrichment off) on the same file, events per CPU second.
-``--profile`` adds a cProfile of render + rows_for (tree on) + insert, top 30 by tottime.
+``--profile`` adds a cProfile of the pipeline (rows, tree on) + insert, top 30 by tottime.
 
 Never touches the kernel (the tree's /proc reads look up the replayed pids, which are gone or unrelated).
 
@@ -35,7 +35,6 @@ import argparse
 import cProfile
 import hashlib
 import io
-import json
 import pstats
 import re
 import sys
@@ -94,103 +93,71 @@ def _digest(items: list) -> str:
     return h.hexdigest()[:16]
 
 
+def _pipeline(resolve_ids: bool, **settings: object):  # type: ignore[no-untyped-def]
+    from auditsql._core import Pipeline, Settings
+
+    return Pipeline(
+        Settings(format="enriched", resolve_ids=resolve_ids, raw=True, uptime_base=UPTIME_BASE, **settings)
+    )
+
+
+def _run(log: bytes, resolve_ids: bool, **settings: object) -> tuple[float, bytes, list[tuple[str, tuple]]]:
+    """The native pipeline over the whole log: (seconds, event JSON lines, rows)."""
+    p = _pipeline(resolve_ids, **settings)
+    t = time.perf_counter()
+    a = p.feed_lines(log)
+    b = p.finish()
+    secs = time.perf_counter() - t
+    return secs, a.json + b.json, a.rows + b.rows
+
+
 def run_stages(log: bytes, resolve_ids: bool, tmp: Path, round_no: int) -> tuple[dict[str, float], dict]:
-    """One round: every stage over the whole log. Returns (seconds per stage, facts: counts and digests)."""
-    import auditsql.tables as tables
-    from auditsql.events.assembler import Assembler
-    from auditsql.events.render import Renderer
-    from auditsql.records.parser import parse_line
+    """One round: the native pipeline over the whole log, without rows, with rows (tree off, then on), and the
+    store's insert of the tree-on rows. Returns (seconds per stage, facts: counts and digests)."""
     from auditsql.store.sqlite import Store
-    from auditsql.tables import file as file_tables
-    from auditsql.tables import proctree
 
-    clock = time.perf_counter
     secs: dict[str, float] = {}
-    lines = log.splitlines(keepends=True)
-
-    t = clock()
-    asm = Assembler()
-    push = asm.push
-    events = []
-    for ln in lines:
-        for rec in parse_line(ln, True):
-            events.extend(push(rec))
-    events.extend(asm.flush())
-    secs["parse + assemble"] = clock() - t
-
-    render = Renderer(resolve_ids=resolve_ids, raw=True).render
-    t = clock()
-    dicts = [render(ev) for ev in events]
-    secs["render"] = clock() - t
-
-    rows_for = tables.rows_for
-    proctree.disable()
-    file_tables._INODES.clear()
-    t = clock()
-    rows_off = [rows_for(d, UPTIME_BASE) for d in dicts]
-    secs["rows_for (tree off)"] = clock() - t
-
-    file_tables._INODES.clear()
-    tree = proctree.enable(live=True, uptime_base=UPTIME_BASE)
-    batches: list[list[tuple[str, tuple]]] = []
-    t = clock()
-    for i, d in enumerate(dicts, 1):
-        batches.append(rows_for(d, UPTIME_BASE))
-        if i % DRAIN_EVERY == 0:
-            batches.append(tree.drain())
-    batches.append(tree.drain())
-    secs["rows_for (tree on)"] = clock() - t
-    proctree.disable()
+    secs["parse+assemble+render"], json_lines, _ = _run(log, resolve_ids, rows=False)
+    secs["pipeline, rows, tree off"], _, rows_off = _run(log, resolve_ids, events_json=False)
+    secs["pipeline, rows, tree on"], _, rows_on = _run(
+        log, resolve_ids, events_json=False, process_tree=True, live=True
+    )
 
     store = Store(str(tmp / f"bench{round_no}.db"))
     store.create_schema()
-    insert = store.insert
-    t = clock()
-    for rows in batches:
-        if rows:
-            insert(rows)
+    t = time.perf_counter()
+    for i in range(0, len(rows_on), 4096):
+        store.insert(rows_on[i : i + 4096])
     store.flush()
-    secs["store insert"] = clock() - t
+    secs["store insert"] = time.perf_counter() - t
     store.close()
 
+    events = json_lines.splitlines()
     facts = {
         "events": len(events),
-        "records": len(lines),
-        "rows": sum(len(b) for b in batches),
-        "render digest": _digest([json.dumps(d, ensure_ascii=False) for d in dicts]),
+        "records": len(log.splitlines()),
+        "rows": len(rows_on),
+        "render digest": _digest(events),
         "rows digest (tree off)": _digest(rows_off),
-        "rows digest (tree on)": _digest(batches),
-        "tables": Counter(name for b in batches for name, _ in b),
+        "rows digest (tree on)": _digest(rows_on),
+        "tables": Counter(name for name, _ in rows_on),
     }
     return secs, facts
 
 
 def profile(log: bytes, resolve_ids: bool, tmp: Path, top: int = 30) -> str:
-    """cProfile of render + rows_for (tree on) + insert over the whole log."""
-    import auditsql.tables as tables
-    from auditsql.events.assembler import Assembler
-    from auditsql.events.render import Renderer
-    from auditsql.records.parser import parse_line
+    """cProfile of the pipeline (rows, tree on) + insert over the whole log (the native work is one call)."""
     from auditsql.store.sqlite import Store
-    from auditsql.tables import proctree
 
-    asm = Assembler()
-    events = [ev for ln in log.splitlines(keepends=True) for r in parse_line(ln, True) for ev in asm.push(r)]
-    events.extend(asm.flush())
-    render = Renderer(resolve_ids=resolve_ids, raw=True).render
     store = Store(str(tmp / "profile.db"))
     store.create_schema()
-    tree = proctree.enable(live=True, uptime_base=UPTIME_BASE)
     prof = cProfile.Profile()
     prof.enable()
-    for i, ev in enumerate(events, 1):
-        store.insert(tables.rows_for(render(ev), UPTIME_BASE))
-        if i % DRAIN_EVERY == 0:
-            store.insert(tree.drain())
-    store.insert(tree.drain())
+    p = _pipeline(resolve_ids, events_json=False, process_tree=True, live=True)
+    store.insert(p.feed_lines(log).rows)
+    store.insert(p.finish().rows)
     store.flush()
     prof.disable()
-    proctree.disable()
     store.close()
     s = io.StringIO()
     pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(top)
@@ -224,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cycles", type=int, default=60, help="copies of the captured log (default 60)")
     ap.add_argument("--repeat", type=int, default=5, help="rounds; the best time per stage is kept")
     ap.add_argument("--no-resolve-ids", action="store_true", help="render without uid/gid names")
-    ap.add_argument("--profile", action="store_true", help="add a cProfile of render + rows_for + insert")
+    ap.add_argument("--profile", action="store_true", help="add a cProfile of the pipeline + insert")
     ap.add_argument("--no-laurel", action="store_true", help="do not run laurel")
     args = ap.parse_args(argv)
     resolve = not args.no_resolve_ids
@@ -249,9 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'stage':<24}{'µs/event':>10}")
         for k, v in best.items():
             print(f"{k:<24}{v / n * 1e6:>10.2f}")
-        total = sum(v for k, v in best.items() if k != "rows_for (tree off)")
+        total = best["pipeline, rows, tree on"] + best["store insert"]
         print(f"{'= total (tree on)':<24}{total / n * 1e6:>10.2f}   {n / total:,.0f} events/s")
-        total_off = sum(v for k, v in best.items() if k != "rows_for (tree on)")
+        total_off = best["pipeline, rows, tree off"] + best["store insert"]
         print(f"{'= total (tree off)':<24}{total_off / n * 1e6:>10.2f}   {n / total_off:,.0f} events/s")
         for k in ("render digest", "rows digest (tree off)", "rows digest (tree on)"):
             print(f"{k}: {facts[k]}")

@@ -240,3 +240,67 @@ def test_regenerate_from_snapshots(tmp_path: Path) -> None:
     for rel in RUST_GENERATED:
         committed = (RUST_SRC / rel).read_bytes()
         assert (tmp_path / "rust" / rel).read_bytes() == committed, f"{rel} differs from its regeneration"
+
+
+# -- the native core reads the same tables ----------------------------------------------------------------------
+
+
+def test_core_syscall_names_are_the_tables() -> None:
+    from auditsql import _core
+
+    for arch, table in _syscalls.SYSCALLS.items():
+        got = {nr: _core.syscall_name(arch, nr) for nr in table}
+        assert got == table, arch
+    assert _core.syscall_name("x86_64", max(_syscalls.SYSCALLS["x86_64"]) + 1000) is None
+    assert _core.syscall_name("no-such-arch", 59) is None
+
+
+def test_core_errno_names_are_the_table() -> None:
+    from auditsql import _core
+
+    assert {n: _core.errno_name(n) for n in _errno.ERRNO_NAMES} == _errno.ERRNO_NAMES
+    assert _core.errno_name(0) is None
+
+
+def test_core_arches_are_the_table() -> None:
+    from auditsql import _core
+
+    for number, name in _arches.AUDIT_ARCHES.items():
+        assert _core.arch_of(f"{number:x}".encode()) == (number, name)
+        assert _core.arch_of(name.encode()) == (number, name)
+
+
+def test_core_message_types_are_the_table() -> None:
+    from auditsql import _core
+
+    for number, name in _msgtypes.MSG_TYPES.items():
+        (rec,) = _core.parse_line(f"type={name} msg=audit(1.000:1): a=1".encode())
+        assert (rec["type"], rec["name"]) == (number, name)
+        assert _core.parse_netlink(number, b"audit(1.000:1): a=1")["name"] == name
+
+
+def test_core_field_formats_are_the_dictionary() -> None:
+    # an encoded field decodes hex ("41" is "A"); a decimal one is a number; hexadecimal and octal are written
+    # 0x/0o (the common fields the renderer types alike everywhere keep their own typing)
+    from auditsql import _core
+
+    common = {
+        "arch",
+        "syscall",
+        "items",
+        "pid",
+        "ppid",
+        "exit",
+        "ses",
+        "success",
+        "tty",
+        "comm",
+        "exe",
+        "subj",
+    }
+    common |= {"key", "uring_op"}
+    want = {"encoded": "A", "numeric decimal": 41, "numeric hexadecimal": "0x41", "numeric octal": "0o41"}
+    for field, fmt in _fields.FIELD_FORMATS.items():
+        if field in common or fmt not in want:
+            continue
+        assert _core.convert(field, b"41") == want[fmt], field

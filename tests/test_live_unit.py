@@ -14,6 +14,7 @@ from collections import deque
 
 import pytest
 
+from auditsql._core import parse_netlink
 from auditsql.kernel.loss import KernelLostPoller, LossAccount, SerialTracker, format_stats, read_stats
 from auditsql.kernel.netlink import AUDIT_GET, AUDIT_SET, NLMSG_ERROR, NLMSG_HDRLEN, pack_nlmsg
 from auditsql.kernel.snapshot import (
@@ -29,7 +30,6 @@ from auditsql.kernel.sources import (
     choose_source,
 )
 from auditsql.kernel.status import AuditStatus
-from auditsql.records.parser import parse_netlink
 
 HDR = struct.Struct("=IHHII")
 KERNEL = (0, 0)
@@ -98,39 +98,50 @@ EOE = b"audit(1700000000.123:42): "
 
 def test_parse_netlink_builds_the_auditd_line() -> None:
     rec = parse_netlink(1300, SYSCALL)
-    assert rec.text == "type=SYSCALL msg=" + SYSCALL.decode()
-    assert (rec.type, rec.name, rec.sec, rec.msec, rec.serial) == (1300, "SYSCALL", 1700000000, 123, 42)
-    assert rec.fields == [("arch", "c000003e"), ("syscall", "59"), ("success", "yes"), ("exit", "0")]
-    assert rec.error is None
+    assert rec["text"] == b"type=SYSCALL msg=" + SYSCALL
+    assert (rec["type"], rec["name"], rec["sec"], rec["msec"], rec["serial"]) == (
+        1300,
+        "SYSCALL",
+        1700000000,
+        123,
+        42,
+    )
+    assert rec["fields"] == [
+        (b"arch", b"c000003e"),
+        (b"syscall", b"59"),
+        (b"success", b"yes"),
+        (b"exit", b"0"),
+    ]
+    assert rec["error"] is None
 
 
 def test_parse_netlink_eoe_keeps_its_trailing_space() -> None:
     rec = parse_netlink(1320, EOE)
-    assert rec.text == "type=EOE msg=audit(1700000000.123:42): "
-    assert (rec.name, rec.serial, rec.fields) == ("EOE", 42, [])
+    assert rec["text"] == b"type=EOE msg=audit(1700000000.123:42): "
+    assert (rec["name"], rec["serial"], rec["fields"]) == ("EOE", 42, [])
 
 
 def test_parse_netlink_strips_nul_and_newline_of_user_messages() -> None:
     rec = parse_netlink(1107, b"audit(1.002:3): pid=1 uid=0 msg='text'\n\0")
-    assert rec.text == "type=USER_AVC msg=audit(1.002:3): pid=1 uid=0 msg='text'"
+    assert rec["text"] == b"type=USER_AVC msg=audit(1.002:3): pid=1 uid=0 msg='text'"
 
 
 def test_parse_netlink_never_splits_a_forged_second_header() -> None:
     payload = b"audit(1.002:3): pid=1 msg='x type=SYSCALL msg=audit(1.002:4): syscall=59'"
     rec = parse_netlink(1107, payload)
-    assert rec.serial == 3
-    assert rec.fields == [("pid", "1"), ("msg", "'x type=SYSCALL msg=audit(1.002:4): syscall=59'")]
+    assert rec["serial"] == 3
+    assert rec["fields"] == [(b"pid", b"1"), (b"msg", b"'x type=SYSCALL msg=audit(1.002:4): syscall=59'")]
 
 
 def test_parse_netlink_unknown_type_and_bad_stamp() -> None:
     rec = parse_netlink(1999, b"audit(1.002:3): a=b")
-    assert (rec.type, rec.name, rec.text) == (
+    assert (rec["type"], rec["name"], rec["text"]) == (
         1999,
         "UNKNOWN[1999]",
-        "type=UNKNOWN[1999] msg=audit(1.002:3): a=b",
+        b"type=UNKNOWN[1999] msg=audit(1.002:3): a=b",
     )
     bad = parse_netlink(1300, b"no stamp")
-    assert (bad.type, bad.error) == (1300, "no audit(SEC.MSEC:SERIAL) stamp in header: 'msg=no stamp'")
+    assert (bad["type"], bad["error"]) == (1300, "no audit(SEC.MSEC:SERIAL) stamp in header: 'msg=no stamp'")
 
 
 # -- the netlink reader ----------------------------------------------------------------------------------------

@@ -13,13 +13,11 @@ from typing import Any
 
 import pytest
 
+from auditsql import _core
 from auditsql.agent import RunSink, Stop
-from auditsql.events.assembler import Assembler
-from auditsql.events.event import Event
-from auditsql.events.render import Renderer
-from auditsql.records.parser import parse_line
 from auditsql.store.sqlite import StoreError
 from tests.agent.test_schedule import exec_lines
+from tests.core import Ev, events_and_records
 
 _EXE = Path(sys.executable).with_name("auditsql")
 AUDITSQL = str(_EXE) if _EXE.exists() else shutil.which("auditsql") or "auditsql"
@@ -139,20 +137,30 @@ class FakeStore:
         return {"process_events": 2}
 
 
-def events_of(lines: list[str]) -> list[Event]:
-    a = Assembler()
-    out = [ev for line in lines for rec in parse_line(line.encode()) for ev in a.push(rec)]
-    return out + a.flush()
+def events_of(lines: list[str]) -> list[Ev]:
+    """The events of record lines (rendered by the native core, ids not resolved), with their records."""
+    data = "".join(line + "\n" for line in lines).encode()
+    return [Ev(d, recs) for d, recs in events_and_records(data, fmt="enriched")]
+
+
+def render(ev: Ev) -> dict:
+    """The sink's render step: the event is rendered already."""
+    return ev.json
+
+
+def rows_for(event: dict, uptime_base: float | None) -> list[tuple[str, tuple]]:
+    """The sink's row mapping: the native mappers (``auditsql._core.rows_of``)."""
+    return _core.rows_of(json.dumps(event).encode(), uptime_base=uptime_base)
 
 
 def test_sink_maps_events_and_loss(capsys: pytest.CaptureFixture[str]) -> None:
-    from auditsql.tables import loss_rows, rows_for
+    from auditsql.tables import loss_rows
 
     store = FakeStore()
     now = [0.0]
     sink = RunSink(
         store,
-        Renderer(resolve_ids=False).render,
+        render,
         rows_for,
         loss_rows,
         expiry=3600,
@@ -185,7 +193,7 @@ def test_sink_counts_unmappable_events_and_goes_on(capsys: pytest.CaptureFixture
         return [("audit_events", ())]
 
     store = FakeStore()
-    sink = RunSink(store, Renderer(resolve_ids=False).render, rows_for, lambda r: [])
+    sink = RunSink(store, render, rows_for, lambda r: [])
     for ev in events_of(exec_lines(7, 77, ["/bin/echo"]) + exec_lines(8, 78, ["/bin/echo"])):
         sink.event(ev)
     assert calls == ["1700000000.250:7", "1700000000.250:8"]
@@ -197,9 +205,7 @@ def test_sink_counts_unmappable_events_and_goes_on(capsys: pytest.CaptureFixture
 
 
 def test_sink_store_failure_stops_with_one_line() -> None:
-    sink = RunSink(
-        FakeStore(fail="insert"), Renderer(resolve_ids=False).render, lambda e, b: [("t", ())], list
-    )
+    sink = RunSink(FakeStore(fail="insert"), render, lambda e, b: [("t", ())], list)
     with pytest.raises(Stop) as info:
         sink.event(events_of(exec_lines(7, 77, ["/bin/echo"]))[0])
     assert str(info.value) == "cannot write 1 rows to /x.db: disk I/O error"

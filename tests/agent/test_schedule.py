@@ -14,13 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from auditsql.events.assembler import Assembler
-from auditsql.events.render import Renderer
+from auditsql._core import Pipeline, Settings
 from auditsql.outputs.results_log import ResultsLog, calendar_time, column_text, host_identifier, row_columns
 from auditsql.query.schedule import Job, ScheduleError, Scheduler, check_queries
-from auditsql.records.parser import parse_line
 from auditsql.store.sqlite import Store
-from auditsql.tables import REGISTRY, event_tables, live_tables, rows_for
+from auditsql.tables import REGISTRY, event_tables, live_tables
 
 T0 = 1795593600  # Wed Nov 25 08:00:00 2026 UTC
 
@@ -42,23 +40,22 @@ def exec_lines(serial: int, pid: int, argv: list[str], sec: int = 1700000000) ->
 
 
 class Feeder:
-    """Raw audit lines -> assembler -> renderer -> auditsql.tables.rows_for -> Store (the run pipeline)."""
+    """Raw audit lines -> the native pipeline (assembled, rendered, mapped to rows) -> Store (the run path)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.assembler = Assembler()
-        self.renderer = Renderer(resolve_ids=False)
+        self.pipeline = Pipeline(Settings(format="enriched", resolve_ids=False, events_json=False))
         self.serial = 100
+
+    def feed(self, lines: list[str]) -> None:
+        """Record lines in; the rows of the events they closed go to the store."""
+        self.store.insert(self.pipeline.feed_lines("".join(ln + "\n" for ln in lines).encode()).rows)
 
     def execs(self, *argvs: list[str]) -> None:
         for argv in argvs:
             self.serial += 1
-            for line in exec_lines(self.serial, 1000 + self.serial, argv):
-                for rec in parse_line(line.encode()):
-                    for ev in self.assembler.push(rec):
-                        self.store.insert(rows_for(self.renderer.render(ev), None))
-        for ev in self.assembler.flush():
-            self.store.insert(rows_for(self.renderer.render(ev), None))
+            self.feed(exec_lines(self.serial, 1000 + self.serial, argv))
+        self.store.insert(self.pipeline.finish().rows)
         self.store.flush()
 
 
@@ -589,10 +586,7 @@ def test_scheduler_reads_committed_rows_only_through_before_run(tmp_path: Path) 
         monotonic=lambda: clock.mono,
     )
     sch.start()
-    for line_ in exec_lines(500, 7, ["/bin/echo", "buffered"]):
-        for rec in parse_line(line_.encode()):
-            for ev in feed.assembler.push(rec):
-                s.insert(rows_for(feed.renderer.render(ev), None))
+    feed.feed(exec_lines(500, 7, ["/bin/echo", "buffered"]))
     clock.advance(1)
     sch.run_due(clock.mono)
     assert lines(out) == []  # still in the store's buffer

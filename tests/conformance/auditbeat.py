@@ -7,7 +7,7 @@ testuser=1004, bob=9999): names are not compared, ids are.
 
 Input: the lines of ``X.log``, plus, appended in golden order, every ``event.original`` line the stored log
 lacks (``auditlogin.log`` is an older version than its golden: 2 lines for 3 events, see SOURCE.md). auditsql
-reads them (``Assembler`` + ``Renderer(resolve_ids=False)``), and each golden event is matched with the auditsql
+reads them (``auditsql._core.render_lines``, ids not resolved), and each golden event is matched with the auditsql
 event holding its first original record.
 
 Compared (golden key ↔ auditsql value; a key is compared only where the golden has it):
@@ -46,12 +46,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from auditsql.events.assembler import Assembler
-from auditsql.events.event import Event
-from auditsql.events.render import Renderer
-from auditsql.records.encoding import unescape
-from auditsql.records.parser import parse_line
+from auditsql import _core
+from auditsql._core import unescape
 from tests.conformance.common import CORPUS, Result
+from tests.core import Ev, event_records, text
 
 __all__ = ["run", "compare_file", "GOLDENS", "AUDITBEAT", "not_compared", "input_lines"]
 
@@ -108,15 +106,11 @@ def input_lines(name: str) -> list[str]:
     return lines
 
 
-def _events(lines: list[str]) -> list[tuple[Event, dict]]:
-    a = Assembler()
-    rnd = Renderer(resolve_ids=False)
-    evs: list[Event] = []
-    for ln in lines:
-        for rec in parse_line(ln.encode("utf-8", "surrogateescape")):
-            evs.extend(a.push(rec))
-    evs.extend(a.flush())
-    return [(ev, rnd.render(ev)) for ev in evs]
+def _events(lines: list[str]) -> list[tuple[Ev, dict]]:
+    """The lines read by auditsql (enrichment detected, ids not resolved): each event with its JSON."""
+    data = b"".join(ln.encode("utf-8", "surrogateescape") + b"\n" for ln in lines)
+    evs = _core.render_lines(data, resolve_ids=False, format="enriched")
+    return [(Ev(d, event_records(d)), d) for d in evs]
 
 
 def _text(v: object) -> object:
@@ -170,19 +164,19 @@ def _path_value(key: str, theirs: object, p: dict) -> object:
     return _text(v)
 
 
-def ours_for(key: str, theirs: object, ev: Event, d: dict) -> object:
+def ours_for(key: str, theirs: object, ev: Ev, d: dict) -> object:
     """auditsql's value for one flattened golden key, or ``None`` when the key is not compared."""
     s = d["summary"]
     first = ev.records[0]
-    is_syscall = first.type == 1300
+    is_syscall = first["type"] == 1300
     sc = _section(d, "SYSCALL")
-    msg = _section(d, first.name).get("msg")
+    msg = _section(d, first["name"]).get("msg")
     msg = msg if isinstance(msg, dict) else {}
-    top = _section(d, first.name)
+    top = _section(d, first["name"])
     if key == "auditd.sequence":
         return ev.serial
     if key == "auditd.message_type":
-        return first.name.lower()
+        return first["name"].lower()
     if key == "auditd.session":
         ses = s.get("ses", top.get("ses"))
         return "" if ses is None else str(ses)
@@ -278,8 +272,8 @@ def compare_file(name: str) -> Result:
     gold = json.loads((AUDITBEAT / f"{name}-expected.json").read_text())
     ours = _events(input_lines(name))
     r.check(f"{name} events", len(gold), len(ours))
-    by_first = {ev.records[0].text: (ev, d) for ev, d in ours}
-    by_any = {rec.text: (ev, d) for ev, d in ours for rec in ev.records}
+    by_first = {text(ev.records[0]["text"]): (ev, d) for ev, d in ours}
+    by_any = {text(rec["text"]): (ev, d) for ev, d in ours for rec in ev.records}
     for i, g in enumerate(gold):
         orig = g["event"]["original"]
         where = f"{name}#{i} ({g['auditd']['sequence']})"
@@ -311,7 +305,7 @@ def not_compared() -> dict[str, int]:
     out: dict[str, int] = {}
     for name in GOLDENS:
         gold = json.loads((AUDITBEAT / f"{name}-expected.json").read_text())
-        ours = {ev.records[0].text: (ev, d) for ev, d in _events(input_lines(name))}
+        ours = {text(ev.records[0]["text"]): (ev, d) for ev, d in _events(input_lines(name))}
         for g in gold:
             hit = ours.get(g["event"]["original"][0])
             for key, tv in _flat(g):

@@ -42,14 +42,10 @@ import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from auditsql.events.event import Event
-from auditsql.events.interpret import arch_of, errno_name, sockaddr_of
-from auditsql.events.render import Renderer
-from auditsql.records.encoding import unescape
-from auditsql.records.parser import parse_text
-from auditsql.records.record import Record
-from auditsql.records.values import as_text
+from auditsql import _core
+from auditsql._core import arch_of, errno_name, unescape
 from tests.conformance.common import CORPUS, Result
+from tests.core import Record, as_text, detect_of, get, parse_text, sockaddr_of, text
 
 __all__ = ["run", "snapshots", "compare_snapshot", "rejected", "Snapshot", "SNAPSHOTS"]
 
@@ -214,10 +210,10 @@ def _hexnum(theirs: str, ours: str) -> str:
         return ours
 
 
-def _saddr(token: str | None, arch: int | None) -> object:
+def _saddr(token: bytes | None, arch: int | None) -> object:
     sa = sockaddr_of(token, arch)
     if sa is None or "error" in sa:
-        return token
+        return text(token)
     fam = sa.get("family")
     if fam == "inet":
         return {"address": f"{sa['addr']}:{sa['port']}", "family": "AF_INET"}
@@ -239,7 +235,7 @@ def expected_of(key: str, theirs: object, ours: object, rec: Record, nested: boo
     if ours is _MISSING:
         return "<missing>"
     if key == "arch" and not nested:
-        return arch_of(rec.get("arch"))[1]
+        return arch_of(get(rec, b"arch"))[1]
     if key == "success" and isinstance(ours, str) and isinstance(theirs, bool):
         return {"yes": True, "no": False}.get(ours, ours)
     if key in ("subj", "obj") and isinstance(ours, str):
@@ -258,7 +254,7 @@ def expected_of(key: str, theirs: object, ours: object, rec: Record, nested: boo
     if key == "errno" and isinstance(ours, int):
         return errno_name(ours) or str(ours)
     if key == "saddr":
-        return _saddr(rec.get("saddr"), arch_of(rec.get("arch"))[0])
+        return _saddr(get(rec, b"saddr"), arch_of(get(rec, b"arch"))[0])
     if key == "grantors" and isinstance(ours, str) and isinstance(theirs, list):
         return ours.split(",")
     if key == "proctitle" and isinstance(ours, str):
@@ -269,7 +265,7 @@ def expected_of(key: str, theirs: object, ours: object, rec: Record, nested: boo
         return _FILTER_LISTS.get(str(ours), str(ours))
     if key == "msg" and isinstance(theirs, str) and isinstance(ours, dict):
         # their payload parser gave up (free text, empty value): they keep the payload text
-        tok = rec.get("msg") or ""
+        tok = text(get(rec, b"msg")) or ""
         return _text(tok[1:-1] if tok[:1] == "'" else tok)
     if isinstance(theirs, str) and isinstance(ours, str) and ours.startswith("0x"):
         return _hexnum(theirs, ours)
@@ -298,7 +294,6 @@ def expected_of(key: str, theirs: object, ours: object, rec: Record, nested: boo
 
 # -- comparison ------------------------------------------------------------------------------------------------
 
-_RENDERER = Renderer(resolve_ids=False)
 #: auditsql-only keys that are not fields of the record: free-text words and the derived names
 _DERIVED = frozenset(("_text", "ARCH", "SYSCALL", "ARGV"))
 
@@ -307,16 +302,16 @@ def _ours_section(rec: Record) -> dict[str, object]:
     """The record's section as auditsql renders it (a one-record event), with the argument lists spread back
     into their fields: SYSCALL ``ARGV[i]`` → ``a<i>`` (``0x…``), EXECVE ``ARGV[i]`` → ``a<i>`` (decoded),
     PROCTITLE ``ARGV`` → ``proctitle`` (the NUL-separated arguments)."""
-    ev = Event(rec.node, rec.sec, rec.msec, rec.serial)
-    ev.records.append(rec)
-    d = _RENDERER.render(ev)
-    sec = d.get(rec.name)
+    fmt = "enriched" if detect_of(rec) else "raw"
+    evs = _core.render_lines(rec["text"] + b"\n", resolve_ids=False, format=fmt)
+    d = evs[0] if len(evs) == 1 else {}
+    sec = d.get(rec["name"])
     if isinstance(sec, list):
         sec = sec[0]
     out = dict(sec) if isinstance(sec, dict) else {}
-    argv = out.pop("ARGV", None) if rec.type in (1300, 1309, 1327) else None
+    argv = out.pop("ARGV", None) if rec["type"] in (1300, 1309, 1327) else None
     if isinstance(argv, list):
-        if rec.type == 1327:
+        if rec["type"] == 1327:
             out["proctitle"] = "%00".join(argv)
         else:
             for i, a in enumerate(argv):
@@ -352,13 +347,13 @@ def compare_snapshot(snap: Snapshot, r: Result) -> None:
     where = f"{snap.description} [{snap.name[26:-5]}]"
     r.check(f"{where} records", 1, len(recs))
     rec = recs[0]
-    r.check(f"{where} parse error", None, rec.error)
-    r.check(f"{where} record_type", gold["record_type"], rec.name)
-    r.check(f"{where} timestamp", gold["timestamp"], rec.sec * 1000 + rec.msec)
-    r.check(f"{where} id", gold["id"], rec.serial)
-    r.check(f"{where} node", gold.get("node"), rec.node)
+    r.check(f"{where} parse error", None, rec["error"])
+    r.check(f"{where} record_type", gold["record_type"], rec["name"])
+    r.check(f"{where} timestamp", gold["timestamp"], rec["sec"] * 1000 + rec["msec"])
+    r.check(f"{where} id", gold["id"], rec["serial"])
+    r.check(f"{where} node", gold.get("node"), text(rec["node"]))
     _compare_fields(r, where, gold["fields"], _ours_section(rec), rec)
-    ours_enrich = {k: _text(as_text(tok)) for k, tok in rec.enrich}
+    ours_enrich = {text(k): _text(as_text(tok)) for k, tok in rec["enrich"]}
     theirs = gold.get("enrichment", {})
     r.check(f"{where} enrichment keys", sorted(theirs), sorted(ours_enrich))
     for k, tv in theirs.items():
@@ -381,9 +376,9 @@ def rejected() -> dict[str, object]:
         if "Err" not in snap.body:
             continue
         recs = parse_text(snap.info)
-        if len(recs) == 1 and recs[0].error is None:
+        if len(recs) == 1 and recs[0]["error"] is None:
             outcome = "parsed"
-        elif any(rec.error for rec in recs):
+        elif any(rec["error"] for rec in recs):
             outcome = "error record"
         else:
             outcome = f"{len(recs)} records"

@@ -49,14 +49,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from auditsql.events.assembler import Assembler
-from auditsql.events.event import Event
-from auditsql.events.identity import UNSET, Identities
-from auditsql.events.interpret import arch_of
-from auditsql.events.render import Renderer
-from auditsql.records.parser import parse_line, parse_nested
-from auditsql.records.record import FREE_TEXT, Record
+from auditsql import _core
 from tests.conformance.common import CORPUS, Result
+from tests.core import Ev, Record, event_records, name_ids, section_of, text
 
 __all__ = ["run", "run_python", "compare_ref", "lol_check", "REF_C", "REF_PY", "PASSWD", "our_walk"]
 
@@ -65,8 +60,12 @@ REF_C = BASE / "auparse" / "auparse_test.ref"
 REF_PY = BASE / "auparse" / "auparse_test.ref.py"
 BUF = BASE / "derived" / "auparse_test-buf.log"
 
+#: (uint32)-1: "not set" (auid/ses of processes that never logged in)
+UNSET = 4294967295
 #: the only uid/gid names that do not depend on the passwd of the machine that ran the golden
 PASSWD = {0: "root", UNSET: "unset"}
+#: key under which words that are not ``key=value`` are kept (as text)
+FREE_TEXT = ""
 
 _ID_NAMES = frozenset(
     (
@@ -87,20 +86,16 @@ _ID_NAMES = frozenset(
 )
 
 
-class FixedIds(Identities):
-    """uid/gid → name from :data:`PASSWD` only (no host lookups)."""
+class Renderer:
+    """Sections as auditsql renders them (ids not resolved by the host), then uid/gid names from
+    :data:`PASSWD` only, added as the renderer adds names (``tests.core.name_ids``)."""
 
-    def user(self, uid: int) -> str | None:
-        return PASSWD.get(uid)
-
-    def group(self, gid: int) -> str | None:
-        return PASSWD.get(gid)
+    def section(self, rec: Record) -> dict[str, object]:
+        return name_ids(section_of(rec), PASSWD)
 
 
 def renderer() -> Renderer:
-    r = Renderer(resolve_ids=True)
-    r.ids = FixedIds()
-    return r
+    return Renderer()
 
 
 # -- the golden ------------------------------------------------------------------------------------------------
@@ -185,13 +180,12 @@ def parse_ref(path: Path) -> tuple[dict[int, list[GEvent]], dict[int, str]]:
 # -- auditsql's side -------------------------------------------------------------------------------------------
 
 
-def assemble(records: Iterable[Record]) -> list[Event]:
-    a = Assembler()
-    out: list[Event] = []
-    for rec in records:
-        out.extend(a.push(rec))
-    out.extend(a.flush())
-    return out
+def assemble(records: Iterable[Record]) -> list[Ev]:
+    """The events auditsql assembles from these records (each record's text one line, enrichment detected)."""
+    data = b"".join(rec["text"] + b"\n" for rec in records)
+    return [
+        Ev(ev, event_records(ev)) for ev in _core.render_lines(data, resolve_ids=False, format="enriched")
+    ]
 
 
 def file_records(*paths: Path) -> list[Record]:
@@ -199,7 +193,7 @@ def file_records(*paths: Path) -> list[Record]:
     for p in paths:
         with open(p, "rb") as f:
             for line in f:
-                out.extend(parse_line(line))
+                out.extend(_core.parse_line(line))
     return out
 
 
@@ -221,12 +215,12 @@ def _text(v: object) -> object:
 
 def our_walk(rec: Record, rnd: Renderer) -> list[tuple[str, str, object]]:
     """auditsql's record as libauparse walks it: ``(name, raw token, interpreted value)``."""
-    arch_name = arch_of(rec.get("arch"))[1] if rec.type == 1300 else None
-    sec = rnd.section(rec, arch_name)
-    walk: list[tuple[str, str, object]] = [("type", rec.name, rec.name)]
-    folded = {f"{q}-{k}" for q, k in _QUALIFIED.findall(rec.body)}
+    sec = rnd.section(rec)
+    walk: list[tuple[str, str, object]] = [("type", rec["name"], rec["name"])]
+    folded = {f"{q}-{k}" for q, k in _QUALIFIED.findall(text(rec["body"]) or "")}
     avc_done = False
-    for k, tok in rec.fields:
+    for kb, tokb in rec["fields"]:
+        k, tok = text(kb) or "", text(tokb) or ""
         if k == FREE_TEXT:
             if tok == "avc:" and not avc_done:
                 avc_done = True
@@ -238,7 +232,8 @@ def our_walk(rec: Record, rnd: Renderer) -> list[tuple[str, str, object]]:
             continue
         if k == "msg" and tok[:1] == "'":
             nested = sec.get("msg")
-            for nk, nv in parse_nested(tok):
+            for nkb, nvb in _core.parse_nested(tokb):
+                nk, nv = text(nkb) or "", text(nvb) or ""
                 if nk == FREE_TEXT:
                     continue
                 val = nested.get(nk, _MISSING) if isinstance(nested, dict) else _MISSING
@@ -249,12 +244,12 @@ def our_walk(rec: Record, rnd: Renderer) -> list[tuple[str, str, object]]:
                 walk.append((nk, nv, val))
             continue
         name = k.split("-", 1)[1] if k in folded else k
-        walk.append((name, tok, _interp(rec, k, tok, sec)))
+        walk.append((name, tok, _interp(rec, k, sec)))
     return walk
 
 
-def _interp(rec: Record, k: str, tok: str, sec: dict[str, object]) -> object:
-    if rec.type == 1300:
+def _interp(rec: Record, k: str, sec: dict[str, object]) -> object:
+    if rec["type"] == 1300:
         if k == "arch":
             return sec.get("ARCH", _MISSING)
         if k == "syscall":
@@ -274,12 +269,12 @@ def _interp(rec: Record, k: str, tok: str, sec: dict[str, object]) -> object:
 # -- comparison ------------------------------------------------------------------------------------------------
 
 
-def _ours_by_id(events: list[Event]) -> dict[str, Event]:
+def _ours_by_id(events: list[Ev]) -> dict[str, Ev]:
     return {ev.id: ev for ev in events}
 
 
 def compare_section(
-    r: Result, label: str, gold: list[GEvent], events: list[Event], rnd: Renderer, null_host: str
+    r: Result, label: str, gold: list[GEvent], events: list[Ev], rnd: Renderer, null_host: str
 ) -> None:
     """Compare one walked section with auditsql's events for the same input."""
     r.check(f"{label} events", len(gold), len(events))
@@ -294,9 +289,9 @@ def compare_section(
         r.check(f"{where} records", gev.nrecords, len(ev.records))
         for j, (grec, rec) in enumerate(zip(gev.records, ev.records, strict=False), 1):
             w = f"{where} record {j}"
-            r.check(f"{w} type", (grec.type_num, grec.type_name), (rec.type, rec.name))
+            r.check(f"{w} type", (grec.type_num, grec.type_name), (rec["type"], rec["name"]))
             r.check(f"{w} time", grec.time, ev.id)
-            r.check(f"{w} host", grec.host, rec.node if rec.node is not None else null_host)
+            r.check(f"{w} host", grec.host, text(rec["node"]) if rec["node"] is not None else null_host)
             walk = our_walk(rec, rnd)
             r.check(f"{w} field count", grec.nfields, len(walk))
             if not grec.fields:
@@ -368,7 +363,7 @@ def lol_check() -> Result:
     path = BASE / "auparse" / "test3.log"
     lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
     events = assemble(file_records(path))
-    out = sorted(rec.text for ev in events for rec in ev.records)
+    out = sorted(text(rec["text"]) for ev in events for rec in ev.records)
     for ln in lines:
         r.check(f"re-emitted once: {ln[:60]}", 1, out.count(ln))
     r.check("records", len(lines), len(out))

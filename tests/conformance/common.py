@@ -4,21 +4,19 @@ Stable API, used by every conformance module:
 
 - ``CORPUS``: the peer test data corpus (``<repo>/../shared/corpus``, falling back to ``/work/shared/corpus``).
 - ``Result``: what one ``run()``/``run_*()`` returns: source name, leaf values compared, matched, mismatches.
-- ``events_of(path)``: a log file read by auditsql (LogSource → Assembler → Renderer(resolve_ids=False)),
-  as the rendered event dicts in output order.
-- ``records_of(path)``: a log file's parsed records, in order.
+- ``events_of(path)``: a log file read by auditsql (``auditsql._core.render_lines``: the format sniffed, lines
+  parsed, assembled, rendered with ids not resolved), as the rendered event dicts in output order.
+- ``records_of(path)``: a log file's parsed records (``auditsql._core.parse_line``'s dicts), in order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from auditsql.events.assembler import Assembler
-from auditsql.events.render import Renderer
-from auditsql.pipeline import process
-from auditsql.records.record import Record
-from auditsql.sources.logfile import LogSource
+from auditsql import _core
+from tests.core import records_of_bytes
 
 __all__ = ["CORPUS", "REPO", "Result", "events_of", "records_of", "same"]
 
@@ -72,13 +70,12 @@ def same(a: object, b: object) -> bool:
     return a == b
 
 
-def records_of(path: Path) -> list[Record]:
-    """Every record of the log file at ``path``, in file order (format auto-detected)."""
-    return list(LogSource(str(path)).records())
+def records_of(path: Path) -> list[dict[str, Any]]:
+    """Every record of the log file at ``path``, in file order (format auto-detected, comment and blank lines
+    skipped), as ``auditsql._core.parse_line`` dicts."""
+    return records_of_bytes(path.read_bytes())
 
 
 def events_of(path: Path) -> list[dict]:
     """The log file at ``path`` as auditsql's rendered event dicts, in output order (ids not resolved)."""
-    out: list[dict] = []
-    process(LogSource(str(path)).records(), out.append, Assembler(), Renderer(resolve_ids=False))
-    return out
+    return _core.render_lines(path.read_bytes(), resolve_ids=False)

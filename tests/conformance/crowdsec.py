@@ -22,10 +22,9 @@ from __future__ import annotations
 import json
 import re
 
-from auditsql.events.interpret import arch_of, syscall_name
-from auditsql.events.render import Renderer
-from auditsql.records.record import Record
+from auditsql._core import arch_of, syscall_name
 from tests.conformance.common import CORPUS, Result, records_of
+from tests.core import Record, get, section_of, text
 
 __all__ = ["run", "assertions", "LOG", "ASSERT"]
 
@@ -37,7 +36,6 @@ _LINE = re.compile(
     r'results\["s01-parse"\]\["crowdsecurity/auditd-logs"\]\[(\d+)\]\.Evt\.'
     r'(Parsed|Meta|Unmarshaled\["auditd"\])\["([^"]+)"\] == (".*")$'
 )
-_RENDERER = Renderer(resolve_ids=False)
 _NOT_COMPARED = frozenset(
     (("Parsed", "program"), ("Parsed", "msg_type"), ("Meta", "datasource_path"), ("Meta", "datasource_type"))
 )
@@ -60,24 +58,26 @@ def _unquote(tok: str) -> str:
 
 def ours(rec: Record, where: str, key: str) -> object:
     """auditsql's value for one assertion key."""
-    stamp = f"{rec.sec}.{rec.msec:03d}"
+    stamp = f"{rec['sec']}.{rec['msec']:03d}"
     if where == "Parsed":
-        return {"timestamp": stamp, "event_inc_id": str(rec.serial), "message": rec.text}.get(
+        return {"timestamp": stamp, "event_inc_id": str(rec["serial"]), "message": text(rec["text"])}.get(
             key, "<missing>"
         )
     if where == "Meta":
         if key == "auditd_eventid":
-            return str(rec.serial)
+            return str(rec["serial"])
         if key == "log_type":
-            nr = rec.get("syscall")
-            return syscall_name(arch_of(rec.get("arch"))[1], int(nr)) if nr and nr.isdigit() else "<missing>"
-        v = _RENDERER.section(rec).get(key, "<missing>")
+            nr = get(rec, b"syscall")
+            return (
+                syscall_name(arch_of(get(rec, b"arch"))[1], int(nr)) if nr and nr.isdigit() else "<missing>"
+            )
+        v = section_of(rec).get(key, "<missing>")
         return str(v) if isinstance(v, int) else v
     if key == "type":
-        return rec.name
+        return rec["name"]
     if key == "msg":
-        return f"audit({stamp}:{rec.serial}):"
-    tok = rec.get(key)
+        return f"audit({stamp}:{rec['serial']}):"
+    tok = text(get(rec, key.encode()))
     return "<missing>" if tok is None else _unquote(tok)
 
 

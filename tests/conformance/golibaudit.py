@@ -75,22 +75,18 @@ import re
 import signal
 from pathlib import Path
 
-from auditsql.events.assembler import Assembler
-from auditsql.events.interpret import (
+from auditsql import _core
+from auditsql._core import (
     arch_of,
+    decode_encoded,
     errno_name,
     execve_argv,
     proctitle_argv,
-    sockaddr_of,
     syscall_name,
+    unescape,
 )
-from auditsql.events.render import Renderer
-from auditsql.pipeline import process
-from auditsql.records.encoding import decode_encoded, unescape
-from auditsql.records.parser import parse_text
-from auditsql.records.record import Record
-from auditsql.sources.logfile import LogSource
 from tests.conformance.common import CORPUS, Result, records_of
+from tests.core import Record, get, parse_text, pipeline_events, section_of, sockaddr_of
 
 __all__ = [
     "GOLIBAUDIT",
@@ -118,7 +114,6 @@ REASSEMBLER: dict[str, tuple[int, list[tuple[int, int]]]] = {
     "rollover.log": (0, [(4294967294, 1), (4294967295, 1), (0, 1), (1, 1), (2, 1)]),
 }
 
-_RENDER = Renderer(resolve_ids=False, raw=False)
 _UNSET_KEYS = frozenset(("auid", "ses", "old-auid"))
 _UNSET = (4294967295, -1)
 _FAMILY = {"inet": "ipv4", "inet6": "ipv6", "unspec": "0"}
@@ -191,8 +186,8 @@ def _context(value: object, prefix: str, out: dict[str, object]) -> None:
 
 def record_values(rec: Record) -> dict[str, object]:
     """Our record as a go-libaudit ``data`` map (see the module docstring); ``"__tags__"`` holds the tags."""
-    arch_num, arch_name = arch_of(rec.get("arch"))
-    sec = _RENDER.section(rec, arch_name)
+    arch_num, arch_name = arch_of(get(rec, b"arch"))
+    sec = section_of(rec)
     merged: dict[str, object] = {}
     for k, v in sec.items():
         if k == "msg" and isinstance(v, dict):
@@ -223,28 +218,29 @@ def record_values(rec: Record) -> dict[str, object]:
     ex = sec.get("exit")
     if isinstance(ex, int) and ex < 0 and errno_name(-ex):
         out["exit"] = errno_name(-ex)
-    if rec.name == "SECCOMP" and isinstance(sec.get("sig"), int):
+    name = rec["name"]
+    if name == "SECCOMP" and isinstance(sec.get("sig"), int):
         try:
             out["sig"] = signal.Signals(sec["sig"]).name
         except ValueError:
             pass
-    if rec.name == "SYSCALL" and isinstance(sec.get("ARGV"), list):
+    if name == "SYSCALL" and isinstance(sec.get("ARGV"), list):
         for i, a in enumerate(sec["ARGV"]):
             out[f"a{i}"] = a[2:] if isinstance(a, str) and a.startswith("0x") else a
-    if rec.name == "EXECVE":
-        _argc, argv, _warnings = execve_argv([rec])
+    if name == "EXECVE":
+        _argc, argv, _warnings = execve_argv([rec["text"]])
         for i, a in enumerate(argv):
             out[f"a{i}"] = _text(a.split(b"\0", 1)[0])
-    if rec.name == "PROCTITLE":
-        out["proctitle"] = _text(b" ".join(proctitle_argv(rec.get("proctitle"))))
-    if rec.name == "AVC":
+    if name == "PROCTITLE":
+        out["proctitle"] = _text(b" ".join(proctitle_argv(get(rec, b"proctitle"))))
+    if name == "AVC":
         for verdict in ("denied", "granted"):
             perms = sec.get(verdict)
             if isinstance(perms, list):
                 out["seresult"] = verdict
                 out["seperms"] = ",".join(str(p) for p in perms)
-    if rec.name == "SOCKADDR":
-        sa = sockaddr_of(rec.get("saddr"), arch_num)
+    if name == "SOCKADDR":
+        sa = sockaddr_of(get(rec, b"saddr"), arch_num)
         if sa is not None:
             fam = _FAMILY.get(str(sa["family"]), str(sa["family"]))
             out["family"] = fam
@@ -254,9 +250,9 @@ def record_values(rec: Record) -> dict[str, object]:
             if "port" in sa:
                 out["port"] = str(sa["port"])
             if fam not in ("ipv4", "ipv6", "unix"):
-                raw = decode_encoded(rec.get("saddr") or "")
+                raw = decode_encoded(get(rec, b"saddr") or b"")
                 out["saddr"] = raw.hex() if raw is not None else MISSING
-    if rec.name == "LOGIN":
+    if name == "LOGIN":
         for k in list(out):
             if k.startswith(("old-", "new-")):
                 out.setdefault(k.replace("-", "_", 1), out[k])
@@ -280,11 +276,11 @@ def auparse_file(golden: Path) -> Result:
             res.check(f"{where} record", "present", MISSING)
             continue
         if g is None:
-            res.check(f"{where} rejected", True, rec.error is not None)
+            res.check(f"{where} rejected", True, rec["error"] is not None)
             continue
-        res.check(f"{where} record_type", g["record_type"], rec.name.lower())
-        res.check(f"{where} sequence", g["sequence"], rec.serial)
-        res.check(f"{where} @timestamp", _their_iso(g["@timestamp"]), _iso(rec.sec, rec.msec))
+        res.check(f"{where} record_type", g["record_type"], rec["name"].lower())
+        res.check(f"{where} sequence", g["sequence"], rec["serial"])
+        res.check(f"{where} @timestamp", _their_iso(g["@timestamp"]), _iso(rec["sec"], rec["msec"]))
         ours = record_values(rec)
         if "keys" in g:
             res.check(f"{where} keys", g["keys"], ours.get("__tags__", MISSING))
@@ -327,9 +323,8 @@ def yaml_cases(path: Path) -> dict[str, list[str]]:
 def case_events(lines: list[str]) -> tuple[list[dict], list[Record]]:
     """One YAML case's lines -> our rendered events and the parsed records."""
     recs = [r for line in lines for r in parse_text(line)]
-    out: list[dict] = []
-    process(recs, out.append, Assembler(), Renderer(resolve_ids=False))
-    return out, recs
+    data = b"".join(r["text"] + b"\n" for r in recs)
+    return _core.render_lines(data, resolve_ids=False, format="enriched"), recs
 
 
 def _first_field(recs: list[dict[str, object]], key: str) -> object:
@@ -472,7 +467,7 @@ def aucoalesce_file(golden: Path) -> Result:
         mapped = []
         for r in recs:
             vals = record_values(r)
-            vals["__type__"] = r.name
+            vals["__type__"] = r["name"]
             mapped.append(vals)
         gold = case["event"]
         file_path = gold.get("file", {}).get("path")
@@ -503,16 +498,14 @@ def reassembler_file(name: str) -> Result:
     """Our events (serial, records) in output order and ``serial_gaps`` against ``REASSEMBLER[name]``."""
     res = Result(f"go-libaudit reassembler {name}")
     lost, expected = REASSEMBLER[name]
-    asm = Assembler()
-    events: list[dict] = []
-    process(LogSource(str(GOLIBAUDIT / "reassembler" / name)).records(), events.append, asm, _RENDER)
+    events, stats = pipeline_events((GOLIBAUDIT / "reassembler" / name).read_bytes(), raw=False)
     ours = [(int(e["ID"].rsplit(":", 1)[1]), e["summary"]["records"]) for e in events]
     res.check(f"{name} events", len(expected), len(ours))
     for i, (serial, count) in enumerate(expected):
         got = ours[i] if i < len(ours) else (MISSING, MISSING)
         res.check(f"{name} event[{i}].serial", serial, got[0])
         res.check(f"{name} event[{i}].records", count, got[1])
-    res.check(f"{name} lost", lost, asm.stats["serial_gaps"])
+    res.check(f"{name} lost", lost, stats["serial_gaps"])
     return res
 
 

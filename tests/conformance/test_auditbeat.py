@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from auditsql.events.render import Renderer
 from tests.conformance import auditbeat
 from tests.conformance.common import Result
+from tests.core import parse_text, section_of
 
 #: mismatch lines (exactly as ``Result.mismatches`` writes them) that are accepted, with the reason. Empty:
 #: every compared value matches.
@@ -92,8 +92,6 @@ def test_chown_process_and_path() -> None:
 def test_old_auid_named_when_resolving() -> None:
     # with ids resolved, LOGIN's old-auid gets a name like auid (auditd's ENRICHED OLD-AUID)
     lines = auditbeat.input_lines("auditlogin.log")
-    from auditsql.records.parser import parse_text
-
     rec = parse_text(lines[0])[0]
-    sec = Renderer(resolve_ids=True).section(rec)
+    sec = section_of(rec, resolve_ids=True)
     assert sec["OLD-AUID"] == "unset"

@@ -5,9 +5,10 @@ See :mod:`tests.conformance.auparse` for what is compared and how auditsql's out
 
 from __future__ import annotations
 
-from auditsql.records.parser import parse_nested, parse_text
+from auditsql._core import parse_nested
 from tests.conformance import auparse
 from tests.conformance.common import Result
+from tests.core import get, parse_text
 
 #: mismatch lines (exactly as ``Result.mismatches`` writes them) that are accepted, each with its reason.
 #: Empty: with the mappings documented in auparse.py (``old auid`` → ``old-auid``, dropped free words, the
@@ -40,12 +41,12 @@ def test_test3_every_record_reemitted_once() -> None:
 def test_buffer_login_walk_with_old_auid_and_interpretation() -> None:
     # buf[0] line 1: `login pid=2027 uid=0 old auid=4294967295 new auid=848` (pre-3.x kernel)
     rec = parse_text(auparse.BUF.read_text().splitlines()[0])[0]
-    assert rec.fields == [
-        ("", "login"),
-        ("pid", "2027"),
-        ("uid", "0"),
-        ("old-auid", "4294967295"),
-        ("new-auid", "848"),
+    assert rec["fields"] == [
+        (b"", b"login"),
+        (b"pid", b"2027"),
+        (b"uid", b"0"),
+        (b"old-auid", b"4294967295"),
+        (b"new-auid", b"848"),
     ]
     assert auparse.our_walk(rec, auparse.renderer()) == [
         ("type", "LOGIN", "LOGIN"),
@@ -59,15 +60,15 @@ def test_buffer_login_walk_with_old_auid_and_interpretation() -> None:
 def test_old_style_user_login_payload() -> None:
     # buf[1]: msg='uid=848: exe="/bin/login" (hostname=?, addr=?, terminal=tty3 res=success)'
     rec = parse_text(auparse.BUF.read_text().splitlines()[2])[0]
-    msg = rec.get("msg")
+    msg = get(rec, b"msg")
     assert msg is not None
     assert parse_nested(msg) == [
-        ("uid", "848"),
-        ("exe", '"/bin/login"'),
-        ("hostname", "?"),
-        ("addr", "?"),
-        ("terminal", "tty3"),
-        ("res", "success"),
+        (b"uid", b"848"),
+        (b"exe", b'"/bin/login"'),
+        (b"hostname", b"?"),
+        (b"addr", b"?"),
+        (b"terminal", b"tty3"),
+        (b"res", b"success"),
     ]
 
 
@@ -84,7 +85,7 @@ def test_syscall_interpretation_of_buffer() -> None:
 
 def test_avc_seresult_seperms_and_grouping_of_test_log() -> None:
     events = auparse.assemble(auparse.file_records(auparse.BASE / "auparse" / "test.log"))
-    by_id = {ev.id: [r.name for r in ev.records] for ev in events}
+    by_id = {ev.id: [r["name"] for r in ev.records] for ev in events}
     assert by_id["1170021493.977:293"] == ["AVC", "SYSCALL", "CWD", "PATH"]
     assert by_id["1170021601.343:296"] == ["LOGIN", "SYSCALL", "PROCTITLE"]
     assert len(events) == 7

@@ -149,9 +149,9 @@ def test_auparse_rejected_line() -> None:
     # audit-rhel7.log line 31 `type=UNKNOWN[1329] msg=?`: go-libaudit returns nil, we keep it with an error
     recs = records_of(AUPARSE / "audit-rhel7.log")
     assert len(recs) == 50
-    assert recs[30].name == "UNKNOWN[1329]"
-    assert recs[30].type == 1329
-    assert recs[30].error == "no audit(SEC.MSEC:SERIAL) stamp in header: 'msg=?'"
+    assert recs[30]["name"] == "UNKNOWN[1329]"
+    assert recs[30]["type"] == 1329
+    assert recs[30]["error"] == "no audit(SEC.MSEC:SERIAL) stamp in header: 'msg=?'"
 
 
 def test_auparse_hex_values() -> None:

@@ -1,15 +1,14 @@
 """Exact tests of event assembly: closing (EOE, single, window, flush, tick), interleaving, duplicates, late
-records, serial gaps and rollover."""
+records, serial gaps and rollover, through the native pipeline (``auditsql._core.Pipeline``) fed one record
+line at a time; events are read back from their JSON (see tests/core.py ``Asm``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from auditsql.events.assembler import Assembler, is_single
-from auditsql.events.event import Event
-from auditsql.records.parser import parse_text
-from auditsql.records.record import Record
-from auditsql.sources.logfile import LogSource
+import pytest
+
+from tests.core import Asm, Ev, Record, detect_format, parse_text
 
 CORPUS = Path("/work/shared/corpus")
 
@@ -20,28 +19,25 @@ def rec(
     prefix = f"node={node} " if node is not None else ""
     line = f"{prefix}type={name} msg=audit({sec}.{msec:03d}:{serial}):" + (f" {body}" if body else "")
     (r,) = parse_text(line)
-    assert r.error is None
+    assert r["error"] is None
     return r
 
 
-def shape(events: list[Event]) -> list[tuple[int, list[str], str]]:
-    return [(e.serial, [r.name for r in e.records], e.closed_by) for e in events]
+def shape(events: list[Ev]) -> list[tuple[int, list[str], str]]:
+    return [(e.serial, [r["name"] for r in e.records], e.closed_by) for e in events]
 
 
-def run(
-    records: list[Record], asm: Assembler | None = None
-) -> tuple[list[list[Event]], list[Event], Assembler]:
+def run(records: list[Record], asm: Asm | None = None) -> tuple[list[list[Ev]], list[Ev], Asm]:
     """Push every record; returns what each push returned, what flush returned, and the assembler."""
-    asm = asm or Assembler()
+    asm = asm or Asm()
     per_push = [asm.push(r) for r in records]
     return per_push, asm.flush(), asm
 
 
-def corpus_events(path: Path, asm: Assembler | None = None) -> tuple[list[Event], Assembler]:
-    asm = asm or Assembler()
-    out: list[Event] = []
-    for r in LogSource(str(path)).records():
-        out += asm.push(r)
+def corpus_events(path: Path, asm: Asm | None = None) -> tuple[list[Ev], Asm]:
+    """A corpus log as the read job takes it (format sniffed, comments skipped), in one feed."""
+    asm = asm or Asm(detect=detect_format(path.read_bytes()[: 64 * 1024]) != "raw")
+    out = asm.feed(path.read_bytes())
     out += asm.flush()
     return out, asm
 
@@ -114,7 +110,7 @@ def test_out_of_order_records_reassembled_from_corpus() -> None:
     events, asm = corpus_events(CORPUS / "elastic_go-libaudit/reassembler/out_of_order.log")
     assert [(e.serial, len(e.records)) for e in events] == [(58, 2), (59, 5), (60, 5), (61, 4), (62, 1)]
     assert [e.closed_by for e in events] == ["flush"] * 5
-    assert [r.name for r in events[2].records] == ["SYSCALL", "EXECVE", "CWD", "PATH", "PATH"]
+    assert [r["name"] for r in events[2].records] == ["SYSCALL", "EXECVE", "CWD", "PATH", "PATH"]
     assert (asm.stats["serial_gaps"], asm.stats["late"], asm.stats["records"]) == (0, 0, 17)
 
 
@@ -130,7 +126,7 @@ def test_duplicate_record_is_counted_not_added() -> None:
     again = rec("SYSCALL", 3, "syscall=59")
     per_push, flushed, asm = run([sc, again, rec("EOE", 3)])
     (ev,) = per_push[2]
-    assert [r.name for r in ev.records] == ["SYSCALL", "EOE"]
+    assert [r["name"] for r in ev.records] == ["SYSCALL", "EOE"]
     assert ev.duplicates == 1
     assert asm.stats["duplicates"] == 1
     assert asm.stats["records"] == 3
@@ -194,7 +190,7 @@ def test_lost_messages_gap_of_nine() -> None:
 
 
 def test_gap_filled_by_out_of_order_event_is_uncounted() -> None:
-    asm = Assembler()
+    asm = Asm()
     asm.push(rec("SYSCALL", 100))
     asm.push(rec("SYSCALL", 103))
     assert asm.stats["serial_gaps"] == 2
@@ -220,6 +216,14 @@ def test_large_jump_is_a_jump_not_a_gap() -> None:
 # -- single-record types -----------------------------------------------------------------------------------------
 
 
+def is_single(rtype: int) -> bool:
+    """Is a record of this type an event on its own: alone, and closed at the end of input, is it closed as
+    ``single`` (rather than ``flush``, or ``eoe`` for an EOE)?"""
+    per_push, flushed, _ = run([rec(f"UNKNOWN[{rtype}]", 1, "pid=1")])
+    (ev,) = per_push[0] + flushed
+    return ev.closed_by == "single"
+
+
 def test_is_single() -> None:
     assert [is_single(t) for t in (1112, 1130, 1201, 1300, 1320, 1400, 1420, 2100, 2999, 3000)] == [
         True,
@@ -242,8 +246,8 @@ def test_user_login_closes_after_the_single_window() -> None:
         'msg=\'op=login id=1000 exe="/usr/sbin/sshd" hostname=other-host.invalid addr=10.10.10.10 '
         'terminal=ssh res=success\'\x1dUID="root" AUID="ec2-user" ID="ec2-user"'
     )
-    assert login.type == 1112
-    asm = Assembler(single_window=3)
+    assert login["type"] == 1112
+    asm = Asm(single_window=3)
     assert asm.push(login) == []
     assert asm.push(rec("SYSCALL", 117287)) == []
     assert asm.push(rec("SYSCALL", 117288)) == []
@@ -275,7 +279,7 @@ def test_service_start_with_syscall_records_is_one_event() -> None:
 
 def test_late_kernel_record_after_single_window() -> None:
     # once the single window has closed the user message, a record with its serial is late
-    asm = Assembler(single_window=1)
+    asm = Asm(single_window=1)
     asm.push(rec("SERVICE_START", 20, "pid=1"))
     out = asm.push(rec("SYSCALL", 21))
     assert shape(out) == [(20, ["SERVICE_START"], "single")]
@@ -286,7 +290,7 @@ def test_late_kernel_record_after_single_window() -> None:
 
 
 def test_window_closes_old_events() -> None:
-    asm = Assembler(window=2)
+    asm = Asm(window=2)
     assert asm.push(rec("SYSCALL", 1)) == []
     assert asm.push(rec("SYSCALL", 2)) == []
     assert shape(asm.push(rec("SYSCALL", 3))) == [(1, ["SYSCALL"], "window")]
@@ -297,7 +301,7 @@ def test_window_closes_old_events() -> None:
 
 def test_window_counts_from_the_last_record_of_an_event() -> None:
     # "closed when it has seen no record for `window` records": an event that keeps receiving records stays open
-    asm = Assembler(window=2)
+    asm = Asm(window=2)
     asm.push(rec("SYSCALL", 1))
     asm.push(rec("SYSCALL", 2))
     assert asm.push(rec("PATH", 1, "item=0")) == []
@@ -323,7 +327,7 @@ def test_flush_closes_everything_in_arrival_order() -> None:
 def test_tick_closes_by_wall_clock() -> None:
     """The window counts from when the assembler saw an event's latest record (its last tick), not from the
     event's own timestamp: replayed or queued records with old timestamps are not cut off mid-event."""
-    asm = Assembler(window_seconds=3.0)
+    asm = Asm(window_seconds=3.0)
     asm.push(rec("SYSCALL", 1, sec=5, msec=0))  # before the first tick: counts from it
     assert asm.tick(1000.0) == []
     assert asm.tick(1002.4) == []
@@ -341,3 +345,24 @@ def test_tick_closes_by_wall_clock() -> None:
     assert shape(asm.tick(1005.6)) == [(2, ["SYSCALL", "PATH"], "window")]
     assert asm.flush() == []
     assert (asm.stats["closed_window"], asm.stats["closed_single"]) == (2, 1)
+
+
+def test_render_lines_format_argument() -> None:
+    # the read path's format: auto (sniffed), raw or enriched; anything else is a bad argument
+    from auditsql import _core
+
+    # an ENRICHED tail glued to a bare value (crowdsec's auditd-suid-crash.log style)
+    line = b'type=USER_LOGIN msg=audit(1.000:1): pid=1 uid=0 res=successUID="root"\n'
+    (auto,) = _core.render_lines(line)  # the head holds an upper-case key with a quoted value: enriched
+    (enriched,) = _core.render_lines(line, format="enriched")
+    (raw,) = _core.render_lines(line, format="raw")  # only 0x1d starts a tail
+    assert auto == enriched
+    assert (auto["USER_LOGIN"][0]["res"], auto["USER_LOGIN"][0]["UID"], auto["summary"]["success"]) == (
+        "success",
+        "root",
+        True,
+    )
+    assert raw["USER_LOGIN"][0]["res"] == 'successUID="root"'
+    assert "success" not in raw["summary"]
+    with pytest.raises(_core.CoreError):
+        _core.render_lines(line, format="xml")

@@ -245,7 +245,7 @@ def loginuid() -> int:
 
 def _cmdline(argv: list[str | bytes]) -> tuple[str, int, str, int]:
     """(cmdline, cmdline_size, argv JSON, argc) as process_events has them for these arguments."""
-    from auditsql.records.encoding import escape
+    from auditsql._core import escape
 
     raw = [a if isinstance(a, bytes) else a.encode() for a in argv]
     cmdline = " ".join(b.decode("utf-8", "backslashreplace") for b in raw)

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from auditsql._core import parse_line
 from auditsql.kernel.netlink import AuditSocket
 from auditsql.kernel.snapshot import KernelSession, exclude_pid_rule, restore_from_file
 from auditsql.kernel.status import get_status, set_status
-from auditsql.records.parser import parse_line
 from tests.kernel.conftest import (
     auditctl,
     auditctl_rules,
@@ -364,8 +364,13 @@ def auditd(live_kernel: LiveKernel) -> Iterator[tuple[subprocess.Popen[bytes], P
             proc.wait(15)
 
 
-def read_log(path: Path) -> list:
+def read_log(path: Path) -> list[dict]:
+    """auditd's log as ``auditsql._core.parse_line`` records (dicts; text, field tokens as bytes)."""
     return [rec for line in path.read_bytes().splitlines() for rec in parse_line(line)]
+
+
+def key_of(rec: dict) -> bytes | None:
+    return next((v for k, v in rec["fields"] if k == b"key"), None)
 
 
 def test_multicast_beside_auditd_both_see_every_event(
@@ -385,7 +390,11 @@ def test_multicast_beside_auditd_both_see_every_event(
     want = {*markers, f"{lk.key}-connect"}
 
     def auditd_serials() -> set[int]:
-        return {r.serial for r in read_log(log) if r.name == "SYSCALL" and r.get("key") == f'"{lk.key}"'}
+        return {
+            r["serial"]
+            for r in read_log(log)
+            if r["name"] == "SYSCALL" and key_of(r) == f'"{lk.key}"'.encode()
+        }
 
     wait_for(
         lambda: set(marker_events(evs := events(out), lk.key)) >= want and connect_events(evs, lk.key, port),
@@ -411,8 +420,8 @@ def test_multicast_beside_auditd_both_see_every_event(
     by_serial = {s: raw[:-1] for s, raw in by_serial.items()}
     logged: dict[int, list[str]] = {}
     for rec in read_log(log):
-        if rec.serial in ours:
-            logged.setdefault(rec.serial, []).append(rec.text)
+        if rec["serial"] in ours:
+            logged.setdefault(rec["serial"], []).append(rec["text"].decode("utf-8", "surrogateescape"))
     assert logged == by_serial
     assert _status_now()["pid"] == daemon.pid  # auditd never noticed us
     daemon.send_signal(signal.SIGTERM)
@@ -556,7 +565,9 @@ def test_auditd_plugin_stream(live_kernel: LiveKernel) -> None:
     assert {m: got[m]["raw"][-1] for m in markers} == {
         m: f"type=EOE msg=audit({got[m]['ID']}): " for m in markers
     }
-    logged = {r.serial for r in read_log(log) if r.name == "SYSCALL" and r.get("key") == f'"{lk.key}"'}
+    logged = {
+        r["serial"] for r in read_log(log) if r["name"] == "SYSCALL" and key_of(r) == f'"{lk.key}"'.encode()
+    }
     assert {serial(got[m]) for m in markers} <= logged
 
 

@@ -26,16 +26,19 @@ from pathlib import Path
 
 import pytest
 
-from auditsql.events.assembler import Assembler
-from auditsql.events.event import Event
-from auditsql.events.identity import UNSET, Identities
-from auditsql.events.interpret import arch_of, sockaddr_of
-from auditsql.events.render import Renderer
-from auditsql.records.encoding import unescape
-from auditsql.records.parser import parse_line
-from auditsql.records.record import Record
-from auditsql.records.values import as_bytes, converter
-from auditsql.sources.logfile import detect_format
+from auditsql import _core
+from auditsql._core import arch_of, unescape
+from tests.core import (
+    Ev,
+    Record,
+    detect_format,
+    event_records,
+    get,
+    is_encoded,
+    name_ids,
+    section_in,
+    sockaddr_of,
+)
 from tests.oracle.conftest import CORPUS, auparse_events, ausearch_raw
 
 pytestmark = pytest.mark.oracle
@@ -227,20 +230,8 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
 # -- our side ------------------------------------------------------------------------------------------------
 
 
-class _FixedIds(Identities):
-    """Names for the only ids that are the same on every host: 0 = root, 4294967295 = unset."""
-
-    def user(self, uid: int) -> str | None:
-        return {0: "root", UNSET: "unset"}.get(uid)
-
-    def group(self, gid: int) -> str | None:
-        return {0: "root", UNSET: "unset"}.get(gid)
-
-
-def _renderer() -> Renderer:
-    r = Renderer(resolve_ids=False)
-    r.ids = _FixedIds()
-    return r
+#: names for the only ids that are the same on every host: 0 = root, 4294967295 = unset
+_FIXED_IDS = {0: "root", 4294967295: "unset"}
 
 
 class Ours:
@@ -249,30 +240,33 @@ class Ours:
     def __init__(self, path: Path) -> None:
         data = path.read_bytes()
         detect = detect_format(data[: 64 * 1024]) != "raw"
-        self.renderer = _renderer()
         self.by_line: dict[int, list[Record]] = {}
-        records: list[Record] = []
         lines = data.split(b"\n")
         if lines and not lines[-1]:
             lines.pop()
         for lineno, line in enumerate(lines, 1):
-            # the same lines LogSource skips: comments and blank lines
+            # the same lines the read job skips: comments and blank lines
             if line[:1] == b"#" or not line or line.isspace():
                 continue
-            recs = parse_line(line + b"\n", detect)
-            self.by_line[lineno] = recs
-            records.extend(recs)
-        asm = Assembler()
-        events: list[Event] = []
-        for rec in records:
-            events.extend(asm.push(rec))
-        events.extend(asm.flush())
-        self.events = events
-        self.event_of: dict[int, tuple[Event, dict]] = {}
-        for ev in events:
-            d = self.renderer.render(ev)
+            self.by_line[lineno] = _core.parse_line(line + b"\n", detect)
+        self.events: list[Ev] = []
+        # each record's event, matched by the record's exact text, occurrences taken in line order
+        by_text: dict[bytes, list[tuple[Ev, dict]]] = defaultdict(list)
+        for d in _core.render_lines(data, resolve_ids=False):
+            ev = Ev(d, event_records(d, detect))
+            self.events.append(ev)
             for rec in ev.records:
-                self.event_of[id(rec)] = (ev, d)
+                by_text[rec["text"]].append((ev, d))
+        self.event_of: dict[tuple[int, int], tuple[Ev, dict]] = {}
+        for lineno, recs in self.by_line.items():
+            for i, rec in enumerate(recs):
+                hits = by_text.get(rec["text"])
+                if hits:
+                    self.event_of[(lineno, i)] = hits.pop(0) if len(hits) > 1 else hits[0]
+
+    def section(self, ev: Ev, d: dict, rec: Record) -> dict:
+        """The record's section in its event, with the host-independent id names."""
+        return name_ids(section_in(d, ev.records, rec), _FIXED_IDS)
 
     def groups(self) -> dict[tuple, list[int]]:
         out: dict[tuple, list[int]] = defaultdict(list)
@@ -286,7 +280,7 @@ class Ours:
         out: dict[tuple, list[str]] = defaultdict(list)
         for ev in self.events:
             if ev.closed_by != "error":
-                out[(ev.node, ev.sec, ev.msec, ev.serial)].extend(r.name for r in ev.records)
+                out[(ev.node, ev.sec, ev.msec, ev.serial)].extend(r["name"] for r in ev.records)
         return out
 
 
@@ -422,7 +416,7 @@ def _compare_auparse(rel: str, ours: Ours, aup: list[dict], cmp: Compare) -> Non
         execve_args: dict[int, str | None] = {}
         execve_pieces: dict[int, dict[int, str | None]] = {}
         execve_argc: str | None = None
-        execve_event: tuple[Event, dict] | None = None
+        execve_event: tuple[Ev, dict] | None = None
         for rec in recs:
             line = rec["line"]
             mine_recs = ours.by_line.get(line)
@@ -430,18 +424,19 @@ def _compare_auparse(rel: str, ours: Ours, aup: list[dict], cmp: Compare) -> Non
                 cmp.check("types", f"L{line} type", None, _type_name(rec))
                 continue
             our_rec = mine_recs[0]
-            cmp.check("types", f"L{line} type", our_rec.name, _type_name(rec))
-            ev, d = ours.event_of[id(our_rec)]
+            cmp.check("types", f"L{line} type", our_rec["name"], _type_name(rec))
+            ev, d = ours.event_of[(line, 0)]
             summary = d["summary"]
             assert isinstance(summary, dict)
-            arch_num, arch_name = arch_of(ev.first(SYSCALL).get("arch") if ev.first(SYSCALL) else None)
-            section = ours.renderer.section(our_rec, arch_name)
+            first_syscall = next(iter(ev.all(SYSCALL)), None)
+            arch_num, _arch_name = arch_of(get(first_syscall, b"arch") if first_syscall is not None else None)
+            section = ours.section(ev, d, our_rec)
             nested = section.get("msg") if isinstance(section.get("msg"), dict) else {}
             f = _fields(rec)
             where = f"L{line}"
 
             done: set[str] = set()
-            if our_rec.type == SYSCALL and ev.first(SYSCALL) is our_rec:
+            if our_rec["type"] == SYSCALL and first_syscall == our_rec:
                 done = {"arch", "syscall", "success", "exit"}
                 if "arch" in f:
                     cmp.check("arch", f"{where} arch", summary.get("arch"), f["arch"][1])
@@ -462,7 +457,7 @@ def _compare_auparse(rel: str, ours: Ours, aup: list[dict], cmp: Compare) -> Non
             for name, (raw, interp, _ftype, err) in f.items():
                 if name in ("type", "saddr", "proctitle") or not name or name[0].isupper():
                     continue
-                if our_rec.type == EXECVE and re.fullmatch(r"a\d+(\[\d+\])?", name):
+                if our_rec["type"] == EXECVE and re.fullmatch(r"a\d+(\[\d+\])?", name):
                     continue
                 if name in _ID_FIELDS and raw in ("0", "4294967295"):
                     src = section if name in section else nested
@@ -473,7 +468,7 @@ def _compare_auparse(rel: str, ours: Ours, aup: list[dict], cmp: Compare) -> Non
                     continue
                 if name in done:
                     continue
-                if converter(name) is not as_bytes:
+                if not is_encoded(name):
                     continue
                 if name in section:
                     value = section[name]
@@ -489,21 +484,21 @@ def _compare_auparse(rel: str, ours: Ours, aup: list[dict], cmp: Compare) -> Non
                 else:
                     cmp.check("encoded", f"{where} {name}", _decoded(value), interp)
 
-            if our_rec.type == PROCTITLE and "proctitle" in f:
+            if our_rec["type"] == PROCTITLE and "proctitle" in f:
                 pt = d.get("PROCTITLE")
                 argv = pt.get("ARGV") if isinstance(pt, dict) else None
                 ours_pt = " ".join(_decoded(a) or "" for a in argv) if isinstance(argv, list) else None
                 cmp.check("proctitle", f"{where} proctitle", ours_pt, f["proctitle"][1])
 
-            if our_rec.type == SOCKADDR and "saddr" in f:
-                sa = sockaddr_of(our_rec.get("saddr"), arch_num)
-                if ev.first(SOCKADDR) is our_rec:
+            if our_rec["type"] == SOCKADDR and "saddr" in f:
+                sa = sockaddr_of(get(our_rec, b"saddr"), arch_num)
+                if next(iter(ev.all(SOCKADDR)), None) == our_rec:
                     sa = summary.get("sockaddr")  # type: ignore[assignment]
                 interp = f["saddr"][1]
                 oracle = _auparse_sockaddr(interp) if interp is not None else f"<auparse: {f['saddr'][3]}>"
                 cmp.check("sockaddr", f"{where} saddr", _our_sockaddr(sa), oracle)
 
-            if our_rec.type == EXECVE:
+            if our_rec["type"] == EXECVE:
                 execve_event = (ev, d)
                 for name, (_raw, interp, _ftype, _err) in f.items():
                     m = re.fullmatch(r"a(\d+)(?:\[(\d+)\])?", name)

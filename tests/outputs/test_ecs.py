@@ -6,11 +6,10 @@ import json
 
 import pytest
 
-from auditsql.events.assembler import Assembler
-from auditsql.events.render import Renderer
+from auditsql import _core
 from auditsql.outputs.ecs import to_ecs
-from auditsql.records.parser import parse_line
 from tests.conformance.auditbeat import AUDITBEAT, GOLDENS, _flat, input_lines
+from tests.core import events_and_records, text
 
 #: golden keys not compared: names resolved against Auditbeat's hard-coded users, go-libaudit's actor/object
 #: inference, and fields it derives by resolving ``acct`` names
@@ -25,12 +24,13 @@ KNOWN = {
 }
 
 
+def rendered(lines: list[str]) -> bytes:
+    return "".join(ln + "\n" for ln in lines).encode("utf-8", "surrogateescape")
+
+
 def ecs_events(name: str) -> dict[str, dict]:
-    a = Assembler()
-    r = Renderer(resolve_ids=False, raw=True)
-    evs = [ev for ln in input_lines(name) for rec in parse_line(ln.encode()) for ev in a.push(rec)]
-    evs += a.flush()
-    return {ev.records[0].text: to_ecs(r.render(ev), "web1") for ev in evs}
+    evs = events_and_records(rendered(input_lines(name)), fmt="enriched")
+    return {text(recs[0]["text"]): to_ecs(d, "web1") for d, recs in evs}
 
 
 def _compared(key: str) -> bool:
@@ -92,9 +92,9 @@ CONNECT = [
 
 
 def test_a_connect_event() -> None:
-    a = Assembler()
-    evs = [ev for ln in CONNECT for rec in parse_line(ln.encode()) for ev in a.push(rec)]
-    (d,) = [to_ecs(Renderer(resolve_ids=False, raw=False).render(ev), "web1") for ev in evs]
+    evs = _core.render_lines(rendered(CONNECT), resolve_ids=False, format="enriched")
+    # without the raw records (the renderer's raw=False)
+    (d,) = [to_ecs({k: v for k, v in ev.items() if k != "raw"}, "web1") for ev in evs]
     assert d == {
         "@timestamp": "2023-11-14T22:13:21.500Z",
         "event": {

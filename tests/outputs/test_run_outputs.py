@@ -9,9 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from auditsql.events.assembler import Assembler
-from auditsql.events.render import Renderer
-from auditsql.records.parser import parse_line
+from auditsql import _core
 from tests.agent.test_run_pipeline import AUDITSQL
 from tests.agent.test_schedule import exec_lines
 
@@ -39,10 +37,8 @@ def run(tmp_path: Path, cfg: str, lines: list[str], *extra: str) -> subprocess.C
 
 
 def rendered(lines: list[str]) -> list[dict]:
-    a = Assembler()
-    r = Renderer(resolve_ids=False, raw=True)
-    evs = [ev for ln in lines for rec in parse_line(ln.encode()) for ev in a.push(rec)] + a.flush()
-    return [json.loads(json.dumps(r.render(ev))) for ev in evs]
+    data = "".join(ln + "\n" for ln in lines).encode()
+    return _core.render_lines(data, resolve_ids=False, format="enriched")
 
 
 def drain(sock: socket.socket) -> list[bytes]:

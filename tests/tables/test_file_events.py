@@ -1,4 +1,4 @@
-"""``process_file_events`` (``auditsql.tables.file``): exact rows from real watch events, and the watch rules.
+"""``process_file_events`` (the native core's file mapper; the rules: ``auditsql.tables.file``): exact rows from real watch events, and the watch rules.
 
 ``file_socket_kernel.log`` (beside this file) holds the records this machine's kernel wrote for
 ``-w /tmp/auditsql-fe/w -p wa -k auditsql_file`` and ``-w /tmp/auditsql-fe/later -p wa`` (a path that did not
@@ -19,18 +19,20 @@ from hypothesis import strategies as st
 import auditsql.tables as T
 from auditsql.kernel.rules import parse_args, split_rule_line
 from auditsql.tables import file as file_table
-from tests.tables.test_rows import CORPUS, render_file, render_lines, rows
+from tests.tables.test_rows import (
+    CORPUS,
+    _default_options,  # noqa: F401  (the autouse fixture: fresh options, state)
+    render_file,
+    render_lines,
+    rows,
+    rows_for,
+)
 
 KERNEL_LOG = Path(__file__).with_name("file_socket_kernel.log")
 GOLIB_YAML = CORPUS / "elastic_go-libaudit" / "aucoalesce" / "ubuntu-17.04-linux-4.10.0.yaml"
 WAZUH = CORPUS / "wazuh_wazuh" / "auditd.ini"
 PY = "/root/.pyenv/versions/3.11.7/bin/python3.11"
 W = "/tmp/auditsql-fe/w"
-
-
-@pytest.fixture(autouse=True)
-def _fresh() -> None:
-    file_table.reset_state()
 
 
 def kernel_rows() -> list[dict]:
@@ -182,7 +184,7 @@ def test_failed_open_has_errno_and_ids() -> None:
 
 
 def test_socket_and_exec_events_are_not_file_rows() -> None:
-    tables = {name for ev in render_file(KERNEL_LOG) for name, _ in T.rows_for(ev)}
+    tables = {name for ev in render_file(KERNEL_LOG) for name, _ in rows_for(ev)}
     assert tables == {"audit_events", "process_file_events", "socket_events"}
     counts = [len(rows(ev, "process_file_events")) for ev in render_file(KERNEL_LOG)]
     assert counts.count(1) == 28 and counts.count(0) == 16

@@ -1,8 +1,9 @@
-"""Event → table rows (``auditsql.tables.rows_for``): exact column values from real corpus events.
+"""Event → table rows (the native core's row mappers): exact column values from real corpus events.
 
-Every event is rendered with ``Renderer(resolve_ids=False)`` from a /work/shared/corpus log (the file is
-named at each test) or from real lines of one, changed where a test needs a shape the corpus lacks (said
-at each place).
+Every event is rendered (ids not resolved) from a /work/shared/corpus log (the file is named at each test) or
+from real lines of one, changed where a test needs a shape the corpus lacks (said at each place). Rows come
+from ``auditsql._core``: the pipeline's, produced with the events (state carried from event to event, as in
+a run), or ``rows_of`` of one event when a test changes the options after rendering.
 """
 
 from __future__ import annotations
@@ -15,16 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import auditsql.tables as T
-from auditsql.events.assembler import Assembler
-from auditsql.events.render import Renderer
-from auditsql.pipeline import process
-from auditsql.records.encoding import unescape
-from auditsql.records.parser import parse_line, parse_text
-from auditsql.sources.logfile import LogSource
-from auditsql.tables import process as process_table
-from auditsql.tables import socket as socket_table
+from auditsql import _core
+from auditsql._core import unescape
+from tests.core import Rendered, rendered_events
+from tests.records.test_encoding import _LINES
 
 CORPUS = Path("/work/shared/corpus")
 LAUREL = CORPUS / "threathunters-io_laurel"
@@ -41,17 +40,22 @@ def corpus_logs() -> list[Path]:
     return sorted(p for p in CORPUS.rglob("*") if p.suffix in (".log", ".txt"))
 
 
-def render_file(path: Path) -> list[dict]:
-    out: list[dict] = []
-    process(LogSource(str(path)).records(), out.append, Assembler(), Renderer(resolve_ids=False))
-    return out
+#: the row mapping options (``tables.configure`` before the native core): failed execs, stat, sections
+OPTIONS: dict[str, bool] = {}
 
 
-def render_lines(lines: list[str]) -> list[dict]:
-    out: list[dict] = []
-    records = [r for line in lines for r in parse_text(line)]
-    process(records, out.append, Assembler(), Renderer(resolve_ids=False))
-    return out
+def configure(**options: bool) -> None:
+    """Set row mapping options for the events rendered, and the rows computed, from now on."""
+    OPTIONS.update(options)
+
+
+def render_file(path: Path) -> list[Rendered]:
+    return rendered_events(path.read_bytes(), **OPTIONS)
+
+
+def render_lines(lines: list[str]) -> list[Rendered]:
+    data = "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape")
+    return rendered_events(data, fmt="enriched", **OPTIONS)
 
 
 def event(path: Path, eid: str | None = None) -> dict:
@@ -63,10 +67,28 @@ def event(path: Path, eid: str | None = None) -> dict:
     return ev
 
 
+#: per rendering, the events whose rows a test asked for (the mappers' state comes from those, in order)
+_ASKED: dict[int, set[int]] = {}
+
+
+def rows_for(ev: dict, uptime_base: float | None = None) -> list[tuple[str, tuple]]:
+    """The rows of one event as the mappers give them after the events whose rows the test asked for before
+    (state such as a socket's protocol carries from event to event): the pipeline's rows when the test asked
+    for every earlier event of the same rendering (with the options now in force), else ``rows_of`` of the
+    event's JSON alone."""
+    if isinstance(ev, Rendered):
+        asked = _ASKED.setdefault(ev.source, set())
+        in_order = all(i in asked for i in range(ev.index))
+        asked.add(ev.index)
+        if in_order and uptime_base is None and ev.options == OPTIONS:
+            return ev.rows
+    return _core.rows_of(json.dumps(ev).encode(), uptime_base=uptime_base, **OPTIONS)
+
+
 def rows(ev: dict, table: str, uptime_base: float | None = None) -> list[dict]:
     cols = T.get(table).column_names
     out = []
-    for name, row in T.rows_for(ev, uptime_base):
+    for name, row in rows_for(ev, uptime_base):
         assert len(row) == len(T.get(name).columns), name
         if name == table:
             out.append(dict(zip(cols, row, strict=True)))
@@ -74,23 +96,25 @@ def rows(ev: dict, table: str, uptime_base: float | None = None) -> list[dict]:
 
 
 def tables_of(ev: dict) -> list[str]:
-    return [name for name, _ in T.rows_for(ev)]
+    return [name for name, _ in rows_for(ev)]
 
 
 @pytest.fixture
 def failed_execs() -> Iterator[None]:
-    T.configure(include_failed_execs=True)
+    configure(include_failed_execs=True)
     try:
         yield
     finally:
-        T.configure(include_failed_execs=False)
+        configure(include_failed_execs=False)
 
 
 @pytest.fixture(autouse=True)
-def _fresh_socket_state() -> Iterator[None]:
-    socket_table.reset_state()
+def _default_options() -> Iterator[None]:
+    OPTIONS.clear()
+    _ASKED.clear()
     yield
-    socket_table.reset_state()
+    OPTIONS.clear()
+    _ASKED.clear()
 
 
 # -- process_events ---------------------------------------------------------------------------------------
@@ -259,11 +283,11 @@ def test_failed_exec_row_when_enabled(failed_execs: None) -> None:
 def test_stat_executable_like_osquery(tmp_path: Path) -> None:
     # the exe of the event is this host's /usr/bin/whoami only by name: stat() is what osquery does
     ev = event(LAUREL / "record-execve.txt")
-    T.configure(stat_executable=True)
+    configure(stat_executable=True)
     try:
         (row,) = rows(ev, "process_events")
     finally:
-        T.configure(stat_executable=False)
+        configure(stat_executable=False)
     import os
 
     try:
@@ -591,9 +615,7 @@ def test_user_message_with_bytes_that_are_not_utf8() -> None:
     line = (
         (HILLU / "line-user-acct.txt").read_bytes().splitlines()[0].replace(b'acct="user"', b'acct="\xffA"')
     )
-    out: list[dict] = []
-    process(parse_line(line), out.append, Assembler(), Renderer(resolve_ids=False))
-    (ev,) = out
+    (ev,) = rendered_events(line + b"\n", fmt="enriched")
     assert isinstance(ev["raw"][0], dict) and base64.b64decode(ev["raw"][0]["base64"]) == line
     (row,) = rows(ev, "user_events")
     assert row["acct"] == "\\xffA"
@@ -802,7 +824,7 @@ def test_every_corpus_event_is_an_audit_events_row_and_inserts() -> None:
     for p in corpus_logs():
         for e in render_file(p):
             events += 1
-            out = T.rows_for(e)
+            out = rows_for(e)
             assert out[0][0] == "audit_events"
             for name, row in out:
                 con.execute(T.get(name).insert_sql(), row)
@@ -877,16 +899,18 @@ def test_osquery_columns_present() -> None:
             assert not declared[name].extension, (table, name)
     hidden = {c.name for c in T.get("process_events").columns if c.hidden}
     assert hidden == {"cmdline_size", "env", "env_count", "env_size", "overflows", "eid"}
-    assert process_table.INCLUDE_FAILED_EXECS is False
+    # failed execs are no process_events row unless asked (osquery's default)
+    (failed,) = render_lines(FAILED_EXEC)
+    assert [name for name, _ in _core.rows_of(json.dumps(failed).encode())] == ["audit_events"]
 
 
 def test_audit_sections_can_be_turned_off() -> None:
     ev = event(LAUREL / "record-execve.txt")
-    T.configure(audit_sections=False)
+    configure(audit_sections=False)
     try:
         (row,) = rows(ev, "audit_events")
     finally:
-        T.configure(audit_sections=True)
+        configure(audit_sections=True)
     assert (row["sections"], row["types"], len(json.loads(row["raw"]))) == (
         None,
         "SYSCALL,EXECVE,CWD,PATH,PROCTITLE",
@@ -921,3 +945,60 @@ def test_apparmor_user_avc_and_legacy_type() -> None:
         ("USER_AVC", "DENIED", "dbus_method_call", 2041, "snap.foo.bar", None, ":1.7", None),
         ("APPARMOR_DENIED", "DENIED", "open", 1200, None, "/usr/sbin/cupsd", "/etc/shadow", 1),
     ]
+
+
+def test_core_fills_the_registry_tables_with_their_columns() -> None:
+    # the native mappers' tables and column order are the registry's (rows are inserted by position)
+    cols = _core.table_columns()
+    assert set(cols) == {
+        "process_events",
+        "socket_events",
+        "process_file_events",
+        "user_events",
+        "selinux_events",
+        "apparmor_events",
+        "seccomp_events",
+        "audit_events",
+    }
+    for table, names in cols.items():
+        assert tuple(names) == T.get(table).column_names, table
+
+
+def test_rows_of_options_and_errors() -> None:
+    ev = event(LAUREL / "record-execve.txt")
+    data = json.dumps(ev).encode()
+    assert _core.rows_of(data) == rows_for(ev)
+    ((_, row), _) = _core.rows_of(data, audit_sections=False)
+    assert dict(zip(T.get("audit_events").column_names, row, strict=True))["sections"] is None
+    with pytest.raises(_core.CoreError):
+        _core.rows_of(data, no_such_option=True)
+    with pytest.raises(_core.CoreError):
+        _core.rows_of(b"[1, 2]")
+
+
+#: lines of corpus logs of every kind (execs, sockets, files, users, MAC, seccomp), for the mix below
+_CORPUS_LINES = [
+    ln
+    for p in (
+        LAUREL / "record-execve.txt",
+        LAUREL / "record-nscd.txt",
+        LAUREL / "record-avc-apparmor.txt",
+        HILLU / "line-user-login.txt",
+        HILLU / "line-avc-denied.txt",
+        GOLIB / "auparse" / "test3.log",
+    )
+    for ln in p.read_bytes().splitlines()
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.one_of(_LINES, st.sampled_from(_CORPUS_LINES)), max_size=12), st.sampled_from(["auto", "raw"])
+)
+def test_any_input_renders_and_maps_without_error(lines: list[bytes], fmt: str) -> None:
+    # bad input data never raises across the boundary: every event renders, and maps to rows (an audit_events
+    # row first), in the pipeline and through rows_of
+    data = b"\n".join(lines) + b"\n"
+    for ev in rendered_events(data, fmt=fmt):
+        assert ev.rows[0][0] == "audit_events"
+        assert [name for name, _ in _core.rows_of(json.dumps(ev).encode())][0] == "audit_events"

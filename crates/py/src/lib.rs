@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod inspect;
 mod pipeline;
 mod reader;
 
@@ -20,5 +21,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pipeline::Batch>()?;
     m.add_class::<pipeline::Pipeline>()?;
     reader::register(m)?;
+    inspect::register(m)?;
     Ok(())
 }
