@@ -81,11 +81,16 @@ class Pipeline:
         """Assembler and parser counters (records, events, errors, closed_*, late, duplicates, serial_gaps,
         serial_jumps, lines, skipped_lines, bytes, ...)."""
     # the process tree (Settings.process_tree)
+    def tree_start(self, rows: list[tuple[Any, ...]]) -> tuple[int, int, int]:
+        """Reload the previous run's live processes (PROCESS_TREE rows), then seed from /proc: (kept, exited,
+        seeded), also in tree_counters()."""
     def tree_reload(self, rows: list[tuple[Any, ...]]) -> tuple[int, int]: ...
     def tree_seed(self) -> int: ...
     def tree_idle(self, monotonic_now: float) -> Batch: ...
     def tree_counters(self) -> dict[str, int]: ...
     def tree_size(self) -> int: ...
+    def seed_listeners(self, proc_root: str = "/proc") -> int:
+        """Remember the TCP sockets listening now, for the accept rows of servers started before auditsql."""
 
 class Reader:
     """The native netlink reader: a thread that drains an audit netlink socket into a buffer. It reads a

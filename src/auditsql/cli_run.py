@@ -308,8 +308,7 @@ def _start_tree(store: Any, pipeline: Any, sink: RunSink) -> None:
 
     from auditsql.tables.proctree import reload_rows
 
-    pipeline.tree_reload(reload_rows(store.conn))
-    pipeline.tree_seed()
+    pipeline.tree_start(reload_rows(store.conn))
     sink.row_sources.append(_TreeSweep(pipeline))
     sink.batch(pipeline.tree_idle(time.monotonic()))
     store.flush()

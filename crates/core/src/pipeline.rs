@@ -162,7 +162,7 @@ impl Pipeline {
             })
         });
         Pipeline {
-            assembler: Assembler::new(settings.window, settings.window_seconds, settings.single_window),
+            assembler: Assembler::new(settings.window as u64, settings.window_seconds, settings.single_window as u64),
             renderer: Renderer::new(settings.resolve_ids, settings.raw),
             mapper: Mapper::new(settings.row_options.clone()),
             tree,
@@ -192,6 +192,12 @@ impl Pipeline {
 
     pub fn tree_mut(&mut self) -> Option<&mut Tracker> {
         self.tree.as_mut()
+    }
+
+    /// Remember the TCP sockets listening now (`/proc/net/tcp{,6}` and `/proc/PID/fd`), so that `accept`
+    /// rows of servers started before auditsql get their `local_port`. How many (pid, fd) pairs it found.
+    pub fn seed_listeners(&mut self, proc_root: &std::path::Path) -> usize {
+        self.mapper.seed_listeners(proc_root)
     }
 
     // -- input -------------------------------------------------------------------------------------------

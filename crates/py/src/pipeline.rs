@@ -53,7 +53,7 @@ impl Settings {
                 )))
             }
         };
-        if window == 0 || single_window == 0 || !(window_seconds > 0.0) {
+        if window == 0 || single_window == 0 || window_seconds.is_nan() || window_seconds <= 0.0 {
             return Err(PyValueError::new_err("windows must be positive"));
         }
         Ok(Settings {
@@ -117,6 +117,23 @@ fn cell(py: Python<'_>, c: &Cell) -> PyResult<Py<PyAny>> {
         Cell::Real(f) => f.into_pyobject(py)?.into_any().unbind(),
         Cell::Text(s) => PyString::new(py, s).into_any().unbind(),
     })
+}
+
+/// A stored value back into a cell (the process tree's reload): None, int, float, text; anything else NULL.
+fn py_cell(v: &Bound<'_, PyAny>) -> PyResult<Cell> {
+    if v.is_none() {
+        return Ok(Cell::Null);
+    }
+    if let Ok(i) = v.extract::<i64>() {
+        return Ok(Cell::Int(i));
+    }
+    if let Ok(f) = v.extract::<f64>() {
+        return Ok(Cell::Real(f));
+    }
+    if let Ok(s) = v.extract::<String>() {
+        return Ok(Cell::Text(s));
+    }
+    Ok(Cell::Null)
 }
 
 pub(crate) fn rows_to_py<'py>(py: Python<'py>, rows: &[Row]) -> PyResult<Bound<'py, PyList>> {
@@ -258,7 +275,7 @@ impl Pipeline {
     /// Assembler and input counters.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        for (k, v) in self.inner.assembler().stats().items() {
+        for (k, v) in self.inner.assembler().stats.list() {
             d.set_item(k, v)?;
         }
         let i = self.inner.input_stats();
@@ -286,6 +303,47 @@ impl Pipeline {
             .tree_mut()
             .ok_or_else(|| CoreError::new_err("the process tree is off"))?;
         Ok(py.detach(|| tree.seed()))
+    }
+
+    /// The previous run's processes not yet exited (rows in PROCESS_TREE's column order): keep those whose
+    /// /proc start time still matches, mark the others exited. (kept, exited).
+    fn tree_reload(&mut self, py: Python<'_>, rows: Vec<Vec<Bound<'_, PyAny>>>) -> PyResult<(usize, usize)> {
+        let rows = rows
+            .iter()
+            .map(|r| r.iter().map(py_cell).collect::<PyResult<Vec<_>>>())
+            .collect::<PyResult<Vec<_>>>()?;
+        let tree = self
+            .inner
+            .tree_mut()
+            .ok_or_else(|| CoreError::new_err("the process tree is off"))?;
+        Ok(py.detach(|| tree.reload(rows)))
+    }
+
+    /// `auditsql run`'s start of the tree: reload the previous run's live processes (rows as for
+    /// `tree_reload`), then seed the rest from /proc; counters `reloaded`, `restart_exited`, `seeded` are set.
+    /// (kept, exited, seeded).
+    fn tree_start(
+        &mut self,
+        py: Python<'_>,
+        rows: Vec<Vec<Bound<'_, PyAny>>>,
+    ) -> PyResult<(usize, usize, usize)> {
+        let rows = rows
+            .iter()
+            .map(|r| r.iter().map(py_cell).collect::<PyResult<Vec<_>>>())
+            .collect::<PyResult<Vec<_>>>()?;
+        let tree = self
+            .inner
+            .tree_mut()
+            .ok_or_else(|| CoreError::new_err("the process tree is off"))?;
+        Ok(py.detach(|| tree.start(rows)))
+    }
+
+    /// Remember the TCP sockets listening now, for the accept rows of servers started before auditsql.
+    #[pyo3(signature = (proc_root = "/proc"))]
+    fn seed_listeners(&mut self, py: Python<'_>, proc_root: &str) -> usize {
+        let inner = &mut self.inner;
+        let root = std::path::PathBuf::from(proc_root);
+        py.detach(|| inner.seed_listeners(&root))
     }
 
     fn tree_counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
