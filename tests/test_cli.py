@@ -73,17 +73,23 @@ def test_binary_file(tmp_path: Path) -> None:
 
 
 def test_binary_data_after_the_sniffed_head(tmp_path: Path) -> None:
-    # NUL bytes after the first buffer: found line by line; what came before is still written
+    # a run of NUL bytes after the first buffer (a log preallocated and cut short by a crash): one error record
+    # with the bytes kept, and the lines on either side are read on
     head = (EOE_LINE + "\n").encode() * 2000  # > 64 KiB
-    (tmp_path / "mixed.log").write_bytes(head + b"type=EOE \x00\x00\n")
-    p = run(["read", "--no-resolve-ids", "mixed.log"], tmp_path)
-    assert p.returncode == 1
-    assert one_error_line(p) == "auditsql: mixed.log:2001: binary data (NUL bytes), not an auditd text log"
+    (tmp_path / "mixed.log").write_bytes(head + b"type=EOE \x00\x00" + (EOE_LINE + "\n").encode())
+    p = run(["read", "--no-resolve-ids", "--stats", "mixed.log"], tmp_path)
+    assert p.returncode == 0
+    assert one_error_line(p).endswith("mixed.log: lines=2003 skipped=0 format=raw nul_runs=1")
     events = jsonl(p.stdout)
     # 2000 identical EOE records: the first an event, the other 1999 late (their event was closed by EOE)
-    assert len(events) == 2000
+    assert len(events) == 2003
     assert events[0]["summary"] == {"time": "2021-03-08T17:46:57.302Z", "type": "EOE", "records": 1}
     assert events[1]["summary"]["closed_by"] == "late"
+    assert events[2000]["raw"] == ["type=EOE "]
+    assert events[2001]["raw"] == ["\x00\x00"]
+    assert events[2001]["summary"]["closed_by"] == "error"
+    assert events[2001]["summary"]["warnings"] == ["2 NUL bytes (a log cut short and padded)"]
+    assert events[2002]["summary"]["closed_by"] == "late"
 
 
 def test_text_file_without_audit_records(tmp_path: Path) -> None:

@@ -21,6 +21,10 @@ from auditsql.cli_run import run
 from auditsql.sources.logfile import FORMATS, InputError, LogSource
 
 
+#: the pipeline's input counters, printed per file by ``read --stats``
+_INPUT_STATS = frozenset(("lines", "skipped_lines", "bytes", "frames", "nul_runs"))
+
+
 def fail(msg: str, code: int = 1) -> None:
     click.echo(f"auditsql: {msg}", err=True)
     sys.exit(code)
@@ -106,13 +110,21 @@ def read(
     detected: list[str] = []
     try:
         for src in sources:
+            before = pipeline.stats()
             try:
                 found = process_file(src, pipeline, write)
             except InputError as e:
                 failed = True
                 click.echo(f"auditsql: {e}", err=True)
                 continue
-            detected.append(f"{src.path}: format={found or fmt}")
+            after = pipeline.stats()
+            part = (
+                f"{src.path}: lines={after['lines'] - before['lines']} "
+                f"skipped={after['skipped_lines'] - before['skipped_lines']} format={found or fmt}"
+            )
+            if after["nul_runs"] > before["nul_runs"]:
+                part += f" nul_runs={after['nul_runs'] - before['nul_runs']}"
+            detected.append(part)
         write(pipeline.finish())
         out.flush()
     except BrokenPipeError:
@@ -126,7 +138,7 @@ def read(
             out.close()
     st = pipeline.stats()
     if show_stats:
-        parts = [f"{k}={v}" for k, v in st.items()]
+        parts = [f"{k}={v}" for k, v in st.items() if k not in _INPUT_STATS]
         click.echo("auditsql: " + " ".join(parts + detected), err=True)
     if st["records"] and st["errors"] == st["records"]:
         fail("no audit records found: every line failed to parse (is this an auditd log?)", 1)

@@ -17,7 +17,6 @@ from auditsql import _core
 from auditsql.agent import RunSink, Stop
 from auditsql.store.sqlite import StoreError
 from tests.agent.test_schedule import exec_lines
-from tests.core import Ev, events_and_records
 
 _EXE = Path(sys.executable).with_name("auditsql")
 AUDITSQL = str(_EXE) if _EXE.exists() else shutil.which("auditsql") or "auditsql"
@@ -137,39 +136,21 @@ class FakeStore:
         return {"process_events": 2}
 
 
-def events_of(lines: list[str]) -> list[Ev]:
-    """The events of record lines (rendered by the native core, ids not resolved), with their records."""
-    data = "".join(line + "\n" for line in lines).encode()
-    return [Ev(d, recs) for d, recs in events_and_records(data, fmt="enriched")]
+def batches_of(lines: list[str], **settings: Any) -> list[_core.Batch]:
+    """What the pipeline makes of record lines (ids not resolved): the batch of the lines (events closed by
+    their EOE), then the one of the end of input (the process tree's rows)."""
+    p = _core.Pipeline(_core.Settings(resolve_ids=False, **settings))
+    return [p.feed_lines("".join(line + "\n" for line in lines).encode()), p.finish()]
 
 
-def render(ev: Ev) -> dict:
-    """The sink's render step: the event is rendered already."""
-    return ev.json
-
-
-def rows_for(event: dict, uptime_base: float | None) -> list[tuple[str, tuple]]:
-    """The sink's row mapping: the native mappers (``auditsql._core.rows_of``)."""
-    return _core.rows_of(json.dumps(event).encode(), uptime_base=uptime_base)
-
-
-def test_sink_maps_events_and_loss(capsys: pytest.CaptureFixture[str]) -> None:
+def test_sink_stores_batches_and_loss(capsys: pytest.CaptureFixture[str]) -> None:
     from auditsql.tables import loss_rows
 
     store = FakeStore()
     now = [0.0]
-    sink = RunSink(
-        store,
-        render,
-        rows_for,
-        loss_rows,
-        expiry=3600,
-        max_rows=0,
-        retention_interval=60,
-        monotonic=lambda: now[0],
-    )
-    for ev in events_of(exec_lines(7, 77, ["/bin/echo", "x"])):
-        sink.event(ev)
+    sink = RunSink(store, loss_rows, expiry=3600, max_rows=0, retention_interval=60, monotonic=lambda: now[0])
+    for b in batches_of(exec_lines(7, 77, ["/bin/echo", "x"])):
+        sink.batch(b)
     sink.loss([{"time": 1700000000.5, "cause": "kernel_lost", "count": 3, "detail": None}])
     assert [t for t, _ in store.rows] == ["audit_events", "process_events", "audit_loss"]
     assert sink.status_parts() == ["rows 3"]
@@ -183,31 +164,46 @@ def test_sink_maps_events_and_loss(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err == ""
 
 
-def test_sink_counts_unmappable_events_and_goes_on(capsys: pytest.CaptureFixture[str]) -> None:
-    calls = []
+class Fan:
+    """An outputs fan-out that records what it is handed."""
 
-    def rows_for(event: dict, base: float | None) -> list[tuple[str, tuple]]:
-        calls.append(event["ID"])
-        if len(calls) == 1:
-            raise KeyError("SYSCALL")
-        return [("audit_events", ())]
+    def __init__(self) -> None:
+        self.events: list[tuple[dict, list]] = []
+        self.other: list[list] = []
 
+    def __bool__(self) -> bool:
+        return True
+
+    def event(self, event: dict, rows: list) -> None:
+        self.events.append((event, rows))
+
+    def rows(self, rows: list) -> None:
+        self.other.append(rows)
+
+
+def test_sink_hands_each_event_its_own_rows_and_the_rest_apart() -> None:
     store = FakeStore()
-    sink = RunSink(store, render, rows_for, lambda r: [])
-    for ev in events_of(exec_lines(7, 77, ["/bin/echo"]) + exec_lines(8, 78, ["/bin/echo"])):
-        sink.event(ev)
-    assert calls == ["1700000000.250:7", "1700000000.250:8"]
-    assert store.rows == [("audit_events", ())]
-    assert sink.status_parts() == ["rows 1", "unmapped events 1"]
-    assert capsys.readouterr().err == (
-        "auditsql: event 1700000000.250:7: cannot map to table rows: KeyError('SYSCALL') (counted)\n"
+    fan = Fan()
+    sink = RunSink(store, list, outputs=fan)
+    b, end = batches_of(
+        exec_lines(7, 77, ["/bin/echo", "x"]) + connect_lines(8, 78, 80), process_tree=True, live=False
     )
+    assert (b.events, len(b.event_rows), end.events, end.event_rows) == (2, 3, 0, [0])
+    sink.batch(b)
+    sink.batch(end)
+    assert [(e["ID"], [t for t, _ in rows]) for e, rows in fan.events] == [
+        ("1700000000.250:7", ["audit_events", "process_events"]),
+        ("1700000001.500:8", ["audit_events", "socket_events"]),
+    ]
+    # the process tree's rows (the exec'd process) belong to no event: they go to the outputs apart
+    assert [[t for t, _ in rows] for rows in fan.other] == [["process_tree"]]
+    assert sink.rows == 4 and sink.source_rows == 1 and len(store.rows) == 5
 
 
 def test_sink_store_failure_stops_with_one_line() -> None:
-    sink = RunSink(FakeStore(fail="insert"), render, lambda e, b: [("t", ())], list)
+    sink = RunSink(FakeStore(fail="insert"), list)
     with pytest.raises(Stop) as info:
-        sink.event(events_of(exec_lines(7, 77, ["/bin/echo"]))[0])
+        sink.batch(batches_of(exec_lines(7, 77, ["/bin/echo"]))[0])
     assert str(info.value) == "cannot write 1 rows to /x.db: disk I/O error"
 
 
@@ -273,7 +269,8 @@ def test_audit_locked_is_one_line_and_changes_nothing(
         manages="run",
         locked_hint="use --rules none and --no-exclude-self",
     )
-    code = run_live(plan, FakeStore(), threading.Event(), 0)  # type: ignore[arg-type]
+    pipeline = _core.Pipeline(_core.Settings())
+    code = run_live(plan, FakeStore(), pipeline, threading.Event(), 0)  # type: ignore[arg-type]
     assert code == 1
     assert capsys.readouterr().err == (
         "auditsql: audit is locked (enabled 2): rules and settings cannot change until reboot; use --rules none "

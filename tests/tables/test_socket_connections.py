@@ -17,6 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from auditsql._core import Pipeline, Settings
+from auditsql.tables import REGISTRY
 from auditsql.tables import socket as socket_table
 from tests.tables.test_rows import (
     ACCEPT,
@@ -29,7 +31,6 @@ from tests.tables.test_rows import (
 
 #: the /proc seed of listeners is the native mapper's (rows::Mapper::seed_listeners): auditsql._core has no
 #: function that seeds it from another /proc root, so these tests wait for one (or move to Rust)
-_NO_SEED_HOOK = "auditsql._core cannot seed the native mapper's listeners from a fake /proc"
 
 KERNEL_LOG = Path(__file__).with_name("file_socket_kernel.log")
 PY = "/root/.pyenv/versions/3.11.7/bin/python3.11"
@@ -254,7 +255,23 @@ def fake_proc(root: Path, tcp: list[str], tcp6: list[str], fds: dict[int, dict[i
     return root
 
 
-@pytest.mark.skip(reason=_NO_SEED_HOOK)
+def seeded_accepts(proc: Path, lines: list[str]) -> tuple[int, list[tuple]]:
+    """How many listeners the pipeline seeds from ``proc``, and the accept rows of ``lines`` after that."""
+    p = Pipeline(Settings(resolve_ids=False, events_json=False))
+    n = p.seed_listeners(str(proc))
+    data = "".join(line + "\n" for line in lines).encode()
+    names = REGISTRY["socket_events"].column_names
+    out = []
+    for b in (p.feed_lines(data), p.finish()):
+        for table, row in b.rows:
+            r = dict(zip(names, row, strict=True)) if table == "socket_events" else {}
+            if r.get("action") == "accept":
+                out.append(
+                    (r["fd"], r["local_address"], r["local_port"], r["remote_address"], r["remote_port"])
+                )
+    return n, out
+
+
 def test_seed_listeners_from_proc(tmp_path: Path) -> None:
     proc = fake_proc(
         tmp_path / "proc",
@@ -269,23 +286,32 @@ def test_seed_listeners_from_proc(tmp_path: Path) -> None:
             200: {7: "socket:[1002]", 8: "socket:[1004]"},
         },
     )
-    assert socket_table.seed_listeners(str(proc)) == 3
-    assert dict(socket_table._LISTENERS) == {
-        (None, 100, 3): ("0.0.0.0", 22),
-        (None, 200, 7): ("127.0.0.1", 5432),
-        (None, 200, 8): ("::1", 8443),
-    }
-    lines = [_line(1, 43, "success=yes exit=11 a0=8", pid=200), _saddr(1, PEER)]
-    assert accepts(lines) == [("8", "::1", 8443, "10.1.2.3", 40000)]
+    lines = [
+        _line(1, 43, "success=yes exit=11 a0=8", pid=200),
+        _saddr(1, PEER),
+        _line(2, 43, "success=yes exit=12 a0=7", pid=200),
+        _saddr(2, PEER),
+        _line(3, 43, "success=yes exit=13 a0=3", pid=100),
+        _saddr(3, PEER),
+        _line(4, 43, "success=yes exit=14 a0=4", pid=100),  # fd 4 was not listening: no port
+        _saddr(4, PEER),
+    ]
+    assert seeded_accepts(proc, lines) == (
+        3,
+        [
+            ("8", "::1", 8443, "10.1.2.3", 40000),
+            ("7", "127.0.0.1", 5432, "10.1.2.3", 40000),
+            ("3", None, 22, "10.1.2.3", 40000),  # a wildcard listener: the local address is not known
+            ("4", None, None, "10.1.2.3", 40000),
+        ],
+    )
 
 
-@pytest.mark.skip(reason=_NO_SEED_HOOK)
 def test_seed_listeners_without_proc(tmp_path: Path) -> None:
-    assert socket_table.seed_listeners(str(tmp_path / "missing")) == 0
+    assert seeded_accepts(tmp_path / "missing", []) == (0, [])
 
 
-@pytest.mark.skip(reason=_NO_SEED_HOOK)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.one_of(
         st.ip_addresses(v=4).map(lambda a: (False, str(a))),
@@ -298,6 +324,13 @@ def test_proc_net_line_round_trip(
     tmp_path_factory: pytest.TempPathFactory, a: tuple, port: int, inode: int
 ) -> None:
     v6, addr = a
-    path = tmp_path_factory.mktemp("net") / "tcp"
-    path.write_text(HEADER + _proc_line(0, _v6(addr) if v6 else _v4(addr), port, "0A", inode))
-    assert socket_table._parse_proc_net(str(path), v6) == {inode: (addr, port)}
+    line = _proc_line(0, _v6(addr) if v6 else _v4(addr), port, "0A", inode)
+    proc = fake_proc(
+        tmp_path_factory.mktemp("p") / "proc",
+        [] if v6 else [line],
+        [line] if v6 else [],
+        {300: {9: f"socket:[{inode}]"}},
+    )
+    accept = [_line(1, 43, "success=yes exit=11 a0=9", pid=300), _saddr(1, PEER)]
+    local = None if addr in ("0.0.0.0", "::") else addr  # wildcards name no local address
+    assert seeded_accepts(proc, accept) == (1, [("9", local, port, "10.1.2.3", 40000)])

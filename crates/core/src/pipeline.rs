@@ -100,6 +100,8 @@ pub struct Batch {
     pub event_rows: Vec<usize>,
     /// raw text of `AUDIT_CONFIG_CHANGE` records
     pub config_changes: Vec<Vec<u8>>,
+    /// where the last event's rows end (the rows after it belong to no event)
+    pub events_end: usize,
     /// (node, serial) of the records in arrival order, a repeat of the previous pair left out: what the
     /// loss accounting's serial trackers observe
     pub serials: Vec<(Option<Vec<u8>>, u64)>,
@@ -108,7 +110,7 @@ pub struct Batch {
 impl Batch {
     /// Close the row index: the last entry marks where the rows of no event begin.
     pub fn seal(&mut self) {
-        self.event_rows.push(self.rows.len());
+        self.event_rows.push(self.events_end);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -384,6 +386,7 @@ impl Pipeline {
             let tree = self.tree.as_mut().map(|t| t as &mut dyn ProcessTree);
             self.mapper.rows_for(&obj, self.settings.uptime_base, tree, &mut batch.rows);
         }
+        batch.events_end = batch.rows.len();
     }
 
     fn drain_tree(&mut self, batch: &mut Batch) {
