@@ -15,7 +15,10 @@ use auditsql_core::record::parse::parse_line;
 use auditsql_core::record::Record;
 use auditsql_core::rows::{Mapper, Row, RowOptions};
 
-const LOG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../benchmarks/data/run_mix.log");
+const LOG: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../benchmarks/data/run_mix.log"
+);
 const TARGET_RECORDS: usize = 200_000;
 const ROUNDS: usize = 5;
 
@@ -38,7 +41,10 @@ fn per(d: Duration, n: usize) -> f64 {
 /// The capture repeated with serials shifted, so that events stay distinct.
 fn input() -> Vec<u8> {
     let base = std::fs::read(LOG).expect("benchmarks/data/run_mix.log");
-    let lines: Vec<&[u8]> = base.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&[u8]> = base
+        .split(|&c| c == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     let mut out = Vec::new();
     let mut copy = 0u64;
     let mut n = 0;
@@ -64,7 +70,10 @@ fn input() -> Vec<u8> {
 
 fn main() {
     let data = input();
-    let lines: Vec<&[u8]> = data.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&[u8]> = data
+        .split(|&c| c == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
 
     let (t_parse, records) = best(|| {
         let mut recs: Vec<Record> = Vec::with_capacity(lines.len());
@@ -85,7 +94,7 @@ fn main() {
         out
     });
     // assembling includes cloning the records it owns: time the clones alone and subtract
-    let (t_clone, _) = best(|| records.iter().cloned().collect::<Vec<_>>());
+    let (t_clone, _) = best(|| records.to_vec());
     let t_asm = t_asm.saturating_sub(t_clone);
     let nev = events.len();
 
@@ -125,7 +134,10 @@ fn main() {
     });
 
     println!("auditsql-core per-stage cost: {nrec} records, {nev} events, {nrows} rows (best of {ROUNDS})");
-    println!("{:<28} {:>12} {:>12} {:>14}", "stage", "ns/record", "ns/event", "records/s");
+    println!(
+        "{:<28} {:>12} {:>12} {:>14}",
+        "stage", "ns/record", "ns/event", "records/s"
+    );
     for (name, d) in [
         ("parse", t_parse),
         ("assemble", t_asm),

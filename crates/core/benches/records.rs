@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 /// The raw text of every golden record, and `(type, payload)` of those that have a normal header (what a
 /// netlink socket delivers for them).
-fn golden_records() -> (Vec<Vec<u8>>, Vec<(u32, Vec<u8>)>) {
+/// Netlink messages: (type, payload).
+type Frames = Vec<(u32, Vec<u8>)>;
+
+fn golden_records() -> (Vec<Vec<u8>>, Frames) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/golden");
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .expect("testdata/golden")

@@ -114,7 +114,10 @@ impl Batch {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events == 0 && self.rows.is_empty() && self.config_changes.is_empty() && self.serials.is_empty()
+        self.events == 0
+            && self.rows.is_empty()
+            && self.config_changes.is_empty()
+            && self.serials.is_empty()
     }
 }
 
@@ -164,7 +167,11 @@ impl Pipeline {
             })
         });
         Pipeline {
-            assembler: Assembler::new(settings.window as u64, settings.window_seconds, settings.single_window as u64),
+            assembler: Assembler::new(
+                settings.window as u64,
+                settings.window_seconds,
+                settings.single_window as u64,
+            ),
             renderer: Renderer::new(settings.resolve_ids, settings.raw),
             mapper: Mapper::new(settings.row_options.clone()),
             tree,
@@ -384,7 +391,8 @@ impl Pipeline {
         }
         if self.settings.rows {
             let tree = self.tree.as_mut().map(|t| t as &mut dyn ProcessTree);
-            self.mapper.rows_for(&obj, self.settings.uptime_base, tree, &mut batch.rows);
+            self.mapper
+                .rows_for(&obj, self.settings.uptime_base, tree, &mut batch.rows);
         }
         batch.events_end = batch.rows.len();
     }
@@ -413,7 +421,9 @@ pub fn looks_enriched(head: &[u8]) -> bool {
         if c.is_ascii_uppercase() {
             // [A-Z][A-Z0-9_]+="
             let mut j = i + 1;
-            while j < n && (head[j].is_ascii_uppercase() || head[j].is_ascii_digit() || head[j] == b'_') {
+            while j < n
+                && (head[j].is_ascii_uppercase() || head[j].is_ascii_digit() || head[j] == b'_')
+            {
                 j += 1;
             }
             if j >= i + 2 && j + 1 < n && head[j] == b'=' && head[j + 1] == b'"' {
@@ -449,11 +459,15 @@ mod tests {
 
     #[test]
     fn detects_enriched_heads_as_python_did() {
-        assert!(looks_enriched(b"type=SYSCALL msg=audit(1.2:3): a=1\x1dUID=\"root\""));
+        assert!(looks_enriched(
+            b"type=SYSCALL msg=audit(1.2:3): a=1\x1dUID=\"root\""
+        ));
         assert!(looks_enriched(b"x UID=\"root\""));
         assert!(looks_enriched(b"x ARCH=x86_64"));
         assert!(looks_enriched(b"x SYSCALL=execve"));
-        assert!(!looks_enriched(b"type=SYSCALL msg=audit(1.2:3): arch=c000003e syscall=59"));
+        assert!(!looks_enriched(
+            b"type=SYSCALL msg=audit(1.2:3): arch=c000003e syscall=59"
+        ));
         assert!(!looks_enriched(b"U=\"x\""));
         assert!(!looks_enriched(b"SYSCALL=59"));
     }

@@ -106,7 +106,11 @@ impl Batch {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        format!("Batch(events={}, rows={})", self.events, self.rows.bind(py).len())
+        format!(
+            "Batch(events={}, rows={})",
+            self.events,
+            self.rows.bind(py).len()
+        )
     }
 }
 
@@ -139,10 +143,17 @@ fn py_cell(v: &Bound<'_, PyAny>) -> PyResult<Cell> {
 pub(crate) fn rows_to_py<'py>(py: Python<'py>, rows: &[Row]) -> PyResult<Bound<'py, PyList>> {
     let out = PyList::empty(py);
     for row in rows {
-        let cells = row.cells.iter().map(|c| cell(py, c)).collect::<PyResult<Vec<_>>>()?;
+        let cells = row
+            .cells
+            .iter()
+            .map(|c| cell(py, c))
+            .collect::<PyResult<Vec<_>>>()?;
         let pair = PyTuple::new(
             py,
-            [PyString::intern(py, row.table).into_any(), PyTuple::new(py, cells)?.into_any()],
+            [
+                PyString::intern(py, row.table).into_any(),
+                PyTuple::new(py, cells)?.into_any(),
+            ],
         )?;
         out.append(pair)?;
     }
@@ -157,7 +168,9 @@ fn batch_to_py(py: Python<'_>, mut b: core::Batch) -> PyResult<Batch> {
     }
     let serials = PyList::empty(py);
     for (node, serial) in &b.serials {
-        let node = node.as_ref().map(|n| String::from_utf8_lossy(n).into_owned());
+        let node = node
+            .as_ref()
+            .map(|n| String::from_utf8_lossy(n).into_owned());
         serials.append((node, *serial))?;
     }
     Ok(Batch {
@@ -198,7 +211,11 @@ impl Pipeline {
     }
 
     /// Netlink messages: (type, payload, truncated length or 0).
-    fn feed_frames(&mut self, py: Python<'_>, frames: Vec<(u32, Vec<u8>, usize)>) -> PyResult<Batch> {
+    fn feed_frames(
+        &mut self,
+        py: Python<'_>,
+        frames: Vec<(u32, Vec<u8>, usize)>,
+    ) -> PyResult<Batch> {
         let inner = &mut self.inner;
         let b = py.detach(|| {
             let mut b = core::Batch::default();
@@ -224,7 +241,9 @@ impl Pipeline {
     /// "enriched", "raw", or None before any log text.
     #[getter]
     fn detected(&self) -> Option<&'static str> {
-        self.inner.detected().map(|d| if d { "enriched" } else { "raw" })
+        self.inner
+            .detected()
+            .map(|d| if d { "enriched" } else { "raw" })
     }
 
     /// What the native reader holds (waiting up to `timeout` seconds for the first frame), processed without
@@ -239,7 +258,8 @@ impl Pipeline {
     ) -> PyResult<Batch> {
         let reader = reader.get().core();
         let inner = &mut self.inner;
-        let wait = Duration::try_from_secs_f64(timeout.clamp(0.0, 86_400.0)).unwrap_or(Duration::ZERO);
+        let wait =
+            Duration::try_from_secs_f64(timeout.clamp(0.0, 86_400.0)).unwrap_or(Duration::ZERO);
         let b = py.detach(|| {
             let frames = reader.take(wait, max_frames.max(1), 64 << 20);
             let mut b = core::Batch::default();
@@ -307,7 +327,11 @@ impl Pipeline {
 
     /// The previous run's processes not yet exited (rows in PROCESS_TREE's column order): keep those whose
     /// /proc start time still matches, mark the others exited. (kept, exited).
-    fn tree_reload(&mut self, py: Python<'_>, rows: Vec<Vec<Bound<'_, PyAny>>>) -> PyResult<(usize, usize)> {
+    fn tree_reload(
+        &mut self,
+        py: Python<'_>,
+        rows: Vec<Vec<Bound<'_, PyAny>>>,
+    ) -> PyResult<(usize, usize)> {
         let rows = rows
             .iter()
             .map(|r| r.iter().map(py_cell).collect::<PyResult<Vec<_>>>())
