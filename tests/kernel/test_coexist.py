@@ -84,9 +84,15 @@ def connect_rows(run: Run, port: int) -> int:
 def logged(log: Path, marker: str, port: int) -> tuple[int, int]:
     """(execs of ``marker``, connects to ``port``) in auditd's log."""
     recs = read_log(log)
-    execs = {r.serial for r in recs if r.name == "EXECVE" and (r.get("a1") or "").startswith(f'"{marker}-x')}
+
+    def get(rec: dict, key: bytes) -> str:
+        return next((v.decode("utf-8", "replace") for k, v in rec["fields"] if k == key), "")
+
+    execs = {
+        r["serial"] for r in recs if r["name"] == "EXECVE" and get(r, b"a1").startswith(f'"{marker}-x')
+    }
     saddr = f"0200{port:04X}7F000001"
-    connects = {r.serial for r in recs if r.name == "SOCKADDR" and (r.get("saddr") or "").startswith(saddr)}
+    connects = {r["serial"] for r in recs if r["name"] == "SOCKADDR" and get(r, b"saddr").startswith(saddr)}
     return len(execs), len(connects)
 
 
