@@ -4,9 +4,12 @@ use auditsql_core::record::parse::{parse_line, parse_netlink};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-/// The raw text of every golden record, and `(type, payload)` of those that have a normal header (what a
+/// `(type, payload)` of a netlink message.
+type Message = (u32, Vec<u8>);
+
+/// The raw text of every golden record, and the netlink message of those that have a normal header (what a
 /// netlink socket delivers for them).
-fn golden_records() -> (Vec<Vec<u8>>, Vec<(u32, Vec<u8>)>) {
+fn golden_records() -> (Vec<Vec<u8>>, Vec<Message>) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/golden");
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .expect("testdata/golden")

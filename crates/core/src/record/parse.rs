@@ -5,6 +5,8 @@
 //! regular expressions are replaced by a hand-written scanner with the same results, in linear time. Nothing
 //! is dropped: a line that does not parse becomes a [`Record`] with `error` set and its text kept.
 use super::{msgtypes, Field, Record, FREE_TEXT};
+use crate::interpret::py;
+use crate::interpret::pyunicode::DECIMAL_ZEROS;
 use memchr::{memchr, memchr2, memchr_iter, memmem};
 
 /// 9999-12-31T23:59:59Z + 1 s: a `sec` at or past it is an error record.
@@ -20,14 +22,32 @@ pub const SERIAL_RANGE: &str = "serial out of range";
 
 // -- bytes ------------------------------------------------------------------------------------------------
 
-/// The token separators: space, tab and auditd's ENRICHED separator 0x1d.
+/// Byte classes of the tokenizer, one table lookup per byte: bit [`SEP`] for the separators (space, tab and
+/// auditd's ENRICHED separator 0x1d), bit [`NOT_KEY`] for the bytes a key cannot hold (the separators, `=`,
+/// quotes and braces).
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let sep = c == b' ' || c == b'\t' || c == 0x1d;
+        let not_key = sep || matches!(c, b'=' | b'"' | b'\'' | b'{' | b'}');
+        t[i] = if sep { SEP } else { 0 } | if not_key { NOT_KEY } else { 0 };
+        i += 1;
+    }
+    t
+};
+const SEP: u8 = 1;
+const NOT_KEY: u8 = 2;
+
+/// A token separator: space, tab or 0x1d.
 fn is_sep(c: u8) -> bool {
-    c == b' ' || c == b'\t' || c == 0x1d
+    CLASS[usize::from(c)] & SEP != 0
 }
 
 /// A key byte: anything but a separator, `=`, a quote or a brace.
 fn is_key_byte(c: u8) -> bool {
-    !matches!(c, b' ' | b'\t' | 0x1d | b'=' | b'"' | b'\'' | b'{' | b'}')
+    CLASS[usize::from(c)] & NOT_KEY == 0
 }
 
 /// A type name byte: `[A-Za-z0-9_]`.
@@ -113,14 +133,15 @@ fn match_node(s: &[u8], i: usize, min_node: usize) -> Option<(Option<Span>, usiz
         .then_some((Some((start, end)), spaces + 5))
 }
 
-/// A type name `[A-Za-z0-9_]+(\[[0-9]+\])?` at `i`: (end without the bracket, end with it if there is one).
+/// A type name `[A-Za-z0-9_]+(\[\d+\])?` at `i` (`\d`: any Unicode decimal digit, as in Python's `re`):
+/// (end without the bracket, end with it if there is one).
 fn match_type_name(s: &[u8], i: usize) -> Option<(usize, Option<usize>)> {
     let end = run(s, i, is_name_byte);
     if end == i {
         return None;
     }
     let bracket = if at(s, end) == Some(b'[') {
-        let digits = run(s, end + 1, |c| c.is_ascii_digit());
+        let digits = decimal_run(s, end + 1);
         (digits > end + 1 && at(s, digits) == Some(b']')).then_some(digits + 1)
     } else {
         None
@@ -209,9 +230,7 @@ fn next_header_follows(s: &[u8], i: usize) -> bool {
     };
     bracket.into_iter().chain([plain]).any(|end| {
         let spaces = run(s, end, |c| c == b' ');
-        spaces > end
-            && starts_at(s, spaces, b"msg=audit(")
-            && at(s, spaces + 10).is_some_and(|c| c.is_ascii_digit())
+        spaces > end && starts_at(s, spaces, b"msg=audit(") && decimal_digit_len(s, spaces + 10) > 0
     })
 }
 
@@ -290,7 +309,7 @@ fn odd(text: &[u8]) -> Record {
         body_start,
         error: Some(format!(
             "no audit(SEC.MSEC:SERIAL) stamp in header: {}",
-            py_repr_prefix(text.get(body_start..).unwrap_or_default(), 40)
+            py::repr(char_prefix(text.get(body_start..).unwrap_or_default(), 40))
         )),
         ..Record::default()
     }
@@ -399,12 +418,15 @@ pub fn split_enrichment(body: &[u8]) -> (&[u8], Option<&[u8]>) {
 pub fn tokenize(body: &[u8], detect: bool) -> (Vec<Field>, Vec<Field>) {
     let (raw, tail) = split_enrichment(body);
     let raw = strip_spaces(raw);
-    let mut enrich = match tail {
-        Some(t) => Scanner::new(t).scan(true).0,
+    let mut enrich = match tail.map(strip_spaces) {
+        Some(t) => plain_fields(t, false).unwrap_or_else(|| Scanner::new(t).scan(true).0),
         None => Vec::new(),
     };
     if raw.is_empty() {
         return (Vec::new(), enrich);
+    }
+    if let Some(fields) = plain_fields(raw, detect).or_else(|| user_message(raw, detect)) {
+        return (fields, enrich);
     }
     let (fields, cut) = Scanner::new(raw).scan(!detect);
     if let Some(cut) = cut {
@@ -415,6 +437,113 @@ pub fn tokenize(body: &[u8], detect: bool) -> (Vec<Field>, Vec<Field>) {
         enrich = head;
     }
     (fields, enrich)
+}
+
+/// A user-space message: plain fields, then the payload `msg='...'` as the last one (Python's shortcut in
+/// `tokenize`). The payload is the text from ` msg='` to the end when the body ends with `'` and holds two
+/// `'` only, and the head is plain ([`plain_fields`]): a `"` of the head is then never paired with one of the
+/// payload, as the full scan would.
+fn user_message(raw: &[u8], detect: bool) -> Option<Vec<Field>> {
+    let i = memmem::find(raw, b" msg='").filter(|&i| i > 0)?;
+    if !raw.ends_with(b"'") || memchr_iter(b'\'', raw).count() != 2 {
+        return None;
+    }
+    let head = raw.get(..i)?;
+    let head_end = head.iter().rposition(|&c| c != b' ').map_or(0, |j| j + 1);
+    let mut fields = plain_fields(head.get(..head_end)?, detect)?;
+    fields.push((b"msg".to_vec(), raw.get(i + 5..)?.to_vec()));
+    Some(fields)
+}
+
+/// Python's `_fast`: the fields of a body of the plain shape, else None. It takes the matches of
+/// `([^ \t\x1d="'{}]+)=((?>"[^"]*"|[^ \t\x1d]*))` as `re.findall` finds them, when the text has no `'` or
+/// `{`, as many matches as spaces + 1 and as `=`, one character between matches (a `"` too) and, with
+/// `detect`, no upper-case key. On these bodies it mostly agrees with the full scan, but not always
+/// (`a="1 2""b=`), so it is kept as Python has it.
+fn plain_fields(raw: &[u8], detect: bool) -> Option<Vec<Field>> {
+    // as many `=` as spaces + 1, and no `'` or `{`: cheap necessary conditions
+    let eqs = memchr_iter(b'=', raw).count();
+    if eqs != memchr_iter(b' ', raw).count() + 1 || memchr2(b'\'', b'{', raw).is_some() {
+        return None;
+    }
+    let mut fields = Vec::with_capacity(eqs);
+    plain_matches(raw, detect, |k, v| fields.push((k.to_vec(), v.to_vec())))?;
+    Some(fields)
+}
+
+/// The matches of [`plain_fields`], each given to `each`; their number if the body has the plain shape.
+fn plain_matches(raw: &[u8], detect: bool, mut each: impl FnMut(&[u8], &[u8])) -> Option<usize> {
+    // `=` outside the keys' own fails at once (Python's `=` count); gaps and spaces are counted
+    let (mut n, mut gaps, mut spaces) = (0, 0, 0);
+    let mut p = 0;
+    while p < raw.len() {
+        let key_end = run(raw, p, is_key_byte);
+        if at(raw, key_end) != Some(b'=') || key_end == p {
+            // no match starts in p..=key_end: key bytes (no space, no `=`), then one byte that is neither
+            match at(raw, key_end) {
+                Some(b'=') => return None,
+                Some(c) => {
+                    gaps += key_end - p + 1;
+                    spaces += usize::from(c == b' ');
+                }
+                None => gaps += key_end - p,
+            }
+            p = key_end + 1;
+            continue;
+        }
+        let v = key_end + 1;
+        let v_end = match at(raw, v) {
+            Some(b'"') => match memchr(b'"', raw.get(v + 1..).unwrap_or_default()) {
+                Some(q) => v + 1 + q + 1,
+                None => run(raw, v, |c| !is_sep(c)),
+            },
+            _ => run(raw, v, |c| !is_sep(c)),
+        };
+        let (key, value) = (slice(raw, (p, key_end)), slice(raw, (v, v_end)));
+        if memchr(b'=', value).is_some() || (detect && py_isupper(key)) {
+            return None;
+        }
+        if value.first() == Some(&b'"') {
+            spaces += memchr_iter(b' ', value).count();
+        }
+        each(key, value);
+        n += 1;
+        p = v_end;
+    }
+    (n > 0 && spaces == n - 1 && gaps == n - 1).then_some(n)
+}
+
+/// Python's `str.isupper()` of bytes read with surrogateescape: an upper-case character and no lower-case
+/// or title-case one.
+fn py_isupper(s: &[u8]) -> bool {
+    if s.is_ascii() {
+        let mut upper = false;
+        for c in s {
+            if c.is_ascii_lowercase() {
+                return false;
+            }
+            upper |= c.is_ascii_uppercase();
+        }
+        return upper;
+    }
+    let mut upper = false;
+    for chunk in s.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_lowercase() || is_titlecase(c) {
+                return false;
+            }
+            upper |= c.is_uppercase();
+        }
+    }
+    upper
+}
+
+/// The title-case letters (category Lt): `ǅ`, `ǈ`, `ǋ`, `ǲ` and the Greek ones with prosgegrammeni.
+fn is_titlecase(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x1c5 | 0x1c8 | 0x1cb | 0x1f2 | 0x1f88..=0x1f8f | 0x1f98..=0x1f9f | 0x1fa8..=0x1faf | 0x1fbc | 0x1fcc | 0x1ffc
+    )
 }
 
 /// The next position of one byte at or after a position, remembering the last answer: the scanner asks
@@ -645,8 +774,9 @@ pub fn parse_nested(token: &[u8]) -> Vec<Field> {
     if memmem::find(token, b": ").is_some() {
         // old login payload `msg='uid=848: exe="/bin/login" ...'`: the colon ends the value
         for (_, v) in fields.iter_mut() {
+            // Python's `v[:-1].isdigit()`, here for the decimal digits (category Nd) only
             if let Some(digits) = v.strip_suffix(b":") {
-                if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+                if !digits.is_empty() && decimal_run(digits, 0) == digits.len() {
                     v.pop();
                 }
             }
@@ -686,91 +816,72 @@ fn unparen(fields: &mut Vec<Field>) {
     });
 }
 
-// -- Python's repr() of the error text ----------------------------------------------------------------------
+// -- Python's text rules ---------------------------------------------------------------------------------
 
-/// Python's `repr(text[:max_chars])` of bytes read with `surrogateescape`: what the Python parser wrote in
-/// its error messages. Non-ASCII characters are printable but for the usual non-printing classes (see
-/// [`py_printable`]); invalid bytes are `\udcXX`.
-fn py_repr_prefix(bytes: &[u8], max_chars: usize) -> String {
-    enum Ch {
-        Char(char),
-        Byte(u8),
-    }
-    let mut chars = Vec::new();
-    'outer: for chunk in bytes.utf8_chunks() {
+/// The bytes of the first `n` characters of `bytes` as Python read them (UTF-8 with surrogateescape: an
+/// invalid byte is one character).
+fn char_prefix(bytes: &[u8], n: usize) -> &[u8] {
+    let mut chars = 0;
+    let mut len = 0;
+    for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
-            if chars.len() >= max_chars {
-                break 'outer;
+            if chars == n {
+                return bytes.get(..len).unwrap_or_default();
             }
-            chars.push(Ch::Char(c));
+            chars += 1;
+            len += c.len_utf8();
         }
-        for &b in chunk.invalid() {
-            if chars.len() >= max_chars {
-                break 'outer;
+        for _ in chunk.invalid() {
+            if chars == n {
+                return bytes.get(..len).unwrap_or_default();
             }
-            chars.push(Ch::Byte(b));
-        }
-    }
-    let has = |q: char| chars.iter().any(|c| matches!(c, Ch::Char(x) if *x == q));
-    let quote = if has('\'') && !has('"') { '"' } else { '\'' };
-    let mut out = String::with_capacity(chars.len() + 2);
-    out.push(quote);
-    for c in &chars {
-        match *c {
-            Ch::Byte(b) => out.push_str(&format!("\\udc{b:02x}")),
-            Ch::Char(c) if c == quote || c == '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            Ch::Char('\t') => out.push_str("\\t"),
-            Ch::Char('\n') => out.push_str("\\n"),
-            Ch::Char('\r') => out.push_str("\\r"),
-            Ch::Char(c) if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            Ch::Char(c) if c.is_ascii() || py_printable(c) => out.push(c),
-            Ch::Char(c) if (c as u32) <= 0xff => out.push_str(&format!("\\x{:02x}", c as u32)),
-            Ch::Char(c) if (c as u32) <= 0xffff => out.push_str(&format!("\\u{:04x}", c as u32)),
-            Ch::Char(c) => out.push_str(&format!("\\U{:08x}", c as u32)),
+            chars += 1;
+            len += 1;
         }
     }
-    out.push(quote);
-    out
+    bytes
 }
 
-/// Python's `str.isprintable()` of one non-ASCII character, without the Unicode tables: false for the
-/// controls (Cc), the separators but space (Zs, Zl, Zp), the format characters (Cf), private use (Co) and
-/// the noncharacters; unassigned code points (Cn) count as printable here.
-fn py_printable(c: char) -> bool {
-    let n = c as u32;
-    !(matches!(
-        n,
-        0x80..=0xa0
-            | 0xad
-            | 0x600..=0x605
-            | 0x61c
-            | 0x6dd
-            | 0x70f
-            | 0x890..=0x891
-            | 0x8e2
-            | 0x1680
-            | 0x180e
-            | 0x2000..=0x200f
-            | 0x2028..=0x202f
-            | 0x205f..=0x2064
-            | 0x2066..=0x206f
-            | 0x3000
-            | 0xe000..=0xf8ff
-            | 0xfdd0..=0xfdef
-            | 0xfeff
-            | 0xfff9..=0xfffb
-            | 0x110bd
-            | 0x110cd
-            | 0x13430..=0x1343f
-            | 0x1bca0..=0x1bca3
-            | 0x1d173..=0x1d17a
-            | 0xe0001
-            | 0xe0020..=0xe007f
-            | 0xf0000..
-    ) || n & 0xfffe == 0xfffe)
+/// The length in bytes of the Unicode decimal digit (Python's `\d`: category Nd) at `i`, or 0.
+fn decimal_digit_len(s: &[u8], i: usize) -> usize {
+    match at(s, i) {
+        Some(c) if c.is_ascii_digit() => 1,
+        Some(c) if c.is_ascii() => 0,
+        None => 0,
+        Some(_) => {
+            let rest = s
+                .get(i..i.saturating_add(4).min(s.len()))
+                .unwrap_or_default();
+            match rest
+                .utf8_chunks()
+                .next()
+                .and_then(|chunk| chunk.valid().chars().next())
+            {
+                Some(c) => {
+                    let n = u32::from(c);
+                    let k = DECIMAL_ZEROS.partition_point(|&z| z <= n);
+                    let is_digit = k
+                        .checked_sub(1)
+                        .and_then(|k| DECIMAL_ZEROS.get(k))
+                        .is_some_and(|&z| n - z < 10);
+                    if is_digit {
+                        c.len_utf8()
+                    } else {
+                        0
+                    }
+                }
+                None => 0,
+            }
+        }
+    }
+}
+
+/// The end of the run of Unicode decimal digits from `i`.
+fn decimal_run(s: &[u8], mut i: usize) -> usize {
+    loop {
+        match decimal_digit_len(s, i) {
+            0 => return i,
+            n => i += n,
+        }
+    }
 }
