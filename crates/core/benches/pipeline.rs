@@ -1,5 +1,6 @@
 //! Benchmarks of the event path (`cargo bench -p auditsql-core`; harness = false: each case prints its
 //! time per item). The input is the record lines of the golden logs (testdata/golden/*.records.jsonl).
+use auditsql_core::record::encoding::escape;
 use auditsql_core::record::parse::{parse_line, parse_netlink};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -63,6 +64,12 @@ fn main() {
     bench("record::parse_line", lines.len(), bytes, || {
         for line in &lines {
             black_box(parse_line(black_box(line), true));
+        }
+    });
+    let bytes: usize = lines.iter().map(Vec::len).sum();
+    bench("record::encoding::escape", lines.len(), bytes, || {
+        for line in &lines {
+            black_box(escape(black_box(line)));
         }
     });
     let bytes: usize = netlink.iter().map(|(_, p)| p.len()).sum();
