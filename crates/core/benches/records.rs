@@ -1,15 +1,16 @@
 //! Benchmarks of the record parser (`cargo bench -p auditsql-core --bench records`; harness = false: each case prints its
 //! time per item). The input is the record lines of the golden logs (testdata/golden/*.records.jsonl).
+use auditsql_core::record::encoding::escape;
 use auditsql_core::record::parse::{parse_line, parse_netlink};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-/// The raw text of every golden record, and `(type, payload)` of those that have a normal header (what a
-/// netlink socket delivers for them).
-/// Netlink messages: (type, payload).
-type Frames = Vec<(u32, Vec<u8>)>;
+/// `(type, payload)` of a netlink message.
+type Message = (u32, Vec<u8>);
 
-fn golden_records() -> (Vec<Vec<u8>>, Frames) {
+/// The raw text of every golden record, and the netlink message of those that have a normal header (what a
+/// netlink socket delivers for them).
+fn golden_records() -> (Vec<Vec<u8>>, Vec<Message>) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/golden");
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .expect("testdata/golden")
@@ -63,6 +64,12 @@ fn main() {
     bench("record::parse_line", lines.len(), bytes, || {
         for line in &lines {
             black_box(parse_line(black_box(line), true));
+        }
+    });
+    let bytes: usize = lines.iter().map(Vec::len).sum();
+    bench("record::encoding::escape", lines.len(), bytes, || {
+        for line in &lines {
+            black_box(escape(black_box(line)));
         }
     });
     let bytes: usize = netlink.iter().map(|(_, p)| p.len()).sum();

@@ -1207,3 +1207,93 @@ fn ten_megabyte_token_and_line() {
         assert!(r.iter().map(|r| r.text.len()).sum::<usize>() <= line.len());
     }
 }
+
+// -- the Python parser's shortcuts, kept (found by a differential run against it) ----------------------------
+
+#[test]
+fn user_message_shortcut_keeps_head_quotes_apart() {
+    // the head before ` msg='...'` is read on its own: its unclosed `"` does not pair with the payload's
+    let (f, e) = tokenize(b"pid=1 ses=\"3 subj=x msg='op=a exe=\"/b\" res=ok' ", true);
+    assert_eq!(
+        f,
+        fields(&[
+            ("pid", "1"),
+            ("ses", "\"3"),
+            ("subj", "x"),
+            ("msg", "'op=a exe=\"/b\" res=ok'")
+        ])
+    );
+    assert!(e.is_empty());
+    // with detection, an upper-case key in the head sends the line to the full scan (and to the tail)
+    assert_eq!(
+        tokenize(b"A=1 msg='x' ", true),
+        (vec![], fields(&[("A", "1"), ("msg", "'x'")]))
+    );
+    assert_eq!(
+        tokenize(b"A=1 msg='x' ", false),
+        (fields(&[("A", "1"), ("msg", "'x'")]), vec![])
+    );
+}
+
+#[test]
+fn plain_shape_check_counts_a_quote_as_separator() {
+    // Python's fast path takes `"` between two tokens for the separator when a quoted value holds the space
+    for detect in [true, false] {
+        assert_eq!(
+            tokenize(b"a=\"3 }\"\"k=", detect).0,
+            fields(&[("a", "\"3 }\""), ("k", "")])
+        );
+    }
+    assert_eq!(
+        tokenize(b"x\x1d A=\"1 2\"\"B=3 ", true),
+        (fields(&[(F, "x")]), fields(&[("A", "\"1 2\""), ("B", "3")]))
+    );
+}
+
+#[test]
+fn upper_case_keys_as_python_sees_them() {
+    // title case is not upper case; a non-ASCII upper-case key is not an ENRICHED key
+    assert_eq!(
+        tokenize("\u{1c5}a=1 b=2".as_bytes(), true).0,
+        fields(&[("\u{1c5}a", "1"), ("b", "2")])
+    );
+    assert_eq!(
+        tokenize("\u{c9}=1 b".as_bytes(), true).0,
+        fields(&[("\u{c9}", "1"), (F, "b")])
+    );
+}
+
+#[test]
+fn unicode_decimal_digits_in_headers() {
+    // Python's `\d` (type=X[N], the next record's `msg=audit(N`) is any decimal digit
+    let r = one("type=X[\u{661}\u{662}] msg=audit(1.2:3): a=1");
+    assert_eq!(
+        (&r.name[..], r.rtype, r.error.as_deref()),
+        ("X[\u{661}\u{662}]".as_bytes(), 0, None)
+    );
+    let recs = parse_text(
+        "type=A msg=audit(1.2:3): a=1 type=B msg=audit(\u{664}".as_bytes(),
+        true,
+    );
+    assert_eq!(recs.len(), 2);
+    assert_eq!(
+        recs[1].error.as_deref(),
+        Some("no audit(SEC.MSEC:SERIAL) stamp in header: 'msg=audit(\u{664}'")
+    );
+    // and the old login colon rule strips after decimal digits of any script
+    assert_eq!(
+        parse_nested("a=\u{1d7ce}: b".as_bytes()),
+        fields(&[("a", "\u{1d7ce}"), (F, "b")])
+    );
+    // the error text is Python's repr() of the first 40 characters
+    let r = one("type=X msg=\u{2065}\u{e9}\u{a0}'\u{ff}");
+    assert_eq!(
+        r.error.as_deref(),
+        Some("no audit(SEC.MSEC:SERIAL) stamp in header: \"msg=\\u2065\u{e9}\\xa0'\u{ff}\"")
+    );
+    let r = parse_line(b"type=X msg=\xff\xfe\"'", true);
+    assert_eq!(
+        r[0].error.as_deref(),
+        Some("no audit(SEC.MSEC:SERIAL) stamp in header: 'msg=\\udcff\\udcfe\"\\''")
+    );
+}

@@ -24,27 +24,29 @@ pub fn escape(data: &[u8]) -> String {
 
 /// [`escape`] appended to `out`.
 pub fn escape_into(data: &[u8], out: &mut String) {
-    if data.iter().all(|&b| is_plain(b)) {
-        // printable ASCII only: the text is its own escape
-        out.extend(data.iter().map(|&b| char::from(b)));
-        return;
-    }
     for chunk in data.utf8_chunks() {
-        for c in chunk.valid().chars() {
+        // valid UTF-8: copied in runs, but for the ASCII bytes to escape and the BOM
+        let valid = chunk.valid();
+        let b = valid.as_bytes();
+        let (mut start, mut i) = (0, 0);
+        while let Some(&c) = b.get(i) {
             if c.is_ascii() {
-                // an ASCII char is one byte
-                let b = c as u8;
-                if is_plain(b) {
-                    out.push(c);
-                } else {
-                    push_pct(out, b);
+                if !is_plain(c) {
+                    out.push_str(valid.get(start..i).unwrap_or_default());
+                    push_pct(out, c);
+                    start = i + 1;
                 }
-            } else if c == '\u{feff}' {
+                i += 1;
+            } else if b.get(i..i + 3) == Some(&[0xef, 0xbb, 0xbf][..]) {
+                out.push_str(valid.get(start..i).unwrap_or_default());
                 out.push_str("%ef%bb%bf");
+                i += 3;
+                start = i;
             } else {
-                out.push(c);
+                i += 1;
             }
         }
+        out.push_str(valid.get(start..).unwrap_or_default());
         for &b in chunk.invalid() {
             push_pct(out, b);
         }

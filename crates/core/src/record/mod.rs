@@ -10,6 +10,7 @@ pub mod encoding;
 pub mod fields;
 pub mod msgtypes;
 pub mod parse;
+pub mod tokenize;
 pub mod values;
 
 /// Key under which words that are not `key=value` (`login`, `policy loaded`, free text) are kept.

@@ -1,11 +1,17 @@
-//! Text → records: the header, the `key=value` body, the ENRICHED tail. (Port of records/parser.py.)
+//! Text → records: lines and netlink messages, headers, several records run together on one line. (Port of
+//! records/parser.py; the bodies are [`super::tokenize`]'s.)
 //!
-//! The grammar is auditd's log format. It is not regular (user-space payloads nest, AppArmor writes spaces
-//! into `subj=`, enrichment is sometimes glued on without its 0x1d separator), so the Python parser's
-//! regular expressions are replaced by a hand-written scanner with the same results, in linear time. Nothing
-//! is dropped: a line that does not parse becomes a [`Record`] with `error` set and its text kept.
-use super::{msgtypes, Field, Record, FREE_TEXT};
-use memchr::{memchr, memchr2, memchr_iter, memmem};
+//! The Python parser's regular expressions are replaced by hand-written matchers with the same results, in
+//! linear time. Nothing is dropped: a line that does not parse becomes a [`Record`] with `error` set and its
+//! text kept.
+use super::tokenize::{
+    at, char_prefix, decimal_digit_len, decimal_run, run, slice, starts_at, Span,
+};
+use super::{msgtypes, Record};
+use crate::interpret::py;
+use memchr::{memchr2, memmem};
+
+pub use super::tokenize::{parse_nested, split_enrichment, tokenize};
 
 /// 9999-12-31T23:59:59Z + 1 s: a `sec` at or past it is an error record.
 const SEC_LIMIT: u64 = 253_402_300_800;
@@ -18,63 +24,9 @@ pub const TIMESTAMP_RANGE: &str = "timestamp out of range";
 /// Error of a record whose serial does not fit a u64.
 pub const SERIAL_RANGE: &str = "serial out of range";
 
-// -- bytes ------------------------------------------------------------------------------------------------
-
-/// The token separators: space, tab and auditd's ENRICHED separator 0x1d.
-fn is_sep(c: u8) -> bool {
-    c == b' ' || c == b'\t' || c == 0x1d
-}
-
-/// A key byte: anything but a separator, `=`, a quote or a brace.
-fn is_key_byte(c: u8) -> bool {
-    !matches!(c, b' ' | b'\t' | 0x1d | b'=' | b'"' | b'\'' | b'{' | b'}')
-}
-
 /// A type name byte: `[A-Za-z0-9_]`.
 fn is_name_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
-}
-
-/// A byte of an ENRICHED key after its first: `[A-Z0-9_]`.
-fn is_upper_key_byte(c: u8) -> bool {
-    c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_'
-}
-
-/// The end of the run of bytes from `i` that satisfy `f`.
-fn run(s: &[u8], i: usize, f: impl Fn(u8) -> bool) -> usize {
-    i + s
-        .get(i..)
-        .unwrap_or_default()
-        .iter()
-        .take_while(|&&c| f(c))
-        .count()
-}
-
-fn at(s: &[u8], i: usize) -> Option<u8> {
-    s.get(i).copied()
-}
-
-fn starts_at(s: &[u8], i: usize, prefix: &[u8]) -> bool {
-    s.get(i..).is_some_and(|rest| rest.starts_with(prefix))
-}
-
-fn strip_spaces(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|&c| c != b' ').unwrap_or(s.len());
-    let end = s.iter().rposition(|&c| c != b' ').map_or(start, |i| i + 1);
-    s.get(start..end).unwrap_or_default()
-}
-
-/// Python's `s[:1].isupper()`: the first character (decoded as UTF-8) is upper case.
-fn first_char_upper(s: &[u8]) -> bool {
-    match s.first() {
-        None => false,
-        Some(c) if c.is_ascii() => c.is_ascii_uppercase(),
-        Some(_) => s
-            .utf8_chunks()
-            .next()
-            .and_then(|chunk| chunk.valid().chars().next())
-            .is_some_and(char::is_uppercase),
-    }
 }
 
 /// A decimal number of ASCII digits, None if it does not fit a u64.
@@ -86,8 +38,6 @@ fn parse_u64(digits: &[u8]) -> Option<u64> {
 }
 
 // -- headers ----------------------------------------------------------------------------------------------
-
-type Span = (usize, usize);
 
 /// What the header `[node=N ]type=T msg=audit(SEC.MSEC:SERIAL):` matched: spans into the text.
 struct Header {
@@ -113,14 +63,15 @@ fn match_node(s: &[u8], i: usize, min_node: usize) -> Option<(Option<Span>, usiz
         .then_some((Some((start, end)), spaces + 5))
 }
 
-/// A type name `[A-Za-z0-9_]+(\[[0-9]+\])?` at `i`: (end without the bracket, end with it if there is one).
+/// A type name `[A-Za-z0-9_]+(\[\d+\])?` at `i` (`\d`: any Unicode decimal digit, as in Python's `re`):
+/// (end without the bracket, end with it if there is one).
 fn match_type_name(s: &[u8], i: usize) -> Option<(usize, Option<usize>)> {
     let end = run(s, i, is_name_byte);
     if end == i {
         return None;
     }
     let bracket = if at(s, end) == Some(b'[') {
-        let digits = run(s, end + 1, |c| c.is_ascii_digit());
+        let digits = decimal_run(s, end + 1);
         (digits > end + 1 && at(s, digits) == Some(b']')).then_some(digits + 1)
     } else {
         None
@@ -209,9 +160,7 @@ fn next_header_follows(s: &[u8], i: usize) -> bool {
     };
     bracket.into_iter().chain([plain]).any(|end| {
         let spaces = run(s, end, |c| c == b' ');
-        spaces > end
-            && starts_at(s, spaces, b"msg=audit(")
-            && at(s, spaces + 10).is_some_and(|c| c.is_ascii_digit())
+        spaces > end && starts_at(s, spaces, b"msg=audit(") && decimal_digit_len(s, spaces + 10) > 0
     })
 }
 
@@ -237,10 +186,6 @@ pub fn type_name(n: u32) -> std::borrow::Cow<'static, str> {
         Some(name) => name.into(),
         None => format!("UNKNOWN[{n}]").into(),
     }
-}
-
-fn slice(s: &[u8], span: Span) -> &[u8] {
-    s.get(span.0..span.1).unwrap_or_default()
 }
 
 /// A record from `text` and its header; `rtype`: the type number if known (netlink), else from the name.
@@ -290,7 +235,7 @@ fn odd(text: &[u8]) -> Record {
         body_start,
         error: Some(format!(
             "no audit(SEC.MSEC:SERIAL) stamp in header: {}",
-            py_repr_prefix(text.get(body_start..).unwrap_or_default(), 40)
+            py::repr(char_prefix(text.get(body_start..).unwrap_or_default(), 40))
         )),
         ..Record::default()
     }
@@ -379,398 +324,4 @@ pub fn parse_netlink(msg_type: u32, payload: &[u8]) -> Record {
             ..odd(&text)
         },
     }
-}
-
-// -- bodies -----------------------------------------------------------------------------------------------
-
-/// Split a record body at the 0x1d separator of auditd's ENRICHED format.
-pub fn split_enrichment(body: &[u8]) -> (&[u8], Option<&[u8]>) {
-    match memchr::memchr(0x1d, body) {
-        Some(i) => (&body[..i], Some(&body[i + 1..])),
-        None => (body, None),
-    }
-}
-
-/// Split a record body into raw `(key, token)` fields and `(KEY, token)` enrichment.
-///
-/// The enrichment starts at a 0x1d byte, at an upper-case key glued to the previous value, or at the first
-/// upper-case key after a space (the three ways auditd and its re-writers have been seen to write it).
-/// With `detect` off (`--format raw`) only the 0x1d byte starts it.
-pub fn tokenize(body: &[u8], detect: bool) -> (Vec<Field>, Vec<Field>) {
-    let (raw, tail) = split_enrichment(body);
-    let raw = strip_spaces(raw);
-    let mut enrich = match tail {
-        Some(t) => Scanner::new(t).scan(true).0,
-        None => Vec::new(),
-    };
-    if raw.is_empty() {
-        return (Vec::new(), enrich);
-    }
-    let (fields, cut) = Scanner::new(raw).scan(!detect);
-    if let Some(cut) = cut {
-        let mut head = Scanner::new(raw.get(cut..).unwrap_or_default())
-            .scan(true)
-            .0;
-        head.append(&mut enrich);
-        enrich = head;
-    }
-    (fields, enrich)
-}
-
-/// The next position of one byte at or after a position, remembering the last answer: the scanner asks
-/// with positions that only grow, so a byte that is not there is searched for once.
-struct Next {
-    byte: u8,
-    /// (searched from, found at)
-    last: Option<(usize, Option<usize>)>,
-}
-
-impl Next {
-    fn new(byte: u8) -> Next {
-        Next { byte, last: None }
-    }
-
-    fn find(&mut self, s: &[u8], from: usize) -> Option<usize> {
-        if let Some((searched, found)) = self.last {
-            if from >= searched {
-                match found {
-                    None => return None,
-                    Some(q) if q >= from => return Some(q),
-                    Some(_) => {}
-                }
-            }
-        }
-        let found = s
-            .get(from..)
-            .and_then(|rest| memchr(self.byte, rest))
-            .map(|i| from + i);
-        self.last = Some((from, found));
-        found
-    }
-}
-
-/// The body tokenizer (Python's `_TOKEN` regular expression and `_scan`).
-struct Scanner<'a> {
-    s: &'a [u8],
-    dquote: Next,
-    squote: Next,
-    brace: Next,
-}
-
-impl<'a> Scanner<'a> {
-    fn new(s: &'a [u8]) -> Scanner<'a> {
-        Scanner {
-            s,
-            dquote: Next::new(b'"'),
-            squote: Next::new(b'\''),
-            brace: Next::new(b'}'),
-        }
-    }
-
-    /// Where the value starting at `i` ends: `"..."`, `'...'` (double-quoted parts may hold `'`), `{...}`,
-    /// else a bare run up to a separator (possibly empty).
-    fn value_end(&mut self, i: usize) -> usize {
-        match at(self.s, i) {
-            Some(b'"') => {
-                if let Some(q) = self.dquote.find(self.s, i + 1) {
-                    return q + 1;
-                }
-            }
-            Some(b'\'') => {
-                if let Some(end) = self.single_quoted(i + 1) {
-                    return end;
-                }
-                if let Some(q) = self.squote.find(self.s, i + 1) {
-                    return q + 1;
-                }
-            }
-            Some(b'{') => {
-                if let Some(q) = self.brace.find(self.s, i + 1) {
-                    return q + 1;
-                }
-            }
-            _ => {}
-        }
-        run(self.s, i, |c| !is_sep(c))
-    }
-
-    /// `'(?:[^'"]+|"[^"]*")*+'` after its opening quote at `i - 1`: the end, or None.
-    fn single_quoted(&mut self, mut i: usize) -> Option<usize> {
-        loop {
-            let q = i + memchr2(b'\'', b'"', self.s.get(i..)?)?;
-            if at(self.s, q) == Some(b'\'') {
-                return Some(q + 1);
-            }
-            i = self.dquote.find(self.s, q + 1)? + 1;
-        }
-    }
-
-    /// Tokens up to where an ENRICHED tail starts (its offset, or None); all of them if `all`.
-    fn scan(&mut self, all: bool) -> (Vec<Field>, Option<usize>) {
-        let s = self.s;
-        let mut fields: Vec<Field> = Vec::new();
-        let mut qualified = false;
-        let mut i = 0;
-        loop {
-            i = run(s, i, is_sep);
-            if i >= s.len() {
-                break;
-            }
-            let key_end = run(s, i, is_key_byte);
-            if key_end > i && at(s, key_end) == Some(b'=') {
-                let key = slice(s, (i, key_end));
-                let vstart = key_end + 1;
-                let vend = self.value_end(vstart);
-                let value = slice(s, (vstart, vend));
-                if !all {
-                    if is_enrich_key(key) {
-                        return (fold(fields, qualified), Some(i));
-                    }
-                    if !matches!(value.first(), Some(b'"' | b'\'' | b'{')) {
-                        if let Some(g) = glued_key(value).filter(|&g| g > 0) {
-                            // an ENRICHED key glued to a bare value: `cap_frootid=0OUID="root"`
-                            fields.push((key.to_vec(), slice(value, (0, g)).to_vec()));
-                            return (fold(fields, qualified), Some(vstart + g));
-                        }
-                    }
-                }
-                fields.push((key.to_vec(), value.to_vec()));
-                i = vend;
-                continue;
-            }
-            let wend = run(s, i, |c| !is_sep(c));
-            let word = slice(s, (i, wend));
-            i = wend;
-            let last = fields.last_mut();
-            match last {
-                // AppArmor: `subj=/usr/sbin/cupsd (enforce)` is one value
-                Some((k, v))
-                    if k == b"subj"
-                        && word.starts_with(b"(")
-                        && word.len() > 1
-                        && word.ends_with(b")") =>
-                {
-                    v.push(b' ');
-                    v.extend_from_slice(word);
-                }
-                // an ENRICHED value with spaces, written unquoted: `SADDR=unknown family(0)`
-                Some((k, v)) if all && first_char_upper(k) => {
-                    v.push(b' ');
-                    v.extend_from_slice(word);
-                }
-                _ => {
-                    qualified |= is_qualifier(word);
-                    fields.push((FREE_TEXT.to_vec(), word.to_vec()));
-                }
-            }
-        }
-        (fold(fields, qualified), None)
-    }
-}
-
-/// An ENRICHED key: `[A-Z][A-Z0-9_]*`.
-fn is_enrich_key(key: &[u8]) -> bool {
-    matches!(key.split_first(), Some((c, rest)) if c.is_ascii_uppercase() && rest.iter().all(|&c| is_upper_key_byte(c)))
-}
-
-/// Where the first `[A-Z][A-Z0-9_]*=` starts in a value (Python's `_GLUE.search`).
-fn glued_key(value: &[u8]) -> Option<usize> {
-    let mut prev = 0;
-    for eq in memchr_iter(b'=', value) {
-        // the run of [A-Z0-9_] before this '=' (runs before different '=' do not overlap)
-        let mut start = eq;
-        while start > prev && value.get(start - 1).copied().is_some_and(is_upper_key_byte) {
-            start -= 1;
-        }
-        if let Some(off) = slice(value, (start, eq))
-            .iter()
-            .position(u8::is_ascii_uppercase)
-        {
-            return Some(start + off);
-        }
-        prev = eq + 1;
-    }
-    None
-}
-
-fn is_qualifier(word: &[u8]) -> bool {
-    word == b"old" || word == b"new"
-}
-
-fn fold(fields: Vec<Field>, qualified: bool) -> Vec<Field> {
-    if qualified {
-        fold_qualifiers(fields)
-    } else {
-        fields
-    }
-}
-
-/// `old auid=1 new auid=2` (pre-3.x kernels) → `old-auid`, `new-auid`.
-fn fold_qualifiers(fields: Vec<Field>) -> Vec<Field> {
-    let mut out: Vec<Field> = Vec::with_capacity(fields.len());
-    let mut pending: Option<Vec<u8>> = None;
-    for (k, v) in fields {
-        if k.is_empty() && is_qualifier(&v) {
-            if let Some(p) = pending.replace(v) {
-                out.push((FREE_TEXT.to_vec(), p));
-            }
-            continue;
-        }
-        let mut k = k;
-        if let Some(p) = pending.take() {
-            if k.is_empty() {
-                out.push((FREE_TEXT.to_vec(), p));
-            } else {
-                let mut qualified = p;
-                qualified.push(b'-');
-                qualified.extend_from_slice(&k);
-                k = qualified;
-            }
-        }
-        out.push((k, v));
-    }
-    if let Some(p) = pending {
-        out.push((FREE_TEXT.to_vec(), p));
-    }
-    out
-}
-
-/// Fields of a user-space payload `msg='op=PAM:... acct="x" res=success'` (quotes included or not).
-pub fn parse_nested(token: &[u8]) -> Vec<Field> {
-    let token = match token {
-        [b'\'', inner @ .., b'\''] => inner,
-        _ => token,
-    };
-    let mut fields = tokenize(token, true).0;
-    if memmem::find(token, b": ").is_some() {
-        // old login payload `msg='uid=848: exe="/bin/login" ...'`: the colon ends the value
-        for (_, v) in fields.iter_mut() {
-            if let Some(digits) = v.strip_suffix(b":") {
-                if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
-                    v.pop();
-                }
-            }
-        }
-    }
-    if memchr(b'(', token).is_some() {
-        unparen(&mut fields);
-    }
-    fields
-}
-
-/// Old PAM payloads (audit 1.x): `exe="/usr/sbin/crond" (hostname=?, addr=?, terminal=cron res=success)`.
-/// Inside the parenthesised group the leading `(`, the `,` after values and the closing `)` are syntax,
-/// not part of keys and values (libauparse and go-libaudit read it so).
-fn unparen(fields: &mut Vec<Field>) {
-    let mut inside = false;
-    fields.retain_mut(|(k, v)| {
-        if !inside && k.len() > 1 && k.starts_with(b"(") {
-            inside = true;
-            k.remove(0);
-        }
-        if inside {
-            if k.is_empty() && v == b")" {
-                inside = false;
-                return false;
-            }
-            let quoted = matches!(v.first(), Some(b'"' | b'\'' | b'{'));
-            if !quoted && v.ends_with(b")") {
-                v.pop();
-                inside = false;
-            }
-            if !quoted && v.ends_with(b",") {
-                v.pop();
-            }
-        }
-        true
-    });
-}
-
-// -- Python's repr() of the error text ----------------------------------------------------------------------
-
-/// Python's `repr(text[:max_chars])` of bytes read with `surrogateescape`: what the Python parser wrote in
-/// its error messages. Non-ASCII characters are printable but for the usual non-printing classes (see
-/// [`py_printable`]); invalid bytes are `\udcXX`.
-fn py_repr_prefix(bytes: &[u8], max_chars: usize) -> String {
-    enum Ch {
-        Char(char),
-        Byte(u8),
-    }
-    let mut chars = Vec::new();
-    'outer: for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if chars.len() >= max_chars {
-                break 'outer;
-            }
-            chars.push(Ch::Char(c));
-        }
-        for &b in chunk.invalid() {
-            if chars.len() >= max_chars {
-                break 'outer;
-            }
-            chars.push(Ch::Byte(b));
-        }
-    }
-    let has = |q: char| chars.iter().any(|c| matches!(c, Ch::Char(x) if *x == q));
-    let quote = if has('\'') && !has('"') { '"' } else { '\'' };
-    let mut out = String::with_capacity(chars.len() + 2);
-    out.push(quote);
-    for c in &chars {
-        match *c {
-            Ch::Byte(b) => out.push_str(&format!("\\udc{b:02x}")),
-            Ch::Char(c) if c == quote || c == '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            Ch::Char('\t') => out.push_str("\\t"),
-            Ch::Char('\n') => out.push_str("\\n"),
-            Ch::Char('\r') => out.push_str("\\r"),
-            Ch::Char(c) if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            Ch::Char(c) if c.is_ascii() || py_printable(c) => out.push(c),
-            Ch::Char(c) if (c as u32) <= 0xff => out.push_str(&format!("\\x{:02x}", c as u32)),
-            Ch::Char(c) if (c as u32) <= 0xffff => out.push_str(&format!("\\u{:04x}", c as u32)),
-            Ch::Char(c) => out.push_str(&format!("\\U{:08x}", c as u32)),
-        }
-    }
-    out.push(quote);
-    out
-}
-
-/// Python's `str.isprintable()` of one non-ASCII character, without the Unicode tables: false for the
-/// controls (Cc), the separators but space (Zs, Zl, Zp), the format characters (Cf), private use (Co) and
-/// the noncharacters; unassigned code points (Cn) count as printable here.
-fn py_printable(c: char) -> bool {
-    let n = c as u32;
-    !(matches!(
-        n,
-        0x80..=0xa0
-            | 0xad
-            | 0x600..=0x605
-            | 0x61c
-            | 0x6dd
-            | 0x70f
-            | 0x890..=0x891
-            | 0x8e2
-            | 0x1680
-            | 0x180e
-            | 0x2000..=0x200f
-            | 0x2028..=0x202f
-            | 0x205f..=0x2064
-            | 0x2066..=0x206f
-            | 0x3000
-            | 0xe000..=0xf8ff
-            | 0xfdd0..=0xfdef
-            | 0xfeff
-            | 0xfff9..=0xfffb
-            | 0x110bd
-            | 0x110cd
-            | 0x13430..=0x1343f
-            | 0x1bca0..=0x1bca3
-            | 0x1d173..=0x1d17a
-            | 0xe0001
-            | 0xe0020..=0xe007f
-            | 0xf0000..
-    ) || n & 0xfffe == 0xfffe)
 }
