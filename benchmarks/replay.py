@@ -2,7 +2,7 @@
 """Throughput benchmark: auditsql vs laurel on one big log replayed from real corpus events.
 
 Builds a log of at least ``--records`` records (default 1,000,000) by repeating complete events taken from the
-peer corpus (/work/shared/corpus): execve events (SYSCALL+EXECVE+CWD+PATH...[+PROCTITLE][+EOE]), connect
+peer corpus (../shared/corpus): execve events (SYSCALL+EXECVE+CWD+PATH...[+PROCTITLE][+EOE]), connect
 events (SYSCALL syscall=42 + SOCKADDR...[+EOE]) and single-record USER_* / CRED_* events (PAM, sudo, sshd,
 shadow-utils), raw and ENRICHED as found; 4 execve : 3 connect : 3 PAM events per cycle of 10, round robin
 over the distinct corpus events of each kind. Every copy gets a new serial (one increasing sequence) and a new
@@ -51,7 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 LAUREL = "/usr/sbin/laurel"
 HERE = Path(__file__).resolve().parent
 TARGET = 100_000  # records/s, one core, parse + assemble + JSON

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-CORPUS = Path("/work/shared/corpus")
+from tests.corpus import CORPUS
+
 EOE_LINE = (
     "type=EOE msg=audit(1615225617.302:25836):"  # shared/corpus/hillu_linux-audit-parser-rs/line-eoe.txt
 )

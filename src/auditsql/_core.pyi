@@ -67,7 +67,7 @@ class Pipeline:
         (open events stay open)."""
     @property
     def detected(self) -> str | None:
-        """"enriched" or "raw" for the current log text; None before any."""
+        """ "enriched" or "raw" for the current log text; None before any."""
     def feed_frames(self, frames: Sequence[tuple[int, bytes, int]]) -> Batch:
         """Netlink messages (type, payload, truncated length or 0)."""
     def pump(self, reader: Reader, timeout: float, max_frames: int = 4096) -> Batch:

@@ -18,11 +18,10 @@ from auditsql.cli_listen import listen
 from auditsql.cli_progress import process_file
 from auditsql.cli_query import import_logs, query, shell
 from auditsql.cli_run import run
-from auditsql.sources.logfile import FORMATS, InputError, LogSource
-
+from auditsql.sources.logfile import FORMATS, InputError, LogSource, not_audit_message
 
 #: the pipeline's input counters, printed per file by ``read --stats``
-_INPUT_STATS = frozenset(("lines", "skipped_lines", "bytes", "frames", "nul_runs"))
+_INPUT_STATS = frozenset(("lines", "skipped_lines", "bytes", "frames", "nul_runs", "not_audit"))
 
 
 def fail(msg: str, code: int = 1) -> None:
@@ -140,6 +139,8 @@ def read(
     if show_stats:
         parts = [f"{k}={v}" for k, v in st.items() if k not in _INPUT_STATS]
         click.echo("auditsql: " + " ".join(parts + detected), err=True)
+    if st["records"] and st["not_audit"] * 2 > st["records"] and st["errors"] < st["records"]:
+        fail(not_audit_message(st["not_audit"], st["records"]))
     if st["records"] and st["errors"] == st["records"]:
         fail("no audit records found: every line failed to parse (is this an auditd log?)", 1)
     if failed:

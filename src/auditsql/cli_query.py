@@ -9,7 +9,7 @@ from typing import NoReturn
 import click
 
 from auditsql.cli_progress import process_file
-from auditsql.sources.logfile import FORMATS, InputError, LogSource
+from auditsql.sources.logfile import FORMATS, InputError, LogSource, not_audit_message
 from auditsql.store.sqlite import DEFAULT_DB
 
 __all__ = ["import_logs", "query", "shell"]
@@ -190,6 +190,8 @@ def import_logs(
         + f" into {db}",
         err=True,
     )
+    if st["records"] and st["not_audit"] * 2 > st["records"] and st["errors"] < st["records"]:
+        _fail(not_audit_message(st["not_audit"], st["records"]))
     if st["records"] and st["errors"] == st["records"]:
         _fail("no audit records found: every line failed to parse (is this an auditd log?)")
     if failed:

@@ -2,7 +2,7 @@
 
 Stable API, used by every conformance module:
 
-- ``CORPUS``: the peer test data corpus (``<repo>/../shared/corpus``, falling back to ``/work/shared/corpus``).
+- ``CORPUS``: the peer test data corpus (``<repo>/../shared/corpus``, beside the repository).
 - ``Result``: what one ``run()``/``run_*()`` returns: source name, leaf values compared, matched, mismatches.
 - ``events_of(path)``: a log file read by auditsql (``auditsql._core.render_lines``: the format sniffed, lines
   parsed, assembled, rendered with ids not resolved), as the rendered event dicts in output order.
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _corpus() -> Path:
-    for p in (REPO.parent / "shared" / "corpus", Path("/work/shared/corpus")):
+    for p in (REPO.parent / "shared" / "corpus",):
         if p.is_dir():
             return p
     return REPO.parent / "shared" / "corpus"

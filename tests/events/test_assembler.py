@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.core import Asm, Ev, Record, detect_format, parse_text
-
-CORPUS = Path("/work/shared/corpus")
+from tests.corpus import CORPUS
 
 
 def rec(

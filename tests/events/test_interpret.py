@@ -19,8 +19,7 @@ from auditsql._core import (
     syscall_name,
 )
 from tests.core import Ev, Record, events_and_records, parse_text
-
-CORPUS = Path("/work/shared/corpus")
+from tests.corpus import CORPUS
 
 
 def rec(line: str) -> Record:

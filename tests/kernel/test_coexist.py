@@ -88,9 +88,7 @@ def logged(log: Path, marker: str, port: int) -> tuple[int, int]:
     def get(rec: dict, key: bytes) -> str:
         return next((v.decode("utf-8", "replace") for k, v in rec["fields"] if k == key), "")
 
-    execs = {
-        r["serial"] for r in recs if r["name"] == "EXECVE" and get(r, b"a1").startswith(f'"{marker}-x')
-    }
+    execs = {r["serial"] for r in recs if r["name"] == "EXECVE" and get(r, b"a1").startswith(f'"{marker}-x')}
     saddr = f"0200{port:04X}7F000001"
     connects = {r["serial"] for r in recs if r["name"] == "SOCKADDR" and get(r, b"saddr").startswith(saddr)}
     return len(execs), len(connects)

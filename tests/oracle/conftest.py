@@ -24,7 +24,7 @@ AUSEARCH_PATH = "/usr/sbin:/sbin:/usr/bin:/bin"
 
 
 def _corpus() -> Path:
-    for p in (REPO.parent / "shared" / "corpus", Path("/work/shared/corpus")):
+    for p in (REPO.parent / "shared" / "corpus",):
         if p.is_dir():
             return p
     return REPO.parent / "shared" / "corpus"

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-CORPUS = Path("/work/shared/corpus")
+from tests.corpus import CORPUS
+
 EXECVE_LOG = CORPUS / "threathunters-io_laurel/record-execve.txt"
 NORMAL_LOG = CORPUS / "elastic_go-libaudit/reassembler/normal.log"
 

@@ -1,6 +1,6 @@
 """Exact-value tests of the record parser on every odd shape listed in the corpus README ("Edge cases seen").
 
-Every line is a real line from /work/shared/corpus (the file is cited above each literal); where a shape does
+Every line is a real line from ../shared/corpus (the file is cited above each literal); where a shape does
 not occur in the corpus (CRLF), the corpus line is taken and only the terminator changed.
 """
 

@@ -1,6 +1,6 @@
 """Event → table rows (the native core's row mappers): exact column values from real corpus events.
 
-Every event is rendered (ids not resolved) from a /work/shared/corpus log (the file is named at each test) or
+Every event is rendered (ids not resolved) from a ../shared/corpus log (the file is named at each test) or
 from real lines of one, changed where a test needs a shape the corpus lacks (said at each place). Rows come
 from ``auditsql._core``: the pipeline's, produced with the events (state carried from event to event, as in
 a run), or ``rows_of`` of one event when a test changes the options after rendering.
@@ -23,9 +23,9 @@ import auditsql.tables as T
 from auditsql import _core
 from auditsql._core import unescape
 from tests.core import Rendered, rendered_events
+from tests.corpus import CORPUS
 from tests.records.test_encoding import _LINES
 
-CORPUS = Path("/work/shared/corpus")
 LAUREL = CORPUS / "threathunters-io_laurel"
 HILLU = CORPUS / "hillu_linux-audit-parser-rs"
 GOLIB = CORPUS / "elastic_go-libaudit"

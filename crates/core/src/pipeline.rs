@@ -11,7 +11,7 @@ use crate::event::assemble::Assembler;
 use crate::event::render::Renderer;
 use crate::event::Event;
 use crate::proctree::{Tracker, TreeSettings};
-use crate::record::parse::{parse_line, parse_netlink};
+use crate::record::parse::{parse_line, parse_netlink, NOT_AUDIT};
 use crate::record::Record;
 use crate::rows::{Mapper, ProcessTree, Row, RowOptions};
 
@@ -134,6 +134,8 @@ pub struct InputStats {
     pub frames: u64,
     /// runs of NUL bytes in log text (each an error record)
     pub nul_runs: u64,
+    /// lines of log text that are not audit records at all (no `type=` header: syslog, other text)
+    pub not_audit: u64,
 }
 
 /// Bytes → events → JSON and rows. Owns all state; see the module doc.
@@ -320,7 +322,9 @@ impl Pipeline {
                     while j < line.len() && line[j] == 0 {
                         j += 1;
                     }
-                    self.text_line(&line[start..i], batch);
+                    if start < i {
+                        self.text_line(&line[start..i], batch);
+                    }
                     self.input.nul_runs += 1;
                     self.input.lines += 1;
                     let rec = Record {
@@ -335,7 +339,9 @@ impl Pipeline {
                     i += 1;
                 }
             }
-            self.text_line(&line[start..], batch);
+            if start < line.len() {
+                self.text_line(&line[start..], batch);
+            }
             return;
         }
         self.text_line(line, batch);
@@ -349,6 +355,9 @@ impl Pipeline {
         }
         let detect = self.detect.unwrap_or(true);
         for rec in parse_line(line, detect) {
+            if rec.error.as_deref() == Some(NOT_AUDIT) {
+                self.input.not_audit += 1;
+            }
             self.record(rec, batch);
         }
     }

@@ -304,6 +304,7 @@ impl Pipeline {
         d.set_item("bytes", i.bytes)?;
         d.set_item("frames", i.frames)?;
         d.set_item("nul_runs", i.nul_runs)?;
+        d.set_item("not_audit", i.not_audit)?;
         Ok(d)
     }
 

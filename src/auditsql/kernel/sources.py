@@ -92,12 +92,6 @@ SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 _HDR = struct.Struct("=IHHII")
 
 
-
-
-
-
-
-
 _POLL = 0.25
 _ITEM_TEXT = 0  # queue item type for a text line (plugin stream)
 
@@ -377,15 +371,7 @@ class NetlinkSource(LiveSource):
         if self.mode == "unicast":
             self._register()
 
-
-
     # -- reader process ----------------------------------------------------------------------------------
-
-
-
-
-
-
 
     def _start_native(self) -> None:
         """The core's reader thread on (a duplicate of) the bound, registered socket; records that arrived

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["LogSource", "InputError", "FORMATS", "CHUNK"]
+__all__ = ["LogSource", "InputError", "FORMATS", "CHUNK", "not_audit_message"]
 
 FORMATS = ("auto", "raw", "enriched")
 #: bytes handed to the pipeline at a time
@@ -76,3 +76,12 @@ class LogSource:
         finally:
             if f is not sys.stdin.buffer:
                 f.close()
+
+
+def not_audit_message(errors: int, records: int) -> str:
+    """The one line for an input that is mostly not audit records (a syslog file, say): more than half of the
+    lines were error events. They are kept (nothing is dropped), and the command exits non-zero."""
+    return (
+        f"{errors} of {records} lines are not audit records (is this an auditd log? a syslog file holds kernel "
+        "audit messages only when no audit daemon runs); they are kept as error events"
+    )
