@@ -3,6 +3,10 @@
 
 use pyo3::prelude::*;
 
+/// The extension's Rust allocations (events, rows, frames) go through mimalloc; Python's own memory does not.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod inspect;
 mod pipeline;
 mod reader;
