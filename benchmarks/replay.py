@@ -345,6 +345,26 @@ def run_auditsql(name: str, log: LogInfo, resolve: bool, pin: list[str], repeat:
     return r
 
 
+def run_import(name: str, log: LogInfo, pin: list[str], tmp: Path, repeat: int) -> Run:
+    """``auditsql import`` of the whole log into a new store (SQLite included: every table, every index)."""
+    r = Run(name, log.records)
+    for i in range(repeat):
+        db = tmp / f"import-{i}.db"
+        t = timed([*pin, *auditsql_cmd(), "import", "--db", str(db), str(log.path)])
+        if t.rc != 0:
+            r.ok = False
+            r.note = f"exit {t.rc}: {t.err.strip().splitlines()[-1] if t.err.strip() else ''}"
+            return r
+        r.add(t)
+        m = re.search(r"imported (\d+) records, (\d+) events, (\d+) rows", t.err)
+        if m:
+            r.events = int(m.group(2))
+            r.note = f"{int(m.group(3)):,} rows, {sum(f.stat().st_size for f in tmp.glob(f'import-{i}.db*')) / 1e6:.0f} MB"
+        for f in tmp.glob(f"import-{i}.db*"):
+            f.unlink()
+    return r
+
+
 LAUREL_CONFIG = """\
 directory = "{dir}"
 # no user=: runs as the invoking user ("Not dropping privileges -- no user configured")
@@ -698,6 +718,7 @@ def _main(args: argparse.Namespace, tmp: Path) -> int:
     runs: list[Run] = []
     pairs: dict[str, str] = {}
     n1, n2 = "auditsql --no-resolve-ids", "auditsql (resolve-ids, default)"
+    n3 = "auditsql import (SQLite)"
     l0, l1, l2 = "laurel (translate off)", "laurel (universal)", "laurel (universal + user-db)"
     print("\n== running (each consumer reads the whole log once)", flush=True)
     startup = auditsql_startup(log, pin, tmp)
@@ -705,13 +726,14 @@ def _main(args: argparse.Namespace, tmp: Path) -> int:
     steps: list[tuple[str, Callable[[], Run]]] = [(n1, lambda: run_auditsql(n1, log, False, pin, rep))]
     if not args.no_resolve_run:
         steps.append((n2, lambda: run_auditsql(n2, log, True, pin, rep)))
+    steps.append((n3, lambda: run_import(n3, log, pin, tmp, rep)))
     if lv:
         steps += [
             (l0, lambda: run_laurel(l0, log, False, False, pin, tmp, rep)),
             (l1, lambda: run_laurel(l1, log, True, False, pin, tmp, rep)),
             (l2, lambda: run_laurel(l2, log, True, True, pin, tmp, rep)),
         ]
-        pairs = {n1: l1, n2: l2}
+        pairs = {n1: l1, n2: l2, n3: l1}
     elif not args.no_laurel:
         print(f"laurel not run: {LAUREL} is not installed or not executable")
     for name, fn in steps:
@@ -741,6 +763,17 @@ def _main(args: argparse.Namespace, tmp: Path) -> int:
                 for r in runs
                 if r.ok and r.name.startswith("auditsql") and r.wall > startup
             )
+        )
+    by = {r.name: r for r in runs if r.ok}
+    if n1 in by and l1 in by:
+        ratio = by[n1].rate / by[l1].rate
+        print(
+            f"issue target: auditsql read >= 3x laurel records/s: {ratio:.2f}x ({'met' if ratio >= 3 else 'NOT met'})"
+        )
+    if n3 in by and l1 in by:
+        ratio = by[n3].rate / by[l1].rate
+        print(
+            f"issue target: auditsql import >= laurel records/s: {ratio:.2f}x ({'met' if ratio >= 1 else 'NOT met'})"
         )
     a = runs[0]
     if a.ok:

@@ -10,6 +10,13 @@ use super::tokenize::{
 use super::{msgtypes, Record};
 use crate::interpret::py;
 use memchr::{memchr2, memmem};
+use std::sync::OnceLock;
+
+/// The searcher for `msg=audit(` (a second record on the line), built once: a constant, not state.
+fn msg_audit() -> &'static memmem::Finder<'static> {
+    static FINDER: OnceLock<memmem::Finder<'static>> = OnceLock::new();
+    FINDER.get_or_init(|| memmem::Finder::new(b"msg=audit("))
+}
 
 pub use super::tokenize::{parse_nested, split_enrichment, tokenize};
 
@@ -267,7 +274,9 @@ pub fn parse_text(text: &[u8], detect: bool) -> Vec<Record> {
         return vec![odd(text)];
     };
     // search from the stamp's end: the header may have eaten the space before a second record
-    let more = memmem::find(text.get(h.end..).unwrap_or_default(), b"msg=audit(").is_some();
+    let more = msg_audit()
+        .find(text.get(h.end..).unwrap_or_default())
+        .is_some();
     let Some(mut next) = more.then(|| next_record(text, h.serial.1)).flatten() else {
         return vec![record(text, &h, detect, None)];
     };
