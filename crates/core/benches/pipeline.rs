@@ -14,6 +14,7 @@ use auditsql_core::pipeline::{Pipeline, Settings};
 use auditsql_core::record::parse::parse_line;
 use auditsql_core::record::Record;
 use auditsql_core::rows::{Mapper, Row, RowOptions};
+use auditsql_core::store::{Codec, DecodedEvent};
 
 const LOG: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -119,6 +120,30 @@ fn main() {
         black_box(&out);
         out.len()
     });
+    // the store's blobs: one event's records compressed with the dictionary, and read back
+    let mut codec = Codec::new();
+    let (t_encode, blobs) = best(|| {
+        let mut out = Vec::with_capacity(data.len() / 4);
+        let mut ends = Vec::with_capacity(nev);
+        for e in &events {
+            codec.encode_into(e, &mut out);
+            ends.push(out.len());
+        }
+        (out, ends)
+    });
+    let (t_decode, _) = best(|| {
+        let mut d = DecodedEvent::default();
+        let mut start = 0;
+        let mut n = 0;
+        for &end in &blobs.1 {
+            codec
+                .decode_into(&blobs.0[start..end], &mut d)
+                .expect("decodes");
+            n += d.records().len();
+            start = end;
+        }
+        n
+    });
     let (t_all, _) = best(|| {
         let settings = Settings {
             resolve_ids: false,
@@ -135,6 +160,11 @@ fn main() {
 
     println!("auditsql-core per-stage cost: {nrec} records, {nev} events, {nrows} rows (best of {ROUNDS})");
     println!(
+        "store blobs: {:.0} bytes/event ({:.0} in the log)",
+        blobs.0.len() as f64 / nev as f64,
+        data.len() as f64 / nev as f64
+    );
+    println!(
         "{:<28} {:>12} {:>12} {:>14}",
         "stage", "ns/record", "ns/event", "records/s"
     );
@@ -144,6 +174,8 @@ fn main() {
         ("render (event JSON object)", t_render),
         ("JSON text", t_json),
         ("rows", t_rows),
+        ("store blob encode", t_encode),
+        ("store blob decode", t_decode),
         ("pipeline end to end", t_all),
     ] {
         println!(

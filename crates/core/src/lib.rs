@@ -5,6 +5,7 @@
 //! * [`event`]: records → events ([`event::assemble`]), an event → its JSON ([`event::render`]);
 //! * [`rows`]: an event's JSON → the rows of the SQL tables it fills;
 //! * [`proctree`]: the process tree, fed by fork/exec/exit events;
+//! * [`store`]: an event as one compressed blob of its records, and the columns derived from it;
 //! * [`pipeline`]: [`pipeline::Settings`] built once, a [`pipeline::Pipeline`] that owns all state and turns
 //!   bytes into a [`pipeline::Batch`].
 //!
@@ -19,3 +20,4 @@ pub mod pipeline;
 pub mod proctree;
 pub mod record;
 pub mod rows;
+pub mod store;
