@@ -204,6 +204,14 @@ fn fields_and_header() {
     assert_eq!(funcs.audit_field(&blob, "PATH", "no_such").unwrap(), None);
     assert_eq!(funcs.audit_field(&blob, "AVC", "name").unwrap(), None);
     assert_eq!(funcs.audit_field(&blob, "summary", "pid").unwrap(), None);
+    // encode_into appends: two blobs back to back, each read alone
+    let mut buf = b"head".to_vec();
+    funcs.codec().encode_into(ev, &mut buf);
+    let mid = buf.len();
+    funcs.codec().encode_into(&evs[0], &mut buf);
+    assert_eq!(&buf[4..mid], blob.as_slice());
+    let d = funcs.codec().decode(&buf[mid..]).unwrap();
+    assert_eq!(d.to_event().records, evs[0].records);
 }
 
 fn one_event(records: Vec<Record>, closed_by: ClosedBy, duplicates: u32) -> Event {
