@@ -10,11 +10,11 @@ audit log.
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+from tests import storedb
 from tests.test_cli import jsonl, one_error_line, run
 
 SYSCALL = (
@@ -41,8 +41,8 @@ def write(path: Path, lines: list[bytes | str]) -> Path:
 
 def every_row(db: Path) -> dict[str, list[tuple]]:
     """Every row of every table; sqlite3 decodes TEXT as UTF-8 and raises on anything else."""
-    conn = sqlite3.connect(db)
-    names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    conn = storedb.connect(db)
+    names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
     out = {n: conn.execute(f"SELECT * FROM {n}").fetchall() for n in names}
     conn.close()
     return out
@@ -87,7 +87,7 @@ def test_integers_past_64_bits_in_ids_and_exit(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
     p = run(["import", "--db", str(db), str(log)], tmp_path)
     assert p.returncode == 0, p.stderr
-    conn = sqlite3.connect(db)
+    conn = storedb.connect(db)
     row = conn.execute("SELECT pid, parent, uid, exit_code FROM process_events").fetchone()
     # the core hands SQLite the decimal text of a value past 64 bits; SQLite's INTEGER affinity stores such text
     # as REAL (sqlite.org/datatype3.html 3.1): the row is approximate, the exact digits are in audit_events.raw
@@ -208,4 +208,4 @@ def test_a_log_that_is_mostly_syslog_lines(tmp_path: Path) -> None:
     p = run(["import", "--db", str(db), str(log)], tmp_path)
     assert p.returncode == 1
     assert p.stderr.decode().splitlines()[-1] == one_error_line(run(["read", str(log)], tmp_path))
-    assert sqlite3.connect(db).execute("SELECT count(*) FROM process_events").fetchone() == (1,)
+    assert storedb.connect(db).execute("SELECT count(*) FROM process_events").fetchone() == (1,)

@@ -29,7 +29,6 @@ class Settings:
         single_window: int = 16,
         include_failed_execs: bool = False,
         stat_executable: bool = False,
-        audit_sections: bool = True,
         process_tree: bool = False,
         fork_events: bool = False,
         live: bool = False,  # the process tree reads /proc (seed, sweep, clone3)
@@ -136,6 +135,24 @@ def render_lines(data: bytes, resolve_ids: bool = False, format: str = "auto") -
 
 def rows_of(event_json: bytes, **options: Any) -> list[tuple[str, tuple[Any, ...]]]:
     """The table rows of one event JSON object (no process tree)."""
+
+class StoreFunctions:
+    """The store's SQL functions over event blobs (``audit_events.blob``), with a store's own dictionaries
+    ([(version, bytes)]) beside the compiled-in ones. A blob that cannot be read gives ``{"error": ...}``
+    (JSON functions) or None; nothing raises for bad data."""
+
+    def __init__(self, dictionaries: list[tuple[int, bytes]] = ...) -> None: ...
+    def newest_dictionary(self) -> int: ...
+    def dictionary(self, version: int) -> bytes | None: ...
+    def audit_raw_json(self, blob: bytes | None) -> str | None: ...
+    def audit_raw_bytes(self, blob: bytes | None) -> bytes | None: ...
+    def audit_json(self, blob: bytes | None) -> str | None: ...
+    def audit_summary(self, blob: bytes | None) -> str | None: ...
+    def audit_sections(self, blob: bytes | None) -> str | None: ...
+    def audit_field(self, blob: bytes | None, rtype: str, field: str) -> Any: ...
+
+def encode_raw_json(raw_json: str | None, closed_by: str | None, duplicates: int | None) -> bytes:
+    """The blob of an event of an older store (its ``raw`` JSON array, ``closed_by``, duplicates)."""
 
 def table_columns() -> dict[str, list[str]]:
     """Per table the core fills, its column names in order (checked against the registry)."""

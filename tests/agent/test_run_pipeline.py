@@ -16,6 +16,7 @@ import pytest
 from auditsql import _core
 from auditsql.agent import RunSink, Stop
 from auditsql.store.sqlite import StoreError
+from tests import storedb
 from tests.agent.test_schedule import exec_lines
 
 _EXE = Path(sys.executable).with_name("auditsql")
@@ -78,7 +79,7 @@ def test_run_from_the_plugin_stream(tmp_path: Path) -> None:
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     assert stat.S_IMODE(results.parent.stat().st_mode) == 0o750
     assert stat.S_IMODE(results.stat().st_mode) == 0o640
-    with sqlite3.connect(db) as conn:
+    with storedb.connect(db) as conn:
         assert conn.execute(
             "SELECT pid, path, cmdline, cwd, uid, auid, time FROM process_events"
         ).fetchall() == [
@@ -297,7 +298,7 @@ def test_sigterm_with_stdin_still_open_stops_cleanly(tmp_path: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if db.exists():
-            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            conn = storedb.connect(f"file:{db}?mode=ro", uri=True)
             try:
                 if conn.execute("SELECT count(*) FROM audit_events").fetchone() == (1,):
                     break
@@ -314,7 +315,7 @@ def test_sigterm_with_stdin_still_open_stops_cleanly(tmp_path: Path) -> None:
     proc.stdin.close()
     assert took < 3.0, took
     assert err[-1].startswith("auditsql: stopped; events 1, rows 2, records 5,"), err
-    conn = sqlite3.connect(db)
+    conn = storedb.connect(db)
     try:
         assert conn.execute("SELECT cmdline FROM process_events").fetchall() == [("/bin/echo open-stdin",)]
     finally:

@@ -24,6 +24,7 @@ from typing import IO
 
 import pytest
 
+from tests import storedb
 from tests.agent.test_schedule import exec_lines
 from tests.fleet.conftest import NatsServer
 
@@ -100,7 +101,7 @@ def wait_for(cond: Callable[[], object], timeout: float = 60, what: str = "condi
 def central(db: Path, sql: str) -> list[tuple]:
     if not db.exists():
         return []
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+    with storedb.connect(f"file:{db}?mode=ro", uri=True) as c:
         try:
             return c.execute(sql).fetchall()
         except sqlite3.OperationalError:

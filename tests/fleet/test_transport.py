@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,9 +23,10 @@ from auditsql.fleet.connect import ConnectError, NatsOptions, connect, server_li
 from auditsql.outputs.base import OutputError
 from auditsql.outputs.nats import NatsOutput, decode_record, dumps, encode_record, loads
 from auditsql.query.engine import run_query
+from tests import storedb
 from tests.fleet.conftest import NatsServer, free_port
 
-AUDIT_COLS = len(tables.REGISTRY["audit_events"].columns)
+AUDIT_COLS = len(tables.REGISTRY["audit_events"].stored_names)
 PROC_COLS = tables.REGISTRY["process_events"].column_names
 
 
@@ -185,7 +185,8 @@ def test_nkey_seed_authenticates_and_a_wrong_seed_is_refused(tmp_path: Path) -> 
 
 
 def audit_row(i: int) -> tuple:
-    return (*[None] * (AUDIT_COLS - 4), f"raw {i}", 1700000000 + i, None, f"1700000000.{i % 1000:03d}:{i}")
+    """A stored audit_events row: its blob (bytes: the wire carries them as base64) and time columns."""
+    return (*[None] * (AUDIT_COLS - 4), f"blob {i}".encode(), 1700000000 + i, None, f"1700000000.{i % 1000:03d}:{i}")
 
 
 def proc_row(i: int) -> tuple:
@@ -236,7 +237,7 @@ def collect_all(opts: NatsOptions, db: Path, expect: int, **kw: object) -> Colle
 
 
 def counts(db: Path, table: str) -> list[tuple]:
-    with sqlite3.connect(db) as c:
+    with storedb.connect(db) as c:
         return c.execute(
             f"SELECT host, count(*), count(DISTINCT eid) FROM {table} GROUP BY host ORDER BY host"
         ).fetchall()

@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import uuid
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import storedb
 from tests.kernel import test_live
 from tests.kernel.conftest import auditctl_rules
 from tests.kernel.test_live import AUDITSQL, LiveKernel, _status_now, stop, wait_for
@@ -228,7 +228,7 @@ def test_b32_actor_builds(tmp_path: Path) -> None:
 
 
 def rows(db: Path, table: str, columns: str, pids: list[int]) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = storedb.connect(f"file:{db}?mode=ro", uri=True)
     try:
         marks = ",".join("?" for _ in pids)
         return conn.execute(

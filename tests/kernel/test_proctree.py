@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 import uuid
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import storedb
 from tests.kernel import test_live
 from tests.kernel.conftest import auditctl_rules
 from tests.kernel.test_live import LiveKernel, _status_now, stop, wait_for
@@ -45,7 +45,7 @@ def kernel(request: pytest.FixtureRequest) -> LiveKernel:
 
 
 def q(run: Run, sql: str, *params: object) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{run.db}?mode=ro", uri=True)
+    conn = storedb.connect(f"file:{run.db}?mode=ro", uri=True)
     try:
         return conn.execute(sql, params).fetchall()
     finally:

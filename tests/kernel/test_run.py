@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import storedb
 from tests.kernel import test_live
 from tests.kernel.conftest import auditctl_rules
 from tests.kernel.test_live import AUDITSQL, LiveKernel, _status_now, stop, wait_for
@@ -69,7 +69,7 @@ class Run:
         return [json.loads(x) for x in complete.split("\n") if x]
 
     def query(self, sql: str, *params: object) -> list[tuple]:
-        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        conn = storedb.connect(f"file:{self.db}?mode=ro", uri=True)
         try:
             return conn.execute(sql, params).fetchall()
         finally:

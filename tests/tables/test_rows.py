@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 import auditsql.tables as T
 from auditsql import _core
 from auditsql._core import unescape
+from tests import storedb
 from tests.core import Rendered, rendered_events
 from tests.corpus import CORPUS
 from tests.records.test_encoding import _LINES
@@ -85,13 +86,24 @@ def rows_for(ev: dict, uptime_base: float | None = None) -> list[tuple[str, tupl
     return _core.rows_of(json.dumps(ev).encode(), uptime_base=uptime_base, **OPTIONS)
 
 
+_FUNCS = _core.StoreFunctions()
+
+
 def rows(ev: dict, table: str, uptime_base: float | None = None) -> list[dict]:
-    cols = T.get(table).column_names
+    """The rows of ``table`` the event fills, as dicts; an ``audit_events`` row also gets the columns its view
+    derives from ``blob`` (summary, sections, raw), as a query reads them."""
+    cols = T.get(table).stored_names
     out = []
     for name, row in rows_for(ev, uptime_base):
-        assert len(row) == len(T.get(name).columns), name
+        assert len(row) == len(T.get(name).stored_names), name
         if name == table:
-            out.append(dict(zip(cols, row, strict=True)))
+            d = dict(zip(cols, row, strict=True))
+            if table == "audit_events":
+                blob = d["blob"]
+                d["summary"] = _FUNCS.audit_summary(blob)
+                d["sections"] = _FUNCS.audit_sections(blob)
+                d["raw"] = _FUNCS.audit_raw_json(blob)
+            out.append(d)
     return out
 
 
@@ -786,6 +798,10 @@ def test_audit_events_row_keeps_everything() -> None:
     assert json.loads(row.pop("raw")) == raw
     assert summary == ev["summary"]
     assert sections == {k: v for k, v in ev.items() if k not in ("ID", "NODE", "summary", "raw")}
+    # the records once, compressed: their exact bytes come back
+    blob = row.pop("blob")
+    assert len(blob) < sum(len(r) for r in raw) / 2
+    assert _FUNCS.audit_raw_bytes(blob) == "".join(r + "\n" for r in raw).encode()
     assert row == {
         "type": "SYSCALL",
         "types": "SYSCALL,EXECVE,CWD,PATH,PROCTITLE",
@@ -817,7 +833,7 @@ def test_audit_events_closed_by() -> None:
 
 
 def test_every_corpus_event_is_an_audit_events_row_and_inserts() -> None:
-    con = sqlite3.connect(":memory:")
+    con = storedb.connect(":memory:")
     for t in T.REGISTRY.values():
         con.executescript(t.ddl())
     events = 0
@@ -829,6 +845,9 @@ def test_every_corpus_event_is_an_audit_events_row_and_inserts() -> None:
             for name, row in out:
                 con.execute(T.get(name).insert_sql(), row)
     assert con.execute("select count(*) from audit_events").fetchone() == (events,)
+    # every event's records come back exact from the blob, through the view's derived raw column
+    raws = [json.loads(r) for (r,) in con.execute("select raw from audit_events order by rowid")]
+    assert len(raws) == events and all(isinstance(r, list) and r for r in raws)
     assert events > 600
 
 
@@ -904,20 +923,6 @@ def test_osquery_columns_present() -> None:
     assert [name for name, _ in _core.rows_of(json.dumps(failed).encode())] == ["audit_events"]
 
 
-def test_audit_sections_can_be_turned_off() -> None:
-    ev = event(LAUREL / "record-execve.txt")
-    configure(audit_sections=False)
-    try:
-        (row,) = rows(ev, "audit_events")
-    finally:
-        configure(audit_sections=True)
-    assert (row["sections"], row["types"], len(json.loads(row["raw"]))) == (
-        None,
-        "SYSCALL,EXECVE,CWD,PATH,PROCTITLE",
-        7,
-    )
-
-
 def test_apparmor_user_avc_and_legacy_type() -> None:
     # Not in the corpus, written in the formats of dbus-daemon's AppArmor mediation (USER_AVC with an
     # apparmor= payload) and of kernels before 4.x (APPARMOR_DENIED, type 1503, same fields as the AVC form)
@@ -961,15 +966,20 @@ def test_core_fills_the_registry_tables_with_their_columns() -> None:
         "audit_events",
     }
     for table, names in cols.items():
-        assert tuple(names) == T.get(table).column_names, table
+        # a row holds the stored columns (audit_events' summary, sections and raw are derived on read)
+        assert tuple(names) == T.get(table).stored_names, table
 
 
 def test_rows_of_options_and_errors() -> None:
     ev = event(LAUREL / "record-execve.txt")
     data = json.dumps(ev).encode()
-    assert _core.rows_of(data) == rows_for(ev)
-    ((_, row), _) = _core.rows_of(data, audit_sections=False)
-    assert dict(zip(T.get("audit_events").column_names, row, strict=True))["sections"] is None
+    # rows_of maps the JSON alone: the blob of records is the pipeline's (it holds the event)
+    ((_, row), _) = _core.rows_of(data)
+    assert dict(zip(T.get("audit_events").stored_names, row, strict=True))["blob"] is None
+    ((_, piped), _) = rows_for(ev)
+    assert row[:10] == piped[:10] and row[11:] == piped[11:] and isinstance(piped[10], bytes)
+    with pytest.raises(_core.CoreError):
+        _core.rows_of(data, audit_sections=False)
     with pytest.raises(_core.CoreError):
         _core.rows_of(data, no_such_option=True)
     with pytest.raises(_core.CoreError):

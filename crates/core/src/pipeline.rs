@@ -13,7 +13,8 @@ use crate::event::Event;
 use crate::proctree::{Tracker, TreeSettings};
 use crate::record::parse::{parse_line, parse_netlink, NOT_AUDIT};
 use crate::record::Record;
-use crate::rows::{Mapper, ProcessTree, Row, RowOptions};
+use crate::rows::{audit, Cell, Mapper, ProcessTree, Row, RowOptions};
+use crate::store::codec::Codec;
 
 /// `AUDIT_CONFIG_CHANGE`: rules or settings changed by someone; the coexistence watcher reads these.
 pub const AUDIT_CONFIG_CHANGE: u32 = 1305;
@@ -151,6 +152,8 @@ pub struct Pipeline {
     detect: Option<bool>,
     input: InputStats,
     closed: Vec<Event>,
+    /// compresses each event's records into its `audit_events.blob`
+    codec: Codec,
 }
 
 impl Pipeline {
@@ -181,6 +184,7 @@ impl Pipeline {
             detect,
             input: InputStats::default(),
             closed: Vec::new(),
+            codec: Codec::new(),
             settings,
         }
     }
@@ -399,9 +403,18 @@ impl Pipeline {
             }
         }
         if self.settings.rows {
+            let first = batch.rows.len();
             let tree = self.tree.as_mut().map(|t| t as &mut dyn ProcessTree);
             self.mapper
                 .rows_for(&obj, self.settings.uptime_base, tree, &mut batch.rows);
+            // the event's records, once, compressed: `audit_events` is the event's first row
+            if let Some(row) = batch.rows.get_mut(first) {
+                if row.table == "audit_events" {
+                    if let Some(cell) = row.cells.get_mut(audit::BLOB) {
+                        *cell = Cell::Blob(self.codec.encode(ev));
+                    }
+                }
+            }
         }
         batch.events_end = batch.rows.len();
     }

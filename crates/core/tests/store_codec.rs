@@ -16,7 +16,6 @@ use auditsql_core::event::{ClosedBy, Event};
 use auditsql_core::pipeline::looks_enriched;
 use auditsql_core::record::parse::{parse_line, parse_netlink};
 use auditsql_core::record::Record;
-use auditsql_core::rows::audit::COLUMNS;
 use auditsql_core::store::frame::write_event;
 use auditsql_core::store::{Codec, DecodedEvent, Functions};
 use proptest::prelude::*;
@@ -91,20 +90,21 @@ fn events_auto(path: &Path) -> Vec<Event> {
     events_of(&data, detect)
 }
 
-/// The audit_events rows of a rows golden: `(summary, sections, raw)` per event.
+/// What the old `audit_events` columns held, per event of an events golden (the JSON the interpreted
+/// renderer wrote): `(summary, sections, raw)`, each compact JSON text: the event's `summary`, its record
+/// sections (every key but ID, NODE, summary, raw), its `raw`.
 fn audit_cells(slug: &str) -> Vec<(Value, Value, Value)> {
-    let col = |name: &str| COLUMNS.iter().position(|c| *c == name).expect("column");
-    let (s, x, r) = (col("summary"), col("sections"), col("raw"));
-    let text = fs::read_to_string(golden_dir().join(format!("{slug}.rows.jsonl"))).expect("rows");
+    let text = fs::read_to_string(golden_dir().join(format!("{slug}.events.jsonl"))).expect("events");
     text.lines()
         .filter(|l| !l.is_empty())
-        .filter_map(|l| {
-            let v: Value = serde_json::from_str(l).expect("row JSON");
-            if v.get(0)?.as_str()? != "audit_events" {
-                return None;
-            }
-            let cells = v.get(1)?.as_array()?;
-            Some((cells[s].clone(), cells[x].clone(), cells[r].clone()))
+        .map(|l| {
+            let mut ev: serde_json::Map<String, Value> = serde_json::from_str(l).expect("event JSON");
+            let summary = ev.remove("summary").unwrap_or(Value::Null);
+            let raw = ev.remove("raw").unwrap_or(Value::Null);
+            ev.remove("ID");
+            ev.remove("NODE");
+            let text = |v: &Value| Value::String(serde_json::to_string(v).expect("JSON"));
+            (text(&summary), text(&Value::Object(ev)), text(&raw))
         })
         .collect()
 }

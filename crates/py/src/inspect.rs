@@ -239,7 +239,7 @@ fn render_lines<'py>(
 }
 
 /// The table rows of one event JSON object (no process tree). Options: `include_failed_execs`,
-/// `stat_executable`, `audit_sections` (bools), `uptime_base` (seconds or None).
+/// `stat_executable` (bools), `uptime_base` (seconds or None).
 #[pyfunction]
 #[pyo3(signature = (event_json, **options))]
 fn rows_of<'py>(
@@ -255,7 +255,6 @@ fn rows_of<'py>(
             match k.as_str() {
                 "include_failed_execs" => row_options.include_failed_execs = v.extract()?,
                 "stat_executable" => row_options.stat_executable = v.extract()?,
-                "audit_sections" => row_options.audit_sections = v.extract()?,
                 "uptime_base" => uptime_base = v.extract()?,
                 other => {
                     return Err(CoreError::new_err(format!(

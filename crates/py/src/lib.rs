@@ -10,6 +10,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod inspect;
 mod pipeline;
 mod reader;
+mod store;
 
 pyo3::create_exception!(
     _core,
@@ -25,6 +26,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pipeline::Batch>()?;
     m.add_class::<pipeline::Pipeline>()?;
     reader::register(m)?;
+    store::register(m)?;
     inspect::register(m)?;
     Ok(())
 }

@@ -23,7 +23,7 @@ impl Settings {
     #[new]
     #[pyo3(signature = (*, format = "auto", resolve_ids = true, raw = true, events_json = true, rows = true,
         window = 512, window_seconds = 3.0, single_window = 16, include_failed_execs = false,
-        stat_executable = false, audit_sections = true, process_tree = false, fork_events = false,
+        stat_executable = false, process_tree = false, fork_events = false,
         live = false, uptime_base = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -37,7 +37,6 @@ impl Settings {
         single_window: usize,
         include_failed_execs: bool,
         stat_executable: bool,
-        audit_sections: bool,
         process_tree: bool,
         fork_events: bool,
         live: bool,
@@ -69,7 +68,6 @@ impl Settings {
                 row_options: RowOptions {
                     include_failed_execs,
                     stat_executable,
-                    audit_sections,
                 },
                 process_tree,
                 fork_events,
@@ -120,6 +118,7 @@ fn cell(py: Python<'_>, c: &Cell) -> PyResult<Py<PyAny>> {
         Cell::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
         Cell::Real(f) => f.into_pyobject(py)?.into_any().unbind(),
         Cell::Text(s) => PyString::new(py, s).into_any().unbind(),
+        Cell::Blob(b) => PyBytes::new(py, b).into_any().unbind(),
     })
 }
 
@@ -136,6 +135,9 @@ fn py_cell(v: &Bound<'_, PyAny>) -> PyResult<Cell> {
     }
     if let Ok(s) = v.extract::<String>() {
         return Ok(Cell::Text(s));
+    }
+    if let Ok(b) = v.extract::<Vec<u8>>() {
+        return Ok(Cell::Blob(b));
     }
     Ok(Cell::Null)
 }

@@ -42,7 +42,7 @@ from dataclasses import replace
 from typing import Any
 
 from auditsql.fleet.connect import ConnectError, NatsOptions, StreamError, connect, ensure_stream
-from auditsql.outputs.nats import loads
+from auditsql.outputs.nats import loads, unwire
 from auditsql.store.sqlite import Store, StoreError
 from auditsql.tables.registry import Column, Table
 
@@ -205,7 +205,7 @@ class Collector:
         key = (table, cols)
         if key in self._maps:
             return self._maps[key]
-        mine = self.tables[table].column_names[1:]
+        mine = self.tables[table].stored_names[1:]
         m: list[int | None] | None = None
         if cols != mine:
             where = {c: i for i, c in enumerate(cols)}
@@ -247,9 +247,9 @@ class Collector:
                 elif table in self.tables:
                     m = self._column_map(table, tuple(d["columns"]))
                     if m is None:
-                        rows = [(host, *r) for r in d["rows"]]
+                        rows = [(host, *map(unwire, r)) for r in d["rows"]]
                     else:
-                        rows = [(host, *(None if i is None else r[i] for i in m)) for r in d["rows"]]
+                        rows = [(host, *(None if i is None else unwire(r[i]) for i in m)) for r in d["rows"]]
                 else:
                     self.stats["unknown"] += 1
                     self._warn(f"collect: messages for table {table} (unknown here) are skipped and counted")

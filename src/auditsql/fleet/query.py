@@ -155,14 +155,20 @@ def _json_value(v: object) -> object:
 def _allow_only(eng: Engine, tables: Collection[str]) -> list[str]:
     """Restrict ``eng`` to reading ``tables``: the engine's read-only authorizer, then a table allow-list.
     Returns the list that receives the first refused table's name."""
-    allowed = frozenset(tables)
+    import auditsql.tables  # noqa: F401 - fills the registry
+    from auditsql.tables.registry import REGISTRY
+
+    # a table kept behind a view (audit_events: audit_events_data) is read through its storage table too
+    allowed = frozenset(tables) | {REGISTRY[t].storage for t in tables if t in REGISTRY}
+    # what a refused storage table is called in the queries people write
+    named = {t.storage: t.name for t in REGISTRY.values()}
     refused: list[str] = []
     inner = eng._authorize  # the read-only rules stay in force
 
     def authorize(action: int, arg1: str | None, arg2: str | None, db: str | None, src: str | None) -> int:
         if action == sqlite3.SQLITE_READ and arg1 is not None and arg1 not in allowed and db != "temp":
             if not refused:
-                refused.append(arg1)
+                refused.append(named.get(arg1, arg1))
             return sqlite3.SQLITE_DENY
         return inner(action, arg1, arg2, db, src)
 

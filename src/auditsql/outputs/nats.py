@@ -47,6 +47,7 @@ Start and errors
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import struct
@@ -86,12 +87,27 @@ _EVENT, _ROWS, _RESULTS = 0, 1, 2
 _REC = struct.Struct("<HH")
 
 
+def _bytes(obj: Any) -> Any:
+    """A row's bytes (``audit_events.blob``) on the wire: ``{"b64": ...}``; :func:`unwire` reads it back."""
+    if isinstance(obj, bytes | bytearray | memoryview):
+        return {"b64": base64.b64encode(bytes(obj)).decode("ascii")}
+    raise TypeError(f"cannot encode {type(obj).__name__}")
+
+
 def dumps(obj: Any) -> bytes:
-    """Compact JSON; strings with lone surrogates (bytes that were not UTF-8) are kept as ``\\udcXX``."""
+    """Compact JSON; bytes as ``{"b64": ...}``; strings with lone surrogates (bytes that were not UTF-8) are
+    kept as ``\\udcXX``."""
     try:
-        return orjson.dumps(obj)
+        return orjson.dumps(obj, default=_bytes)
     except TypeError:
-        return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        return json.dumps(obj, ensure_ascii=True, separators=(",", ":"), default=_bytes).encode("ascii")
+
+
+def unwire(cell: Any) -> Any:
+    """A row cell as :func:`dumps` sent it: ``{"b64": ...}`` is bytes again."""
+    if isinstance(cell, dict) and "b64" in cell:
+        return base64.b64decode(cell["b64"])
+    return cell
 
 
 def loads(data: bytes) -> Any:
@@ -133,7 +149,7 @@ def _columns() -> dict[str, tuple[list[str], int | None]]:
 
     out = {}
     for name, t in REGISTRY.items():
-        cols = list(t.column_names)
+        cols = list(t.stored_names)  # what a row holds
         out[name] = (cols, cols.index("eid") if "eid" in cols else None)
     return out
 

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from auditsql.store.functions import install as install_functions
 from auditsql.store.sqlite import DEFAULT_DB, ro_uri
 
 if TYPE_CHECKING:
@@ -161,6 +162,7 @@ class Engine:
             raise QueryError(
                 f"cannot read database {path}: {msg} (check the file and its directory are readable, or pass --db)"
             ) from None
+        install_functions(conn)
         conn.set_authorizer(self._authorize)
         conn.set_progress_handler(self._progress, _PROGRESS_STEPS)
         return conn

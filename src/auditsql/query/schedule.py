@@ -101,11 +101,13 @@ class Scheduler:
 
     def start(self) -> None:
         """Open the read-only connection and take every job's starting marks (rows stored so far are old)."""
+        from auditsql.store.functions import install
         from auditsql.store.sqlite import ro_uri
 
         self.conn = sqlite3.connect(
             ro_uri(self.db_path), uri=True, isolation_level=None, check_same_thread=False
         )
+        install(self.conn)
         self.conn.set_progress_handler(self._progress, 10000)
         now = self.monotonic()
         marks = self._current_marks()
@@ -193,8 +195,9 @@ class Scheduler:
         self._shadow({})  # the real tables
         out = {}
         for t in self.event_tables:
+            storage, _ = _source(t)
             try:
-                (hi,) = self.conn.execute(f"SELECT max(rowid) FROM main.{_quote(t)}").fetchone()
+                (hi,) = self.conn.execute(f"SELECT max(rowid) FROM main.{_quote(storage)}").fetchone()
             except sqlite3.OperationalError:
                 hi = None  # not created yet
             out[t] = int(hi or 0)
@@ -206,8 +209,9 @@ class Scheduler:
         for t in self.event_tables:
             conn.execute(f"DROP VIEW IF EXISTS temp.{_quote(t)}")
         for t, (lo, hi) in ranges.items():
+            storage, picks = _source(t)
             conn.execute(
-                f"CREATE TEMP VIEW {_quote(t)} AS SELECT * FROM main.{_quote(t)} "
+                f"CREATE TEMP VIEW {_quote(t)} AS SELECT {picks} FROM main.{_quote(storage)} "
                 f"WHERE rowid > {int(lo)} AND rowid <= {int(hi)}"
             )
 
@@ -229,6 +233,18 @@ class Scheduler:
         return 1 if self._deadline and self.monotonic() > self._deadline else 0
 
 
+def _source(name: str) -> tuple[str, str]:
+    """(the SQLite table holding ``name``'s rows, what to select from it): a table with derived columns is
+    kept in ``NAME_data`` and read through the registry's select list (its rowids are the rows' order)."""
+    import auditsql.tables  # noqa: F401 - fills the registry
+    from auditsql.tables.registry import REGISTRY
+
+    t = REGISTRY.get(name)
+    if t is None or t.storage == name:
+        return name, "*"
+    return t.storage, t.select_list()
+
+
 def _sql_message(exc: sqlite3.Error, limit: float) -> str:
     msg = str(exc)
     if msg == "interrupted":
@@ -241,8 +257,11 @@ def check_queries(jobs: Sequence[Job], ddl: Iterable[str]) -> list[str]:
 
     Catches unknown tables and columns and syntax errors before ``auditsql run`` touches the kernel.
     """
+    from auditsql.store.functions import install
+
     conn = sqlite3.connect(":memory:")
     try:
+        install(conn, ())
         for stmt in ddl:
             conn.executescript(stmt)
         problems = []

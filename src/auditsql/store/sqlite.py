@@ -25,10 +25,27 @@ Retention (osquery's ``events_expiry`` and ``events_max``)
     deleted by the next retention pass of a running ``auditsql run`` on the same file: import old logs into
     their own ``--db``. Live tables (``audit_status``, ``audit_rules``) are replaced on refresh, never expired.
 
-Schema changes
-    ``create_schema()`` creates missing tables and indexes, and adds columns the registry declares but an
+Compact events (docs/store.md)
+    ``audit_events`` keeps each event's records once, compressed with zstd and a dictionary trained on audit
+    records (``blob``, in the table ``audit_events_data``); ``audit_events`` is a view whose ``summary``,
+    ``sections`` and ``raw`` are derived on read by the native core's SQL functions
+    (:mod:`auditsql.store.functions`, registered on every connection). The dictionaries the blobs use are kept in
+    the store (``audit_dictionaries``), so a store stays readable by a program that ships newer ones.
+
+Size (``max_size``)
+    Beside age and row count, ``retention(..., max_size=N)`` keeps the pages in use under N bytes: when over,
+    it deletes the oldest events (every event table, by event time; the rows of live processes in
+    ``process_tree`` stay) until the store is under 90 % of N. SQLite reuses the freed pages, so the file stops
+    growing; it never grows past N by more than one batch. Every deletion is reported by cause (``age``,
+    ``rows``, ``size``) so that ``auditsql run`` books it as a ``retention`` row of ``audit_loss``.
+
+Schema changes and ownership
+    ``create_schema()`` creates missing tables, indexes and views, and adds columns the registry declares but an
     existing table lacks (``ALTER TABLE ... ADD COLUMN``; old rows read NULL there). Inserts name their columns,
-    so a table with extra or reordered columns still works.
+    so a table with extra or reordered columns still works. A store written before the compact layout is
+    upgraded in place at its first writable open (:data:`SCHEMA_VERSION`; a progress bar when it is large). The
+    file is marked as auditsql's (``PRAGMA application_id``); a store of another program, or one written by a
+    newer auditsql, is refused with one line (exit code 2) and never touched.
 """
 
 from __future__ import annotations
@@ -37,16 +54,20 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from auditsql.store.functions import DICTIONARY_TABLE
+from auditsql.store.functions import install as install_functions
 from auditsql.tables.registry import _SQLITE_TYPES
 
 if TYPE_CHECKING:
     from auditsql.tables.registry import Table
 
 __all__ = [
+    "APPLICATION_ID",
+    "SCHEMA_VERSION",
     "DEFAULT_BATCH_ROWS",
     "DEFAULT_BATCH_SECONDS",
     "DEFAULT_DB",
@@ -69,10 +90,21 @@ DEFAULT_BATCH_ROWS = 5000
 DEFAULT_BATCH_SECONDS = 1.0
 
 _RO_HINT = "run `auditsql run` or `auditsql import` first, or pass --db"
+#: the store layout this program writes: 1 was the layout before compact events (user_version 0 or 1)
+SCHEMA_VERSION = 2
+#: ``PRAGMA application_id`` of an auditsql store ("audq")
+APPLICATION_ID = 0x61756471
+#: a store with more event rows than this is upgraded with a progress bar (on a terminal)
+_MIGRATE_PROGRESS = 100_000
 
 
 class StoreError(Exception):
-    """A store problem the user can fix: the message is one line naming the cause and the fix."""
+    """A store problem the user can fix: the message is one line naming the cause and the fix; ``code`` the
+    exit code (2: the file is not ours to touch: another program's, or a newer auditsql's)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def ro_uri(path: str) -> str:
@@ -134,6 +166,8 @@ class Store:
         self._lock = threading.Lock()
         #: rows committed per table by this Store object, and batches committed
         self.counts: dict[str, int] = {name: 0 for name in self.tables}
+        #: the last retention pass's deletions by cause: {"age"|"rows"|"size": {table: rows}}
+        self.last_retention: dict[str, dict[str, int]] = {}
         self.batches = 0
         self.conn = self._open_ro() if readonly else self._open_rw()
 
@@ -152,6 +186,12 @@ class Store:
             raise StoreError(
                 f"cannot read database {path}: {e} (pass --db with an auditsql database)"
             ) from None
+        try:
+            check_owner(conn, path, self.tables.values())
+        except StoreError:
+            conn.close()
+            raise
+        install_functions(conn)
         return conn
 
     def _open_rw(self) -> sqlite3.Connection:
@@ -187,31 +227,45 @@ class Store:
         if str(mode).lower() != "wal":
             conn.close()
             raise StoreError(f"cannot open database {path}: WAL mode unavailable on this filesystem ({fix})")
+        try:
+            check_owner(conn, path, self.tables.values())
+        except StoreError:
+            conn.close()
+            raise
+        install_functions(conn)
         return conn
 
     # -- schema ------------------------------------------------------------------------------------------------
 
     def create_schema(self) -> None:
-        """Create every table and index (``IF NOT EXISTS``) and add columns missing from older tables."""
+        """Create every table, index and view (``IF NOT EXISTS``), add columns missing from older tables,
+        upgrade a store of the layout before compact events, keep the compression dictionaries, and mark the
+        file as an auditsql store of :data:`SCHEMA_VERSION`."""
         self._writable()
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
+            migrate_events(conn, self.path)
             for t in self.tables.values():
-                # CREATE TABLE first, then the columns an older table lacks, then the indexes (which may use them)
-                create, *indexes = [s for s in t.ddl().split(";\n") if s.strip()]
+                # CREATE TABLE first, then the columns an older table lacks, then indexes and views (which may
+                # use them)
+                create, *rest = [s for s in t.ddl().split(";\n") if s.strip()]
                 conn.execute(create)
-                have = {r[1] for r in conn.execute(f"PRAGMA table_info({t.name})")}
-                for c in t.columns:
+                have = {r[1] for r in conn.execute(f"PRAGMA table_info({t.storage})")}
+                for c in t.stored_columns:
                     if c.name not in have:
-                        conn.execute(f"ALTER TABLE {t.name} ADD COLUMN {c.name} {_SQLITE_TYPES[c.type]}")
-                for stmt in indexes:
+                        conn.execute(f"ALTER TABLE {t.storage} ADD COLUMN {c.name} {_SQLITE_TYPES[c.type]}")
+                for stmt in rest:
                     conn.execute(stmt)
+            keep_dictionaries(conn)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as e:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise StoreError(f"cannot create the tables in {self.path}: {e}") from None
+        install_functions(conn)  # again: the store's dictionaries are known now
 
     # -- inserting ---------------------------------------------------------------------------------------------
 
@@ -281,46 +335,104 @@ class Store:
     # -- retention ---------------------------------------------------------------------------------------------
 
     def retention(
-        self, expiry_seconds: int | None, max_rows: int | None, now: float | None = None
+        self,
+        expiry_seconds: int | None,
+        max_rows: int | None,
+        now: float | None = None,
+        max_size: int | None = None,
     ) -> dict[str, int]:
-        """Delete rows older than ``expiry_seconds`` (by the ``time`` column) and, per table, the oldest stored
-        rows beyond ``max_rows``. ``None`` or ``0`` disables a limit. Returns rows deleted per table."""
+        """Delete rows older than ``expiry_seconds`` (by the ``time`` column), per table the oldest stored rows
+        beyond ``max_rows``, then the oldest events while the store uses more than ``max_size`` bytes. ``None``
+        or ``0`` disables a limit. Returns rows deleted per table; :attr:`last_retention` has them by cause
+        (``{"age": {table: n}, "rows": {...}, "size": {...}}``)."""
         self.flush()
         self._writable()
         now = time.time() if now is None else now
-        deleted: dict[str, int] = {}
+        by_cause: dict[str, dict[str, int]] = {"age": {}, "rows": {}, "size": {}}
         conn = self.conn
         for name, t in self.tables.items():
             if t.kind == "live":
                 continue
-            n = 0
+            store = t.storage
             # a table may keep some rows whatever their age (process_tree: rows of live processes)
             keep = getattr(t, "retention_keep", None)
             also = f" AND ({keep})" if keep else ""
             try:
                 if expiry_seconds and "time" in t.column_names:
                     conn.execute("BEGIN IMMEDIATE")
-                    n += conn.execute(
-                        f"DELETE FROM {name} WHERE time < ?{also}", (int(now - expiry_seconds),)
+                    n = conn.execute(
+                        f"DELETE FROM {store} WHERE time < ?{also}", (int(now - expiry_seconds),)
                     ).rowcount
                     conn.execute("COMMIT")
+                    if n:
+                        by_cause["age"][name] = n
                 if max_rows and max_rows > 0:
                     r = conn.execute(
-                        f"SELECT rowid FROM {name} ORDER BY rowid DESC LIMIT 1 OFFSET ?", (max_rows,)
+                        f"SELECT rowid FROM {store} ORDER BY rowid DESC LIMIT 1 OFFSET ?", (max_rows,)
                     ).fetchone()
                     if r is not None:
                         conn.execute("BEGIN IMMEDIATE")
-                        n += conn.execute(f"DELETE FROM {name} WHERE rowid <= ?{also}", (r[0],)).rowcount
+                        n = conn.execute(f"DELETE FROM {store} WHERE rowid <= ?{also}", (r[0],)).rowcount
                         conn.execute("COMMIT")
+                        if n:
+                            by_cause["rows"][name] = n
             except sqlite3.DatabaseError as e:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise StoreError(f"retention on {name} in {self.path} failed: {e}") from None
-            if n:
-                deleted[name] = n
+        if max_size and max_size > 0:
+            self._retain_size(max_size, by_cause["size"])
+        deleted: dict[str, int] = {}
+        for per in by_cause.values():
+            for name, n in per.items():
+                deleted[name] = deleted.get(name, 0) + n
         if deleted:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self.last_retention = {cause: per for cause, per in by_cause.items() if per}
         return deleted
+
+    def used_bytes(self) -> int:
+        """Bytes of the pages in use (the file less its free pages; the WAL once checkpointed)."""
+        c = self.conn
+        page = c.execute("PRAGMA page_size").fetchone()[0]
+        used = c.execute("PRAGMA page_count").fetchone()[0] - c.execute("PRAGMA freelist_count").fetchone()[0]
+        return int(used * page)
+
+    def _retain_size(self, max_size: int, deleted: dict[str, int]) -> None:
+        """Delete the oldest events, a tenth of the events at a time, until the pages in use are under 90 % of
+        ``max_size`` (rows of live processes stay)."""
+        conn = self.conn
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        timed = [t for t in self.tables.values() if t.kind != "live" and "time" in t.column_names]
+        for _ in range(64):  # each pass deletes a tenth: bounded
+            if self.used_bytes() <= max_size * 0.9:
+                return
+            (total,) = conn.execute("SELECT count(*) FROM audit_events_data").fetchone()
+            cut = conn.execute(
+                "SELECT time FROM audit_events_data ORDER BY rowid LIMIT 1 OFFSET ?", (max(1, total // 10),)
+            ).fetchone()
+            if cut is None:
+                cut = conn.execute("SELECT max(time) FROM audit_events_data").fetchone()
+            if cut is None or cut[0] is None:
+                return
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                gone = 0
+                for t in timed:
+                    keep = getattr(t, "retention_keep", None)
+                    also = f" AND ({keep})" if keep else ""
+                    n = conn.execute(f"DELETE FROM {t.storage} WHERE time <= ?{also}", (cut[0],)).rowcount
+                    if n:
+                        deleted[t.name] = deleted.get(t.name, 0) + n
+                        gone += n
+                conn.execute("COMMIT")
+            except sqlite3.DatabaseError as e:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StoreError(f"size retention in {self.path} failed: {e}") from None
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if not gone:
+                return
 
     # -- live tables -------------------------------------------------------------------------------------------
 
@@ -381,3 +493,122 @@ class Store:
             raise StoreError(f"{self.path} is open read-only")
         if self.conn is None:
             raise StoreError(f"{self.path} is closed")
+
+
+# -- ownership, dictionaries, the upgrade of older stores ------------------------------------------------------
+
+
+def check_owner(conn: sqlite3.Connection, path: str, tables: Iterable[Table]) -> None:
+    """Refuse (exit code 2) a store of another program or of a newer auditsql; never touch it."""
+    app = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if app not in (0, APPLICATION_ID):
+        raise StoreError(
+            f"{path} belongs to another program (SQLite application_id {app:#x}): pass --db with an auditsql "
+            "store; the file is left as it is",
+            2,
+        )
+    if app == 0:
+        names = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+        ours = {DICTIONARY_TABLE} | {n for t in tables for n in (t.name, t.storage)}
+        if names and not names & ours:
+            shown = ", ".join(sorted(names)[:4]) + (", ..." if len(names) > 4 else "")
+            raise StoreError(
+                f"{path} is not an auditsql store (its tables: {shown}): pass --db with an auditsql store; the "
+                "file is left as it is",
+                2,
+            )
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} was written by a newer auditsql (store layout {version}; this one knows up to "
+            f"{SCHEMA_VERSION}): upgrade auditsql; the file is left as it is",
+            2,
+        )
+
+
+def keep_dictionaries(conn: sqlite3.Connection) -> None:
+    """Keep in the store the dictionary new blobs are compressed with (``audit_dictionaries``)."""
+    from auditsql._core import StoreFunctions
+
+    fns = StoreFunctions()
+    version = fns.newest_dictionary()
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {DICTIONARY_TABLE} (version INTEGER PRIMARY KEY, dict BLOB)")
+    conn.execute(
+        f"INSERT OR IGNORE INTO {DICTIONARY_TABLE} (version, dict) VALUES (?, ?)",
+        (version, fns.dictionary(version)),
+    )
+
+
+#: the layout before compact events: audit_events was a table with these JSON columns
+_OLD_EVENT_COLUMNS = ("summary", "sections", "raw")
+
+
+def migrate_events(conn: sqlite3.Connection, path: str) -> int:
+    """Upgrade ``audit_events`` of the layout before compact events, in place, inside the caller's
+    transaction: every event's ``raw`` records are compressed into ``audit_events_data.blob`` (its
+    ``closed_by`` and duplicates kept), then the old table goes and the view takes its name. Returns the
+    events moved (0: nothing to do)."""
+    from auditsql._core import encode_raw_json
+
+    row = conn.execute("SELECT type FROM sqlite_master WHERE name = 'audit_events'").fetchone()
+    if row is None or row[0] != "table":
+        return 0
+    have = [r[1] for r in conn.execute("PRAGMA table_info(audit_events)")]
+    if not all(c in have for c in _OLD_EVENT_COLUMNS):
+        return 0
+    import auditsql.tables  # noqa: F401 - fills the registry
+    from auditsql.tables.registry import REGISTRY
+
+    t = REGISTRY["audit_events"]
+    conn.execute([s for s in t.ddl().split(";\n") if s.strip()][0])
+    conn.create_function("audit_encode", 3, encode_raw_json)
+    (total,) = conn.execute("SELECT count(*) FROM audit_events").fetchone()
+    (lo, hi) = conn.execute("SELECT min(rowid), max(rowid) FROM audit_events").fetchone()
+    names = ", ".join(t.stored_names)
+    picks = ", ".join(
+        "audit_encode(raw, closed_by, json_extract(summary, '$.duplicates'))" if c == "blob" else c
+        for c in t.stored_names
+    )
+    step = 20_000
+    progress = _progress(path, total)
+    try:
+        for start in range(lo or 0, (hi or -1) + 1, step):
+            n = conn.execute(
+                f"INSERT INTO {t.storage} ({names}) SELECT {picks} FROM audit_events "
+                "WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
+                (start, start + step),
+            ).rowcount
+            progress(n)
+    finally:
+        progress(None)
+    conn.execute("DROP TABLE audit_events")
+    return total
+
+
+def _progress(path: str, total: int) -> Callable[[int | None], None]:
+    """A progress bar on a terminal's stderr for a large upgrade; else nothing. Call with None to end."""
+    import sys
+
+    if total < _MIGRATE_PROGRESS or not sys.stderr.isatty():
+        return lambda n: None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn(f"upgrading {os.path.basename(path)}: compact events"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    bar.start()
+    task = bar.add_task("events", total=total)
+
+    def step(n: int | None) -> None:
+        if n is None:
+            bar.stop()
+        else:
+            bar.advance(task, n)
+
+    return step

@@ -55,14 +55,33 @@ AUDIT_EVENTS = register(
                 "TEXT",
                 "How the event was closed: `eoe`, `single`, `window`, `flush`, `late`, `error`",
             ),
-            Column("summary", "TEXT", "JSON object: the event's `summary` (docs/event-json.md)"),
+            Column(
+                "blob",
+                "BLOB",
+                "The event's records, exact, compressed (zstd with a dictionary trained on audit records; "
+                "docs/store.md). Read it with `audit_raw(blob)`, `audit_json(blob)`, `audit_field(blob, type, "
+                "field)`",
+            ),
+            Column(
+                "summary",
+                "TEXT",
+                "JSON object: the event's `summary` (docs/event-json.md), derived from `blob`",
+                derived="audit_summary(blob)",
+            ),
             Column(
                 "sections",
                 "TEXT",
-                "JSON object: the typed record sections, keyed by record type name (NULL when turned off with "
-                "`Settings(audit_sections=False)`)",
+                "JSON object: the typed record sections, keyed by record type name, derived from `blob` (user "
+                "and group names only where the records carried them)",
+                derived="audit_sections(blob)",
             ),
-            Column("raw", "TEXT", "JSON array: every record's exact text, in arrival order"),
+            Column(
+                "raw",
+                "TEXT",
+                "JSON array: every record's exact text, in arrival order (a text that is not UTF-8 as "
+                '`{"base64": ...}`), derived from `blob`',
+                derived="audit_raw_json(blob)",
+            ),
             *COMMON_EVENT_COLUMNS,
         ),
     )

@@ -20,6 +20,7 @@ _SQLITE_TYPES = {
     "BIGINT": "INTEGER",
     "UNSIGNED_BIGINT": "INTEGER",
     "DOUBLE": "REAL",
+    "BLOB": "BLOB",
 }
 
 
@@ -31,10 +32,15 @@ class Column:
     hidden: bool = False
     extension: bool = False
     index: bool = False
+    #: not stored: the SQL expression that computes it from stored columns on read (the store's functions,
+    #: ``auditsql.store.functions``); a table with such columns is kept in ``NAME_data`` behind a view ``NAME``
+    derived: str | None = None
 
     def __post_init__(self) -> None:
         if self.type not in _SQLITE_TYPES:
             raise ValueError(f"column {self.name}: unknown type {self.type}")
+        if self.derived is not None and self.index:
+            raise ValueError(f"column {self.name}: a derived column cannot be indexed")
 
 
 @dataclass(frozen=True)
@@ -53,24 +59,48 @@ class Table:
 
     @property
     def column_names(self) -> tuple[str, ...]:
+        """Every column queries see, derived ones included."""
         return tuple(c.name for c in self.columns)
 
+    @property
+    def stored_columns(self) -> tuple[Column, ...]:
+        """The columns kept in the file: a row (from the core, over NATS) holds these, in this order."""
+        return tuple(c for c in self.columns if c.derived is None)
+
+    @property
+    def stored_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.stored_columns)
+
+    @property
+    def storage(self) -> str:
+        """The SQLite table that holds the rows: the table itself, or ``NAME_data`` behind the view ``NAME``
+        when some columns are derived."""
+        return self.name if all(c.derived is None for c in self.columns) else f"{self.name}_data"
+
+    def select_list(self) -> str:
+        """What ``SELECT`` reads for every column, derived ones computed from the storage table."""
+        return ", ".join(c.name if c.derived is None else f"{c.derived} AS {c.name}" for c in self.columns)
+
     def ddl(self) -> str:
-        cols = ",\n  ".join(f"{c.name} {_SQLITE_TYPES[c.type]}" for c in self.columns)
-        out = [f"CREATE TABLE IF NOT EXISTS {self.name} (\n  {cols}\n);"]
+        store = self.storage
+        cols = ",\n  ".join(f"{c.name} {_SQLITE_TYPES[c.type]}" for c in self.stored_columns)
+        out = [f"CREATE TABLE IF NOT EXISTS {store} (\n  {cols}\n);"]
         for c in self.columns:
             if c.index:
-                out.append(f"CREATE INDEX IF NOT EXISTS {self.name}_{c.name} ON {self.name}({c.name});")
+                out.append(f"CREATE INDEX IF NOT EXISTS {self.name}_{c.name} ON {store}({c.name});")
         for cols in self.indexes:
             out.append(
-                f"CREATE INDEX IF NOT EXISTS {self.name}_{'_'.join(cols)} ON {self.name}({', '.join(cols)});"
+                f"CREATE INDEX IF NOT EXISTS {self.name}_{'_'.join(cols)} ON {store}({', '.join(cols)});"
             )
+        if store != self.name:
+            picks = self.select_list().replace(", ", ",\n  ")
+            out.append(f"CREATE VIEW IF NOT EXISTS {self.name} AS SELECT\n  {picks}\nFROM {store};")
         return "\n".join(out)
 
     def insert_sql(self) -> str:
-        names = ", ".join(self.column_names)
-        marks = ", ".join("?" for _ in self.columns)
-        return f"INSERT INTO {self.name} ({names}) VALUES ({marks})"
+        names = ", ".join(self.stored_names)
+        marks = ", ".join("?" for _ in self.stored_names)
+        return f"INSERT INTO {self.storage} ({names}) VALUES ({marks})"
 
     def doc(self) -> str:
         lines = [f"## {self.name}", "", self.description, ""]
@@ -82,6 +112,7 @@ class Table:
         lines += ["| column | type | description |", "|---|---|---|"]
         for c in self.columns:
             flags = [f for f, on in (("hidden", c.hidden), ("ext", c.extension), ("indexed", c.index)) if on]
+            flags += ["derived"] if c.derived is not None else []
             tag = f" *({', '.join(flags)})*" if flags else ""
             lines.append(f"| `{c.name}` | {c.type} | {c.description}{tag} |")
         if self.indexes:

@@ -23,6 +23,19 @@ pub enum ClosedBy {
 }
 
 impl ClosedBy {
+    /// The value of a name as [`ClosedBy::as_str`] writes it.
+    pub fn from_name(name: &str) -> Option<ClosedBy> {
+        Some(match name {
+            "eoe" => ClosedBy::Eoe,
+            "single" => ClosedBy::Single,
+            "window" => ClosedBy::Window,
+            "flush" => ClosedBy::Flush,
+            "late" => ClosedBy::Late,
+            "error" => ClosedBy::Error,
+            _ => return None,
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ClosedBy::Eoe => "eoe",

@@ -1,14 +1,17 @@
 //! `audit_events`: one row per event, with all its records. (Port of tables/audit.py's
-//! `audit_event_row`.)
+//! `audit_event_row`.) The records are stored once, compressed, in `blob` ([`crate::store::codec`], filled
+//! by the pipeline, which holds the event); `summary`, `sections` and `raw` are derived from it on demand by
+//! the store's SQL functions ([`crate::store::functions`]).
 
 use serde_json::Value;
 
 use super::common::Common;
 use super::summary::Summary;
-use super::value::{cell, into_string, object_json, truthy, write_json, write_json_str};
+use super::value::{cell, into_string, truthy, write_json, write_json_str};
 use super::{Cell, Object, Row};
 
-/// `audit_events`' columns, in the registry's order.
+/// `audit_events`' stored columns, in the registry's order (its `stored` table; the view adds the derived
+/// `summary`, `sections` and `raw`).
 pub const COLUMNS: &[&str] = &[
     "type",
     "types",
@@ -20,13 +23,14 @@ pub const COLUMNS: &[&str] = &[
     "auid",
     "key",
     "closed_by",
-    "summary",
-    "sections",
-    "raw",
+    "blob",
     "time",
     "uptime",
     "eid",
 ];
+
+/// Where `blob` is in [`COLUMNS`].
+pub const BLOB: usize = 10;
 
 /// Keys of an event that are not record sections.
 pub const NOT_SECTIONS: &[&str] = &["ID", "NODE", "summary", "raw"];
@@ -36,8 +40,8 @@ pub fn is_section(key: &str) -> bool {
     !NOT_SECTIONS.contains(&key)
 }
 
-/// The event's `audit_events` row; `sections`: fill the `sections` column.
-pub fn audit_event_row(event: &Object, s: &Summary, common: &Common, sections: bool) -> Row {
+/// The event's `audit_events` row, `blob` left NULL for the pipeline to fill.
+pub fn audit_event_row(event: &Object, s: &Summary, common: &Common) -> Row {
     let mut types = String::new();
     for k in event.keys().filter(|k| is_section(k)) {
         if !types.is_empty() {
@@ -68,19 +72,6 @@ pub fn audit_event_row(event: &Object, s: &Summary, common: &Common, sections: b
         Some(Value::String(s)) => Cell::Text(s.clone()),
         _ => Cell::Null,
     };
-    let (raw_json, raw_size) = match raw {
-        None | Some(Value::Null) => (Cell::Null, 256),
-        Some(v) => {
-            let (json, size) = raw_json(v);
-            (Cell::Text(json), size)
-        }
-    };
-    let sections_json = if sections {
-        // the sections hold about what the raw records held
-        Cell::Text(sections_to_json(event, raw_size + raw_size / 2))
-    } else {
-        Cell::Null
-    };
     Row {
         table: "audit_events",
         cells: vec![
@@ -94,9 +85,7 @@ pub fn audit_event_row(event: &Object, s: &Summary, common: &Common, sections: b
             cell(s.auid),
             key,
             closed_by,
-            Cell::Text(object_json(s.map)),
-            sections_json,
-            raw_json,
+            Cell::Null,
             common.time.clone(),
             common.uptime.clone(),
             common.eid.clone(),
@@ -104,8 +93,9 @@ pub fn audit_event_row(event: &Object, s: &Summary, common: &Common, sections: b
     }
 }
 
-/// `{name: section}` of every record section, compact JSON, without copying the event.
-fn sections_to_json(event: &Object, size_hint: usize) -> String {
+/// `{name: section}` of every record section, compact JSON, without copying the event (the `sections`
+/// column the store derives).
+pub fn sections_to_json(event: &Object, size_hint: usize) -> String {
     let mut buf = Vec::with_capacity(size_hint);
     buf.push(b'{');
     for (k, v) in event.iter().filter(|(k, _)| is_section(k)) {
@@ -121,7 +111,7 @@ fn sections_to_json(event: &Object, size_hint: usize) -> String {
 }
 
 /// The raw records' JSON, its size guessed from their lengths.
-fn raw_json(raw: &Value) -> (String, usize) {
+pub fn raw_json(raw: &Value) -> (String, usize) {
     let hint = match raw {
         Value::Array(a) => {
             a.iter()

@@ -33,6 +33,8 @@ pub enum Cell {
     Int(i64),
     Real(f64),
     Text(String),
+    /// bytes (`audit_events.blob`: the event's records, compressed)
+    Blob(Vec<u8>),
 }
 
 /// One row of one table; `cells` in the registry's column order.
@@ -71,8 +73,6 @@ pub struct RowOptions {
     pub include_failed_execs: bool,
     /// `stat()` the executable of an exec row for atime/mtime/ctime, as osquery does
     pub stat_executable: bool,
-    /// the typed record sections as JSON in `audit_events.sections`
-    pub audit_sections: bool,
 }
 
 impl Default for RowOptions {
@@ -80,7 +80,6 @@ impl Default for RowOptions {
         RowOptions {
             include_failed_execs: false,
             stat_executable: false,
-            audit_sections: true,
         }
     }
 }
@@ -157,12 +156,7 @@ impl Mapper {
         };
         let s = summary::Summary::new(summary);
         let common = common::event_columns(event, uptime_base);
-        out.push(audit::audit_event_row(
-            event,
-            &s,
-            &common,
-            self.options.audit_sections,
-        ));
+        out.push(audit::audit_event_row(event, &s, &common));
         if event.contains_key("SYSCALL") {
             let name = s.syscall.and_then(Value::as_str).unwrap_or("");
             if process::is_exec(name) {

@@ -245,6 +245,14 @@ impl Codec {
         self.dicts.last().map_or(0, |d| d.version)
     }
 
+    /// The bytes of dictionary `version`, when known (a store keeps the dictionaries its blobs use).
+    pub fn dictionary(&self, version: u32) -> Option<&[u8]> {
+        self.dicts
+            .iter()
+            .find(|d| d.version == version)
+            .map(|d| d.bytes.as_ref())
+    }
+
     /// The dictionary versions known, oldest first.
     pub fn versions(&self) -> impl Iterator<Item = u32> + '_ {
         self.dicts.iter().map(|d| d.version)

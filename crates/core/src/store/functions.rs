@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 
 use super::codec::{Codec, CodecError, DecodedEvent};
 use crate::event::render::Renderer;
-use crate::rows::audit::is_section;
-use crate::rows::value::{into_string, object_json, write_json, write_json_str};
+use crate::rows::audit::{is_section, sections_to_json};
+use crate::rows::value::{into_string, object_json, write_json_str};
 
 /// Derives columns from blobs; owns the codec, a renderer (ids not resolved, raw records on) and the
 /// buffers reused from call to call.
@@ -108,7 +108,7 @@ impl Functions {
     /// The old `sections` column: `{name: section}` of every record section, as `rows::audit` writes it.
     pub fn audit_sections(&mut self, blob: &[u8]) -> Result<String, CodecError> {
         let d = self.render(blob)?;
-        Ok(sections_json(&d))
+        Ok(sections_to_json(&d, 1024))
     }
 
     /// The typed value of `field` in the first record of type `rtype` (`SYSCALL`, `PATH`) of the event's
@@ -133,21 +133,4 @@ impl Functions {
             _ => None,
         })
     }
-}
-
-/// `{name: section}` of every record section of an event, compact: what `rows::audit` puts in `sections`
-/// (the same walk and writers).
-fn sections_json(event: &Map<String, Value>) -> String {
-    let mut buf = Vec::with_capacity(1024);
-    buf.push(b'{');
-    for (k, v) in event.iter().filter(|(k, _)| is_section(k)) {
-        if buf.len() > 1 {
-            buf.push(b',');
-        }
-        write_json_str(&mut buf, k);
-        buf.push(b':');
-        write_json(&mut buf, v);
-    }
-    buf.push(b'}');
-    into_string(buf)
 }
