@@ -518,6 +518,7 @@ class RunSink:
         expiry: int | None = None,
         max_rows: int | None = None,
         retention_interval: float = 60.0,
+        max_size: int | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         outputs: Any = None,
         row_sources: Iterable[Any] = (),
@@ -535,6 +536,7 @@ class RunSink:
         self.scheduler = scheduler
         self.expiry = expiry or None
         self.max_rows = max_rows or None
+        self.max_size = max_size or None
         self.retention_interval = retention_interval
         self._next_retention = monotonic() + retention_interval
         #: rows handed to the store (``source_rows``: rows of no event, the process tree's)
@@ -580,13 +582,26 @@ class RunSink:
                 raise Stop(str(exc)) from None
             for err in errors:
                 say(str(err))
-        if (self.expiry or self.max_rows) and now >= self._next_retention:
+        if (self.expiry or self.max_rows or self.max_size) and now >= self._next_retention:
             self._next_retention = now + self.retention_interval
             try:
-                deleted = self.store.retention(self.expiry, self.max_rows)
+                deleted = self.store.retention(self.expiry, self.max_rows, max_size=self.max_size)
             except StoreError as exc:
                 raise Stop(str(exc)) from None
             self.deleted += sum(deleted.values())
+            # every deletion is booked, by cause, so that age-out is never taken for loss (or missed)
+            when = time.time()
+            self.loss(
+                [
+                    {
+                        "time": when,
+                        "cause": "retention",
+                        "count": sum(per.values()),
+                        "detail": f"{cause}: " + ", ".join(f"{t} {n}" for t, n in sorted(per.items())),
+                    }
+                    for cause, per in getattr(self.store, "last_retention", {}).items()
+                ]
+            )
 
     def loss(self, records: list[dict[str, Any]], forward: bool = True) -> None:
         if self.outputs is not None:

@@ -61,7 +61,7 @@ def query(sql: str, db: str, mode: str, timeout: float) -> None:
     try:
         engine = Engine(db, timeout=timeout or None)
     except QueryError as e:
-        _fail(str(e))
+        _fail(str(e), e.code)
     out = sys.stdout.buffer
     try:
         for stmt in stmts:
@@ -70,7 +70,7 @@ def query(sql: str, db: str, mode: str, timeout: float) -> None:
         out.flush()
     except QueryError as e:
         out.flush()
-        _fail(str(e))
+        _fail(str(e), e.code)
     except BrokenPipeError:
         _quiet_exit()
     except KeyboardInterrupt:
@@ -93,7 +93,7 @@ def shell(db: str, mode: str, timeout: float) -> None:
     try:
         rc = run_shell(db, timeout=timeout or 0, mode=mode)
     except QueryError as e:
-        _fail(str(e))
+        _fail(str(e), e.code)
     except BrokenPipeError:
         _quiet_exit()
     sys.exit(rc)
@@ -146,7 +146,7 @@ def import_logs(
         store = Store(db, batch_rows=20000, batch_seconds=5.0)
         store.create_schema()
     except StoreError as e:
-        _fail(str(e))
+        _fail(str(e), e.code)
     pipeline = Pipeline(
         Settings(
             format=fmt,
@@ -175,7 +175,7 @@ def import_logs(
         store_batch(pipeline.finish())
         store.close()
     except StoreError as e:
-        _fail(str(e))
+        _fail(str(e), e.code)
     except KeyboardInterrupt:
         try:
             store.close()

@@ -229,6 +229,7 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
             scheduler=scheduler,
             expiry=st.events_expiry,
             max_rows=st.events_max,
+            max_size=st.max_size,
             retention_interval=st.retention_interval,
             outputs=outputs,
         )
@@ -267,7 +268,7 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
         )
     except (Stop, StoreError, ResultsLogError) as exc:
         say(str(exc), "error")
-        code = 1
+        code = getattr(exc, "code", 1)
     except (OutputError, MetricsError) as exc:  # before the kernel was touched
         say(str(exc), "error")
         code = 2

@@ -21,7 +21,7 @@ from typing import Any
 from auditsql.kernel.loss import DEFAULT_STATS_FILE
 from auditsql.kernel.snapshot import DEFAULT_STATE_FILE
 from auditsql.kernel.sources import DEFAULT_QUEUE, DEFAULT_RCVBUF, POLICIES, SOURCES
-from auditsql.store.sqlite import DEFAULT_DB, DEFAULT_EXPIRY, DEFAULT_MAX_ROWS
+from auditsql.store.sqlite import DEFAULT_DB, DEFAULT_EXPIRY, DEFAULT_MAX_ROWS, DEFAULT_MAX_SIZE
 
 __all__ = [
     "Config",
@@ -148,6 +148,12 @@ class StoreConfig:
     events_max: int = _opt(
         DEFAULT_MAX_ROWS,
         "Keep at most this many rows per table, the newest (osquery's `events_max`, 50000 there); 0: no limit.",
+        min=0,
+    )
+    max_size: int = _opt(
+        DEFAULT_MAX_SIZE,
+        "Keep the store's pages in use under this many bytes: the oldest events go first (rows of live "
+        "processes stay), each deletion a `retention` row of `audit_loss`; 0: no limit.",
         min=0,
     )
     retention_interval: float = _opt(60.0, "Seconds between retention passes.", min=1)

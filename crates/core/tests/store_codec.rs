@@ -94,11 +94,13 @@ fn events_auto(path: &Path) -> Vec<Event> {
 /// renderer wrote): `(summary, sections, raw)`, each compact JSON text: the event's `summary`, its record
 /// sections (every key but ID, NODE, summary, raw), its `raw`.
 fn audit_cells(slug: &str) -> Vec<(Value, Value, Value)> {
-    let text = fs::read_to_string(golden_dir().join(format!("{slug}.events.jsonl"))).expect("events");
+    let text =
+        fs::read_to_string(golden_dir().join(format!("{slug}.events.jsonl"))).expect("events");
     text.lines()
         .filter(|l| !l.is_empty())
         .map(|l| {
-            let mut ev: serde_json::Map<String, Value> = serde_json::from_str(l).expect("event JSON");
+            let mut ev: serde_json::Map<String, Value> =
+                serde_json::from_str(l).expect("event JSON");
             let summary = ev.remove("summary").unwrap_or(Value::Null);
             let raw = ev.remove("raw").unwrap_or(Value::Null);
             ev.remove("ID");

@@ -249,26 +249,50 @@ impl Pipeline {
     }
 
     /// What the native reader holds (waiting up to `timeout` seconds for the first frame), processed without
-    /// Python seeing the frames; the GIL is released throughout.
-    #[pyo3(signature = (reader, timeout, max_frames = 4096))]
+    /// Python seeing the frames; the GIL is released throughout. After the first frame it keeps taking what
+    /// arrives for up to `linger` seconds (or `max_frames` frames): one batch then carries many events, so
+    /// the per-batch work on the Python side (store insert, outputs) is paid once for all of them.
+    #[pyo3(signature = (reader, timeout, max_frames = 4096, linger = 0.02))]
     fn pump(
         &mut self,
         py: Python<'_>,
         reader: &Bound<'_, Reader>,
         timeout: f64,
         max_frames: usize,
+        linger: f64,
     ) -> PyResult<Batch> {
         let reader = reader.get().core();
         let inner = &mut self.inner;
-        let wait =
-            Duration::try_from_secs_f64(timeout.clamp(0.0, 86_400.0)).unwrap_or(Duration::ZERO);
+        let secs =
+            |s: f64| Duration::try_from_secs_f64(s.clamp(0.0, 86_400.0)).unwrap_or(Duration::ZERO);
+        let (wait, linger) = (secs(timeout), secs(linger));
+        let max_frames = max_frames.max(1);
         let b = py.detach(|| {
-            let frames = reader.take(wait, max_frames.max(1), 64 << 20);
             let mut b = core::Batch::default();
-            for (t, payload, trunc) in frames.iter() {
-                inner.feed_frame(u32::from(t), payload, trunc as usize, &mut b);
+            let mut taken = 0;
+            let mut until: Option<std::time::Instant> = None;
+            loop {
+                let left = match until {
+                    None => wait,
+                    Some(t) => t.saturating_duration_since(std::time::Instant::now()),
+                };
+                let frames = reader.take(left, max_frames - taken, 64 << 20);
+                if frames.is_empty() {
+                    break;
+                }
+                for (t, payload, trunc) in frames.iter() {
+                    inner.feed_frame(u32::from(t), payload, trunc as usize, &mut b);
+                }
+                taken += frames.len();
+                reader.recycle(frames);
+                if taken >= max_frames || linger.is_zero() {
+                    break;
+                }
+                let t = *until.get_or_insert_with(|| std::time::Instant::now() + linger);
+                if std::time::Instant::now() >= t {
+                    break;
+                }
             }
-            reader.recycle(frames);
             b
         });
         batch_to_py(py, b)

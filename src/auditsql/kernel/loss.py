@@ -56,7 +56,18 @@ __all__ = [
 
 #: ``output_drop``: an output's bounded buffer overflowed (auditsql.outputs); ``spool_drop``: the NATS spool was
 #: full (auditsql.outputs.nats). Both are user-space losses of shipped copies; the local store still has the rows.
-CAUSES = ("kernel_lost", "serial_gap", "enobufs", "truncated", "queue_drop", "output_drop", "spool_drop")
+CAUSES = (
+    "kernel_lost",
+    "serial_gap",
+    "enobufs",
+    "truncated",
+    "queue_drop",
+    "output_drop",
+    "spool_drop",
+    # not a loss: rows the store's retention deleted (age, row count, size), booked so that a user can tell
+    # age-out from loss
+    "retention",
+)
 
 _SERIAL_MOD = 1 << 32
 _HALF = 1 << 31

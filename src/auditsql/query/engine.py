@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from auditsql.store.functions import install as install_functions
-from auditsql.store.sqlite import DEFAULT_DB, ro_uri
+from auditsql.store.sqlite import DEFAULT_DB, StoreError, check_owner, ro_uri
 
 if TYPE_CHECKING:
     from auditsql.tables.registry import Table
@@ -76,7 +76,12 @@ _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
 
 
 class QueryError(Exception):
-    """A query that cannot run; ``str()`` is one line naming the cause and the fix."""
+    """A query that cannot run; ``str()`` is one line naming the cause and the fix; ``code`` the exit code (2: a
+    store that is not ours to read, or written by a newer auditsql)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def split_statements(sql: str) -> list[str]:
@@ -162,6 +167,11 @@ class Engine:
             raise QueryError(
                 f"cannot read database {path}: {msg} (check the file and its directory are readable, or pass --db)"
             ) from None
+        try:
+            check_owner(conn, path, _registry_tables())
+        except StoreError as exc:
+            conn.close()
+            raise QueryError(str(exc), exc.code) from None
         install_functions(conn)
         conn.set_authorizer(self._authorize)
         conn.set_progress_handler(self._progress, _PROGRESS_STEPS)
@@ -415,3 +425,10 @@ def _error_offset(db_path: str, sql: str) -> int | None:
     if off < 0:
         return None
     return len(raw[:off].decode("utf-8", "replace"))
+
+
+def _registry_tables() -> list[Table]:
+    import auditsql.tables  # noqa: F401 - fills the registry
+    from auditsql.tables.registry import REGISTRY
+
+    return list(REGISTRY.values())

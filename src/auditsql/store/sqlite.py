@@ -73,6 +73,7 @@ __all__ = [
     "DEFAULT_DB",
     "DEFAULT_EXPIRY",
     "DEFAULT_MAX_ROWS",
+    "DEFAULT_MAX_SIZE",
     "Store",
     "StoreError",
     "ro_uri",
@@ -84,6 +85,8 @@ DEFAULT_DB = "/var/lib/auditsql/auditsql.db"
 DEFAULT_EXPIRY = 7 * 24 * 3600
 #: at most this many rows per table are kept by retention (newest stored); osquery's events_max is 50000
 DEFAULT_MAX_ROWS = 1_000_000
+#: the store's pages in use are kept under this many bytes by retention (``[store] max_size``)
+DEFAULT_MAX_SIZE = 2 << 30
 #: a batch is committed when this many rows are buffered ...
 DEFAULT_BATCH_ROWS = 5000
 #: ... or when the oldest buffered row waited this long (checked on insert() and tick())
@@ -219,6 +222,12 @@ class Store:
             raise StoreError(f"cannot write database {path}: permission denied ({fix})")
         try:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            # whose file is it? checked before anything is written to it (journal_mode rewrites its header)
+            try:
+                check_owner(conn, path, self.tables.values())
+            except StoreError:
+                conn.close()
+                raise
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
@@ -227,11 +236,6 @@ class Store:
         if str(mode).lower() != "wal":
             conn.close()
             raise StoreError(f"cannot open database {path}: WAL mode unavailable on this filesystem ({fix})")
-        try:
-            check_owner(conn, path, self.tables.values())
-        except StoreError:
-            conn.close()
-            raise
         install_functions(conn)
         return conn
 

@@ -66,22 +66,13 @@ pub trait ProcessTree {
     fn process_start(&self, node: Option<&str>, pid: i64) -> Option<f64>;
 }
 
-/// The mapping options (Python: `tables.configure`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The mapping options (Python: `tables.configure`); the defaults are osquery's: both off.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RowOptions {
     /// rows for failed execs in `process_events` (`status='failed'`); osquery records only successful ones
     pub include_failed_execs: bool,
     /// `stat()` the executable of an exec row for atime/mtime/ctime, as osquery does
     pub stat_executable: bool,
-}
-
-impl Default for RowOptions {
-    fn default() -> Self {
-        RowOptions {
-            include_failed_execs: false,
-            stat_executable: false,
-        }
-    }
 }
 
 /// Maps events to rows; owns the options and the state carried from event to event.
