@@ -132,8 +132,9 @@ class FakeStore:
         self.flushes += 1
         return 0
 
-    def retention(self, expiry: Any, max_rows: Any) -> dict[str, int]:
+    def retention(self, expiry: Any, max_rows: Any, max_size: Any = None) -> dict[str, int]:
         self.retentions.append((expiry, max_rows))
+        self.last_retention = {"age": {"process_events": 2}}
         return {"process_events": 2}
 
 
@@ -160,6 +161,9 @@ def test_sink_stores_batches_and_loss(capsys: pytest.CaptureFixture[str]) -> Non
     sink.idle(60.0)
     assert store.retentions == [(3600, None)]
     assert sink.deleted == 2
+    # the deletion is booked in audit_loss, by cause: age-out is never taken for loss
+    (_, (_, cause, count, detail)) = store.rows[-1]
+    assert (cause, count, detail) == ("retention", 2, "age: process_events 2")
     sink.finish()
     assert store.flushes == 1
     assert capsys.readouterr().err == ""
