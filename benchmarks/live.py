@@ -1460,6 +1460,8 @@ def run_consumer(consumer: Consumer, st: Settings, problems: list[str]) -> list[
         else:
             kind = consumer.kind
             if kind in ("run", "auditd"):
+                # no load: what the consumer spends on its own (timers, stats, the rest of the machine)
+                phases.append(run_phase(consumer, meter, st, "idle", ["/bin/sleep", str(T)], 0, T + 60))
                 for i in range(st.repeats):
                     if i:
                         wait_quiet(st.quiet_threshold, st.quiet_wait)
@@ -1473,9 +1475,15 @@ def run_consumer(consumer: Consumer, st: Settings, problems: list[str]) -> list[
                 phases.append(rss_phase(consumer, meter, st))
     finally:
         try:
-            set_knobs(enabled=0, backlog_wait_time=st.wait_time)
             hwm = vm_hwm_mb(consumer.pids())
-            consumer.stop()
+            if consumer.kind in ("run", "listen"):
+                # it restores enabled itself; disabling audit under it first would only make its watcher
+                # turn audit back on ("disabled by someone else")
+                consumer.stop()
+                set_knobs(enabled=0, backlog_wait_time=st.wait_time)
+            else:
+                set_knobs(enabled=0, backlog_wait_time=st.wait_time)
+                consumer.stop()
         finally:
             if session is not None:
                 unload_ruleset(session, consumer, problems)
@@ -1828,6 +1836,8 @@ def issue_report(
             None if ma is None or mp is None else ma <= factor * mp,
             value=ma,
             peer_value=mp,
+            idle=run["idle"].cpu_pct if "idle" in run else None,
+            peer_idle=raw["idle"].cpu_pct if "idle" in raw else None,
             auditsql_runs=a,
             peer_runs=p,
             slow_generator=min(rates) < 950 if rates else None,
@@ -1904,7 +1914,8 @@ def issue_report(
         if f.get("auditsql_runs"):
             runs = ", ".join(f"{x:.2f}" for x in f["auditsql_runs"])
             peers = ", ".join(f"{x:.2f}" for x in f["peer_runs"])
-            lines.append(f"  {f['figure']}: runs {runs} vs {peers} (medians above)")
+            idle = f"; idle (no load) {_f(f.get('idle'), '{:.2f}')} vs {_f(f.get('peer_idle'), '{:.2f}')}"
+            lines.append(f"  {f['figure']}: runs {runs} vs {peers} (medians above){idle}")
             if f.get("slow_generator"):
                 lines.append(
                     "    the generator fell short of 1000 exec/s in a run (a busy machine): see its gen/s above"
