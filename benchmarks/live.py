@@ -62,8 +62,8 @@ builtin ``default.rules`` plus, tree on, the process tree's ``proctree.rules(Tru
 rule aside) and the backlog limit it set (the file's ``-b 4096``), stops it, and checks the rules against
 auditsql's rule compiler. Peers (``auditd RAW``, ``py null reader``) then run with exactly those
 ``audit_rule_data`` bytes loaded through a :class:`~auditsql.kernel.snapshot.KernelSession` (state file in
-the temporary directory: after a SIGKILL of the benchmark, ``auditsql ctl --restore DIR/rules-MODE.json``
-deletes them), deleted right after; ``auditsql run`` itself loads and deletes its own. ``backlog_limit`` is
+the temporary directory: after a SIGKILL of the benchmark, ``auditsql ctl --restore
+DIR/CONSUMER/rules.json`` deletes them), deleted right after; ``auditsql run`` itself loads and deletes its own. ``backlog_limit`` is
 the value ``auditsql run`` sets, for every consumer. These rules audit every uid (execve, execveat, bind,
 connect, accept, accept4; tree on also fork, vfork, clone, clone3, exit_group less thread clones), so the
 rest of the machine is audited too: ``seen`` (all events the consumer handled in the phase) against ``ours``
@@ -71,10 +71,11 @@ rest of the machine is audited too: ``seen`` (all events the consumer handled in
 events here (the acceptor's accept4 is audited too), an exec three with the tree (vfork, execve,
 exit_group).
 
-Issue phases: ``auditsql run`` (both modes): exec 1000/s (``--repeats`` times, median), exec at max, storm,
+Issue phases: ``auditsql run`` (both modes): idle (no load, one phase long: its own CPU), exec 1000/s
+(``--repeats`` times, median), exec at max, storm,
 loss (``backlog_wait_time 0``, 200,000 connects: rows stored counted in its db right after the phase, and
 the kernel's ``lost``), then ``rss``: connect storms until its stats file's ``events`` passes 1,000,000,
-then VmRSS and VmHWM from /proc/PID/status. ``auditd RAW`` (each rule set): exec 1000/s (repeats).
+then VmRSS and VmHWM from /proc/PID/status. ``auditd RAW`` (each rule set): idle, exec 1000/s (repeats).
 ``py null reader`` (each rule set): exec at max, storm, loss. The "issue figures" table at the end: figure,
 auditsql value, peer value, target, met. ``--issue --quick``: 1 s phases, one repeat, 10,000 connects,
 100,000 events for RSS.
@@ -849,7 +850,9 @@ class Run(Listen):
     (a temporary ``--db``), no results log, no status lines.
 
     ``mode`` None: ``--rules none``, the benchmark's rule (the same for every consumer) instead of the builtin
-    osquery rules, which would audit every uid. ``mode`` "defaults" or "tree off" (``--issue``): its builtin
+    osquery rules, which would audit every uid; its process tree (on by default) still adds its own rules
+    (fork, vfork, clone, exit_group of every uid), so it handles about 3 events per exec where the others
+    get 1: ``--issue`` compares it under equal rules. ``mode`` "defaults" or "tree off" (``--issue``): its builtin
     rules and its defaults, the process tree on or off (a ``--config`` file). ``recorded`` is its stats file's
     ``events`` (assembled, all of them); ``stored`` the rows of the generator (uid nobody) in the database,
     counted right after each phase (process_events for the exec phases, socket_events connects for the
