@@ -5,12 +5,14 @@ Consumers (each registered in turn as the kernel's audit daemon, unicast; never 
 
 - ``audit off``: no consumer, ``enabled 0`` (the rules stay loaded): the load generators' own speed;
 - ``py null reader``: a bare pure-Python loop that registers, ``recv_into`` and discards (counts SYSCALL
-  records only) - the floor for any Python reader;
-- ``py reader + parse``: the same loop calling auditsql's ``parse_netlink`` on every record, inline (no
-  thread, no queue): with the next two, it splits auditsql's cost into receive, parse, hand-off between
-  threads, and assemble + render + JSON;
-- ``auditsql source``: auditsql's own reader (:class:`auditsql.kernel.sources.NetlinkSource`: reader thread,
-  bounded queue, ``parse_netlink`` on the processing side), records discarded after parsing;
+  records, and among them the generator's: uid nobody, execve or connect) - the floor for any Python reader;
+- ``py reader + parse``: the same loop calling ``auditsql._core.parse_netlink`` on every record, inline (no
+  thread, no queue): the cost of turning each record into a Python dict (no longer auditsql's path: its
+  records never reach Python);
+- ``auditsql source + core``: auditsql's own reader and core without a store or output
+  (:class:`auditsql.kernel.sources.NetlinkSource` with ``reader="native"``: a native thread drains the
+  socket, ``Pipeline.pump`` assembles, renders and maps rows, the batches are discarded): the difference to
+  ``auditsql run`` is the store (and the Python side of each batch);
 - ``auditsql listen``: the product path, ``auditsql listen --source unicast --output /dev/null`` with its
   defaults (assembler, renderer with ids resolved and raw texts, JSON lines, loss accounting, stats file,
   self-exclusion rule, policy block);
@@ -52,13 +54,42 @@ knobs are put back, never ``-D``, never enabled/failure 2), and stops only the p
 SIGKILL of the benchmark itself: ``auditsql ctl -D -k auditsql_live_bench_`` deletes its rules (and only
 them), ``auditsql ctl --restore FILE`` undoes a killed listener's changes (its state file in the temp dir).
 
-Usage: python3 benchmarks/live.py [--quick] [--seconds S] [--storm-seconds S] [--loss-count N]
+Issue figures (``--issue``; the "native core" issue): ``auditsql run`` as shipped, with its own rules,
+beside peers under exactly those rules. Two modes: ``defaults`` (the process tree on) and ``tree off``
+(``[tables] process_tree = false`` in a ``--config`` file: there is no command-line flag). For each mode the
+benchmark first starts ``auditsql run`` once (a probe), reads the rules it loaded from the kernel (the
+builtin ``default.rules`` plus, tree on, the process tree's ``proctree.rules(True)``; its self-exclusion
+rule aside) and the backlog limit it set (the file's ``-b 4096``), stops it, and checks the rules against
+auditsql's rule compiler. Peers (``auditd RAW``, ``py null reader``) then run with exactly those
+``audit_rule_data`` bytes loaded through a :class:`~auditsql.kernel.snapshot.KernelSession` (state file in
+the temporary directory: after a SIGKILL of the benchmark, ``auditsql ctl --restore
+DIR/CONSUMER/rules.json`` deletes them), deleted right after; ``auditsql run`` itself loads and deletes its own. ``backlog_limit`` is
+the value ``auditsql run`` sets, for every consumer. These rules audit every uid (execve, execveat, bind,
+connect, accept, accept4; tree on also fork, vfork, clone, clone3, exit_group less thread clones), so the
+rest of the machine is audited too: ``seen`` (all events the consumer handled in the phase) against ``ours``
+(the generator's events: uid nobody, the phase's syscall) shows how much. A connect of the storm is two
+events here (the acceptor's accept4 is audited too), an exec three with the tree (vfork, execve,
+exit_group).
+
+Issue phases: ``auditsql run`` (both modes): idle (no load, one phase long: its own CPU), exec 1000/s
+(``--repeats`` times, median), exec at max, storm,
+loss (``backlog_wait_time 0``, 200,000 connects: rows stored counted in its db right after the phase, and
+the kernel's ``lost``), then ``rss``: connect storms until its stats file's ``events`` passes 1,000,000,
+then VmRSS and VmHWM from /proc/PID/status. ``auditd RAW`` (each rule set): idle, exec 1000/s (repeats).
+``py null reader`` (each rule set): exec at max, storm, loss. The "issue figures" table at the end: figure,
+auditsql value, peer value, target, met. ``--issue --quick``: 1 s phases, one repeat, 10,000 connects,
+100,000 events for RSS.
+
+Usage: python3 benchmarks/live.py [--quick] [--issue] [--seconds S] [--storm-seconds S] [--loss-count N]
                                   [--consumers off,null,parse,source,listen,listen-lean,auditd-raw,...]
+                                  [--repeats N] [--rss-events N]
                                   [--backlog-limit N] [--wait-time J] [--quiet PCT] [--quiet-wait S]
                                   [--json FILE] [--keep]
 
 The default run takes about 9 minutes (10 s phases, a 200,000-connect loss test, 8 consumers); ``--quick``
-(1 s phases, 10,000 connects, no wait for a quiet machine) about 90 s.
+(1 s phases, 10,000 connects, no wait for a quiet machine) about 90 s. ``--issue`` (six consumers: run,
+auditd RAW and the null reader for each mode) about 10 minutes plus the waits for a quiet machine;
+``--issue --quick`` about 2 minutes.
 """
 
 from __future__ import annotations
@@ -87,7 +118,7 @@ from typing import Any
 from auditsql.kernel.control import add_rule, delete_rule, key_matches, list_rules
 from auditsql.kernel.netlink import AuditSocket
 from auditsql.kernel.rules import parse_rule
-from auditsql.kernel.snapshot import restore_from_file
+from auditsql.kernel.snapshot import KernelSession, restore_from_file
 from auditsql.kernel.status import AuditStatus, get_status, set_status
 
 HERE = Path(__file__).resolve().parent
@@ -131,7 +162,7 @@ TITLES = {
     "off": "audit off",
     "null": "py null reader",
     "parse": "py reader + parse",
-    "source": "auditsql source",
+    "source": "auditsql source + core",
     "listen": "auditsql listen",
     "listen-lean": "auditsql listen (lean)",
     "run": "auditsql run",
@@ -406,10 +437,11 @@ NULL_READER = r'''
 With "parse": each record also goes through auditsql._core.parse_netlink, inline (no thread, no queue)."""
 import errno, json, os, signal, socket, struct, sys, time
 
-stats_path = sys.argv[1]
+stats_path, uid = sys.argv[1], sys.argv[2]
 parse = None
-if sys.argv[2:] == ["parse"]:
+if sys.argv[3:] == ["parse"]:
     from auditsql._core import parse_netlink as parse
+uid_tok = b" uid=%s " % uid.encode()
 stop = False
 
 def handler(_s, _f):
@@ -433,13 +465,14 @@ def set_pid(pid):
 set_pid(os.getpid())
 sock.settimeout(0.25)
 buf = bytearray(1 << 16)
-messages = syscalls = enobufs = 0
+messages = syscalls = enobufs = ours = 0
 last = 0.0
 
 def write():
     tmp = stats_path + ".tmp"
     with open(tmp, "w") as fh:
-        json.dump({"time": time.time(), "messages": messages, "syscall": syscalls, "enobufs": enobufs}, fh)
+        json.dump({"time": time.time(), "messages": messages, "syscall": syscalls, "ours": ours,
+                   "enobufs": enobufs}, fh)
     os.replace(tmp, stats_path)
 
 write()
@@ -465,6 +498,11 @@ while not stop:
         parse(t, bytes(buf[16:n]))
     if t == 1300:
         syscalls += 1
+        # the generator's events: uid nobody, execve (59) or connect (42)
+        if buf.find(uid_tok, 16, n) >= 0 and (
+            buf.find(b" syscall=59 ", 16, n) >= 0 or buf.find(b" syscall=42 ", 16, n) >= 0
+        ):
+            ours += 1
     if not messages & 255 and time.monotonic() - last > 0.25:
         last = time.monotonic()
         write()
@@ -473,8 +511,10 @@ write()
 '''
 
 SOURCE_READER = r'''
-"""auditsql's live source alone: NetlinkSource (unicast, reader thread, queue, parse); records discarded."""
+"""auditsql's live source and core alone: NetlinkSource (unicast, reader="native": a native thread drains the
+socket) and Pipeline.pump (assemble, render, table rows), batches discarded: auditsql run less the store."""
 import json, os, signal, sys, time
+from auditsql._core import Pipeline, Settings
 from auditsql.kernel.snapshot import KernelSession
 from auditsql.kernel.sources import NetlinkSource
 
@@ -489,28 +529,32 @@ signal.signal(signal.SIGTERM, handler)
 signal.signal(signal.SIGINT, handler)
 session = KernelSession(state_file=state_path)
 session.begin()
-src = NetlinkSource("unicast", session)
+pipeline = Pipeline(Settings(events_json=False, rows=True, live=True))
+src = NetlinkSource("unicast", session, reader="native")
 src.start()
-syscalls = 0
 last = 0.0
 
 def write():
+    src._sync_native()
     tmp = stats_path + ".tmp"
     with open(tmp, "w") as fh:
-        json.dump({"time": time.time(), "syscall": syscalls, "reader": src.counters}, fh)
+        json.dump({"time": time.time(), "events": pipeline.stats()["events"], "reader": src.counters}, fh)
     os.replace(tmp, stats_path)
 
 try:
     write()
     while not stop:
-        for rec in src.get(timeout=0.2):
-            if rec.type == 1300:
-                syscalls += 1
+        b = src.feed(pipeline, 0.2)
+        if not b.records:
+            pipeline.tick(time.time())
         if time.monotonic() - last > 0.25:
             last = time.monotonic()
             write()
 finally:
     src.stop()
+    while src.pending():
+        src.feed(pipeline, 0.05)
+    pipeline.finish()
     session.restore()
     session.close()
     write()
@@ -632,13 +676,20 @@ class Consumer:
 
     name = "?"
     registers = True
+    #: "off", "null", "run", "auditd" ... (which phases ``--issue`` gives it)
+    kind = "?"
+    #: the rules this consumer runs under (issue mode), loaded around it by the benchmark unless ``own_rules``
+    ruleset: RuleSet | None = None
+    #: it loads (and deletes) its rules itself (``auditsql run`` with its builtin rules)
+    own_rules = False
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.proc: subprocess.Popen[bytes] | None = None
         self.state_files: list[Path] = []
-        #: the counter as of the end of the last phase (see :meth:`counter`)
+        #: the counter as of the end of the last phase (see :meth:`counter`), and :meth:`seen`'s
         self.last_count: int | None = None
+        self.last_seen: int | None = None
 
     def start(self) -> None:
         raise NotImplementedError
@@ -650,11 +701,18 @@ class Consumer:
         """Cumulative events recorded, as of a stats write after wall time ``after`` (stats-file readers)."""
         return None
 
+    def seen(self) -> int | None:
+        """Cumulative events handled (all of them, not only the generator's), as of the last :meth:`counter`."""
+        return None
+
     def stop(self) -> None:
         if self.proc is not None:
             rc = stop_proc(self.proc)
             if rc not in (0, None, -signal.SIGTERM):
                 say(f"{self.name} exited with {rc}; see {self.tmp}")
+
+    def after_phase(self, ph: Phase) -> None:
+        """Called after each phase drained, the consumer still running (auditsql run counts its rows)."""
 
     def count_files(self, phases: list[Phase]) -> None:
         """Log-file consumers: count each phase's events in the log after the consumer stopped."""
@@ -673,6 +731,7 @@ class Consumer:
 
 class Off(Consumer):
     name = "audit off"
+    kind = "off"
     registers = False
 
     def start(self) -> None:
@@ -690,6 +749,8 @@ class StatsConsumer(Consumer):
     """A Python reader that rewrites a stats JSON file (``time`` plus counters)."""
 
     count_key = "syscall"
+    #: the counter of every event it handled (``seen``)
+    seen_key = "syscall"
 
     def __init__(self, tmp: Path) -> None:
         super().__init__(tmp)
@@ -707,15 +768,27 @@ class StatsConsumer(Consumer):
         say(f"{self.name}: no fresh stats in {self.stats}")
         return None
 
+    def seen(self) -> int | None:
+        if self.last_stats is None or self.seen_key not in self.last_stats:
+            return None
+        return int(self.last_stats[self.seen_key])
+
 
 class NullReader(StatsConsumer):
     name = TITLES["null"]
+    kind = "null"
+    count_key = "ours"
     mode: tuple[str, ...] = ()
+
+    def __init__(self, tmp: Path, uid: int) -> None:
+        super().__init__(tmp)
+        self.uid = uid
 
     def start(self) -> None:
         script = self.tmp / "null_reader.py"
         script.write_text(NULL_READER, encoding="utf-8")
-        self.proc = start([sys.executable, str(script), str(self.stats), *self.mode], self.tmp / "stderr.log")
+        argv = [sys.executable, str(script), str(self.stats), str(self.uid), *self.mode]
+        self.proc = start(argv, self.tmp / "stderr.log")
         self.wait_registered()
 
 
@@ -726,6 +799,8 @@ class ParseReader(NullReader):
 
 class SourceReader(StatsConsumer):
     name = TITLES["source"]
+    kind = "source"
+    count_key = seen_key = "events"
 
     def start(self) -> None:
         script = self.tmp / "source_reader.py"
@@ -745,7 +820,8 @@ class Listen(StatsConsumer):
     """``auditsql listen --source unicast --output /dev/null`` (its defaults otherwise)."""
 
     name = TITLES["listen"]
-    count_key = "events"
+    kind = "listen"
+    count_key = seen_key = "events"
     extra_args: tuple[str, ...] = ()
 
     def start(self) -> None:
@@ -765,71 +841,145 @@ class ListenLean(Listen):
     extra_args = ("--no-raw", "--no-resolve-ids")
 
 
+#: ``--issue``'s two modes of ``auditsql run``: the config that makes each (none: its defaults)
+RUN_MODES = {"defaults": "", "tree off": "[tables]\nprocess_tree = false\n"}
+
+
 class Run(Listen):
     """``auditsql run``, the main job: every event parsed, assembled, rendered, mapped to table rows and stored
-    (a temporary ``--db``), no results log, no status lines. ``--rules none``: the benchmark's rule (the same for
-    every consumer) instead of the built-in osquery rules, which would audit every uid. ``recorded`` is its
-    stats file's ``events`` (assembled); ``stored`` the rows in the database after it stopped (process_events
-    for the exec phases, socket_events connects for the storm and the loss test), binned by event time."""
+    (a temporary ``--db``), no results log, no status lines.
+
+    ``mode`` None: ``--rules none``, the benchmark's rule (the same for every consumer) instead of the builtin
+    osquery rules, which would audit every uid; its process tree (on by default) still adds its own rules
+    (fork, vfork, clone, exit_group of every uid), so it handles about 3 events per exec where the others
+    get 1: ``--issue`` compares it under equal rules. ``mode`` "defaults" or "tree off" (``--issue``): its builtin
+    rules and its defaults, the process tree on or off (a ``--config`` file). ``recorded`` is its stats file's
+    ``events`` (assembled, all of them); ``stored`` the rows of the generator (uid nobody) in the database,
+    counted right after each phase (process_events for the exec phases, socket_events connects for the
+    storms), by event time."""
 
     name = TITLES["run"]
+    kind = "run"
 
-    def __init__(self, tmp: Path, key: str) -> None:
+    def __init__(self, tmp: Path, uid: int, mode: str | None = None) -> None:
         super().__init__(tmp)
-        self.key = key
+        self.uid = uid
+        self.mode = mode
+        self.own_rules = mode is not None
         self.db = tmp / "store.db"
+        #: the rules it had loaded while it ran (all but its self-exclusion rule), read after it registered
+        self.loaded_rules: list[bytes] = []
+        self.knobs: dict[str, int] = {}
 
     def start(self) -> None:
         state = self.tmp / "state.json"
         self.state_files.append(state)
+        before = set(list_kernel_rules())
         argv = [auditsql_exe(), "run", "--source", "unicast", "--db", str(self.db), "--results-log", ""]
-        argv += ["--rules", "none", "--status-interval", "0", "--state-file", str(state)]
-        argv += ["--stats-file", str(self.stats)]
+        argv += ["--status-interval", "0", "--state-file", str(state), "--stats-file", str(self.stats)]
+        if self.mode is None:
+            argv += ["--rules", "none"]
+        elif RUN_MODES[self.mode]:
+            cfg = self.tmp / "run.toml"
+            cfg.write_text(RUN_MODES[self.mode], encoding="utf-8")
+            argv += ["--config", str(cfg)]
         self.proc = start(argv, self.tmp / "stderr.log")
         self.wait_registered()
         deadline = time.monotonic() + 10
         while not self.stats.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+        pid = self.proc.pid
+        self.loaded_rules = [
+            r for r in list_kernel_rules() if r not in before and not _is_exclude_rule_of(r, {pid})
+        ]
+        st = status()
+        self.knobs = {
+            k: int(getattr(st, k) or 0) for k in ("backlog_limit", "rate_limit", "backlog_wait_time")
+        }
+        if self.ruleset is not None and self.loaded_rules != self.ruleset.rules:
+            say(
+                f"{self.name}: NOTE: {len(self.loaded_rules)} rules loaded now, {len(self.ruleset.rules)} in the"
+                " probe (the peers run under the probe's)"
+            )
+
+    def _count(self, ph: Phase) -> int | None:
+        import sqlite3
+
+        from auditsql.store.sqlite import ro_uri
+
+        if not self.db.exists():
+            return None
+        if ph.syscall == SYS_EXECVE:
+            sql = "SELECT eid FROM process_events WHERE uid = ? AND time BETWEEN ? AND ?"
+        else:
+            sql = (
+                "SELECT eid FROM socket_events WHERE action = 'connect' AND uid = ? AND time BETWEEN ? AND ?"
+            )
+        try:
+            conn = sqlite3.connect(ro_uri(str(self.db)), uri=True, timeout=5)
+            try:
+                eids = conn.execute(sql, (self.uid, int(ph.wall0) - 1, int(ph.wall1) + 1)).fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            say(f"{self.name}: cannot count rows: {exc}")
+            return None
+        n = 0
+        for (eid,) in eids:
+            when = float(eid.rsplit(":", 1)[0].rsplit(":", 1)[-1])
+            if ph.wall0 - 0.01 <= when <= ph.wall1 + 0.01:
+                n += 1
+        return n
+
+    def after_phase(self, ph: Phase) -> None:
+        """Rows of this phase's events in the store, once they stop growing (batches commit every second)."""
+        deadline = time.monotonic() + 30
+        last, since = None, time.monotonic()
+        while True:
+            n = self._count(ph)
+            if n is not None and n >= ph.generated:
+                break
+            if n != last:
+                last, since = n, time.monotonic()
+            elif time.monotonic() - since >= 2.5 or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
+        ph.extra["stored"] = n
 
     def count_files(self, phases: list[Phase]) -> None:
         import sqlite3
 
         from auditsql.store.sqlite import ro_uri
 
-        if not self.db.exists():
+        if not self.db.exists() or not phases:
             return
         conn = sqlite3.connect(ro_uri(str(self.db)), uri=True)
+        total: dict[str, int] = {}
         try:
-            rows: list[tuple[float, int]] = []
-            for table, nr, extra in (
-                ("process_events", SYS_EXECVE, ""),
-                ("socket_events", SYS_CONNECT, " AND action = 'connect'"),
-            ):
-                for (eid,) in conn.execute(f"SELECT eid FROM {table} WHERE key = ?{extra}", (self.key,)):
-                    rows.append((float(eid.rsplit(":", 1)[0].rsplit(":", 1)[-1]), nr))
-            total = {
-                t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                for t in ("process_events", "socket_events", "audit_events", "audit_loss")
-            }
+            for t in ("process_events", "socket_events", "audit_events", "audit_loss"):
+                try:
+                    total[t] = conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                except sqlite3.Error:  # a view over auditsql's own SQL functions (audit_events)
+                    continue
         finally:
             conn.close()
-        for ph, n in zip(phases, _bin(phases, iter(rows)), strict=True):
-            ph.extra["stored"] = n
-        if phases:
-            phases[-1].extra["db_rows"] = total
-            phases[-1].extra["db_bytes"] = sum(
-                p.stat().st_size for p in (self.db, Path(f"{self.db}-wal")) if p.exists()
-            )
+        phases[-1].extra["db_rows"] = total
+        phases[-1].extra["db_bytes"] = sum(
+            p.stat().st_size for p in (self.db, Path(f"{self.db}-wal")) if p.exists()
+        )
 
 
 _SYSCALL_LINE = re.compile(rb"^type=SYSCALL msg=audit\((\d+\.\d+):\d+\): arch=\w+ syscall=(\d+) ")
 
 
 class Auditd(Consumer):
-    def __init__(self, tmp: Path, fmt: str, key: str, laurel: bool = False) -> None:
+    kind = "auditd"
+
+    def __init__(self, tmp: Path, fmt: str, key: str | None, uid: int, laurel: bool = False) -> None:
         super().__init__(tmp)
         self.fmt = fmt
         self.key = key
+        self.uid = uid
         self.laurel = laurel
         self.name = f"auditd {fmt}" + (" + laurel" if laurel else "")
         self.log = tmp / "log" / "audit.log"
@@ -876,29 +1026,42 @@ class Auditd(Consumer):
             stop_extra(pid)
 
     def count_files(self, phases: list[Phase]) -> None:
-        key = f'key="{self.key}"'.encode()
-        auditd_counts = _bin(phases, _auditd_events(self.log, key))
+        """``recorded``: the generator's events in auditd's log (SYSCALL lines of uid nobody, with our key when
+        the rules have one, of the phase's syscall); ``seen``: every SYSCALL line of the phase's time."""
+        marks = [f" uid={self.uid} ".encode()] + ([f'key="{self.key}"'.encode()] if self.key else [])
+        ours, seen = [0] * len(phases), [0] * len(phases)
+        for when, nr, mine in _auditd_events(self.log, marks):
+            for i, ph in enumerate(phases):
+                if ph.wall0 - 0.01 <= when <= ph.wall1 + 0.01:
+                    seen[i] += 1
+                    if mine and nr == ph.syscall:
+                        ours[i] += 1
+                    break
+        for ph, a in zip(phases, seen, strict=True):
+            ph.extra["seen"] = a
         if not self.laurel:
-            for ph, n in zip(phases, auditd_counts, strict=True):
+            for ph, n in zip(phases, ours, strict=True):
                 ph.recorded = n
             return
+        assert self.key is not None
         laurel_counts = _bin(phases, _laurel_events(self.laurel_dir, self.key))
-        for ph, n, a in zip(phases, laurel_counts, auditd_counts, strict=True):
+        for ph, n, a in zip(phases, laurel_counts, ours, strict=True):
             ph.recorded = n
             ph.extra["auditd_logged"] = a
 
 
-def _auditd_events(path: Path, key: bytes) -> Iterator[tuple[float, int]]:
+def _auditd_events(path: Path, marks: list[bytes]) -> Iterator[tuple[float, int, bool]]:
+    """(time, syscall, the line has every mark) of each SYSCALL line of auditd's log."""
     try:
         fh = open(path, "rb")  # noqa: SIM115
     except OSError:
         return
     with fh:
         for line in fh:
-            if line.startswith(b"type=SYSCALL ") and key in line:
+            if line.startswith(b"type=SYSCALL "):
                 m = _SYSCALL_LINE.match(line)
                 if m:
-                    yield float(m.group(1)), int(m.group(2))
+                    yield float(m.group(1)), int(m.group(2)), all(k in line for k in marks)
 
 
 _LAUREL_ID = re.compile(rb'"ID":"(\d+\.\d+):\d+"')
@@ -930,6 +1093,109 @@ def _bin(phases: list[Phase], events: Iterator[tuple[float, int]]) -> list[int]:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# issue mode: auditsql run's own rules, read from the kernel, loaded for its peers
+
+
+def list_kernel_rules() -> list[bytes]:
+    with AuditSocket() as sock:
+        return list_rules(sock)
+
+
+@dataclass
+class RuleSet:
+    """The rules ``auditsql run`` loads in one mode (its self-exclusion rule aside), as the kernel lists them."""
+
+    mode: str
+    rules: list[bytes]
+    #: ``auditctl -l`` while it ran (its self-exclusion rule included)
+    text: list[str]
+    #: backlog_limit, rate_limit, backlog_wait_time while it ran
+    knobs: dict[str, int]
+    #: the rules are those auditsql's compiler makes of default.rules (+ proctree.rules(True)), byte for byte
+    compiled_match: bool | None = None
+
+    def describe(self) -> str:
+        return f"{len(self.rules)} rules, backlog_limit {self.knobs.get('backlog_limit')}"
+
+
+def compiled_rules(mode: str) -> list[bytes]:
+    """What auditsql's rule compiler makes of the rules ``auditsql run`` loads in ``mode`` (knobs aside)."""
+    from auditsql.agent import builtin_rules_path, compile_rule_lines, load_rules
+    from auditsql.tables import file as file_table
+    from auditsql.tables import proctree
+    from auditsql.tables import socket as socket_table
+
+    out = [data for _, data in load_rules(builtin_rules_path(), "by auditsql run", "run").rules]
+    extra = proctree.rules(mode != "tree off") + socket_table.rules(False) + file_table.rules([], "wa")
+    out += [data for _, data in compile_rule_lines(extra, "by auditsql run").rules]
+    return out
+
+
+def probe_rules(mode: str, tmp: Path, uid: int, run: Run) -> RuleSet:
+    """Start ``auditsql run`` in ``mode``, read the rules and knobs it set, stop it; the kernel as before."""
+    run.tmp.mkdir()
+    before = list_kernel_rules()
+    say(f"probe: auditsql run ({mode}): the rules it loads")
+    run.start()
+    try:
+        ctl = shutil.which("auditctl")
+        text = []
+        if ctl:
+            res = subprocess.run([ctl, "-l"], capture_output=True, text=True, timeout=30)
+            own = f"-F pid={run.proc.pid}" if run.proc is not None else "-"
+            text = [
+                line + ("   (its self-exclusion: not loaded for the peers)" if line.endswith(own) else "")
+                for line in res.stdout.splitlines()
+                if line.strip()
+            ]
+    finally:
+        run.stop()
+    after = list_kernel_rules()
+    if after != before:
+        raise RuntimeError(f"auditsql run ({mode}) left the rules changed after it stopped: {len(after)} now")
+    rs = RuleSet(mode, run.loaded_rules, text, run.knobs)
+    try:
+        comp = compiled_rules(mode)
+        rs.compiled_match = [r.rstrip(b"\0") for r in comp] == [r.rstrip(b"\0") for r in rs.rules]
+    except Exception as exc:  # the check is informative only
+        say(f"probe: cannot compile the expected rules: {exc}")
+    say(f"probe: {mode}: {rs.describe()}; as compiled from default.rules: {rs.compiled_match}")
+    for line in text:
+        say(f"    {line}")
+    if not rs.rules:
+        raise RuntimeError(f"auditsql run ({mode}) loaded no rules")
+    return rs
+
+
+def load_ruleset(rs: RuleSet, consumer: Consumer) -> KernelSession:
+    """Load the rule set for a peer (a KernelSession: its state file says what to delete after a SIGKILL)."""
+    path = consumer.tmp / "rules.json"
+    consumer.state_files.append(path)
+    session = KernelSession(state_file=str(path))
+    session.begin()
+    try:
+        for data in rs.rules:
+            session.add_rule(data)
+    except BaseException:
+        session.restore()
+        session.close()
+        raise
+    loaded = list_kernel_rules()
+    missing = [r for r in rs.rules if r not in loaded]
+    if missing:
+        say(f"{consumer.name}: {len(missing)} of the rules do not list back as loaded")
+    return session
+
+
+def unload_ruleset(session: KernelSession, consumer: Consumer, problems: list[str]) -> None:
+    report = session.restore()
+    session.close()
+    if report.problems:
+        problems.extend(f"{consumer.name}: {p}" for p in report.problems)
+        say(f"{consumer.name}: its rules NOT fully deleted: {'; '.join(report.problems)}")
+
+
+# ----------------------------------------------------------------------------------------------------------
 # phases
 
 
@@ -945,6 +1211,11 @@ class Settings:
     gid: int
     quiet_threshold: float = 25.0
     quiet_wait: float = 120.0
+    issue: bool = False
+    #: issue mode: runs of the exec 1000/s phase per consumer (the figure is their median)
+    repeats: int = 1
+    #: issue mode: auditsql run's events before its RSS is read
+    rss_events: int = 1_000_000
     helpers: dict[str, Path] = field(default_factory=dict)
 
 
@@ -1015,14 +1286,13 @@ def run_phase(
 ) -> Phase:
     ph = Phase(name, syscall)
     changed = set_knobs(backlog_wait_time=st.wait_time if wait_time is None else wait_time)
-    if changed or consumer.last_count is None:
+    if changed or consumer.last_count is None or st.issue:
         drain(meter, timeout=60)  # else the last phase's drain left it idle
-    # nothing is audited between phases unless a knob changed (a CONFIG_CHANGE event): reuse the last count
-    base = (
-        consumer.last_count
-        if not changed and consumer.last_count is not None
-        else consumer.counter(time.time())
-    )
+    # nothing is audited between phases unless a knob changed (a CONFIG_CHANGE event): reuse the last count;
+    # with the issue's rules (every uid) the rest of the machine is audited meanwhile: read it anew
+    reuse = not changed and consumer.last_count is not None and not st.issue
+    base = consumer.last_count if reuse else consumer.counter(time.time())
+    seen0 = consumer.last_seen if reuse else consumer.seen()
     lost0 = int(status().lost or 0)
     s0 = meter.sample()
     ph.wall0 = time.time()
@@ -1044,18 +1314,83 @@ def run_phase(
     ph.gen_seconds = out.get("seconds", 0.0)
     ph.gen_rate = out.get("rate", 0.0)
     ph.extra["generator"] = out
+    finish_phase(consumer, ph, base, seen0, wall_drained)
+    return ph
+
+
+def finish_phase(
+    consumer: Consumer, ph: Phase, base: int | None, seen0: int | None, wall_drained: float
+) -> None:
+    """Counters after the drain, the consumer's own count (auditsql run: rows), memory; one log line."""
     if base is not None:
         now = consumer.counter(wall_drained)
         consumer.last_count = now
         ph.recorded = None if now is None or base is None else now - base
+        seen1 = consumer.seen()
+        consumer.last_seen = seen1
+        if seen0 is not None and seen1 is not None:
+            ph.extra["seen"] = seen1 - seen0
         stats = getattr(consumer, "last_stats", None)
         if stats is not None:
             ph.extra["stats"] = stats
+    consumer.after_phase(ph)
+    ph.extra["vm_mb"] = vm_mb(consumer.pids())
     rec = "" if ph.recorded is None else f", recorded {ph.recorded}"
+    if "seen" in ph.extra:
+        rec += f" (seen {ph.extra['seen']})"
+    if "stored" in ph.extra:
+        rec += f", stored {ph.extra['stored']}"
+    vm = ph.extra["vm_mb"]
+    mem = f", VmRSS {vm['VmRSS']:.1f} MB, VmHWM {vm['VmHWM']:.1f} MB" if vm else ""
     say(
-        f"  {name}: {ph.generated} events at {ph.gen_rate:,.0f}/s, cpu {ph.cpu_pct:.1f}% over {ph.window:.1f} s"
-        f" (drain {ph.drain_s:.1f} s), lost {ph.lost}{rec}; generator {ph.gen_pct:.0f}%, other {ph.other_pct:.0f}%"
+        f"  {ph.name}: {ph.generated} events at {ph.gen_rate:,.0f}/s, cpu {ph.cpu_pct:.1f}% over {ph.window:.1f} s"
+        f" (drain {ph.drain_s:.1f} s), lost {ph.lost}{rec}; generator {ph.gen_pct:.0f}%,"
+        f" other {ph.other_pct:.0f}%{mem}"
     )
+
+
+def rss_phase(consumer: Consumer, meter: Meter, st: Settings) -> Phase:
+    """Connect storms (default wait time) until the consumer's stats file says ``events`` >= st.rss_events."""
+    sm, ids = str(st.helpers["storm"]), [str(st.uid), str(st.gid)]
+    ph = Phase("rss", SYS_CONNECT)
+    set_knobs(backlog_wait_time=st.wait_time)
+    drain(meter, timeout=60)
+    base = consumer.counter(time.time())
+    seen0 = consumer.seen()
+    if base is None:
+        raise RuntimeError(f"{consumer.name}: no stats for the RSS phase")
+    lost0 = int(status().lost or 0)
+    s0 = meter.sample()
+    ph.wall0 = time.time()
+    gen_cpu, events, loads = 0.0, base, 0
+    out: dict[str, float] = {}
+    while events < st.rss_events and loads < 40:
+        # a storm connect is at least 2 events under the issue's rules (connect, the acceptor's accept4)
+        n = max(2000, min((st.rss_events - events) // 2 + 1, 1_000_000))
+        out, cpu = run_helper([sm, *ids, str(n), "600"], 700, consumer.tmp)
+        loads += 1
+        gen_cpu += cpu
+        ph.generated += int(out.get("connects", 0) + out.get("failed", 0))
+        ph.gen_seconds += out.get("seconds", 0.0)
+        drain(meter)
+        now = consumer.counter(time.time())
+        if now is None:
+            raise RuntimeError(f"{consumer.name}: no stats during the RSS phase")
+        events = now
+    ph.wall1 = time.time()
+    t_gen = time.monotonic()
+    s1, wall_drained = drain(meter)
+    ph.window = max(s1.t, t_gen) - s0.t
+    ph.drain_s = 0.0
+    ph.cpu_s = (s1.cpu - s0.cpu) / CLK_TCK
+    ph.kauditd_s = (s1.kauditd - s0.kauditd) / CLK_TCK
+    ph.generator_s = gen_cpu
+    ph.other_s = max(0.0, (s1.busy - s0.busy) / CLK_TCK - ph.cpu_s - ph.kauditd_s - gen_cpu - (s1.me - s0.me))
+    ph.lost = int(status().lost or 0) - lost0
+    ph.gen_rate = ph.generated / ph.gen_seconds if ph.gen_seconds else 0.0
+    ph.extra["storms"] = loads
+    finish_phase(consumer, ph, base, seen0, wall_drained)
+    ph.extra["events_total"] = consumer.last_count
     return ph
 
 
@@ -1083,99 +1418,152 @@ def wait_quiet(threshold: float, max_wait: float) -> float:
             told = True
 
 
-def run_consumer(consumer: Consumer, st: Settings) -> list[Phase]:
+def run_consumer(consumer: Consumer, st: Settings, problems: list[str]) -> list[Phase]:
     lg, sm = str(st.helpers["loadgen"]), str(st.helpers["storm"])
     ids = [str(st.uid), str(st.gid)]
     T = st.seconds
+    rs = consumer.ruleset
+    if rs is not None and "backlog_limit" in rs.knobs:
+        set_knobs(backlog_limit=rs.knobs["backlog_limit"])  # what auditsql run sets: the same for its peers
     wait_quiet(st.quiet_threshold, st.quiet_wait)
-    say(f"{consumer.name}: starting")
-    consumer.start()
+    session = None
+    if rs is not None and not consumer.own_rules:
+        session = load_ruleset(rs, consumer)
+        say(f"{consumer.name}: starting, under auditsql run's rules ({rs.mode}: {rs.describe()})")
+    else:
+        say(f"{consumer.name}: starting")
     phases: list[Phase] = []
+    hwm: list[float] = []
     try:
+        consumer.start()
         set_knobs(enabled=1 if consumer.registers else 0)
         meter = Meter(consumer)
-        if consumer.registers:
-            for rate in (100, 1000):
-                phases.append(
-                    run_phase(
-                        consumer,
-                        meter,
-                        st,
-                        f"exec {rate}/s",
-                        [lg, *ids, str(rate), str(T)],
-                        SYS_EXECVE,
-                        T + 120,
-                    )
-                )
-        phases.append(
-            run_phase(
-                consumer,
-                meter,
-                st,
-                "exec max",
-                [lg, *ids, "0", str(T), str(st.inflight)],
-                SYS_EXECVE,
-                T + 180,
-            )
-        )
-        phases.append(
-            run_phase(
-                consumer,
-                meter,
-                st,
-                "storm",
-                [sm, *ids, "0", str(st.storm_seconds)],
-                SYS_CONNECT,
-                st.storm_seconds + 180,
-            )
-        )
-        if consumer.registers:
-            phases.append(
-                run_phase(
-                    consumer,
-                    meter,
-                    st,
-                    "loss",
-                    [sm, *ids, str(st.loss_count), "300"],
-                    SYS_CONNECT,
-                    400,
-                    wait_time=0,
-                )
-            )
+
+        def exec_rate(rate: int, name: str) -> Phase:
+            return run_phase(consumer, meter, st, name, [lg, *ids, str(rate), str(T)], SYS_EXECVE, T + 120)
+
+        def exec_max() -> Phase:
+            argv = [lg, *ids, "0", str(T), str(st.inflight)]
+            return run_phase(consumer, meter, st, "exec max", argv, SYS_EXECVE, T + 180)
+
+        def storm() -> Phase:
+            argv = [sm, *ids, "0", str(st.storm_seconds)]
+            return run_phase(consumer, meter, st, "storm", argv, SYS_CONNECT, st.storm_seconds + 180)
+
+        def loss() -> Phase:
+            argv = [sm, *ids, str(st.loss_count), "300"]
+            return run_phase(consumer, meter, st, "loss", argv, SYS_CONNECT, 400, wait_time=0)
+
+        if not st.issue:
+            if consumer.registers:
+                phases.append(exec_rate(100, "exec 100/s"))
+                phases.append(exec_rate(1000, "exec 1000/s"))
+            phases.append(exec_max())
+            phases.append(storm())
+            if consumer.registers:
+                phases.append(loss())
+        else:
+            kind = consumer.kind
+            if kind in ("run", "auditd"):
+                # no load: what the consumer spends on its own (timers, stats, the rest of the machine)
+                phases.append(run_phase(consumer, meter, st, "idle", ["/bin/sleep", str(T)], 0, T + 60))
+                for i in range(st.repeats):
+                    if i:
+                        wait_quiet(st.quiet_threshold, st.quiet_wait)
+                    phases.append(exec_rate(1000, "exec 1000/s" if i == 0 else f"exec 1000/s #{i + 1}"))
+            if kind in ("run", "null", "off"):
+                phases.append(exec_max())
+                phases.append(storm())
+            if kind in ("run", "null"):
+                phases.append(loss())
+            if kind == "run":
+                phases.append(rss_phase(consumer, meter, st))
     finally:
-        set_knobs(enabled=0, backlog_wait_time=st.wait_time)
-        hwm = vm_hwm_mb(consumer.pids())
-        consumer.stop()
+        try:
+            hwm = vm_hwm_mb(consumer.pids())
+            if consumer.kind in ("run", "listen"):
+                # it restores enabled itself; disabling audit under it first would only make its watcher
+                # turn audit back on ("disabled by someone else")
+                consumer.stop()
+                set_knobs(enabled=0, backlog_wait_time=st.wait_time)
+            else:
+                set_knobs(enabled=0, backlog_wait_time=st.wait_time)
+                consumer.stop()
+        finally:
+            if session is not None:
+                unload_ruleset(session, consumer, problems)
     if phases:
         phases[-1].extra["rss_mb"] = hwm
-    consumer.count_files(phases)
+    try:
+        consumer.count_files(phases)
+    except Exception as exc:  # the phases' figures stand without the counts
+        say(f"{consumer.name}: cannot count its files: {exc!r}")
     return phases
 
 
 def vm_hwm_mb(pids: list[int]) -> list[float]:
     """Peak resident set (``VmHWM``) of each live process, MB."""
-    out = []
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/status", "rb") as fh:
-                for line in fh:
-                    if line.startswith(b"VmHWM:"):
-                        out.append(int(line.split()[1]) / 1024.0)
-                        break
-        except OSError:
-            continue
+    return [v["VmHWM"] for v in (_vm_status(pid) for pid in pids) if "VmHWM" in v]
+
+
+def _vm_status(pid: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            for line in fh:
+                if line.startswith((b"VmRSS:", b"VmHWM:")):
+                    out[line[:5].decode()] = int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return out
 
 
-def make_consumer(name: str, tmp: Path, key: str) -> Consumer:
+def vm_mb(pids: list[int]) -> dict[str, float]:
+    """VmRSS and VmHWM (MB) of the consumer's processes, summed (auditd + laurel: both); {} if none is alive."""
+    out: dict[str, float] = {}
+    for pid in pids:
+        for k, v in _vm_status(pid).items():
+            out[k] = out.get(k, 0.0) + v
+    return out
+
+
+#: ``--issue``'s consumers: (kind, mode); run as shipped in that mode, and its peers under its rules
+ISSUE_CONSUMERS = {
+    "run-off": ("run", "tree off"),
+    "raw-off": ("auditd-raw", "tree off"),
+    "null-off": ("null", "tree off"),
+    "run-on": ("run", "defaults"),
+    "raw-on": ("auditd-raw", "defaults"),
+    "null-on": ("null", "defaults"),
+}
+ISSUE_TITLES = {
+    "run-off": "auditsql run (tree off)",
+    "raw-off": "auditd RAW (tree-off rules)",
+    "null-off": "py null reader (tree-off rules)",
+    "run-on": "auditsql run (defaults)",
+    "raw-on": "auditd RAW (default rules)",
+    "null-on": "py null reader (default rules)",
+}
+
+
+def make_consumer(
+    name: str, tmp: Path, key: str | None, uid: int, rulesets: dict[str, RuleSet] | None = None
+) -> Consumer:
     d = tmp / name
     d.mkdir()
+    if name in ISSUE_CONSUMERS:
+        base, mode = ISSUE_CONSUMERS[name]
+        assert rulesets is not None
+        c = Run(d, uid, mode) if base == "run" else make_consumer(base, d, None, uid)
+        c.name = ISSUE_TITLES[name]
+        c.ruleset = rulesets[mode]
+        return c
     if name == "off":
         return Off(d)
     if name == "null":
-        return NullReader(d)
+        return NullReader(d, uid)
     if name == "parse":
-        return ParseReader(d)
+        return ParseReader(d, uid)
     if name == "source":
         return SourceReader(d)
     if name == "listen":
@@ -1183,14 +1571,16 @@ def make_consumer(name: str, tmp: Path, key: str) -> Consumer:
     if name == "listen-lean":
         return ListenLean(d)
     if name == "run":
-        return Run(d, key)
+        return Run(d, uid)
     if name == "auditd-raw":
-        return Auditd(d, "RAW", key)
+        return Auditd(d, "RAW", key, uid)
     if name == "auditd-enriched":
-        return Auditd(d, "ENRICHED", key)
+        return Auditd(d, "ENRICHED", key, uid)
     if name == "auditd-laurel":
-        return Auditd(d, "ENRICHED", key, laurel=True)
-    raise SystemExit(f"live.py: unknown consumer {name!r}; known: {', '.join(TITLES)}")
+        return Auditd(d, "ENRICHED", key, uid, laurel=True)
+    raise SystemExit(
+        f"live.py: unknown consumer {name!r}; known: {', '.join(TITLES)}, {', '.join(ISSUE_CONSUMERS)}"
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1351,6 +1741,200 @@ def report(results: dict[str, list[Phase]], st: Settings) -> list[str]:
     return lines
 
 
+def _median(xs: list[float]) -> float | None:
+    if not xs:
+        return None
+    v = sorted(xs)
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+
+
+def _ours(ph: Phase) -> int | None:
+    """The generator's events the consumer got: auditsql run's rows, the others' counts."""
+    stored = ph.extra.get("stored")
+    return int(stored) if stored is not None else ph.recorded
+
+
+def issue_report(
+    by: dict[str, dict[str, Phase]], st: Settings, rulesets: dict[str, RuleSet]
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The issue's figures: every phase, then the table of figures beside their peers and targets."""
+    lines: list[str] = []
+    for rs in rulesets.values():
+        lines.append(
+            f"Rules of auditsql run ({rs.mode}), loaded for its peers: {rs.describe()}; byte for byte what"
+            f" auditsql's compiler makes of default.rules{' + proctree.rules(True)' if rs.mode != 'tree off' else ''}:"
+            f" {_yn(rs.compiled_match)}"
+        )
+        lines.extend(f"  {t}" for t in rs.text)
+    lines.append("")
+    w = max([len(t) for t in by] + [8])
+    cols = [
+        "consumer",
+        "phase",
+        "gen/s",
+        "CPU %",
+        "µs/ev",
+        "seen",
+        "ours",
+        "ours %",
+        "lost",
+        "kauditd%",
+        "other%",
+    ]
+    cols += ["VmRSS", "VmHWM"]
+    widths = [w, 13, 8, 6, 6, 9, 9, 7, 8, 8, 6, 6, 6]
+
+    def row(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(n) if i > 1 else c.ljust(n) for i, (c, n) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    lines.append(
+        "Every phase (seen: all events the consumer handled, the rest of the machine included; ours: the"
+        " generator's events it got, auditsql run: rows stored; lost: the kernel's lost records; MB)"
+    )
+    lines.append(row(cols))
+    for title, phases in by.items():
+        for ph in phases.values():
+            ours = _ours(ph)
+            vm = ph.extra.get("vm_mb") or {}
+            lines.append(
+                row(
+                    [
+                        title,
+                        ph.name,
+                        f"{ph.gen_rate:,.0f}",
+                        _f(ph.cpu_pct),
+                        _f(1e6 * ph.cpu_s / ph.extra["seen"] if ph.extra.get("seen") else None, "{:.0f}"),
+                        _f(ph.extra.get("seen"), "{:,}"),
+                        _f(ours, "{:,}"),
+                        _f(100.0 * ours / ph.generated if ours is not None and ph.generated else None),
+                        f"{ph.lost:,}",
+                        _f(100 * ph.kauditd_s / ph.window if ph.window else None),
+                        _f(ph.other_pct, "{:.0f}"),
+                        _f(vm.get("VmRSS")),
+                        _f(vm.get("VmHWM")),
+                    ]
+                )
+            )
+    lines.append("  µs/ev here = the consumer's CPU / events it handled (seen)")
+    lines.append("")
+
+    figures: list[dict[str, Any]] = []
+
+    def add(figure: str, ours: str, peer: str, target: str, met: bool | None, **data: Any) -> None:
+        figures.append(
+            {"figure": figure, "auditsql": ours, "peer": peer, "target": target, "met": met, **data}
+        )
+
+    T = ISSUE_TITLES
+    for mode, suffix, factor in (("tree off", "off", 1.0), ("defaults", "on", 1.2)):
+        run, raw = by.get(T[f"run-{suffix}"], {}), by.get(T[f"raw-{suffix}"], {})
+        a = [ph.cpu_pct for n, ph in run.items() if n.startswith("exec 1000/s")]
+        p = [ph.cpu_pct for n, ph in raw.items() if n.startswith("exec 1000/s")]
+        ma, mp = _median(a), _median(p)
+        label = "tree off" if mode == "tree off" else "defaults (tree on)"
+        rates = [ph.gen_rate for n, ph in [*run.items(), *raw.items()] if n.startswith("exec 1000/s")]
+        add(
+            f"CPU % at 1000 exec/s, {label}",
+            _f(ma, "{:.2f}"),
+            _f(mp, "{:.2f}") + " (auditd RAW)",
+            "≤ auditd RAW" if factor == 1.0 else f"≤ {factor:g} × auditd RAW",
+            None if ma is None or mp is None else ma <= factor * mp,
+            value=ma,
+            peer_value=mp,
+            idle=run["idle"].cpu_pct if "idle" in run else None,
+            peer_idle=raw["idle"].cpu_pct if "idle" in raw else None,
+            auditsql_runs=a,
+            peer_runs=p,
+            slow_generator=min(rates) < 950 if rates else None,
+        )
+    for phase, label, unit in (("exec max", "exec at max", "exec/s"), ("storm", "connect storm", "conn/s")):
+        for mode, suffix in (("defaults", "on"), ("tree off", "off")):
+            a1 = by.get(T[f"run-{suffix}"], {}).get(phase)
+            p1 = by.get(T[f"null-{suffix}"], {}).get(phase)
+            ratio = a1.gen_rate / p1.gen_rate if a1 and p1 and p1.gen_rate else None
+            add(
+                f"{label} ({unit}), {mode}",
+                f"{a1.gen_rate:,.0f}" if a1 else "-",
+                (f"{p1.gen_rate:,.0f} (null reader)" if p1 else "-")
+                + (f", {100 * ratio:.1f}%" if ratio is not None else ""),
+                "≥ 95 % of the null reader",
+                None if ratio is None else ratio >= 0.95,
+                value=a1.gen_rate if a1 else None,
+                peer_value=p1.gen_rate if p1 else None,
+            )
+    for mode, suffix in (("defaults", "on"), ("tree off", "off")):
+        a1 = by.get(T[f"run-{suffix}"], {}).get("loss")
+        p1 = by.get(T[f"null-{suffix}"], {}).get("loss")
+        stored = a1.extra.get("stored") if a1 else None
+        ok = None if a1 is None or stored is None else stored == a1.generated and a1.lost == 0
+        add(
+            f"loss test ({st.loss_count:,} connects, wait 0), {mode}",
+            f"{100.0 * stored / a1.generated:.2f}% stored ({stored:,}), lost {a1.lost:,}"
+            if a1 and stored is not None and a1.generated
+            else "-",
+            f"{p1.recorded_pct:.2f}% recorded, lost {p1.lost:,} (null reader)"
+            if p1 and p1.recorded_pct is not None
+            else "-",
+            "100 % stored, 0 lost",
+            ok,
+            value=stored,
+            generated=a1.generated if a1 else None,
+            lost=a1.lost if a1 else None,
+            peer_value=p1.recorded if p1 else None,
+            peer_lost=p1.lost if p1 else None,
+        )
+    for mode, suffix in (("defaults", "on"), ("tree off", "off")):
+        a1 = by.get(T[f"run-{suffix}"], {}).get("rss")
+        raw = by.get(T[f"raw-{suffix}"], {})
+        peer = sum(list(raw.values())[-1].extra.get("rss_mb") or []) if raw else 0.0
+        vm = (a1.extra.get("vm_mb") or {}) if a1 else {}
+        ev = a1.extra.get("events_total") if a1 else None
+        for field_name, what in (("VmRSS", "RSS"), ("VmHWM", "peak RSS (VmHWM)")):
+            v = vm.get(field_name)
+            add(
+                f"{what} after {ev or st.rss_events:,} events, {mode}",
+                _f(v, "{:.1f} MB"),
+                f"{peer:.1f} MB (auditd RAW's VmHWM)" if peer else "-",
+                "≤ 50 MB",
+                None if v is None else v <= 50.0,
+                value=v,
+                peer_value=peer or None,
+                events=ev,
+            )
+
+    lines.append("Issue figures (the native core)")
+    fw = max(len(f["figure"]) for f in figures)
+    aw = max([len(f["auditsql"]) for f in figures] + [8])
+    pw = max([len(f["peer"]) for f in figures] + [4])
+    tw = max([len(f["target"]) for f in figures] + [6])
+    lines.append(
+        f"{'figure'.ljust(fw)}  {'auditsql'.rjust(aw)}  {'peer'.ljust(pw)}  {'target'.ljust(tw)}  met"
+    )
+    for f in figures:
+        lines.append(
+            f"{f['figure'].ljust(fw)}  {f['auditsql'].rjust(aw)}  {f['peer'].ljust(pw)}  {f['target'].ljust(tw)}"
+            f"  {_yn(f['met'])}"
+        )
+    for f in figures:
+        if f.get("auditsql_runs"):
+            runs = ", ".join(f"{x:.2f}" for x in f["auditsql_runs"])
+            peers = ", ".join(f"{x:.2f}" for x in f["peer_runs"])
+            idle = f"; idle (no load) {_f(f.get('idle'), '{:.2f}')} vs {_f(f.get('peer_idle'), '{:.2f}')}"
+            lines.append(f"  {f['figure']}: runs {runs} vs {peers} (medians above){idle}")
+            if f.get("slow_generator"):
+                lines.append(
+                    "    the generator fell short of 1000 exec/s in a run (a busy machine): see its gen/s above"
+                )
+    return lines, figures
+
+
+def _yn(v: bool | None) -> str:
+    return "-" if v is None else ("yes" if v else "no")
+
+
 def memory_and_rows(by: dict[str, dict[str, Phase]]) -> list[str]:
     """Peak RSS per consumer (VmHWM, all its processes) and, for auditsql run, rows stored vs generated."""
     names = ["exec 100/s", "exec 1000/s", "exec max", "storm", "loss"]
@@ -1463,8 +2047,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--loss-count", type=int, help="connects in the loss test (default 200000; --quick 10000)"
     )
-    ap.add_argument("--consumers", default=",".join(CONSUMERS), help=f"comma list of: {', '.join(TITLES)}")
-    ap.add_argument("--backlog-limit", type=int, default=8192, help="set for every consumer (default 8192)")
+    ap.add_argument(
+        "--issue",
+        action="store_true",
+        help="the native-core issue's figures: auditsql run (defaults, tree off) beside auditd RAW and the null"
+        " reader under exactly its rules",
+    )
+    ap.add_argument(
+        "--consumers",
+        help=f"comma list of: {', '.join(TITLES)} (default: all but listen-lean); with --issue: "
+        f"{', '.join(ISSUE_CONSUMERS)} (default: all six), off",
+    )
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        help="--issue: runs of the exec 1000/s phase, median taken (default 3; --quick 1)",
+    )
+    ap.add_argument(
+        "--rss-events",
+        type=int,
+        help="--issue: auditsql run's events before its RSS is read (default 1000000; --quick 100000)",
+    )
+    ap.add_argument(
+        "--backlog-limit",
+        type=int,
+        default=8192,
+        help="set for every consumer (default 8192; --issue: the value auditsql run's rules set)",
+    )
     ap.add_argument(
         "--wait-time", type=int, help="backlog_wait_time outside the loss test (default: as found)"
     )
@@ -1488,11 +2097,23 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("live.py: needs root (it registers audit daemons and loads rules)", file=sys.stderr)
         return 2
-    for exe in (AUDITD, LAUREL):
+    issue = args.issue
+    default_names = ",".join(ISSUE_CONSUMERS) if issue else ",".join(CONSUMERS)
+    names = [n.strip() for n in (args.consumers or default_names).split(",") if n.strip()]
+    known = (*ISSUE_CONSUMERS, "off") if issue else tuple(TITLES)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        print(
+            f"live.py: unknown consumer(s) {', '.join(unknown)}; known: {', '.join(known)}", file=sys.stderr
+        )
+        return 2
+    need = {AUDITD} if any("auditd" in n or n.startswith("raw-") for n in names) else set()
+    if "auditd-laurel" in names:
+        need.add(LAUREL)
+    for exe in sorted(need):
         if not os.access(exe, os.X_OK):
             print(f"live.py: {exe} is missing (apt-get install auditd laurel)", file=sys.stderr)
             return 2
-    names = [n.strip() for n in args.consumers.split(",") if n.strip()]
     nobody = pwd.getpwnam("nobody")
     quick = args.quick
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -1518,6 +2139,9 @@ def main(argv: list[str] | None = None) -> int:
             gid=nobody.pw_gid,
             quiet_threshold=args.quiet,
             quiet_wait=args.quiet_wait if args.quiet_wait is not None else (0.0 if quick else 120.0),
+            issue=issue,
+            repeats=args.repeats or (1 if quick else 3),
+            rss_events=args.rss_events or (100_000 if quick else 1_000_000),
         )
         b0 = machine_busy()
         time.sleep(1.0)
@@ -1527,23 +2151,38 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tempfile.mkdtemp(prefix="auditsql-live-"))
         consumers: list[Consumer] = []
         results: dict[str, list[Phase]] = {}
+        rulesets: dict[str, RuleSet] = {}
         problems: list[str] = []
         started = time.monotonic()
         try:
             st.helpers = build_helpers(tmp)
-            rule = f"-a always,exit -F arch=b64 -S execve,connect -F uid={st.uid} -k {key}"
-            with AuditSocket() as sock:
-                add_rule(sock, parse_rule(rule).encode())
             set_knobs(enabled=0, rate_limit=0, backlog_limit=st.backlog_limit, backlog_wait_time=st.wait_time)
-            say(
-                f"rule: {rule}; backlog_limit {st.backlog_limit}, backlog_wait_time {st.wait_time}; tmp {tmp}"
-            )
+            if issue:
+                modes = [ISSUE_CONSUMERS[n][1] for n in names if n in ISSUE_CONSUMERS]
+                for mode in dict.fromkeys(modes):
+                    probe = Run(tmp / f"probe-{mode.replace(' ', '-')}", st.uid, mode)
+                    consumers.append(probe)  # its state file, should it be left
+                    rulesets[mode] = probe_rules(mode, tmp, st.uid, probe)
+                limits = {rs.knobs.get("backlog_limit") for rs in rulesets.values()}
+                if len(limits) == 1 and None not in limits:
+                    st.backlog_limit = int(limits.pop())  # type: ignore[arg-type]
+                    set_knobs(backlog_limit=st.backlog_limit)
+                say(
+                    f"backlog_limit {st.backlog_limit} (auditsql run's), backlog_wait_time {st.wait_time}; tmp {tmp}"
+                )
+            else:
+                rule = f"-a always,exit -F arch=b64 -S execve,connect -F uid={st.uid} -k {key}"
+                with AuditSocket() as sock:
+                    add_rule(sock, parse_rule(rule).encode())
+                say(
+                    f"rule: {rule}; backlog_limit {st.backlog_limit}, backlog_wait_time {st.wait_time}; tmp {tmp}"
+                )
             for name in names:
-                consumer = make_consumer(name, tmp, key)
+                consumer = make_consumer(name, tmp, key, st.uid, rulesets)
                 consumers.append(consumer)
                 try:
-                    results[consumer.name] = run_consumer(consumer, st)
-                except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                    results[consumer.name] = run_consumer(consumer, st, problems)
+                except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
                     say(f"{consumer.name}: FAILED: {exc}")
         finally:
             for proc in STARTED:
@@ -1552,7 +2191,7 @@ def main(argv: list[str] | None = None) -> int:
                 stop_extra(pid)
             ours = {p.pid for p in STARTED}
             files = [f for c in consumers for f in c.state_files]
-            problems = restore(snap, key, ours, files)
+            problems += restore(snap, key, ours, files)
             if problems:
                 say("kernel state NOT fully restored: " + "; ".join(problems))
             else:
@@ -1561,18 +2200,42 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(tmp, ignore_errors=True)
     elapsed = time.monotonic() - started
 
+    figures: list[dict[str, Any]] = []
+    if issue:
+        body, figures = issue_report(
+            {title: {ph.name: ph for ph in phases} for title, phases in results.items()}, st, rulesets
+        )
+        rules_line = "rules: auditsql run's own (every uid), per mode below"
+    else:
+        body = report(results, st)
+        rules_line = "rules: execve,connect for that uid"
     lines = [
         f"live.py: {platform.node()} {platform.release()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-        f", {'quick' if quick else 'full'} run in {elapsed:.0f} s",
-        f"audited uid {st.uid} (nobody); rules: execve,connect for that uid; backlog_limit {st.backlog_limit}",
+        f", {'quick' if quick else 'full'}{' --issue' if issue else ''} run in {elapsed:.0f} s",
+        f"load as uid {st.uid} (nobody); {rules_line}; backlog_limit {st.backlog_limit}",
+        f"phases {st.seconds:g} s, storm {st.storm_seconds:g} s, loss test {st.loss_count:,} connects"
+        + (f", exec 1000/s x {st.repeats}, RSS after {st.rss_events:,} events" if issue else ""),
         f"machine busy before the start (other work): {idle_busy:.0f}% of one CPU",
         "",
-        *report(results, st),
+        *body,
     ]
+    if problems:
+        lines += ["", "kernel state NOT fully restored: " + "; ".join(problems)]
     print("\n".join(lines))
     if args.json:
         data = {
             "settings": {k: v for k, v in asdict(st).items() if k != "helpers"},
+            "command": sys.argv,
+            "rulesets": {
+                m: {
+                    "rules_hex": [r.hex() for r in rs.rules],
+                    "auditctl": rs.text,
+                    "knobs": rs.knobs,
+                    "compiled_match": rs.compiled_match,
+                }
+                for m, rs in rulesets.items()
+            },
+            "figures": figures,
             "reference": REFERENCE,
             "results": {
                 t: [{**asdict(ph), "cpu_pct": ph.cpu_pct, "us_per_event": ph.us_per_event} for ph in phases]
