@@ -43,8 +43,20 @@ ZSTD = shutil.which("zstd") or "/usr/bin/zstd"
 def cargo_test(name: str, env: dict[str, str]) -> str:
     """Run one ignored test of crates/core/tests/store_codec.rs in release mode; its stdout."""
     cmd = [
-        "cargo", "test", "--release", "-q", "-p", "auditsql-core", "--test", "store_codec",
-        "--", "--ignored", "--exact", name, "--nocapture", "--test-threads=1",
+        "cargo",
+        "test",
+        "--release",
+        "-q",
+        "-p",
+        "auditsql-core",
+        "--test",
+        "store_codec",
+        "--",
+        "--ignored",
+        "--exact",
+        name,
+        "--nocapture",
+        "--test-threads=1",
     ]
     res = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True)
     if res.returncode != 0:
@@ -69,10 +81,16 @@ def measure(dict_path: Path | None, levels: list[int]) -> list[dict]:
             r"set (\S+) level (-?\d+) bytes_per_event ([\d.]+) encode_ns (\d+) decode_ns (\d+)", line
         )
         if m:
-            rows.append({
-                "set": m[1], "level": int(m[2]), "bytes": float(m[3]),
-                "enc": int(m[4]), "dec": int(m[5]), "raw": raw.get(m[1], 0.0),
-            })
+            rows.append(
+                {
+                    "set": m[1],
+                    "level": int(m[2]),
+                    "bytes": float(m[3]),
+                    "enc": int(m[4]),
+                    "dec": int(m[5]),
+                    "raw": raw.get(m[1], 0.0),
+                }
+            )
     return rows
 
 
@@ -81,7 +99,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="16384,32768,65536,112640", help="dictionary sizes in bytes")
     ap.add_argument("--levels", default="1,3,6,9", help="zstd levels to measure")
     ap.add_argument("--version", type=int, default=1, help="the dictionary's version (and zstd dictID)")
-    ap.add_argument("--install", type=int, metavar="SIZE", help="copy the dictionary of this size into the crate")
+    ap.add_argument(
+        "--install", type=int, metavar="SIZE", help="copy the dictionary of this size into the crate"
+    )
     ap.add_argument("--work", type=Path, help="keep samples and dictionaries here (default: a temp dir)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -91,25 +111,41 @@ def main() -> None:
     if not REPLAY.exists():
         subprocess.run(
             [sys.executable, "benchmarks/replay.py", "--records", "200000", "--vary", "--build-only"],
-            cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
     work = args.work or Path(tempfile.mkdtemp(prefix="train_dict."))
     samples = work / "samples"
     shutil.rmtree(samples, ignore_errors=True)
     print(cargo_test("dump_samples", {"STORE_SAMPLES": str(samples)}).strip())
 
-    print(f"{'dictionary':>10} {'level':>5} {'set':>8} {'B/event':>8} {'raw B/ev':>8} "
-          f"{'enc ns/ev':>9} {'dec ns/ev':>9}")
+    print(
+        f"{'dictionary':>10} {'level':>5} {'set':>8} {'B/event':>8} {'raw B/ev':>8} "
+        f"{'enc ns/ev':>9} {'dec ns/ev':>9}"
+    )
     for size in sizes:
         out = work / f"dict-{size}.zdict"
         subprocess.run(
-            [ZSTD, "-q", "-f", "--train", "-r", str(samples), f"--maxdict={size}",
-             f"--dictID={args.version}", "-o", str(out)],
+            [
+                ZSTD,
+                "-q",
+                "-f",
+                "--train",
+                "-r",
+                str(samples),
+                f"--maxdict={size}",
+                f"--dictID={args.version}",
+                "-o",
+                str(out),
+            ],
             check=True,
         )
         for r in measure(out, levels):
-            print(f"{out.stat().st_size:>10} {r['level']:>5} {r['set']:>8} {r['bytes']:>8.1f} "
-                  f"{r['raw']:>8.1f} {r['enc']:>9} {r['dec']:>9}")
+            print(
+                f"{out.stat().st_size:>10} {r['level']:>5} {r['set']:>8} {r['bytes']:>8.1f} "
+                f"{r['raw']:>8.1f} {r['enc']:>9} {r['dec']:>9}"
+            )
         sys.stdout.flush()
     if args.install:
         src = work / f"dict-{args.install}.zdict"

@@ -186,7 +186,13 @@ def test_nkey_seed_authenticates_and_a_wrong_seed_is_refused(tmp_path: Path) -> 
 
 def audit_row(i: int) -> tuple:
     """A stored audit_events row: its blob (bytes: the wire carries them as base64) and time columns."""
-    return (*[None] * (AUDIT_COLS - 4), f"blob {i}".encode(), 1700000000 + i, None, f"1700000000.{i % 1000:03d}:{i}")
+    return (
+        *[None] * (AUDIT_COLS - 4),
+        f"blob {i}".encode(),
+        1700000000 + i,
+        None,
+        f"1700000000.{i % 1000:03d}:{i}",
+    )
 
 
 def proc_row(i: int) -> tuple:

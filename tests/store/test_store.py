@@ -111,7 +111,9 @@ def test_default_tables_are_the_registry(tmp_path):
     names = {r[0] for r in s.conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
     # audit_events is a view over audit_events_data (its summary, sections and raw derived from the blob)
     assert names == set(REGISTRY) | {"audit_events_data", "audit_dictionaries", "process_ancestry"}
-    assert s.conn.execute("SELECT type FROM sqlite_master WHERE name = 'audit_events'").fetchone() == ("view",)
+    assert s.conn.execute("SELECT type FROM sqlite_master WHERE name = 'audit_events'").fetchone() == (
+        "view",
+    )
     assert s.conn.execute("PRAGMA user_version").fetchone() == (2,)
     assert s.conn.execute("PRAGMA application_id").fetchone() == (0x61756471,)
     s.close()
