@@ -101,10 +101,10 @@ fn audit_cells(slug: &str) -> Vec<(Value, Value, Value)> {
         .map(|l| {
             let mut ev: serde_json::Map<String, Value> =
                 serde_json::from_str(l).expect("event JSON");
-            let summary = ev.remove("summary").unwrap_or(Value::Null);
-            let raw = ev.remove("raw").unwrap_or(Value::Null);
-            ev.remove("ID");
-            ev.remove("NODE");
+            let summary = ev.shift_remove("summary").unwrap_or(Value::Null);
+            let raw = ev.shift_remove("raw").unwrap_or(Value::Null);
+            ev.shift_remove("ID");
+            ev.shift_remove("NODE");
             let text = |v: &Value| Value::String(serde_json::to_string(v).expect("JSON"));
             (text(&summary), text(&Value::Object(ev)), text(&raw))
         })

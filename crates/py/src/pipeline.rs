@@ -186,6 +186,20 @@ fn batch_to_py(py: Python<'_>, mut b: core::Batch) -> PyResult<Batch> {
     })
 }
 
+/// Runs `work` on the pipeline with the GIL released, then turns the batch it filled into Python objects.
+fn batch_of(
+    py: Python<'_>,
+    inner: &mut core::Pipeline,
+    work: impl FnOnce(&mut core::Pipeline, &mut core::Batch) + Send,
+) -> PyResult<Batch> {
+    let b = py.detach(|| {
+        let mut b = core::Batch::default();
+        work(inner, &mut b);
+        b
+    });
+    batch_to_py(py, b)
+}
+
 /// Owns the assembler, renderer caches, row mappers, process tree and counters.
 #[pyclass(module = "auditsql._core")]
 pub struct Pipeline {
@@ -203,13 +217,7 @@ impl Pipeline {
 
     /// Log text in any chunking.
     fn feed_lines(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<Batch> {
-        let inner = &mut self.inner;
-        let b = py.detach(|| {
-            let mut b = core::Batch::default();
-            inner.feed_lines(data, &mut b);
-            b
-        });
-        batch_to_py(py, b)
+        batch_of(py, &mut self.inner, |p, b| p.feed_lines(data, b))
     }
 
     /// Netlink messages: (type, payload, truncated length or 0).
@@ -218,26 +226,16 @@ impl Pipeline {
         py: Python<'_>,
         frames: Vec<(u32, Vec<u8>, usize)>,
     ) -> PyResult<Batch> {
-        let inner = &mut self.inner;
-        let b = py.detach(|| {
-            let mut b = core::Batch::default();
+        batch_of(py, &mut self.inner, |p, b| {
             for (t, payload, trunc) in &frames {
-                inner.feed_frame(*t, payload, *trunc, &mut b);
+                p.feed_frame(*t, payload, *trunc, b);
             }
-            b
-        });
-        batch_to_py(py, b)
+        })
     }
 
     /// The end of one log file: its partial last line; the next file's format is detected anew.
     fn end_file(&mut self, py: Python<'_>) -> PyResult<Batch> {
-        let inner = &mut self.inner;
-        let b = py.detach(|| {
-            let mut b = core::Batch::default();
-            inner.end_file(&mut b);
-            b
-        });
-        batch_to_py(py, b)
+        batch_of(py, &mut self.inner, |p, b| p.end_file(b))
     }
 
     /// "enriched", "raw", or None before any log text.
@@ -299,23 +297,11 @@ impl Pipeline {
     }
 
     fn tick(&mut self, py: Python<'_>, now: f64) -> PyResult<Batch> {
-        let inner = &mut self.inner;
-        let b = py.detach(|| {
-            let mut b = core::Batch::default();
-            inner.tick(now, &mut b);
-            b
-        });
-        batch_to_py(py, b)
+        batch_of(py, &mut self.inner, |p, b| p.tick(now, b))
     }
 
     fn finish(&mut self, py: Python<'_>) -> PyResult<Batch> {
-        let inner = &mut self.inner;
-        let b = py.detach(|| {
-            let mut b = core::Batch::default();
-            inner.finish(&mut b);
-            b
-        });
-        batch_to_py(py, b)
+        batch_of(py, &mut self.inner, |p, b| p.finish(b))
     }
 
     /// Assembler and input counters.
@@ -335,13 +321,7 @@ impl Pipeline {
     }
 
     fn tree_idle(&mut self, py: Python<'_>, monotonic_now: f64) -> PyResult<Batch> {
-        let inner = &mut self.inner;
-        let b = py.detach(|| {
-            let mut b = core::Batch::default();
-            inner.tree_idle(monotonic_now, &mut b);
-            b
-        });
-        batch_to_py(py, b)
+        batch_of(py, &mut self.inner, |p, b| p.tree_idle(monotonic_now, b))
     }
 
     fn tree_seed(&mut self, py: Python<'_>) -> PyResult<usize> {

@@ -37,51 +37,7 @@ const COLS: [&str; 24] = [
     "eid",
 ];
 
-const PE_COLS: [&str; 43] = [
-    "pid",
-    "path",
-    "mode",
-    "cmdline",
-    "cmdline_size",
-    "env",
-    "env_count",
-    "env_size",
-    "cwd",
-    "auid",
-    "uid",
-    "euid",
-    "gid",
-    "egid",
-    "owner_uid",
-    "owner_gid",
-    "atime",
-    "mtime",
-    "ctime",
-    "btime",
-    "overflows",
-    "parent",
-    "fsuid",
-    "suid",
-    "fsgid",
-    "sgid",
-    "syscall",
-    "argv",
-    "argc",
-    "status",
-    "exit_code",
-    "errno",
-    "ses",
-    "tty",
-    "comm",
-    "key",
-    "parent_path",
-    "parent_cmdline",
-    "process_start",
-    "container_id",
-    "time",
-    "uptime",
-    "eid",
-];
+const PE_COLS: &[&str] = crate::rows::process::COLUMNS;
 
 // -- cells ------------------------------------------------------------------------------------------------
 
@@ -275,7 +231,7 @@ fn col<'a>(row: &'a Row, name: &str) -> &'a Cell {
     let names: &[&str] = if row.table == "process_tree" {
         &COLS
     } else {
-        &PE_COLS
+        PE_COLS
     };
     &row.cells[names.iter().position(|c| *c == name).unwrap()]
 }
