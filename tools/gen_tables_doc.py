@@ -29,7 +29,8 @@ auditsql stores audit events in SQLite tables that have osquery's names, columns
 plus tables of its own: `audit_events` (every event, with all its records), `audit_loss` (what was lost, when),
 and the live tables `audit_status` and `audit_rules`, read from the kernel each time a query uses them. `auditsql
 run` fills the tables from the kernel, `auditsql import` from auditd logs (raw or ENRICHED); both map each event
-the same way (`auditsql.tables.rows_for`, from the event JSON of [event-json.md](event-json.md)). Query them with
+the same way (the native core's row mappers, `crates/core/src/rows/`, from the event JSON of
+[event-json.md](event-json.md)). Query them with
 `auditsql query "SQL"` or `auditsql shell`.
 
 **`time` is the audit event's own timestamp**, the `SEC` of `msg=audit(SEC.MSEC:SERIAL)`, in UNIX seconds:
@@ -47,7 +48,7 @@ is a tab, as in osquery); bytes that are not valid UTF-8 are written `\\xNN` and
 is always valid text. Where exact bytes matter, the JSON columns keep them in the lossless byte-string encoding
 of [event-json.md](event-json.md#byte-strings): printable ASCII as it is except `%` (`%25`) and `+` (`%2b`),
 valid UTF-8 as it is, every other byte `%xx`. `process_events.argv` is a JSON array of the arguments in that
-encoding (`["printf","%25s%0a","a b"]`: decode each with `auditsql.records.encoding.unescape`), which tells
+encoding (`["printf","%25s%0a","a b"]`: decode each with `auditsql._core.unescape`), which tells
 apart what `cmdline` cannot (`a "b c"` and `a b c`); `audit_events.raw` holds every record's exact text.
 
 **Unknown is NULL.** Where osquery writes a placeholder (`""`, `0`, `"0"`, `-1`) for a value the event does not
@@ -82,9 +83,28 @@ def render() -> str:
             title = _FAMILY_TITLES.get(modname.rsplit(".", 1)[-1], modname)
             out += [f"# {title}", "", _module_doc(mod), ""]
         out.append(table.doc())
+    out += _functions()
     text = "\n".join(out)
     text = re.sub(r"\n{3,}", "\n\n", text)
     return text.rstrip("\n") + "\n"
+
+
+def _functions() -> list[str]:
+    """The store's SQL functions (``auditsql.store.functions.FUNCTIONS``)."""
+    from auditsql.store.functions import FUNCTIONS
+
+    lines = [
+        "# SQL functions",
+        "",
+        "`audit_events` keeps each event's records once, compressed, in `blob`; these functions read it (they are "
+        "registered on every connection auditsql opens on a store; docs/store.md). A blob that cannot be read "
+        'gives `{"error": ...}` (JSON functions) or NULL, and the query goes on.',
+        "",
+        "| function | gives |",
+        "|---|---|",
+    ]
+    lines += [f"| `{call}` | {what} |" for call, what in FUNCTIONS]
+    return ["", *lines, ""]
 
 
 _FAMILY_TITLES = {

@@ -5,16 +5,7 @@ audit records, versioned; docs/store.md). Its old columns ``summary``, ``section
 read by these functions, which every connection auditsql opens on a store registers (:func:`install`): the
 store itself, ``query``, ``shell``, scheduled queries, the fleet responder and the collector.
 
-================================  ======================================================================
-``audit_raw(blob)``               the records as auditd's log has them, one per line (TEXT; a byte that is
-                                  not UTF-8 as ``\\xNN``)
-``audit_raw_bytes(blob)``         the same, byte for byte (BLOB)
-``audit_raw_json(blob)``          JSON array of the record texts (the old ``raw`` column)
-``audit_json(blob)``              the event JSON, as ``auditsql read --no-resolve-ids`` writes it
-``audit_summary(blob)``           its ``summary`` object (the old ``summary`` column)
-``audit_sections(blob)``          its typed record sections (the old ``sections`` column)
-``audit_field(blob, type, f)``    the typed value of field ``f`` in the first record of ``type``
-================================  ======================================================================
+Each function is listed in :data:`FUNCTIONS` (``docs/tables.md`` is generated from it).
 
 A blob that cannot be read stops nothing: the JSON functions return ``{"error": "..."}`` for that event and
 the others NULL.
@@ -31,16 +22,20 @@ __all__ = ["NAMES", "DICTIONARY_TABLE", "install", "store_dictionaries"]
 
 #: the table of a store that keeps the dictionaries its blobs were compressed with
 DICTIONARY_TABLE = "audit_dictionaries"
-#: the functions :func:`install` registers
-NAMES = (
-    "audit_raw",
-    "audit_raw_bytes",
-    "audit_raw_json",
-    "audit_json",
-    "audit_summary",
-    "audit_sections",
-    "audit_field",
-)
+#: the functions :func:`install` registers: (call, what it gives); docs/tables.md lists them from here
+FUNCTIONS: tuple[tuple[str, str], ...] = (
+    ("audit_raw(blob)", "the event's records as auditd's log has them, one per line (TEXT; a byte that is not UTF-8 "
+     "as `\\xNN`)"),
+    ("audit_raw_bytes(blob)", "the same, byte for byte (BLOB): every record's exact text"),
+    ("audit_raw_json(blob)", "JSON array of the record texts (the `raw` column)"),
+    ("audit_json(blob)", "the event JSON, as `auditsql read --no-resolve-ids` writes it (docs/event-json.md)"),
+    ("audit_summary(blob)", "the event's `summary` object (the `summary` column)"),
+    ("audit_sections(blob)", "the event's typed record sections (the `sections` column)"),
+    ("audit_field(blob, type, field)", "the typed value of `field` in the first record of `type`, e.g. "
+     "`audit_field(blob, 'EXECVE', 'a1')`"),
+)  # fmt: skip
+#: their names
+NAMES = tuple(call.split("(", 1)[0] for call, _ in FUNCTIONS)
 
 
 def store_dictionaries(conn: sqlite3.Connection) -> list[tuple[int, bytes]]:
