@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from auditsql._core import StoreFunctions
+if TYPE_CHECKING:
+    from auditsql._core import StoreFunctions
+
 
 __all__ = ["NAMES", "DICTIONARY_TABLE", "install", "store_dictionaries"]
 
@@ -51,6 +54,8 @@ def install(
 ) -> StoreFunctions:
     """Register the functions on ``conn``, knowing the program's dictionaries and ``dictionaries`` (default:
     the ones the store on ``conn`` keeps)."""
+    from auditsql._core import StoreFunctions  # here: the doc generator reads FUNCTIONS without the extension
+
     fns = StoreFunctions(list(store_dictionaries(conn) if dictionaries is None else dictionaries))
 
     def raw(blob: bytes | None) -> str | None:
