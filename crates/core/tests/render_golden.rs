@@ -5,72 +5,15 @@
 //! `UPDATE_GOLDEN=1 cargo test --test render_golden` rewrites the events goldens from this output.
 
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use auditsql_core::event::assemble::Assembler;
 use auditsql_core::event::render::Renderer;
-use auditsql_core::event::Event;
 use auditsql_core::record::parse::parse_line;
 use serde_json::Value;
 
-fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/golden")
-}
-
-/// A manifest path (relative to the repository root) from the crate directory. A git worktree one level
-/// below the main checkout (`wt/NAME`) reaches the same corpus one directory further up.
-fn log_path(rel: &str) -> PathBuf {
-    let near = Path::new("../..").join(rel);
-    if near.exists() {
-        return near;
-    }
-    let far = Path::new("../../..").join(rel);
-    if far.exists() {
-        far
-    } else {
-        near
-    }
-}
-
-/// `(path, slug, detect)` for every manifest row.
-fn manifest() -> Vec<(String, String, bool)> {
-    let text = fs::read_to_string(golden_dir().join("MANIFEST.tsv")).expect("MANIFEST.tsv");
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let cols: Vec<&str> = l.split('\t').collect();
-            assert_eq!(cols.len(), 3, "manifest row: {l}");
-            (cols[0].to_owned(), cols[1].to_owned(), cols[2] != "raw")
-        })
-        .collect()
-}
-
-/// The lines of a log as `LogSource` yields them: `#` comments and blank lines skipped, terminator removed.
-fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    data.split_inclusive(|&c| c == b'\n').filter_map(|line| {
-        let blank = line.iter().all(|c| b" \t\n\r\x0b\x0c".contains(c));
-        if line.first() == Some(&b'#') || blank {
-            return None;
-        }
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        Some(line.strip_suffix(b"\r").unwrap_or(line))
-    })
-}
-
-/// Every event of a log, as the Python pipeline assembled them.
-fn events(path: &Path, detect: bool) -> Vec<Event> {
-    let data = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut asm = Assembler::default();
-    let mut out = Vec::new();
-    for line in lines(&data) {
-        for rec in parse_line(line, detect) {
-            asm.push(rec, &mut out);
-        }
-    }
-    asm.flush(&mut out);
-    out
-}
+mod common;
+use common::{events, golden_dir, lines, manifest, repo_path};
 
 /// Compact JSON with Python's `json.dumps` spacing (`", "`, `": "`), for rewritten goldens that diff well.
 fn py_spacing(compact: &str) -> String {
@@ -100,7 +43,7 @@ fn events_match_goldens() {
     let (mut total, mut matched, mut logs_ok, mut shown) = (0usize, 0usize, 0usize, 0usize);
     let rows = manifest();
     for (path, slug, detect) in &rows {
-        let evs = events(&log_path(path), *detect);
+        let evs = events(&repo_path(path), *detect);
         let mut rd = Renderer::new(false, true);
         let got: Vec<String> = evs
             .iter()
@@ -160,7 +103,7 @@ fn cpu_seconds(wall: Instant) -> f64 {
 #[test]
 #[ignore]
 fn speed_run_mix() {
-    let path = log_path("benchmarks/data/run_mix.log");
+    let path = repo_path("benchmarks/data/run_mix.log");
     let data = fs::read(&path).expect("run_mix.log");
     let rounds: usize = std::env::var("ROUNDS")
         .ok()
