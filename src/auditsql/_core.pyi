@@ -44,8 +44,11 @@ class Batch:
     events: int
     #: compact JSON of each event, one per line (b"" when Settings.events_json is off)
     json: bytes
-    #: (table, row) in the order they were produced; a row's values in the registry's column order
+    #: (table, row) in the order they were produced; a row's values in the registry's column order. Made
+    #: Python objects on first read; empty when a StoreWriter took them before
     rows: list[tuple[str, tuple[Any, ...]]]
+    #: how many rows the batch carried (whoever took them)
+    row_count: int
     #: for event i, rows[event_rows[i]:event_rows[i+1]] are its rows (len = events + 1); rows after
     #: event_rows[-1] belong to no event (process tree updates)
     event_rows: list[int]
@@ -53,6 +56,21 @@ class Batch:
     config_changes: list[bytes]
     #: (node, serial) of the records in arrival order, a repeat of the previous pair left out (serial trackers)
     serials: list[tuple[str | None, int]]
+
+class StoreWriter:
+    """The store's inserts, natively, on Python's own sqlite3 connection and SQLite library (no Python object
+    per row). Raises CoreError when ``conn`` cannot be used so (the store then uses executemany)."""
+
+    def __init__(self, conn: Any, sql: dict[str, str], path: str, module_file: str) -> None: ...
+    def add(self, batch: Batch) -> int:
+        """Takes the batch's rows; returns how many."""
+    def pending(self) -> int: ...
+    def write(self) -> list[tuple[str, int]]:
+        """Inserts every waiting row inside the caller's transaction; rows per table. Rows stay held until
+        clear()."""
+    def clear(self) -> None: ...
+    def close(self) -> None:
+        """Finalizes the statements (before the connection closes)."""
 
 class Pipeline:
     """Owns the assembler, renderer caches, row mappers, process tree and counters."""

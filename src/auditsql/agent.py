@@ -545,17 +545,22 @@ class RunSink:
         self.deleted = 0
 
     def batch(self, b: Batch) -> None:
-        rows = b.rows
-        if not rows:
+        total = b.row_count
+        if not total:
             return
-        try:
-            self.store.insert(rows)
-        except StoreError as exc:
-            raise Stop(str(exc)) from None
         bounds = b.event_rows
         own = bounds[-1]
         self.rows += own
-        self.source_rows += len(rows) - own
+        self.source_rows += total - own
+        try:
+            if self.outputs is None:
+                # no Python object per row: the store's native writer takes them
+                self.store.insert_batch(b)
+                return
+            rows = b.rows
+            self.store.insert(rows)
+        except StoreError as exc:
+            raise Stop(str(exc)) from None
         if self.outputs is not None:
             if self._fan is not None and b.events:
                 lines = b.json.splitlines()

@@ -161,8 +161,8 @@ def import_logs(
     def store_batch(batch: Batch) -> None:
         nonlocal events
         events += batch.events
-        if batch.rows:
-            store.insert(batch.rows)
+        if batch.row_count:
+            store.insert_batch(batch)
 
     failed = False
     try:

@@ -125,6 +125,11 @@ class FakeStore:
             raise StoreError("cannot write 1 rows to /x.db: disk I/O error")
         self.rows.extend(rows)
 
+    def insert_batch(self, batch: Any) -> int:
+        rows = batch.rows
+        self.insert(rows)
+        return len(rows)
+
     def tick(self) -> None:
         pass
 

@@ -10,6 +10,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod inspect;
 mod pipeline;
 mod reader;
+mod sqlite;
 mod store;
 
 pyo3::create_exception!(
@@ -27,6 +28,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pipeline::Pipeline>()?;
     reader::register(m)?;
     store::register(m)?;
+    sqlite::register(m)?;
     inspect::register(m)?;
     Ok(())
 }

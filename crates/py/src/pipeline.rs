@@ -79,7 +79,7 @@ impl Settings {
 }
 
 /// What one call produced (see `_core.pyi`).
-#[pyclass(module = "auditsql._core", frozen)]
+#[pyclass(module = "auditsql._core")]
 pub struct Batch {
     #[pyo3(get)]
     records: usize,
@@ -87,8 +87,10 @@ pub struct Batch {
     events: usize,
     #[pyo3(get)]
     json: Py<PyBytes>,
-    #[pyo3(get)]
-    rows: Py<PyList>,
+    /// the rows, held natively until a store writer takes them; `rows` makes them Python tuples (once)
+    native_rows: Vec<Row>,
+    py_rows: Option<Py<PyList>>,
+    row_count: usize,
     #[pyo3(get)]
     event_rows: Py<PyList>,
     #[pyo3(get)]
@@ -97,18 +99,40 @@ pub struct Batch {
     serials: Py<PyList>,
 }
 
+impl Batch {
+    /// The rows, for a native store writer; the batch's `rows` is then empty, unless it was read before.
+    pub(crate) fn take_rows(&mut self) -> Vec<Row> {
+        std::mem::take(&mut self.native_rows)
+    }
+}
+
 #[pymethods]
 impl Batch {
     fn __len__(&self) -> usize {
         self.events
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        format!(
-            "Batch(events={}, rows={})",
-            self.events,
-            self.rows.bind(py).len()
-        )
+    fn __repr__(&self) -> String {
+        format!("Batch(events={}, rows={})", self.events, self.row_count)
+    }
+
+    /// `[(table, row tuple)]`: the event rows first (`event_rows` bounds each event's), then rows of no
+    /// event (the process tree's). Made Python objects on first read.
+    #[getter]
+    fn rows(&mut self, py: Python<'_>) -> PyResult<Py<PyList>> {
+        if let Some(rows) = &self.py_rows {
+            return Ok(rows.clone_ref(py));
+        }
+        // the native rows stay for a store writer (a batch read here is short-lived)
+        let rows = rows_to_py(py, &self.native_rows)?.unbind();
+        self.py_rows = Some(rows.clone_ref(py));
+        Ok(rows)
+    }
+
+    /// How many rows the batch carried (whoever took them).
+    #[getter]
+    fn row_count(&self) -> usize {
+        self.row_count
     }
 }
 
@@ -180,7 +204,9 @@ fn batch_to_py(py: Python<'_>, mut b: core::Batch) -> PyResult<Batch> {
         records: b.records,
         events: b.events,
         json: PyBytes::new(py, &b.json).unbind(),
-        rows: rows_to_py(py, &b.rows)?.unbind(),
+        row_count: b.rows.len(),
+        native_rows: std::mem::take(&mut b.rows),
+        py_rows: None,
         event_rows: PyList::new(py, &b.event_rows)?.unbind(),
         config_changes: config.unbind(),
     })
@@ -267,30 +293,13 @@ impl Pipeline {
         let max_frames = max_frames.max(1);
         let b = py.detach(|| {
             let mut b = core::Batch::default();
-            let mut taken = 0;
-            let mut until: Option<std::time::Instant> = None;
-            loop {
-                let left = match until {
-                    None => wait,
-                    Some(t) => t.saturating_duration_since(std::time::Instant::now()),
-                };
-                let frames = reader.take(left, max_frames - taken, 64 << 20);
-                if frames.is_empty() {
-                    break;
-                }
-                for (t, payload, trunc) in frames.iter() {
-                    inner.feed_frame(u32::from(t), payload, trunc as usize, &mut b);
-                }
-                taken += frames.len();
-                reader.recycle(frames);
-                if taken >= max_frames || linger.is_zero() {
-                    break;
-                }
-                let t = *until.get_or_insert_with(|| std::time::Instant::now() + linger);
-                if std::time::Instant::now() >= t {
-                    break;
-                }
+            // one hand-over per batch: the reader wakes this thread when `max_frames` are held or the
+            // linger after the first frame is over, never once per frame
+            let frames = reader.gather(wait, linger, max_frames, 64 << 20);
+            for (t, payload, trunc) in frames.iter() {
+                inner.feed_frame(u32::from(t), payload, trunc as usize, &mut b);
             }
+            reader.recycle(frames);
             b
         });
         batch_to_py(py, b)

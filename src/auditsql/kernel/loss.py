@@ -184,6 +184,8 @@ class KernelLossReasons:
         self._lost: int | None = None
         #: the last reason seen, for losses logged without one
         self.last: str | None = None
+        #: loss with no reason yet, held back for one :meth:`split` (see there)
+        self._held = 0
 
     def feed(self, record: str) -> None:
         """Take one kmsg record (what :meth:`read` does with each)."""
@@ -225,11 +227,15 @@ class KernelLossReasons:
 
         Loss with no logged reason in this run (the kernel's printk is rate-limited, and was seen to stay
         silent through whole storms) is ``backlog limit exceeded`` when no rate limit is set
-        (``rate_limit`` 0: the queue overflows print without a rate limit, so they would have shown),
-        else :data:`UNLOGGED`."""
+        (``rate_limit`` 0: the queue overflows print without a rate limit, so they would have shown).
+        With a rate limit set, it is held back until the next call: the kernel may log the reason a moment
+        later (at most once a second), and then the held loss goes to that reason, as any loss goes to the
+        reason of the next sample. Still unexplained at the next call, or at :meth:`unexplained`, it is
+        :data:`UNLOGGED`."""
         self.read()
+        held, self._held = self._held, 0
         parts: list[list[Any]] = []
-        prev = before
+        prev = before - held
         keep: list[tuple[int, str]] = []
         for value, reason in self._samples:
             if value > after:
@@ -242,12 +248,21 @@ class KernelLossReasons:
         self._samples = keep
         if after > prev:
             tail = keep[0][1] if keep else self.last
-            _add_part(parts, after - prev, tail)
+            if tail is None and rate_limit != 0 and not held and after - prev == after - before:
+                # nothing explains it yet: wait one call for the kernel's log
+                self._held = after - prev
+            else:
+                _add_part(parts, after - prev, tail)
         guess = "backlog limit exceeded" if rate_limit == 0 else UNLOGGED
         out: list[list[Any]] = []
         for count, reason in parts:
             _add_part(out, count, reason or guess)
         return [(int(c), str(r)) for c, r in out]
+
+    def unexplained(self) -> list[tuple[int, str]]:
+        """The loss held back by :meth:`split` (nothing more will explain it): ``[(count, UNLOGGED)]`` or []."""
+        held, self._held = self._held, 0
+        return [(held, UNLOGGED)] if held else []
 
     def close(self) -> None:
         if self._fd is not None:
@@ -313,6 +328,8 @@ class KernelLostPoller:
             self._sock.close()
             self._sock = None
         if self.reasons is not None:
+            for count, reason in self.reasons.unexplained():
+                self.account.add("kernel_lost", count, reason)
             self.reasons.close()
 
 

@@ -55,7 +55,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from auditsql.store.functions import DICTIONARY_TABLE
@@ -140,6 +140,13 @@ def _make_private_dirs(parent: str) -> None:
         os.chmod(d, 0o700)
 
 
+def _core_error() -> type[Exception]:
+    """The native writer's error (imported late: the table docs are generated without the extension)."""
+    from auditsql._core import CoreError  # noqa: PLC0415
+
+    return CoreError
+
+
 class Store:
     """One SQLite store file. ``Store(path)`` opens or creates it for writing (call ``create_schema()`` once);
     ``Store(path, readonly=True)`` opens an existing file read-only.
@@ -173,6 +180,9 @@ class Store:
         self.last_retention: dict[str, dict[str, int]] = {}
         self.batches = 0
         self.conn = self._open_ro() if readonly else self._open_rw()
+        #: the native writer (auditsql._core.StoreWriter) of batches' rows on this connection: made on first
+        #: use; False when this Python's sqlite3 cannot be shared with it (rows then go through executemany)
+        self._native: Any = None
 
     # -- opening -----------------------------------------------------------------------------------------------
 
@@ -275,25 +285,52 @@ class Store:
 
     def insert(self, rows: Iterable[tuple[str, tuple]]) -> None:
         """Buffer ``(table, row)`` pairs (row in the table's column order); commit when a batch is full or old."""
-        pend = self._pending
         with self._lock:
-            n = 0
-            for name, row in rows:
+            self._added(self._buffer(rows))
+
+    def _buffer(self, rows: Iterable[tuple[str, tuple]]) -> int:
+        pend = self._pending
+        n = 0
+        for name, row in rows:
+            try:
+                pend[name].append(row)
+            except KeyError:
+                raise StoreError(f"unknown table {name}: not in the table registry") from None
+            n += 1
+        return n
+
+    def insert_batch(self, batch: Any) -> int:
+        """Buffer an ``auditsql._core.Batch``'s rows, natively (no Python object per row) when this Python's
+        sqlite3 allows it; commit like :meth:`insert`. The batch's ``rows`` is empty afterwards. Returns the
+        number of rows."""
+        with self._lock:
+            native = self._writer()
+            n = native.add(batch) if native else self._buffer(batch.rows)
+            self._added(n)
+            return n
+
+    def _writer(self) -> Any:
+        if self._native is None:
+            self._native = False
+            if not self.readonly and self.conn is not None:
+                import _sqlite3  # noqa: PLC0415  (where Python's SQLite library is)
+
+                from auditsql._core import CoreError, StoreWriter  # noqa: PLC0415
+
                 try:
-                    pend[name].append(row)
-                except KeyError:
-                    raise StoreError(f"unknown table {name}: not in the table registry") from None
-                n += 1
-            if not n:
-                return
-            if not self._npending:
-                self._first_pending = time.monotonic()
-            self._npending += n
-            if (
-                self._npending >= self.batch_rows
-                or time.monotonic() - self._first_pending >= self.batch_seconds
-            ):
-                self._flush()
+                    self._native = StoreWriter(self.conn, self._insert_sql, self.path, _sqlite3.__file__)
+                except (CoreError, OSError):
+                    self._native = False
+        return self._native
+
+    def _added(self, n: int) -> None:
+        if not n:
+            return
+        if not self._npending:
+            self._first_pending = time.monotonic()
+        self._npending += n
+        if self._npending >= self.batch_rows or time.monotonic() - self._first_pending >= self.batch_seconds:
+            self._flush()
 
     def tick(self) -> None:
         """Commit the buffer if its oldest row waited ``batch_seconds`` (call it from an idle loop)."""
@@ -313,14 +350,17 @@ class Store:
         self._writable()
         conn = self.conn
         done: list[tuple[str, int]] = []
+        native = self._native
         try:
             conn.execute("BEGIN IMMEDIATE")
+            if native and native.pending():
+                done += native.write()
             for name, rows in self._pending.items():
                 if rows:
                     conn.executemany(self._insert_sql[name], rows)
                     done.append((name, len(rows)))
             conn.execute("COMMIT")
-        except (sqlite3.DatabaseError, sqlite3.ProgrammingError) as e:
+        except (sqlite3.DatabaseError, sqlite3.ProgrammingError, _core_error()) as e:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._clear()
@@ -334,6 +374,8 @@ class Store:
     def _clear(self) -> None:
         for rows in self._pending.values():
             rows.clear()
+        if self._native:
+            self._native.clear()
         self._npending = 0
 
     # -- retention ---------------------------------------------------------------------------------------------
@@ -483,6 +525,9 @@ class Store:
                 self.flush()
                 conn.execute("PRAGMA optimize")
         finally:
+            if self._native:
+                self._native.close()  # its statements, before the connection
+            self._native = False
             conn.close()
             self.conn = None  # type: ignore[assignment]
 

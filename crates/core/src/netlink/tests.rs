@@ -53,6 +53,7 @@ fn settings(policy: Policy, buffer_bytes: usize, batch: usize, recv_size: usize)
         buffer_frames: usize::MAX,
         batch,
         recv_size,
+        ..ReaderSettings::default()
     }
 }
 
@@ -592,4 +593,66 @@ fn measure_batch() {
         let ticks = cpu_ticks() - cpu;
         println!("batch {batch:3}: {N} datagrams in {elapsed:?}, {ticks} CPU ticks (reader + polling test thread)");
     }
+}
+
+#[test]
+fn gather_waits_for_the_batch_then_takes_it_whole() {
+    let (rd, wr) = pair();
+    let reader = Reader::start(rd, settings(Policy::Block, 1 << 20, 32, 256)).unwrap();
+    let sender = std::thread::spawn(move || {
+        for i in 0..6 {
+            put(&wr, &nlmsg(1300, &body(i, 20)));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        wr
+    });
+    // the linger outlasts the sender: the six frames come in one take, the first waited for
+    let got = reader.gather(SEC, Duration::from_millis(400), 6, usize::MAX);
+    assert_eq!(
+        frames(&got),
+        (0..6).map(|i| (1300, body(i, 20), 0)).collect::<Vec<_>>()
+    );
+    let _wr = sender.join().unwrap();
+    // nothing held: the first wait times out and the linger is not entered
+    let t = Instant::now();
+    assert!(reader
+        .gather(
+            Duration::from_millis(20),
+            Duration::from_secs(5),
+            6,
+            usize::MAX
+        )
+        .is_empty());
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn gather_ends_its_linger_at_the_deadline_with_what_it_has() {
+    let (rd, wr) = pair();
+    let reader = Reader::start(rd, settings(Policy::Block, 1 << 20, 32, 256)).unwrap();
+    put(&wr, &nlmsg(1300, &body(1, 20)));
+    let t = Instant::now();
+    let got = reader.gather(SEC, Duration::from_millis(50), 100, usize::MAX);
+    assert_eq!(frames(&got), vec![(1300, body(1, 20), 0)]);
+    assert!(t.elapsed() >= Duration::from_millis(50));
+    assert!(t.elapsed() < SEC);
+}
+
+#[test]
+fn a_full_buffer_ends_the_linger_of_a_consumer_that_wants_more() {
+    let (rd, wr) = pair();
+    for i in 0..5 {
+        put(&wr, &nlmsg(1300, &body(i, 20)));
+    }
+    let s = ReaderSettings {
+        buffer_frames: 3,
+        ..settings(Policy::Block, 1 << 20, 1, 256)
+    };
+    let reader = Reader::start(rd, s).unwrap();
+    let t = Instant::now();
+    let got = reader.gather(SEC, Duration::from_secs(30), 100, usize::MAX);
+    assert_eq!(got.len(), 3);
+    assert!(t.elapsed() < Duration::from_secs(5));
+    let rest = reader.gather(SEC, Duration::from_millis(20), 100, usize::MAX);
+    assert_eq!(rest.len(), 2);
 }

@@ -5,9 +5,11 @@
 pub mod codec;
 pub mod frame;
 pub mod functions;
+pub mod writer;
 
 pub use codec::{Codec, CodecError, DecodedEvent};
 pub use functions::Functions;
+pub use writer::{PendingRows, Statement, Statements};
 
 /// The blob of an event given as its records' texts (an older store's `raw` column, upgraded): each text is
 /// parsed again as a log line, and kept byte for byte whatever the parser makes of it.
