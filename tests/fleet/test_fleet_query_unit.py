@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from auditsql.fleet.connect import NatsOptions, connect, ensure_stream
 from auditsql.fleet.query import (
-    VALUE_LIMIT,
     FleetResult,
     HostAnswer,
     Responder,
@@ -27,7 +26,7 @@ from auditsql.fleet.query import (
     query_subject,
     run_fleet_query,
 )
-from auditsql.query.engine import QueryError
+from auditsql.query.engine import VALUE_LIMIT, QueryError
 from auditsql.store.sqlite import Store
 from tests.agent.test_schedule import Feeder
 from tests.fleet.conftest import NatsServer, free_port
