@@ -168,6 +168,23 @@ def test_answer_caps_value_sizes(db: str) -> None:
     assert got["error"] == f"refused: a value grew beyond {VALUE_LIMIT} bytes (fleet queries cap value sizes)"
 
 
+@pytest.mark.parametrize("call", ["fts3_tokenizer('simple')", "fts3_tokenizer('mine', X'0000000000000000')"])
+def test_answer_refuses_fts3_tokenizer(db: str, call: str) -> None:
+    for tables in (None, ["process_events"]):
+        got = answer(db, f"SELECT {call}", timeout=5, max_rows=1, tables=tables)
+        assert (got["rows"], got["error"]) == (
+            [],
+            "fts3_tokenizer() is refused (it reads and replaces the SQL engine's internals; queries only read the "
+            "store)",
+        )
+
+
+def test_answer_reads_rows_up_to_the_cap_only(db: str) -> None:
+    endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
+    got = answer(db, endless, timeout=5, max_rows=3)
+    assert (got["rows"], got["error"], got["truncated_by"]) == ([[1], [2], [3]], None, "max_rows")
+
+
 def test_answer_table_allow_list(db: str) -> None:
     allow = ["process_events", "socket_events"]
     ok = answer(db, "SELECT count(*) FROM process_events", timeout=5, max_rows=1, tables=allow)

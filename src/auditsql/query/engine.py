@@ -47,6 +47,7 @@ __all__ = [
     "QueryError",
     "Rows",
     "limit_connection",
+    "refusal",
     "refuse_functions",
     "run_query",
     "split_statements",
@@ -127,6 +128,11 @@ def refused_function(action: int, name: str | None) -> str | None:
     if action == sqlite3.SQLITE_FUNCTION and name and name.lower() in REFUSED_FUNCTIONS:
         return name.lower()
     return None
+
+
+def refusal(name: str) -> str:
+    """The one-line message for a call of the refused function ``name``."""
+    return f"{name}() is refused ({REFUSED_FUNCTIONS[name]}; queries only read the store)"
 
 
 def refuse_functions(action: int, arg1: str | None, arg2: str | None, db: str | None, src: str | None) -> int:
@@ -372,7 +378,7 @@ class Engine:
         msg = str(e)
         low = msg.lower()
         if self._refused is not None:
-            return f"{self._refused}() is refused ({REFUSED_FUNCTIONS[self._refused]}; queries only read the store)"
+            return refusal(self._refused)
         if "string or blob too big" in low:
             return (
                 f"a value grew beyond {VALUE_LIMIT} bytes, the limit of one value (narrow it, e.g. with substr() "

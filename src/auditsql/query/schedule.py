@@ -249,14 +249,14 @@ def _source(name: str) -> tuple[str, str]:
 
 
 def _sql_message(exc: sqlite3.Error, limit: float) -> str:
-    from auditsql.query.engine import REFUSED_FUNCTIONS, VALUE_LIMIT
+    from auditsql.query.engine import REFUSED_FUNCTIONS, VALUE_LIMIT, refusal
 
     msg = str(exc)
     if msg == "interrupted":
         return f"interrupted after {limit:g} s (the time limit)"
-    if msg == "not authorized":  # the only thing the scheduler's authorizer refuses
-        names = ", ".join(f"{n}()" for n in sorted(REFUSED_FUNCTIONS))
-        return f"not authorized: {names} is refused (queries only read the store)"
+    name = msg.removeprefix("not authorized to use function: ").lower()
+    if name in REFUSED_FUNCTIONS:
+        return refusal(name)
     if msg == "string or blob too big":
         return f"a value grew beyond {VALUE_LIMIT} bytes, the limit of one value"
     return msg
