@@ -15,6 +15,8 @@ from typing import NoReturn
 
 import click
 
+from auditsql.cli_query import mode_options
+
 __all__ = ["fleet"]
 
 
@@ -50,10 +52,7 @@ def fleet() -> None:
     type=click.Path(dir_okay=False),
     help="TOML configuration whose [output.nats] gives the connection (credentials, TLS, subject prefix).",
 )
-@click.option("--json", "mode", flag_value="json", help="An array of row objects, like `osqueryi --json`.")
-@click.option("--csv", "mode", flag_value="csv", help="Comma-separated values with a header line.")
-@click.option("--line", "mode", flag_value="line", help="One `column = value` line per value, rows apart.")
-@click.option("--table", "mode", flag_value="table", default=True, help="An ASCII table (the default).")
+@mode_options
 def query(
     sql: str, hosts: str | None, timeout: float, url: str | None, config_file: str | None, mode: str
 ) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import click
 
@@ -12,7 +15,7 @@ from auditsql.cli_progress import process_file
 from auditsql.sources.logfile import FORMATS, InputError, LogSource, not_audit_message
 from auditsql.store.sqlite import DEFAULT_DB
 
-__all__ = ["import_logs", "query", "shell"]
+__all__ = ["import_logs", "mode_options", "query", "shell"]
 
 _MODES = ("table", "json", "csv", "line")
 _DEFAULT_TIMEOUT = 30.0
@@ -27,6 +30,12 @@ def _db_option(help_text: str):  # type: ignore[no-untyped-def]
     return click.option("--db", default=DEFAULT_DB, show_default=True, metavar="PATH", help=help_text)
 
 
+def _check_timeout(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not math.isfinite(value) or value < 0:
+        _fail(f"--timeout {value:g}: give a number of seconds, or 0 for no limit", 2)
+    return value
+
+
 def _timeout_option():  # type: ignore[no-untyped-def]
     return click.option(
         "--timeout",
@@ -34,24 +43,48 @@ def _timeout_option():  # type: ignore[no-untyped-def]
         default=_DEFAULT_TIMEOUT,
         show_default=True,
         metavar="SECONDS",
-        help="Stop a statement that runs longer than this (0: no limit).",
+        callback=_check_timeout,
+        help="Stop a statement after SQLite spent this long computing its rows (0: no limit).",
     )
+
+
+#: the output mode flags: (flag, help)
+_MODE_FLAGS = (
+    ("json", "An array of row objects, like `osqueryi --json`."),
+    ("csv", "Comma-separated values with a header line."),
+    ("line", "One `column = value` line per value, rows apart."),
+    ("table", "An ASCII table (the default)."),
+)
+
+
+def mode_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--json``, ``--csv``, ``--line``, ``--table`` as the command's ``mode`` argument (default ``table``);
+    two different ones are refused in one line, not silently decided by their order."""
+
+    @functools.wraps(f)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        given = [m for m, _ in _MODE_FLAGS if kwargs.pop(f"mode_{m}")]
+        if len(given) > 1:
+            flags = " and ".join(f"--{m}" for m in given)
+            _fail(f"{flags} are both given: choose one output format", 2)
+        return f(*args, mode=given[0] if given else "table", **kwargs)
+
+    for name, help_text in reversed(_MODE_FLAGS):
+        command = click.option(f"--{name}", f"mode_{name}", is_flag=True, help=help_text)(command)
+    return command
 
 
 @click.command()
 @click.argument("sql")
 @_db_option("The store to read (opened read-only).")
-@click.option("--json", "mode", flag_value="json", help="An array of row objects, like `osqueryi --json`.")
-@click.option("--csv", "mode", flag_value="csv", help="Comma-separated values with a header line.")
-@click.option("--line", "mode", flag_value="line", help="One `column = value` line per value, rows apart.")
-@click.option("--table", "mode", flag_value="table", default=True, help="An ASCII table (the default).")
+@mode_options
 @_timeout_option()
 def query(sql: str, db: str, mode: str, timeout: float) -> None:
-    """Run read-only SQL over the store and print the rows (SQL `-`: read it from stdin).
+    """Run read-only SQL over the store and print the rows as they come (SQL `-`: read it from stdin).
 
     Several statements separated by `;` run in turn, each printing its rows."""
     from auditsql.query.engine import Engine, QueryError, split_statements
-    from auditsql.query.format import render, to_bytes
+    from auditsql.query.format import to_bytes, write_result
 
     if sql == "-":
         sql = sys.stdin.read()
@@ -63,20 +96,33 @@ def query(sql: str, db: str, mode: str, timeout: float) -> None:
     except QueryError as e:
         _fail(str(e), e.code)
     out = sys.stdout.buffer
+
+    def write(text: str) -> None:
+        out.write(to_bytes(text))
+
     try:
         for stmt in stmts:
-            cols, rows = engine.execute(stmt)
-            out.write(to_bytes(render(cols, rows, mode)))
+            rows = engine.rows(stmt)
+            write_result(write, rows.columns, rows, mode)
         out.flush()
     except QueryError as e:
-        out.flush()
+        _flush(out)
         _fail(str(e), e.code)
     except BrokenPipeError:
         _quiet_exit()
     except KeyboardInterrupt:
+        _flush(out)
         _fail("query interrupted", 130)
     finally:
         engine.close()
+
+
+def _flush(out: Any) -> None:
+    """Flush the rows written before a failure; a reader that went away is not an error of ours."""
+    try:
+        out.flush()
+    except BrokenPipeError:
+        _quiet_exit()
 
 
 @click.command()

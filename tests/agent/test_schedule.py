@@ -610,3 +610,24 @@ def test_calendar_time_ignores_the_local_zone() -> None:
         else:
             os.environ["TZ"] = old
         time.tzset()
+
+
+def test_scheduled_queries_refuse_fts3_tokenizer_and_huge_values(store: Store) -> None:
+    clock, out = Clock(), io.BytesIO()
+    jobs = [
+        Job("pointer", "SELECT fts3_tokenizer('simple') AS p", 1, snapshot=True),
+        Job("register", "SELECT fts3_tokenizer('mine', X'0000000000000000') AS p", 1, snapshot=True),
+        Job("huge", "SELECT length(zeroblob(1e9)) AS n", 1, snapshot=True),
+    ]
+    sch = scheduler(store, jobs, out, clock)
+    clock.advance(1)
+    errors = sch.run_due(clock.mono)
+    assert [str(e) for e in errors] == [
+        "scheduled query pointer: fts3_tokenizer() is refused (it reads and replaces the SQL engine's internals; "
+        "queries only read the store)",
+        "scheduled query register: fts3_tokenizer() is refused (it reads and replaces the SQL engine's internals; "
+        "queries only read the store)",
+        "scheduled query huge: a value grew beyond 8388608 bytes, the limit of one value",
+    ]
+    assert lines(out) == []
+    sch.close()

@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from auditsql.fleet.connect import NatsOptions, connect, ensure_stream
 from auditsql.fleet.query import (
-    VALUE_LIMIT,
     FleetResult,
     HostAnswer,
     Responder,
@@ -27,7 +26,7 @@ from auditsql.fleet.query import (
     query_subject,
     run_fleet_query,
 )
-from auditsql.query.engine import QueryError
+from auditsql.query.engine import VALUE_LIMIT, QueryError
 from auditsql.store.sqlite import Store
 from tests.agent.test_schedule import Feeder
 from tests.fleet.conftest import NatsServer, free_port
@@ -167,6 +166,23 @@ def test_answer_time_limit(db: str) -> None:
 def test_answer_caps_value_sizes(db: str) -> None:
     got = answer(db, f"SELECT length(zeroblob({VALUE_LIMIT + 1}))", timeout=5, max_rows=1)
     assert got["error"] == f"refused: a value grew beyond {VALUE_LIMIT} bytes (fleet queries cap value sizes)"
+
+
+@pytest.mark.parametrize("call", ["fts3_tokenizer('simple')", "fts3_tokenizer('mine', X'0000000000000000')"])
+def test_answer_refuses_fts3_tokenizer(db: str, call: str) -> None:
+    for tables in (None, ["process_events"]):
+        got = answer(db, f"SELECT {call}", timeout=5, max_rows=1, tables=tables)
+        assert (got["rows"], got["error"]) == (
+            [],
+            "fts3_tokenizer() is refused (it reads and replaces the SQL engine's internals; queries only read the "
+            "store)",
+        )
+
+
+def test_answer_reads_rows_up_to_the_cap_only(db: str) -> None:
+    endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
+    got = answer(db, endless, timeout=5, max_rows=3)
+    assert (got["rows"], got["error"], got["truncated_by"]) == ([[1], [2], [3]], None, "max_rows")
 
 
 def test_answer_table_allow_list(db: str) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
+import sqlite3
 import time
 
 import pytest
 
-from auditsql.query.engine import Engine, QueryError, run_query, split_statements
+from auditsql.query.engine import VALUE_LIMIT, Engine, QueryError, run_query, split_statements
 from auditsql.store.sqlite import Store
 from tests.store.conftest import TABLES
 
@@ -83,6 +85,41 @@ def test_unreadable_database(db, monkeypatch):
         f"cannot read database {db}: permission denied (the store is private to its owner: run as root, or pass "
         "--db with a database you can read)"
     )
+
+
+def test_permission_denied_on_the_path_is_not_a_missing_database(db, monkeypatch):
+    # a non-root user and the default store: /var/lib/auditsql (0700) cannot be searched, so stat() fails with
+    # EACCES, which is not "no database"
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if os.fspath(path) == db:
+            raise PermissionError(13, "Permission denied", path)
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    with pytest.raises(QueryError) as e:
+        _engine(db)
+    assert str(e.value) == (
+        f"cannot read database {db}: permission denied (the store is private to its owner: run as root, or pass "
+        "--db with a database you can read)"
+    )
+    assert e.value.code == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any directory")
+def test_unsearchable_directory_is_permission_denied(tmp_path):
+    d = tmp_path / "private"
+    d.mkdir()
+    path = str(d / "q.db")
+    Store(path, tables=TABLES).close()
+    d.chmod(0o000)
+    try:
+        with pytest.raises(QueryError) as e:
+            _engine(path)
+    finally:
+        d.chmod(0o700)
+    assert str(e.value).startswith(f"cannot read database {path}: permission denied")
 
 
 def test_not_a_database(tmp_path):
@@ -181,6 +218,89 @@ def test_time_limit(db):
         )
         # the engine is usable afterwards
         assert eng.execute("SELECT 1") == (["1"], [(1,)])
+
+
+def test_rows_are_computed_as_they_are_read(db):
+    with _engine(db) as eng:
+        rows = eng.rows("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c")
+        assert rows.columns == ["x"]
+        assert list(itertools.islice(rows, 3)) == [(1,), (2,), (3,)]
+        rows.close()
+        assert eng.execute("SELECT 1") == (["1"], [(1,)])
+        empty = eng.rows("-- nothing")
+        assert (empty.columns, list(empty)) == ([], [])
+
+
+def test_time_limit_counts_sqlites_time_not_the_readers(db):
+    with _engine(db, timeout=0.3) as eng:
+        got = []
+        for row in eng.rows("SELECT pid FROM t_events UNION ALL SELECT 3 ORDER BY 1"):
+            got.append(row)
+            time.sleep(0.2)  # a slow reader (a pager): 0.6 s in all, beyond the 0.3 s limit
+        assert got == [(1,), (2,), (3,)]
+
+
+def test_time_limit_while_rows_are_read(db):
+    with _engine(db, timeout=0.2) as eng:
+        rows = eng.rows("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c")
+        got = 0
+        with pytest.raises(QueryError) as e:
+            for _ in rows:
+                got += 1
+        assert got > 1000
+        assert str(e.value) == (
+            "query stopped by the time limit of 0.2 s (narrow it with WHERE on an indexed column such as time, add "
+            "LIMIT, or raise --timeout)"
+        )
+
+
+def test_value_size_is_capped(db):
+    with _engine(db) as eng:
+        assert eng.conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) == VALUE_LIMIT == 8 << 20
+        assert eng.execute(f"SELECT length(zeroblob({VALUE_LIMIT}))") == (
+            [f"length(zeroblob({VALUE_LIMIT}))"],
+            [(VALUE_LIMIT,)],
+        )
+        assert _err(eng, f"SELECT length(zeroblob({VALUE_LIMIT + 1}))") == (
+            "a value grew beyond 8388608 bytes, the limit of one value (narrow it, e.g. with substr() or a smaller "
+            "count)"
+        )
+        assert _err(eng, f"SELECT zeroblob({VALUE_LIMIT // 2 + 1}) || zeroblob({VALUE_LIMIT // 2})") == (
+            "a value grew beyond 8388608 bytes, the limit of one value (narrow it, e.g. with substr() or a smaller "
+            "count)"
+        )
+        # SQLite's printf() gives NULL when its text would pass the limit (instead of 200 MB in memory)
+        assert eng.execute("SELECT printf('%.*c', 2e8, 'x') AS v") == (["v"], [(None,)])
+
+
+def test_fts3_tokenizer_is_refused(db):
+    want = "fts3_tokenizer() is refused (it reads and replaces the SQL engine's internals; queries only read the store)"
+    with _engine(db) as eng:
+        # one argument: a pointer into the process; two: a tokenizer registered from any blob
+        assert _err(eng, "SELECT fts3_tokenizer('simple')") == want
+        assert _err(eng, "SELECT FTS3_TOKENIZER('x', X'0000000000000000')") == want
+        assert _err(eng, "SELECT 1 FROM t_events WHERE fts3_tokenizer('porter') IS NOT NULL") == want
+        assert eng.execute("SELECT 1") == (["1"], [(1,)])
+
+
+def test_eponymous_virtual_tables_are_reads(db):
+    # SQLite asks the authorizer to UPDATE sqlite_master when a statement first uses one of them
+    with _engine(db) as eng:
+        assert eng.execute("SELECT name FROM pragma_table_list WHERE name = 't_events'") == (
+            ["name"],
+            [("t_events",)],
+        )
+        assert eng.execute("SELECT count(*) > 0 FROM dbstat WHERE name = 't_events'") == (
+            ["count(*) > 0"],
+            [(1,)],
+        )
+        assert eng.execute("SELECT value FROM json_each('[1,2]')") == (["value"], [(1,), (2,)])
+        assert eng.execute("SELECT name FROM pragma_table_info('t_other')") == (["name"], [("n",), ("time",)])
+        # a write to the schema table is still refused, by its own word
+        assert _err(eng, "UPDATE sqlite_master SET sql = ''") == (
+            "read-only: UPDATE is refused (queries never change the store; rows come from `auditsql run` and "
+            "`auditsql import`)"
+        )
 
 
 def test_live_tables_are_read_into_temp_tables_only_when_named(db):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from auditsql.query.format import MODES, render, to_bytes, value_text
+import auditsql.query.format as fmt
+from auditsql.query.format import MODES, render, to_bytes, value_text, write_result
 
 COLS = ["pid", "path", "cmdline"]
 ROWS = [(10884, "/usr/bin/whoami", None), (7, "/bin/a b", "")]
@@ -127,3 +128,92 @@ def test_unknown_mode():
     with pytest.raises(ValueError) as e:
         render(COLS, ROWS, "xml")
     assert str(e.value) == "unknown output mode xml"
+
+
+class Cut(Exception):
+    """Reading the rows failed midway (the engine's time limit)."""
+
+
+def _rows_then(rows: list[tuple], failure: Exception | None = None):
+    yield from rows
+    if failure is not None:
+        raise failure
+
+
+def _written_before_the_end(mode: str, rows: list[tuple], cols: list[str] = COLS) -> list[str]:
+    """What ``write_result`` wrote when the last row was asked for."""
+    parts: list[str] = []
+    seen: list[str] = []
+
+    def gen():
+        yield from rows[:-1]
+        seen.append("".join(parts))
+        yield rows[-1]
+
+    write_result(parts.append, cols, gen(), mode)
+    return seen
+
+
+@pytest.mark.parametrize("mode", ["json", "csv", "line"])
+def test_streaming_modes_write_each_row_as_it_comes(mode):
+    (before_last,) = _written_before_the_end(mode, ROWS)
+    assert before_last == render(COLS, ROWS[:1], mode).removesuffix("\n]\n")
+
+
+def test_write_result_is_render(tmp_path):
+    for mode in MODES:
+        parts: list[str] = []
+        write_result(parts.append, COLS, iter(ROWS), mode)
+        assert "".join(parts) == render(COLS, ROWS, mode)
+
+
+def test_json_array_is_closed_when_the_rows_fail_midway():
+    parts: list[str] = []
+    with pytest.raises(Cut):
+        write_result(parts.append, COLS, _rows_then(ROWS[:1], Cut()), "json")
+    assert "".join(parts) == ('[\n  {"cmdline":"","path":"/usr/bin/whoami","pid":"10884"}\n]\n')
+    parts.clear()
+    with pytest.raises(Cut):
+        write_result(parts.append, COLS, _rows_then([], Cut()), "json")
+    assert "".join(parts) == "[\n\n]\n"
+
+
+def test_table_is_closed_when_the_rows_fail_midway(monkeypatch):
+    grids = {  # failing while the rows size the columns, and after
+        1000: "+----+\n| n  |\n+----+\n| 1  |\n| 22 |\n+----+\n",
+        1: "+---+\n| n |\n+---+\n| 1 |\n| 22 |\n+---+\n",
+    }
+    for sizing, grid in grids.items():
+        monkeypatch.setattr(fmt, "TABLE_SIZING_ROWS", sizing)
+        parts: list[str] = []
+        with pytest.raises(Cut):
+            write_result(parts.append, ["n"], _rows_then([(1,), (22,)], Cut()), "table")
+        assert "".join(parts) == grid
+        parts.clear()
+        with pytest.raises(Cut):
+            write_result(parts.append, ["n"], _rows_then([], Cut()), "table")
+        assert parts == []
+
+
+def test_table_sizes_its_columns_on_the_first_rows(monkeypatch):
+    monkeypatch.setattr(fmt, "TABLE_SIZING_ROWS", 2)
+    assert render(["n"], [(1,), (22,), (333,), (4,)], "table") == (
+        "+----+\n"
+        "| n  |\n"
+        "+----+\n"
+        "| 1  |\n"
+        "| 22 |\n"
+        "| 333 |\n"  # later than the sizing rows: a longer value widens only its own line
+        "| 4  |\n"
+        "+----+\n"
+    )
+    # the first rows are written before the rest are read
+    (before_last,) = _written_before_the_end("table", [(1,), (22,), (333,)], ["n"])
+    assert before_last == "+----+\n| n  |\n+----+\n| 1  |\n| 22 |\n"
+
+
+def test_table_sizing_stops_at_a_number_of_characters(monkeypatch):
+    monkeypatch.setattr(fmt, "TABLE_SIZING_CHARS", 4)
+    assert render(["v"], [("abcd",), ("abcdef",)], "table") == (
+        "+------+\n| v    |\n+------+\n| abcd |\n| abcdef |\n+------+\n"
+    )

@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from tests.corpus import CORPUS
 
 EXECVE_LOG = CORPUS / "threathunters-io_laurel/record-execve.txt"
+SAMPLE_LOG = Path(__file__).parents[2] / "src/auditsql/data/sample.log"
 NORMAL_LOG = CORPUS / "elastic_go-libaudit/reassembler/normal.log"
 
 _EXE = shutil.which("auditsql")
@@ -258,3 +260,171 @@ def test_import_not_an_audit_log(tmp_path):
         f"auditsql: imported 2 records, 2 events, 2 rows (audit_events=2) into {tmp_path / 'j.db'}",
         "auditsql: no audit records found: every line failed to parse (is this an auditd log?)",
     ]
+
+
+# -- queries that cannot take the host down -------------------------------------------------------------------
+
+#: peak RSS (MB) `auditsql query` stays under, whatever the query
+RSS_BOUND_MB = 200
+#: bytes of output a test reads before it closes the pipe, like `| head -c`
+KEEP = 8 << 20
+
+
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("sample")
+    db = d / "audit.db"
+    p = run(["import", "--db", str(db), str(SAMPLE_LOG)], d)
+    assert p.returncode == 0, p.stderr.decode()
+    assert p.stderr.decode() == (
+        "auditsql: imported 196 records, 40 events, 50 rows (audit_events=40, process_events=9, "
+        f"process_file_events=1) into {db}\n"
+    )
+    return db
+
+
+def run_into_pipe(args: list[str], cwd: Path, keep: int = KEEP) -> tuple[int, bytes, str, float]:
+    """Run auditsql with its output read up to ``keep`` bytes, then the pipe closed (like `| head -c`).
+    Returns (exit status, the output read, stderr, peak RSS in MB)."""
+    env = dict(os.environ, LC_ALL="C.UTF-8")
+    p = subprocess.Popen(_CMD + args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    watchdog = threading.Timer(60, p.kill)
+    watchdog.start()
+    try:
+        out = bytearray()
+        while len(out) < keep and (piece := p.stdout.read1(1 << 16)):
+            out += piece
+        p.stdout.close()
+        err = p.stderr.read().decode()
+        _, status, usage = os.wait4(p.pid, 0)
+    finally:
+        watchdog.cancel()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return p.returncode, bytes(out), err, usage.ru_maxrss / 1024
+
+
+#: a cross join of 40^4 = 2.56 million rows: all of them in memory would pass RSS_BOUND_MB
+CROSS_JOIN = "SELECT a.eid, b.eid FROM audit_events a, audit_events b, audit_events c, audit_events d"
+#: rows without end
+ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x, 'row' AS r FROM c"
+
+
+@pytest.mark.parametrize("mode", ["--table", "--csv", "--json", "--line"])
+def test_a_cross_join_streams(sample_db, tmp_path, mode):
+    code, out, err, rss = run_into_pipe(["query", "--db", str(sample_db), mode, CROSS_JOIN], tmp_path)
+    assert (code, err) == (0, "")  # the reader went away: not an error
+    assert len(out) >= KEEP
+    assert rss < RSS_BOUND_MB
+
+
+@pytest.mark.parametrize("mode", ["--table", "--csv", "--json", "--line"])
+def test_a_recursive_cte_streams(sample_db, tmp_path, mode):
+    code, out, err, rss = run_into_pipe(["query", "--db", str(sample_db), mode, ENDLESS], tmp_path, KEEP // 4)
+    assert (code, err) == (0, "")  # rows came before the end (there is none)
+    assert len(out) >= KEEP // 4
+    assert rss < RSS_BOUND_MB
+
+
+def test_a_huge_printf_is_capped(sample_db, tmp_path):
+    # a 200 MB value: SQLITE_LIMIT_LENGTH (8 MiB) makes SQLite's printf() give NULL instead
+    sql = "SELECT printf('%.*c', 2e8, 'x') AS v"
+    code, out, err, rss = run_into_pipe(["query", "--db", str(sample_db), "--csv", sql], tmp_path)
+    assert (code, out, err) == (0, b"v\n\n", "")
+    assert rss < RSS_BOUND_MB
+
+
+def test_a_value_beyond_the_limit_is_one_line(sample_db, tmp_path):
+    p = run(["query", "--db", str(sample_db), "SELECT length(zeroblob(1e9))"], tmp_path)
+    assert (p.returncode, p.stdout) == (1, b"")
+    assert one_error_line(p) == (
+        "a value grew beyond 8388608 bytes, the limit of one value (narrow it, e.g. with substr() or a smaller "
+        "count)"
+    )
+
+
+def test_json_streams_into_a_pipe(sample_db, tmp_path):
+    code, out, err, _ = run_into_pipe(["query", "--db", str(sample_db), "--json", ENDLESS], tmp_path, 1 << 16)
+    assert (code, err) == (0, "")
+    lines = out.decode().split("\n")
+    assert lines[:3] == ["[", '  {"r":"row","x":"1"},', '  {"r":"row","x":"2"},']
+
+
+@pytest.mark.parametrize("mode", ["--json", "--table"])
+def test_output_cut_by_the_time_limit_is_closed(sample_db, tmp_path, mode):
+    # about 10 ms of SQLite's time per row: a few dozen rows before the limit
+    sql = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c WHERE x % 200000 = 0"
+    )
+    p = run(["query", "--db", str(sample_db), mode, "--timeout", "0.5", sql], tmp_path)
+    assert p.returncode == 1
+    assert one_error_line(p) == (
+        "query stopped by the time limit of 0.5 s (narrow it with WHERE on an indexed column such as time, add "
+        "LIMIT, or raise --timeout)"
+    )
+    out = p.stdout.decode()
+    if mode == "--json":
+        rows = json.loads(out)  # valid JSON: the array is closed
+        assert rows == [{"x": str(200000 * (i + 1))} for i in range(len(rows))]
+        assert rows
+    else:
+        lines = out.splitlines()
+        assert lines[-1] == lines[0] == lines[2]  # the grid's bottom line
+        assert lines[1].startswith("| x ")
+        assert [int(ln.strip("| ")) for ln in lines[3:-1]] == [
+            200000 * (i + 1) for i in range(len(lines) - 4)
+        ]
+
+
+# -- refused and allowed SQL functions and tables ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call", ["fts3_tokenizer('simple')", "fts3_tokenizer('mine', X'0000000000000000')"])
+def test_fts3_tokenizer_is_refused(sample_db, tmp_path, call):
+    p = run(["query", "--db", str(sample_db), f"SELECT {call}"], tmp_path)
+    assert (p.returncode, p.stdout) == (1, b"")
+    assert one_error_line(p) == (
+        "fts3_tokenizer() is refused (it reads and replaces the SQL engine's internals; queries only read the "
+        "store)"
+    )
+
+
+def test_pragma_table_list_and_dbstat_are_reads(sample_db, tmp_path):
+    sql = (
+        "SELECT name, type FROM pragma_table_list WHERE name IN ('process_events', 'audit_events') ORDER BY name; "
+        "SELECT count(*) > 0 AS pages FROM dbstat WHERE name = 'process_events';"
+    )
+    assert ok(run(["query", "--db", str(sample_db), "--csv", sql], tmp_path)) == (
+        "name,type\naudit_events,view\nprocess_events,table\npages\n1\n"
+    )
+
+
+# -- options --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "-0.5"])
+def test_timeout_must_be_seconds(sample_db, tmp_path, value):
+    p = run(["query", "--db", str(sample_db), "--timeout", value, "SELECT 1"], tmp_path)
+    assert (p.returncode, p.stdout) == (2, b"")
+    shown = f"{float(value):g}"
+    assert one_error_line(p) == f"--timeout {shown}: give a number of seconds, or 0 for no limit"
+
+
+def test_timeout_zero_is_no_limit(sample_db, tmp_path):
+    assert ok(
+        run(["query", "--db", str(sample_db), "--timeout", "0", "--csv", "SELECT 1 AS n"], tmp_path)
+    ) == ("n\n1\n")
+
+
+@pytest.mark.parametrize(
+    ("flags", "shown"),
+    [(["--json", "--csv"], "--json and --csv"), (["--table", "--line"], "--line and --table")],
+)
+def test_two_output_formats_are_refused(sample_db, tmp_path, flags, shown):
+    for command in (["query", "--db", str(sample_db)], ["fleet", "query"]):
+        p = run([*command, *flags, "SELECT 1"], tmp_path)
+        assert (p.returncode, p.stdout) == (2, b"")
+        assert one_error_line(p) == f"{shown} are both given: choose one output format"
+
+
+def test_the_same_output_format_twice_is_fine(sample_db, tmp_path):
+    assert ok(run(["query", "--db", str(sample_db), "--csv", "--csv", "SELECT 1 AS n"], tmp_path)) == "n\n1\n"

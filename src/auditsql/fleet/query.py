@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 import json
 import os
 import re
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditsql.fleet.connect import ConnectError, NatsOptions, connect, subject_token
-from auditsql.query.engine import Engine, QueryError, split_statements
+from auditsql.query.engine import VALUE_LIMIT, Engine, QueryError, split_statements
 
 __all__ = [
     "FleetError",
@@ -73,8 +74,6 @@ MAX_CHUNKS = 32
 CONCURRENT = 2
 #: queries one agent holds (running or waiting); beyond, it answers "busy"
 BACKLOG = 16
-#: bytes a single SQL value may grow to (SQLITE_LIMIT_LENGTH): no zeroblob(1e9) in the agent's memory
-VALUE_LIMIT = 8 << 20
 
 _FIRST_WORD = re.compile(r"[A-Za-z_]+")
 _COMMENTS = re.compile(r"--[^\n]*|/\*.*?(?:\*/|$)", re.S)
@@ -112,38 +111,6 @@ def check_sql(sql: str) -> str:
     if _LOAD_EXTENSION.search(stmt):
         raise QueryError("refused: load_extension() is not answered (a fleet query only reads the store)")
     return stmt
-
-
-class _CappedCursor:
-    """A cursor whose ``fetchall`` stops after ``limit`` rows (the Engine fetches with ``fetchall``)."""
-
-    def __init__(self, cur: sqlite3.Cursor, limit: int) -> None:
-        self._cur = cur
-        self._limit = limit
-
-    @property
-    def description(self) -> Any:
-        return self._cur.description
-
-    def fetchall(self) -> list[Any]:
-        return self._cur.fetchmany(self._limit)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cur, name)
-
-
-class _CappedConnection:
-    """The Engine's connection, with statement cursors capped at ``limit`` rows."""
-
-    def __init__(self, conn: sqlite3.Connection, limit: int) -> None:
-        self._conn = conn
-        self._limit = limit
-
-    def execute(self, sql: str, *args: Any) -> Any:
-        return _CappedCursor(self._conn.execute(sql, *args), self._limit)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
 
 
 def _json_value(v: object) -> object:
@@ -191,9 +158,9 @@ def answer(
         try:
             if tables is not None:
                 denied = _allow_only(eng, tables)
-            eng.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, VALUE_LIMIT)
-            eng.conn = _CappedConnection(eng.conn, max_rows + 1)  # type: ignore[assignment]
-            cols, rows = eng.execute(stmt)
+            result = eng.rows(stmt)
+            cols, rows = result.columns, list(itertools.islice(result, max_rows + 1))
+            result.close()
         finally:
             eng.close()
         if len(rows) > max_rows:
@@ -211,7 +178,7 @@ def answer(
                 f"query stopped by the time limit of {timeout:g} s ([fleet] query_timeout, or the client's "
                 "--timeout): narrow it with WHERE on an indexed column such as time, or add LIMIT"
             )
-        elif msg.startswith("bad SQL: string or blob too big"):
+        elif msg.startswith("a value grew beyond"):
             msg = f"refused: a value grew beyond {VALUE_LIMIT} bytes (fleet queries cap value sizes)"
         out["error"] = msg
     except Exception as exc:  # noqa: BLE001 - the agent must answer, whatever went wrong

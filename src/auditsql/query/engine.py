@@ -9,7 +9,13 @@
   while the store file is never written (``main.audit_rules`` still reads the copy ``auditsql run`` stored).
   Reading the kernel needs root; a failure is one line naming the table.
 * A statement runs under a time limit (``DEFAULT_TIMEOUT`` seconds, ``--timeout``), enforced by an SQLite
-  progress handler.
+  progress handler. The limit counts the time SQLite spends computing rows: :meth:`Engine.rows` hands rows out
+  one at a time, and the time the caller takes with a row (writing it to a slow pipe, a pager) does not count.
+* Rows are streamed (:meth:`Engine.rows`), never all held in memory by the engine, and no single value may grow
+  beyond :data:`VALUE_LIMIT` bytes (``SQLITE_LIMIT_LENGTH``, :func:`limit_connection`: every query connection,
+  the CLI's, the shell's, scheduled queries' and fleet queries').
+* ``fts3_tokenizer()`` is refused (:data:`REFUSED_FUNCTIONS`): it hands out a pointer into the process and
+  registers a tokenizer from any blob.
 * Every failure is a ``QueryError`` whose message is one line that names the cause and the fix.
 """
 
@@ -21,9 +27,10 @@ import difflib
 import os
 import re
 import sqlite3
+import stat
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, TypeVar
 
 from auditsql.store.functions import install as install_functions
 from auditsql.store.sqlite import DEFAULT_DB, StoreError, check_owner, ro_uri
@@ -31,10 +38,32 @@ from auditsql.store.sqlite import DEFAULT_DB, StoreError, check_owner, ro_uri
 if TYPE_CHECKING:
     from auditsql.tables.registry import Table
 
-__all__ = ["DEFAULT_DB", "DEFAULT_TIMEOUT", "Engine", "QueryError", "run_query", "split_statements"]
+__all__ = [
+    "DEFAULT_DB",
+    "DEFAULT_TIMEOUT",
+    "REFUSED_FUNCTIONS",
+    "VALUE_LIMIT",
+    "Engine",
+    "QueryError",
+    "Rows",
+    "limit_connection",
+    "refusal",
+    "refuse_functions",
+    "run_query",
+    "split_statements",
+]
 
 #: seconds a statement may run before it is stopped
 DEFAULT_TIMEOUT = 30.0
+#: bytes a single SQL value may grow to (SQLITE_LIMIT_LENGTH) on every query connection: no zeroblob(1e9) or
+#: printf('%.*c', 2e9, 'x') in memory
+VALUE_LIMIT = 8 << 20
+#: SQL functions no query may call, with the reason (``fts3_tokenizer('simple')`` returns a pointer into the
+#: process; the two-argument form registers a tokenizer from any blob: SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER,
+#: which Python 3.11's sqlite3 cannot turn off)
+REFUSED_FUNCTIONS = {
+    "fts3_tokenizer": "it reads and replaces the SQL engine's internals",
+}
 _PROGRESS_STEPS = 5000
 
 _READ_ACTIONS = frozenset(
@@ -71,6 +100,11 @@ _ACTION_NAMES = {
     18: "INSERT", 19: "PRAGMA", 23: "UPDATE", 24: "ATTACH", 25: "DETACH", 26: "ALTER TABLE", 27: "REINDEX",
     28: "ANALYZE", 29: "CREATE VIRTUAL TABLE", 30: "DROP TABLE",
 }  # fmt: skip
+#: the schema tables: SQLite asks to UPDATE them while it sets up an eponymous virtual table (json_each,
+#: pragma_table_list, dbstat) the first time a statement uses one; a user's own write to them is refused by SQLite
+#: itself ("may not be modified") and by the read-only open
+_SCHEMA_TABLES = frozenset(("sqlite_master", "sqlite_temp_master", "sqlite_schema", "sqlite_temp_schema"))
+_T = TypeVar("_T")
 _STATEMENT_WORD = re.compile(r"[A-Za-z]+")
 _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
 
@@ -82,6 +116,29 @@ class QueryError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+def limit_connection(conn: sqlite3.Connection) -> None:
+    """Cap the size of one value on a query connection (``SQLITE_LIMIT_LENGTH``: :data:`VALUE_LIMIT`)."""
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, VALUE_LIMIT)
+
+
+def refused_function(action: int, name: str | None) -> str | None:
+    """The name of the refused SQL function (:data:`REFUSED_FUNCTIONS`) an authorizer call is about, or None."""
+    if action == sqlite3.SQLITE_FUNCTION and name and name.lower() in REFUSED_FUNCTIONS:
+        return name.lower()
+    return None
+
+
+def refusal(name: str) -> str:
+    """The one-line message for a call of the refused function ``name``."""
+    return f"{name}() is refused ({REFUSED_FUNCTIONS[name]}; queries only read the store)"
+
+
+def refuse_functions(action: int, arg1: str | None, arg2: str | None, db: str | None, src: str | None) -> int:
+    """An authorizer that refuses :data:`REFUSED_FUNCTIONS` and allows the rest (scheduled queries, whose
+    connection writes TEMP views of its own)."""
+    return sqlite3.SQLITE_DENY if refused_function(action, arg2) else sqlite3.SQLITE_OK
 
 
 def split_statements(sql: str) -> list[str]:
@@ -117,6 +174,35 @@ def _live_rows(name: str) -> list[tuple]:
     return list(tables.live_rows(name))  # type: ignore[attr-defined]
 
 
+class Rows:
+    """The rows of one statement, computed by SQLite as they are read (iterate once); ``columns``: their names.
+    Reading past the time limit, or any other failure while reading, raises ``QueryError``."""
+
+    def __init__(
+        self, engine: Engine | None = None, cursor: sqlite3.Cursor | None = None, sql: str = ""
+    ) -> None:
+        self._engine = engine
+        self._cursor = cursor
+        self._sql = sql
+        self.columns: list[str] = [d[0] for d in cursor.description] if cursor and cursor.description else []
+
+    def __iter__(self) -> Iterator[tuple]:
+        engine, cur = self._engine, self._cursor
+        if engine is None or cur is None:
+            return
+        try:
+            while (row := engine._step(lambda: next(cur, None), self._sql)) is not None:
+                yield row
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the statement (its read transaction ends): rows not read yet are never computed."""
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
+
+
 class Engine:
     """A read-only connection to a store for many statements (the shell); ``run_query`` uses one per call."""
 
@@ -134,6 +220,8 @@ class Engine:
         self._live_rows = live_rows or _live_rows
         self._deadline = float("inf")
         self._denied: str | None = None
+        self._refused: str | None = None
+        self._spent = 0.0
         self._refreshing = False
         self._timed_out = False
         self.conn = self._open()
@@ -142,17 +230,7 @@ class Engine:
 
     def _open(self) -> sqlite3.Connection:
         path = self.db_path
-        if not os.path.exists(path):
-            raise QueryError(
-                f"no database at {path}: run `auditsql run` or `auditsql import` first, or pass --db"
-            )
-        if os.path.isdir(path):
-            raise QueryError(f"no database at {path}: it is a directory (pass --db with the database file)")
-        if not os.access(path, os.R_OK):
-            raise QueryError(
-                f"cannot read database {path}: permission denied (the store is private to its owner: run as "
-                "root, or pass --db with a database you can read)"
-            )
+        _check_path(path)
         try:
             conn = sqlite3.connect(ro_uri(path), uri=True, isolation_level=None, check_same_thread=False)
             conn.text_factory = _text
@@ -173,6 +251,7 @@ class Engine:
             conn.close()
             raise QueryError(str(exc), exc.code) from None
         install_functions(conn)
+        limit_connection(conn)
         conn.set_authorizer(self._authorize)
         conn.set_progress_handler(self._progress, _PROGRESS_STEPS)
         return conn
@@ -191,8 +270,15 @@ class Engine:
     def _authorize(
         self, action: int, arg1: str | None, arg2: str | None, db: str | None, src: str | None
     ) -> int:
+        refused = refused_function(action, arg2)
+        if refused is not None:
+            if self._refused is None:
+                self._refused = refused
+            return sqlite3.SQLITE_DENY
         if action in _READ_ACTIONS:
             return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_UPDATE and (arg1 or "").lower() in _SCHEMA_TABLES:
+            return sqlite3.SQLITE_OK  # SQLite setting up an eponymous virtual table: nothing is written
         if self._refreshing and (db == "temp" or action == sqlite3.SQLITE_CREATE_TEMP_TABLE):
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_PRAGMA and (arg2 is None or (arg1 or "").lower() in _PRAGMA_ARG_READS):
@@ -213,10 +299,17 @@ class Engine:
         return sorted(n for n, t in self.tables.items() if t.kind == "live")
 
     def execute(self, sql: str) -> tuple[list[str], list[tuple]]:
-        """Run one statement; return (column names, rows). Raises ``QueryError``."""
+        """Run one statement; return (column names, rows), all rows in memory. Raises ``QueryError``.
+        :meth:`rows` streams them instead."""
+        result = self.rows(sql)
+        return result.columns, list(result)
+
+    def rows(self, sql: str) -> Rows:
+        """Start one statement; its rows are computed as they are read from the returned :class:`Rows`.
+        Raises ``QueryError``."""
         stmts = split_statements(sql)
         if not stmts:
-            return [], []
+            return Rows()
         if len(stmts) > 1:
             raise QueryError("bad SQL: more than one statement (run one at a time, or use `auditsql shell`)")
         sql = stmts[0]
@@ -226,19 +319,26 @@ class Engine:
         if mentioned:
             self._refresh_live(mentioned)
         self._denied = None
+        self._refused = None
         self._timed_out = False
-        self._deadline = time.monotonic() + self.timeout if self.timeout else float("inf")
+        self._spent = 0.0
+        conn = self.conn
+        return Rows(self, self._step(lambda: conn.execute(sql), sql), sql)
+
+    def _step(self, work: Callable[[], _T], sql: str) -> _T:
+        """Run ``work`` (SQLite computing the next row) under what is left of the statement's time limit."""
+        start = time.monotonic()
+        if self.timeout:
+            self._deadline = start + self.timeout - self._spent
         try:
-            cur = self.conn.execute(sql)
-            rows = cur.fetchall()
-            cols = [d[0] for d in cur.description] if cur.description else []
+            return work()
         except sqlite3.Warning as e:  # "You can only execute one statement at a time."
             raise QueryError(f"bad SQL: {e}") from None
         except (sqlite3.DatabaseError, sqlite3.ProgrammingError) as e:
             raise QueryError(self._explain(e, sql)) from None
         finally:
+            self._spent += time.monotonic() - start
             self._deadline = float("inf")
-        return cols, rows
 
     def _refresh_live(self, names: list[str]) -> None:
         conn = self.conn
@@ -277,7 +377,19 @@ class Engine:
     def _explain(self, e: Exception, sql: str) -> str:
         msg = str(e)
         low = msg.lower()
-        if self._denied is not None or "not authorized" in low or "readonly database" in low:
+        if self._refused is not None:
+            return refusal(self._refused)
+        if "string or blob too big" in low:
+            return (
+                f"a value grew beyond {VALUE_LIMIT} bytes, the limit of one value (narrow it, e.g. with substr() "
+                "or a smaller count)"
+            )
+        if (
+            self._denied is not None
+            or "not authorized" in low
+            or "readonly database" in low
+            or "may not be modified" in low
+        ):
             word = _write_word(sql) or self._denied or "write"
             return (
                 f"read-only: {word} is refused (queries never change the store; rows come from `auditsql run` "
@@ -323,6 +435,33 @@ def run_query(
     """Run one read-only statement against the store at ``db_path``; return (column names, rows)."""
     with Engine(db_path, timeout=timeout) as eng:
         return eng.execute(sql)
+
+
+def _check_path(path: str) -> None:
+    """Raise the ``QueryError`` that says why ``path`` cannot be opened as a store, if it cannot."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise QueryError(
+            f"no database at {path}: run `auditsql run` or `auditsql import` first, or pass --db"
+        ) from None
+    except PermissionError:
+        raise QueryError(_permission_denied(path)) from None
+    except OSError as e:
+        raise QueryError(
+            f"cannot read database {path}: {e.strerror} (check the path, or pass --db)"
+        ) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise QueryError(f"no database at {path}: it is a directory (pass --db with the database file)")
+    if not os.access(path, os.R_OK):
+        raise QueryError(_permission_denied(path))
+
+
+def _permission_denied(path: str) -> str:
+    return (
+        f"cannot read database {path}: permission denied (the store is private to its owner: run as root, or pass "
+        "--db with a database you can read)"
+    )
 
 
 def _text(b: bytes) -> str:

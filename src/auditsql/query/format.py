@@ -16,7 +16,13 @@ value (``""`` by default, osquery's ``--nullvalue``).
 ``line``  ``.mode line``: ``column = value`` lines with the names right-aligned to the longest (at least 5), a
           blank line between rows.
 ``table`` osqueryi's default "pretty" mode: an ASCII grid (``+---+``, ``| name |``), columns as wide as their
-          longest value or name, in query order. No rows prints nothing.
+          longest value or name, in query order. No rows prints nothing. The widths come from the first
+          :data:`TABLE_SIZING_ROWS` rows (or fewer, once they hold :data:`TABLE_SIZING_CHARS` characters); the
+          rows after them are written as they come, and a longer value there widens only its own line.
+
+:func:`write_result` writes a result piece by piece as its rows come, so a result is never all in memory (the
+table mode holds its sizing rows). When reading the rows fails midway (the time limit), what was written is
+closed first (the JSON array's ``]``, the table's bottom line), so ``--json`` output stays valid JSON.
 """
 
 from __future__ import annotations
@@ -24,11 +30,27 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain
 
-__all__ = ["MODES", "render", "to_bytes", "value_text"]
+__all__ = [
+    "MODES",
+    "TABLE_SIZING_CHARS",
+    "TABLE_SIZING_ROWS",
+    "render",
+    "to_bytes",
+    "value_text",
+    "write_result",
+]
 
 MODES = ("table", "json", "csv", "line")
+#: rows the table mode reads before it sizes its columns and starts writing
+TABLE_SIZING_ROWS = 1000
+#: characters of values after which the table mode sizes its columns with fewer rows
+TABLE_SIZING_CHARS = 4 << 20
+
+#: takes each piece of output text in turn
+Write = Callable[[str], object]
 
 _mem = sqlite3.connect(":memory:", check_same_thread=False)
 _mem_lock = threading.Lock()
@@ -62,18 +84,26 @@ def to_bytes(text: str) -> bytes:
 
 
 def render(
-    cols: Sequence[str], rows: Sequence[Sequence[object]], mode: str = "table", nullvalue: str = ""
+    cols: Sequence[str], rows: Iterable[Sequence[object]], mode: str = "table", nullvalue: str = ""
 ) -> str:
     """The text of a result in one of ``MODES``."""
-    if mode == "json":
-        return render_json(cols, rows, nullvalue)
-    if mode == "csv":
-        return render_csv(cols, rows, nullvalue)
-    if mode == "line":
-        return render_line(cols, rows, nullvalue)
-    if mode in ("table", "pretty"):
-        return render_table(cols, rows, nullvalue)
-    raise ValueError(f"unknown output mode {mode}")
+    parts: list[str] = []
+    write_result(parts.append, cols, rows, mode, nullvalue)
+    return "".join(parts)
+
+
+def write_result(
+    write: Write,
+    cols: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    mode: str = "table",
+    nullvalue: str = "",
+) -> None:
+    """Write a result in one of ``MODES`` through ``write``, piece by piece as ``rows`` yields them."""
+    writer = _WRITERS.get("table" if mode == "pretty" else mode)
+    if writer is None:
+        raise ValueError(f"unknown output mode {mode}")
+    writer(write, cols, iter(rows), nullvalue)
 
 
 # -- json -----------------------------------------------------------------------------------------------------
@@ -88,14 +118,22 @@ def _jstr(s: str) -> str:
     return '"' + _JNEED.sub(lambda m: _JESC[m.group()], s) + '"'
 
 
-def render_json(cols: Sequence[str], rows: Sequence[Sequence[object]], nullvalue: str = "") -> str:
-    lines = []
-    for row in rows:
-        obj: dict[str, str] = {}
-        for c, v in zip(cols, row, strict=False):
-            obj[c] = value_text(v, nullvalue)
-        lines.append("  {" + ",".join(_jstr(k) + ":" + _jstr(obj[k]) for k in sorted(obj)) + "}")
-    return "[\n" + ",\n".join(lines) + "\n]\n"
+def _json_row(cols: Sequence[str], row: Sequence[object], nullvalue: str) -> str:
+    obj: dict[str, str] = {}
+    for c, v in zip(cols, row, strict=False):
+        obj[c] = value_text(v, nullvalue)
+    return "  {" + ",".join(_jstr(k) + ":" + _jstr(obj[k]) for k in sorted(obj)) + "}"
+
+
+def _write_json(write: Write, cols: Sequence[str], rows: Iterator[Sequence[object]], nullvalue: str) -> None:
+    write("[\n")
+    sep = ""
+    try:
+        for row in rows:
+            write(sep + _json_row(cols, row, nullvalue))
+            sep = ",\n"
+    finally:
+        write("\n]\n")  # the array is closed even when reading the rows failed
 
 
 # -- csv ------------------------------------------------------------------------------------------------------
@@ -111,44 +149,77 @@ def _csv(s: str | None, nullvalue: str) -> str:
     return s
 
 
-def render_csv(cols: Sequence[str], rows: Sequence[Sequence[object]], nullvalue: str = "") -> str:
-    if not rows:
-        return ""
-    out = [",".join(_csv(c, nullvalue) for c in cols)]
+def _write_csv(write: Write, cols: Sequence[str], rows: Iterator[Sequence[object]], nullvalue: str) -> None:
+    head = ",".join(_csv(c, nullvalue) for c in cols) + "\n"  # written with the first row
     for row in rows:
-        out.append(",".join(_csv(None if v is None else value_text(v), nullvalue) for v in row))
-    return "\n".join(out) + "\n"
+        line = ",".join(_csv(None if v is None else value_text(v), nullvalue) for v in row) + "\n"
+        write(head + line)
+        head = ""
 
 
 # -- line -----------------------------------------------------------------------------------------------------
 
 
-def render_line(cols: Sequence[str], rows: Sequence[Sequence[object]], nullvalue: str = "") -> str:
+def _write_line(write: Write, cols: Sequence[str], rows: Iterator[Sequence[object]], nullvalue: str) -> None:
     w = max([5] + [len(c.encode("utf-8", "surrogateescape")) for c in cols])
-    blocks = []
+    sep = ""  # a blank line between rows
     for row in rows:
-        blocks.append(
-            "".join(f"{c:>{w}} = {value_text(v, nullvalue)}\n" for c, v in zip(cols, row, strict=False))
+        write(
+            sep + "".join(f"{c:>{w}} = {value_text(v, nullvalue)}\n" for c, v in zip(cols, row, strict=False))
         )
-    return "\n".join(blocks)
+        sep = "\n"
 
 
 # -- table ----------------------------------------------------------------------------------------------------
 
 
-def render_table(cols: Sequence[str], rows: Sequence[Sequence[object]], nullvalue: str = "") -> str:
-    if not rows:
-        return ""
-    texts = [[value_text(v, nullvalue) for v in row] for row in rows]
+def _write_table(write: Write, cols: Sequence[str], rows: Iterator[Sequence[object]], nullvalue: str) -> None:
+    texts = ([value_text(v, nullvalue) for v in row] for row in rows)
+    first, failure = _sizing_rows(texts)
+    if first:
+        widths = _widths(cols, first)
+        sep = "+" + "".join("-" * (w + 2) + "+" for w in widths) + "\n"
+        write(sep + _table_line(cols, widths) + sep)
+        try:
+            for line in chain(first, () if failure is not None else texts):
+                write(_table_line(line, widths))
+        finally:
+            write(sep)  # the grid is closed even when reading the rows failed
+    if failure is not None:
+        raise failure
+
+
+def _sizing_rows(texts: Iterator[list[str]]) -> tuple[list[list[str]], Exception | None]:
+    """The rows that size the table's columns, and the failure that cut them short (None: none did)."""
+    first: list[list[str]] = []
+    chars = 0
+    try:
+        for line in texts:
+            first.append(line)
+            chars += sum(len(t) for t in line)
+            if len(first) >= TABLE_SIZING_ROWS or chars >= TABLE_SIZING_CHARS:
+                break
+    except Exception as e:  # noqa: BLE001 - the rows read so far are written, then the failure goes on
+        return first, e
+    return first, None
+
+
+def _widths(cols: Sequence[str], rows: list[list[str]]) -> list[int]:
     widths = [len(c) for c in cols]
-    for row in texts:
+    for row in rows:
         for i, t in enumerate(row):
             if len(t) > widths[i]:
                 widths[i] = len(t)
-    sep = "+" + "".join("-" * (w + 2) + "+" for w in widths) + "\n"
-    head = "|" + "".join(f" {c}{' ' * (w - len(c))} |" for c, w in zip(cols, widths, strict=True)) + "\n"
-    body = "".join(
-        "".join(f"| {t}{' ' * (w - len(t) + 1)}" for t, w in zip(row, widths, strict=True)) + "|\n"
-        for row in texts
-    )
-    return sep + head + sep + body + sep
+    return widths
+
+
+def _table_line(texts: Sequence[str], widths: Sequence[int]) -> str:
+    return "".join(f"| {t}{' ' * max(w - len(t), 0)} " for t, w in zip(texts, widths, strict=True)) + "|\n"
+
+
+_WRITERS: dict[str, Callable[[Write, Sequence[str], Iterator[Sequence[object]], str], None]] = {
+    "json": _write_json,
+    "csv": _write_csv,
+    "line": _write_line,
+    "table": _write_table,
+}

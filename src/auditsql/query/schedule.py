@@ -101,6 +101,7 @@ class Scheduler:
 
     def start(self) -> None:
         """Open the read-only connection and take every job's starting marks (rows stored so far are old)."""
+        from auditsql.query.engine import limit_connection, refuse_functions
         from auditsql.store.functions import install
         from auditsql.store.sqlite import ro_uri
 
@@ -108,6 +109,8 @@ class Scheduler:
             ro_uri(self.db_path), uri=True, isolation_level=None, check_same_thread=False
         )
         install(self.conn)
+        limit_connection(self.conn)
+        self.conn.set_authorizer(refuse_functions)
         self.conn.set_progress_handler(self._progress, 10000)
         now = self.monotonic()
         marks = self._current_marks()
@@ -246,9 +249,16 @@ def _source(name: str) -> tuple[str, str]:
 
 
 def _sql_message(exc: sqlite3.Error, limit: float) -> str:
+    from auditsql.query.engine import REFUSED_FUNCTIONS, VALUE_LIMIT, refusal
+
     msg = str(exc)
     if msg == "interrupted":
         return f"interrupted after {limit:g} s (the time limit)"
+    name = msg.removeprefix("not authorized to use function: ").lower()
+    if name in REFUSED_FUNCTIONS:
+        return refusal(name)
+    if msg == "string or blob too big":
+        return f"a value grew beyond {VALUE_LIMIT} bytes, the limit of one value"
     return msg
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from auditsql.query.engine import Engine, QueryError, split_statements
-from auditsql.query.format import MODES, render, to_bytes
+from auditsql.query.format import MODES, to_bytes, write_result
 
 __all__ = ["HELP", "HISTORY_FILE", "Shell", "run_shell"]
 
@@ -99,14 +99,20 @@ class Shell:
     def run_sql(self, text: str) -> None:
         for stmt in split_statements(text):
             try:
-                cols, rows = self.engine.execute(stmt)
+                rows = self.engine.rows(stmt)
+                write_result(self.write_piece, rows.columns, rows, self.mode)
             except QueryError as e:
+                self.out.flush()
                 self.error(str(e))
-                continue
             except KeyboardInterrupt:
+                self.out.flush()
                 self.error("query interrupted")
-                continue
-            self.write(render(cols, rows, self.mode))
+            else:
+                self.out.flush()
+
+    def write_piece(self, text: str) -> None:
+        """Write a piece of a result (flushed when the statement ends, or by the buffer as it fills)."""
+        self.out.write(to_bytes(text))
 
     # -- dot commands ------------------------------------------------------------------------------------------
 
