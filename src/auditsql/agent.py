@@ -622,6 +622,9 @@ class RunSink:
 
     def status_parts(self) -> list[str]:
         parts = [f"rows {self.rows}"]
+        present = getattr(self.store, "events_present", 0)
+        if present:
+            parts.append(f"already stored {present}")
         if self.output_loss:
             parts.append(f"output drops {sum(self.output_loss.values())}")
         return parts

@@ -32,6 +32,11 @@ Compact events (docs/store.md)
     (:mod:`auditsql.store.functions`, registered on every connection). The dictionaries the blobs use are kept in
     the store (``audit_dictionaries``), so a store stays readable by a program that ships newer ones.
 
+Each event once (:mod:`auditsql.store.dedupe`)
+    ``insert()`` leaves out an event the store or its buffer holds already (same ``node``, ``eid`` and
+    records) with the rows it gave the other tables, so importing a file twice stores it once
+    (:attr:`Store.events_present` counts them).
+
 Size (``max_size``)
     Beside age and row count, ``retention(..., max_size=N)`` keeps the pages in use under N bytes: when over,
     it deletes the oldest events (every event table, by event time; the rows of live processes in
@@ -58,11 +63,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from auditsql.store.dedupe import EventDedupe
 from auditsql.store.functions import DICTIONARY_TABLE
 from auditsql.store.functions import install as install_functions
 from auditsql.tables.registry import _SQLITE_TYPES
 
 if TYPE_CHECKING:
+    from auditsql._core import StoreFunctions
     from auditsql.tables.registry import Table
 
 __all__ = [
@@ -172,7 +179,19 @@ class Store:
         #: the last retention pass's deletions by cause: {"age"|"rows"|"size": {table: rows}}
         self.last_retention: dict[str, dict[str, int]] = {}
         self.batches = 0
+        self._functions: StoreFunctions | None = None
+        #: leaves out of inserts the events already stored (``auditsql.store.dedupe``; None: tables without them)
+        self.dedupe = None if readonly else EventDedupe.for_tables(self.tables, self._raw_bytes)
         self.conn = self._open_ro() if readonly else self._open_rw()
+
+    @property
+    def events_present(self) -> int:
+        """Events left out of inserts since the store was opened: it held them already (same eid, node and
+        records)."""
+        return 0 if self.dedupe is None else self.dedupe.events_present
+
+    def _raw_bytes(self, blob: bytes) -> bytes | None:
+        return None if self._functions is None else self._functions.audit_raw_bytes(blob)
 
     # -- opening -----------------------------------------------------------------------------------------------
 
@@ -236,7 +255,7 @@ class Store:
         if str(mode).lower() != "wal":
             conn.close()
             raise StoreError(f"cannot open database {path}: WAL mode unavailable on this filesystem ({fix})")
-        install_functions(conn)
+        self._functions = install_functions(conn)
         return conn
 
     # -- schema ------------------------------------------------------------------------------------------------
@@ -269,14 +288,17 @@ class Store:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise StoreError(f"cannot create the tables in {self.path}: {e}") from None
-        install_functions(conn)  # again: the store's dictionaries are known now
+        self._functions = install_functions(conn)  # again: the store's dictionaries are known now
 
     # -- inserting ---------------------------------------------------------------------------------------------
 
     def insert(self, rows: Iterable[tuple[str, tuple]]) -> None:
-        """Buffer ``(table, row)`` pairs (row in the table's column order); commit when a batch is full or old."""
+        """Buffer ``(table, row)`` pairs (row in the table's column order); commit when a batch is full or old.
+        An event the store (or the buffer) holds already is left out, with its rows (:attr:`events_present`)."""
         pend = self._pending
         with self._lock:
+            if self.dedupe is not None:
+                rows = self._dedupe(rows if isinstance(rows, list) else list(rows))
             n = 0
             for name, row in rows:
                 try:
@@ -294,6 +316,14 @@ class Store:
                 or time.monotonic() - self._first_pending >= self.batch_seconds
             ):
                 self._flush()
+
+    def _dedupe(self, rows: list[tuple[str, tuple]]) -> list[tuple[str, tuple]]:
+        assert self.dedupe is not None
+        self._writable()
+        try:
+            return self.dedupe.filter(self.conn, rows, self._pending[self.dedupe.events.name])
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot read the stored events of {self.path}: {e}") from None
 
     def tick(self) -> None:
         """Commit the buffer if its oldest row waited ``batch_seconds`` (call it from an idle loop)."""
@@ -335,6 +365,8 @@ class Store:
         for rows in self._pending.values():
             rows.clear()
         self._npending = 0
+        if self.dedupe is not None:
+            self.dedupe.forget()
 
     # -- retention ---------------------------------------------------------------------------------------------
 
