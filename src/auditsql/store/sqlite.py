@@ -8,10 +8,13 @@ Durability and consistency
     the last committed batches on a power failure or kernel crash (never consistency); a process kill loses only
     the rows still buffered in memory (at most ``batch_rows`` rows or ``batch_seconds`` seconds of them).
 
-Permissions
+Permissions (:mod:`auditsql.private`)
     Audit events name users, commands and arguments (sometimes passwords typed on a command line), so the store
     is private: a directory the store creates is mode 0700 and a database file it creates is mode 0600 (SQLite
-    gives its ``-wal`` and ``-shm`` files the database file's mode). An existing file or directory keeps its mode.
+    gives its ``-wal`` and ``-shm`` files the database file's mode). An existing store that group or others
+    may access is made 0600 with its ``-wal`` and ``-shm`` when opened for writing (one warning line says so);
+    when that chmod fails the store is refused with one line. A read-only open changes nothing. An existing
+    directory keeps its mode (it may be shared).
 
 Retention (osquery's ``events_expiry`` and ``events_max``)
     ``retention(expiry_seconds, max_rows)`` deletes, in every event table, the rows whose ``time`` (the audit
@@ -63,6 +66,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from auditsql.private import DIR_MODE, FILE_MODE, make_private
 from auditsql.store.dedupe import EventDedupe
 from auditsql.store.functions import DICTIONARY_TABLE
 from auditsql.store.functions import install as install_functions
@@ -141,10 +145,26 @@ def _make_private_dirs(parent: str) -> None:
         d = nd
     for d in reversed(missing):
         try:
-            os.mkdir(d, 0o700)
+            os.mkdir(d, DIR_MODE)
         except FileExistsError:
             continue
-        os.chmod(d, 0o700)
+        os.chmod(d, DIR_MODE)
+
+
+#: the files SQLite keeps beside a store in WAL mode (and the rollback journal of an older one)
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _make_private(path: str) -> None:
+    """Make the store and the files beside it 0600 where group or others may access them (said once); one
+    line when that fails."""
+    try:
+        make_private([path, *(path + suffix for suffix in _SIDE_FILES)])
+    except OSError as e:
+        raise StoreError(
+            f"{path} is open to group or others and cannot be made private ({e.strerror}): chmod 600 it (and its "
+            "-wal and -shm) as its owner, or pass --db with another path"
+        ) from None
 
 
 class Store:
@@ -225,11 +245,11 @@ class Store:
                 _make_private_dirs(parent)
             if not os.path.exists(path):
                 try:
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
                 except FileExistsError:
                     pass
                 else:
-                    os.fchmod(fd, 0o600)
+                    os.fchmod(fd, FILE_MODE)
                     os.close(fd)
             elif os.path.isdir(path):
                 raise StoreError(f"cannot use {path} as the database: it is a directory ({fix})")
@@ -244,6 +264,7 @@ class Store:
             # whose file is it? checked before anything is written to it (journal_mode rewrites its header)
             try:
                 check_owner(conn, path, self.tables.values())
+                _make_private(path)  # ours: its -wal and -shm too (reading may have just created them)
             except StoreError:
                 conn.close()
                 raise
