@@ -214,7 +214,7 @@ class ResultsLogConfig:
 
     path: str = _opt(
         DEFAULT_RESULTS_LOG,
-        "The results log (directory created 0750, file 0640); an empty string writes none.",
+        "The results log (directory created 0700, file 0600); an empty string writes none.",
         flag="--results-log",
     )
     host_identifier: str = _opt(
@@ -243,7 +243,7 @@ class EventsOutputConfig:
     """`[output.events]`: every event as one JSON line (laurel's shape, or ECS for Elastic)."""
 
     enabled: bool = _opt(False, "Write the event stream.")
-    path: str = _opt("/var/log/auditsql/events.jsonl", "The file (directory created 0750, file 0640).")
+    path: str = _opt("/var/log/auditsql/events.jsonl", "The file (directory created 0700, file 0600).")
     format: str = _opt(
         "laurel",
         "`laurel`: the event JSON of docs/event-json.md; `ecs`: Elastic Common Schema, as Auditbeat.",

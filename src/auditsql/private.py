@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from auditsql import log
 
-__all__ = ["DIR_MODE", "FILE_MODE", "make_private", "tighten", "tightened_line"]
+__all__ = ["DIR_MODE", "FILE_MODE", "make_private", "open_private", "tighten", "tightened_line"]
 
 #: the mode of a file holding events
 FILE_MODE = 0o600
@@ -27,15 +27,17 @@ _SHARED = 0o077
 
 
 def tighten(paths: Iterable[str]) -> list[tuple[str, int]]:
-    """Make each existing file of ``paths`` that group or others may access mode 0600 (a missing one is
-    skipped). Returns ``(path, old mode)`` of the files changed; raises ``OSError`` when a chmod fails."""
+    """Make each existing regular file of ``paths`` that group or others may access mode 0600 (a missing one,
+    and what is no regular file - ``/dev/null``, a FIFO - are left alone). Returns ``(path, old mode)`` of the
+    files changed; raises ``OSError`` when a chmod fails."""
     changed = []
     for path in paths:
         try:
-            mode = stat.S_IMODE(os.stat(path).st_mode)
+            st = os.stat(path)
         except FileNotFoundError:
             continue
-        if mode & _SHARED:
+        mode = stat.S_IMODE(st.st_mode)
+        if stat.S_ISREG(st.st_mode) and mode & _SHARED:
             os.chmod(path, FILE_MODE)
             changed.append((path, mode))
     return changed
@@ -59,3 +61,10 @@ def make_private(paths: Iterable[str]) -> None:
     changed = tighten(paths)
     if changed:
         log.warning(tightened_line(changed))
+
+
+def open_private(path: str, flags: int) -> int:
+    """``os.open(path, flags)`` of a file holding events: created 0600, made 0600 first if it exists open to
+    group or others (said once). Returns the descriptor; raises ``OSError``."""
+    make_private([path])
+    return os.open(path, flags | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
