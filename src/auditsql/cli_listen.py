@@ -114,7 +114,11 @@ def _args_file(ctx: click.Context, _param: click.Parameter, value: str | None) -
     show_default=True,
     help="Socket buffer.",
 )
-@click.option("--backlog-limit", type=click.IntRange(min=0, max=0xFFFFFFFF), help="Set while listening.")
+@click.option(
+    "--backlog-limit",
+    type=click.IntRange(min=0, max=0xFFFFFFFF),
+    help="Set while listening, as given (a rules file's -b only raises the limit).",
+)
 @click.option("--rate-limit", type=click.IntRange(min=0, max=0xFFFFFFFF), help="Set while listening.")
 @click.option("--backlog-wait-time", type=click.IntRange(min=0, max=0xFFFFFFFF), help="Set while listening.")
 @click.option("--loss-output", type=click.Path(dir_okay=False), help="Write loss records (JSON lines) here.")

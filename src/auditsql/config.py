@@ -106,7 +106,8 @@ class KernelConfig:
     rcvbuf: int = _opt(DEFAULT_RCVBUF, "Netlink socket receive buffer, bytes.", min=4096)
     backlog_limit: int | None = _opt(
         None,
-        "Kernel backlog limit while running (unset: as the rules file says, else as found).",
+        "Kernel backlog limit while running, set as given (unset: the rules file's -b, which only raises the "
+        "limit - a higher one, or 0 (none), stays - else as found).",
         min=0,
         flag="--backlog-limit",
     )
