@@ -143,6 +143,24 @@ def test_output_file(tmp_path: Path) -> None:
     ]
 
 
+def test_output_file_is_private(tmp_path: Path) -> None:
+    (tmp_path / "ok.log").write_text(EOE_LINE + "\n")
+    assert run(["read", "--no-resolve-ids", "-o", "new.jsonl", "ok.log"], tmp_path).returncode == 0
+    assert os.stat(tmp_path / "new.jsonl").st_mode & 0o777 == 0o600
+    old = tmp_path / "old.jsonl"
+    old.write_text("stale\n")
+    old.chmod(0o644)
+    p = run(["read", "--no-resolve-ids", "-o", "old.jsonl", "ok.log"], tmp_path)
+    assert (p.returncode, p.stderr.decode()) == (
+        0,
+        "auditsql: old.jsonl was mode 0644 (open to others; audit events can hold secrets): made 0600\n",
+    )
+    assert (old.stat().st_mode & 0o777, len(jsonl(old.read_bytes()))) == (0o600, 1)
+    # what is no regular file keeps its mode
+    assert run(["read", "--no-resolve-ids", "-o", "/dev/null", "ok.log"], tmp_path).returncode == 0
+    assert os.stat("/dev/null").st_mode & 0o777 == 0o666
+
+
 def test_stdin(tmp_path: Path) -> None:
     data = (CORPUS / "threathunters-io_laurel/record-execve.txt").read_bytes()
     p = run(["read", "--no-resolve-ids", "-"], tmp_path, stdin=data)

@@ -470,6 +470,22 @@ def test_listen_plugin_mode_reads_stdin_to_eof(tmp_path) -> None:
     assert format_stats(written)[0] == f"auditsql_pid {written['pid']} (plugin, exited)"
 
 
+def test_listen_outputs_are_private(tmp_path) -> None:
+    out, loss = tmp_path / "events.jsonl", tmp_path / "loss.jsonl"
+    out.write_bytes(b"")
+    out.chmod(0o644)
+    res = run_listen(
+        "--source", "plugin", "--no-resolve-ids", "--stats-interval", "0", "--stats-file", "",
+        "--output", str(out), "--loss-output", str(loss), stdin=PLUGIN_INPUT,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.decode().splitlines()[0] == (
+        f"auditsql: {out} was mode 0644 (open to others; audit events can hold secrets): made 0600"
+    )
+    assert [p.stat().st_mode & 0o777 for p in (out, loss)] == [0o600, 0o600]
+    assert len(out.read_bytes().splitlines()) == 2
+
+
 def test_listen_plugin_mode_refuses_kernel_options() -> None:
     res = run_listen("--source", "plugin", "--backlog-limit", "100")
     assert res.returncode == 2

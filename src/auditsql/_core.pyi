@@ -61,9 +61,15 @@ class StoreWriter:
     """The store's inserts, natively, on Python's own sqlite3 connection and SQLite library (no Python object
     per row). Raises CoreError when ``conn`` cannot be used so (the store then uses executemany)."""
 
-    def __init__(self, conn: Any, sql: dict[str, str], path: str, module_file: str) -> None: ...
+    def __init__(
+        self, conn: Any, sql: dict[str, str], path: str, module_file: str, dedupe: dict[str, Any] | None = None
+    ) -> None:
+        """``dedupe``: ``EventDedupe.spec()``; the events held already are then left out, as Python's
+        dedupe leaves them out."""
     def add(self, batch: Batch) -> int:
-        """Takes the batch's rows; returns how many."""
+        """Takes the batch's rows (less the events held already); returns how many."""
+    def present(self) -> tuple[int, int]:
+        """Events and rows left out since the writer was made."""
     def pending(self) -> int: ...
     def write(self) -> list[tuple[str, int]]:
         """Inserts every waiting row inside the caller's transaction; rows per table. Rows stay held until

@@ -67,11 +67,17 @@ __all__ = [
     "load_rules",
     "loop",
     "run_live",
+    "RAISED_BY_RULES",
+    "kept_line",
+    "plan_knobs",
     "say",
     "status_line",
 ]
 
 TICK = 0.5  # seconds between pipeline.tick() calls (closes events without EOE)
+#: settings a rules file (the built-in one's ``-b 4096`` too) only raises: a higher limit someone else set
+#: (auditd's ``-b 8192``) stays; ``--backlog-limit`` / ``[kernel] backlog_limit`` set exactly what they say
+RAISED_BY_RULES = frozenset({"backlog_limit"})
 POLL_LOST = 1.0  # seconds between kernel lost-counter polls
 
 
@@ -132,8 +138,9 @@ def compile_rule_lines(lines: Iterable[tuple[str, str]], purpose: str = "while l
 def load_rules(path: str, purpose: str = "while listening", manages: str = "listen") -> RulesFile:
     """Parse a rules file with auditsql's auditctl-compatible parser; all or nothing.
 
-    Rules to add (``-a``, ``-A``, ``-w``) are loaded and removed again on exit; ``-b``, ``-r`` and
-    ``--backlog_wait_time`` are set and restored; ``-D`` (it would delete other people's rules), ``-e``,
+    Rules to add (``-a``, ``-A``, ``-w``) are loaded and removed again on exit; ``-r`` and
+    ``--backlog_wait_time`` are set and restored, ``-b`` only raises the backlog limit (:data:`RAISED_BY_RULES`;
+    restored too); ``-D`` (it would delete other people's rules), ``-e``,
     ``-f`` and the other commands are skipped with a note. A rule to delete is an error.
     """
     from auditsql.kernel.control import ControlError, parse_rules_file
@@ -197,6 +204,9 @@ class LivePlan:
     locked_hint: str = "use --no-exclude-self and no --rules"
     #: appended to the start line
     details: list[str] = field(default_factory=list)
+    #: settings of rules loaded other than from ``rules_file`` (pushdown's copy of the built-in ``-b``): as a
+    #: rules file's, :data:`RAISED_BY_RULES` only raised; ``knobs`` win
+    rule_knobs: dict[str, int] = field(default_factory=dict)
     #: rules features add (process tree, file watches, UDP sends, pushdown): (origin label, auditctl line),
     #: loaded after the rules file in this order (a ``-A`` line is prepended by the kernel)
     extra_rules: list[tuple[str, str]] = field(default_factory=list)
@@ -245,7 +255,7 @@ def run_live(
             rules.rules.extend(compile_rule_lines(plan.extra_rules, plan.purpose).rules)
         for note in rules.notes:
             say(note)
-        knobs = {**rules.knobs, **plan.knobs}  # the command line wins
+        knobs, floors = plan_knobs({**rules.knobs, **plan.rule_knobs}, plan.knobs)
         if plan.source == "plugin":
             # auditd owns the kernel: features' rules (extra_rules) are auditd's to load (docs/operations.md)
             mode, why = "plugin", None
@@ -287,7 +297,9 @@ def run_live(
             changes = dict(knobs)
             if session.status["enabled"] == 0:
                 changes["enabled"] = 1
-            session.set(**changes)
+            session.set(raise_only=floors, **changes)
+            for name, value in session.kept.items():
+                say(kept_line(name, value, changes[name]))
         say(describe(src, why, plan.verb) + "".join(f"; {d}" for d in plan.details))
         code = loop(stop, src, session, sink, pipeline, loss, stats_interval, duration, stats_file)
     except (Stop, SnapshotInUse, SourceError) as exc:
@@ -312,6 +324,19 @@ def run_live(
                 code = code or 1
             session.close()
     return code
+
+
+def plan_knobs(from_rules: dict[str, int], given: dict[str, int]) -> tuple[dict[str, int], frozenset[str]]:
+    """The knobs to set (``given`` - the command line, the configuration - win over the rules'), and the names
+    of those only to raise: :data:`RAISED_BY_RULES` as the rules asked for them."""
+    floors = frozenset(n for n in from_rules if n in RAISED_BY_RULES and n not in given)
+    return {**from_rules, **given}, floors
+
+
+def kept_line(name: str, current: int, asked: int) -> str:
+    """What the run says of a raise-only knob it left higher than asked (``KernelSession.kept``)."""
+    now = f"{current} (no limit)" if current == 0 else str(current)
+    return f"{name} stays {now}: above the {asked} asked for (auditsql only raises it)"
 
 
 def describe(src: LiveSource, why: str | None, verb: str = "listening") -> str:
@@ -627,6 +652,9 @@ class RunSink:
 
     def status_parts(self) -> list[str]:
         parts = [f"rows {self.rows}"]
+        present = getattr(self.store, "events_present", 0)
+        if present:
+            parts.append(f"already stored {present}")
         if self.output_loss:
             parts.append(f"output drops {sum(self.output_loss.values())}")
         return parts

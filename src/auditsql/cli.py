@@ -18,6 +18,7 @@ from auditsql.cli_listen import listen
 from auditsql.cli_progress import process_file
 from auditsql.cli_query import import_logs, query, shell
 from auditsql.cli_run import run
+from auditsql.private import open_private
 from auditsql.sources.logfile import FORMATS, InputError, LogSource, not_audit_message
 
 #: the pipeline's input counters, printed per file by ``read --stats``
@@ -85,7 +86,7 @@ def read(
     out: BinaryIO
     if output:
         try:
-            out = open(output, "wb")  # noqa: SIM115 - closed below
+            out = os.fdopen(open_private(output, os.O_WRONLY | os.O_TRUNC), "wb")
         except OSError as e:
             fail(f"{output}: cannot write: {e.strerror} (choose a writable path with --output)")
             return

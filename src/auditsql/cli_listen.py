@@ -7,6 +7,7 @@ this module parses the options and writes each event as a JSON line (:class:`Jso
 from __future__ import annotations
 
 import errno
+import os
 import shlex
 import signal
 import sys
@@ -22,6 +23,7 @@ from auditsql.agent import LivePlan, run_live, say
 from auditsql.kernel.loss import DEFAULT_STATS_FILE
 from auditsql.kernel.snapshot import DEFAULT_STATE_FILE
 from auditsql.kernel.sources import DEFAULT_QUEUE, DEFAULT_RCVBUF, POLICIES, SOURCES
+from auditsql.private import open_private
 
 __all__ = ["listen"]
 
@@ -112,7 +114,11 @@ def _args_file(ctx: click.Context, _param: click.Parameter, value: str | None) -
     show_default=True,
     help="Socket buffer.",
 )
-@click.option("--backlog-limit", type=click.IntRange(min=0, max=0xFFFFFFFF), help="Set while listening.")
+@click.option(
+    "--backlog-limit",
+    type=click.IntRange(min=0, max=0xFFFFFFFF),
+    help="Set while listening, as given (a rules file's -b only raises the limit).",
+)
 @click.option("--rate-limit", type=click.IntRange(min=0, max=0xFFFFFFFF), help="Set while listening.")
 @click.option("--backlog-wait-time", type=click.IntRange(min=0, max=0xFFFFFFFF), help="Set while listening.")
 @click.option("--loss-output", type=click.Path(dir_okay=False), help="Write loss records (JSON lines) here.")
@@ -157,9 +163,9 @@ def listen(
     loss_out: BinaryIO | None = None
     try:
         if output:
-            out = open(output, "ab")  # noqa: SIM115 - closed below
+            out = os.fdopen(open_private(output, os.O_WRONLY | os.O_APPEND), "ab")
         if loss_output:
-            loss_out = open(loss_output, "ab")  # noqa: SIM115 - closed below
+            loss_out = os.fdopen(open_private(loss_output, os.O_WRONLY | os.O_APPEND), "ab")
     except OSError as exc:
         say(f"{exc.filename}: cannot write: {exc.strerror}")
         sys.exit(1)

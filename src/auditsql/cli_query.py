@@ -178,7 +178,8 @@ def import_logs(
 ) -> None:
     """Load auditd logs (FILE... or - for stdin, raw or ENRICHED) into the store's tables.
 
-    Prints a summary line on stderr: records, events and rows per table."""
+    Prints a summary line on stderr: records, events (and how many the store held already: an event is stored
+    once, so importing a file again adds nothing) and rows per table."""
     from auditsql._core import Batch, Pipeline, Settings
     from auditsql.store.sqlite import Store, StoreError
 
@@ -230,8 +231,9 @@ def import_logs(
         _fail(f"interrupted: {sum(store.counts.values())} rows stored in {db}", 130)
     st = pipeline.stats()
     per = ", ".join(f"{n}={k}" for n, k in sorted(store.counts.items()) if k)
+    present = f" ({store.events_present} already in the store)" if store.events_present else ""
     click.echo(
-        f"auditsql: imported {st['records']} records, {events} events, {sum(store.counts.values())} rows"
+        f"auditsql: imported {st['records']} records, {events} events{present}, {sum(store.counts.values())} rows"
         + (f" ({per})" if per else "")
         + f" into {db}",
         err=True,

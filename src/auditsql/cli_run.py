@@ -145,10 +145,13 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
         if (v := getattr(k, name)) is not None
     }
     pushdown: list[tuple[str, str]] = []
+    rule_knobs: dict[
+        str, int
+    ] = {}  # pushdown's copy of the built-in rules' -b: only raised, as a rules file's
     if k.pushdown and k.rules == "builtin" and k.source != "plugin":
         from auditsql.query import pushdown as pd  # docs/pushdown.md: the builtin rules, filtered
 
-        pushdown, rules_file, knobs = pd.rules(config), None, {**pd.knobs(), **knobs}
+        pushdown, rules_file, rule_knobs = pd.rules(config), None, pd.knobs()
     if k.source == "plugin" and (rules_file or knobs):
         say(
             "rules and kernel settings need a kernel source: with source plugin auditd owns the kernel",
@@ -249,6 +252,7 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
             source=k.source,
             rules_file=rules_file,
             knobs=knobs,
+            rule_knobs=rule_knobs,
             exclude_self=k.exclude_self,
             state_file=k.state_file,
             policy=k.policy,

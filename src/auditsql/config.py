@@ -106,7 +106,8 @@ class KernelConfig:
     rcvbuf: int = _opt(DEFAULT_RCVBUF, "Netlink socket receive buffer, bytes.", min=4096)
     backlog_limit: int | None = _opt(
         None,
-        "Kernel backlog limit while running (unset: as the rules file says, else as found).",
+        "Kernel backlog limit while running, set as given (unset: the rules file's -b, which only raises the "
+        "limit - a higher one, or 0 (none), stays - else as found).",
         min=0,
         flag="--backlog-limit",
     )
@@ -214,7 +215,7 @@ class ResultsLogConfig:
 
     path: str = _opt(
         DEFAULT_RESULTS_LOG,
-        "The results log (directory created 0750, file 0640); an empty string writes none.",
+        "The results log (directory created 0700, file 0600); an empty string writes none.",
         flag="--results-log",
     )
     host_identifier: str = _opt(
@@ -243,7 +244,7 @@ class EventsOutputConfig:
     """`[output.events]`: every event as one JSON line (laurel's shape, or ECS for Elastic)."""
 
     enabled: bool = _opt(False, "Write the event stream.")
-    path: str = _opt("/var/log/auditsql/events.jsonl", "The file (directory created 0750, file 0640).")
+    path: str = _opt("/var/log/auditsql/events.jsonl", "The file (directory created 0700, file 0600).")
     format: str = _opt(
         "laurel",
         "`laurel`: the event JSON of docs/event-json.md; `ecs`: Elastic Common Schema, as Auditbeat.",

@@ -77,8 +77,8 @@ def test_run_from_the_plugin_stream(tmp_path: Path) -> None:
     ]
     assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
-    assert stat.S_IMODE(results.parent.stat().st_mode) == 0o750
-    assert stat.S_IMODE(results.stat().st_mode) == 0o640
+    assert stat.S_IMODE(results.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(results.stat().st_mode) == 0o600
     with storedb.connect(db) as conn:
         assert conn.execute(
             "SELECT pid, path, cmdline, cwd, uid, auid, time FROM process_events"

@@ -407,8 +407,8 @@ def test_results_log_file_modes(tmp_path: Path) -> None:
     log = ResultsLog(str(path), "h").open()
     log.added("q", 0, [{"a": "1"}], T0)
     log.close()
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o750
-    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
     log = ResultsLog(str(path), "h").open()  # appends
     log.added("q", 1, [{"a": "2"}], T0)
     log.close()

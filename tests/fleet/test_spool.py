@@ -112,6 +112,23 @@ def test_files_are_private(tmp_path: Path) -> None:
     assert os.stat(tmp_path / "s").st_mode & 0o777 == 0o700
     assert next((tmp_path / "s").glob("*.seg")).stat().st_mode & 0o777 == 0o600
     sp.close()
+    assert (tmp_path / "s" / "cursor").stat().st_mode & 0o777 == 0o600
+
+
+def test_files_open_to_others_are_made_private_at_open(tmp_path: Path, capsys) -> None:
+    sp = Spool(str(tmp_path / "s"), 1 << 20).open()
+    sp.append([b"secret argv"])
+    sp.close()
+    (seg,) = (tmp_path / "s").glob("*.seg")
+    for p in (seg, tmp_path / "s" / "cursor"):
+        p.chmod(0o644)
+    sp = Spool(str(tmp_path / "s"), 1 << 20).open()
+    assert [p.stat().st_mode & 0o777 for p in (seg, tmp_path / "s" / "cursor")] == [0o600, 0o600]
+    assert drain(sp) == [b"secret argv"]
+    sp.close()
+    assert capsys.readouterr().err == (
+        f"auditsql: {seg} was mode 0644 (open to others; audit events can hold secrets): made 0600, and cursor\n"
+    )
 
 
 ops = st.lists(

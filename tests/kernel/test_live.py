@@ -480,6 +480,31 @@ def test_restore_from_file_after_sigkill(live_kernel: LiveKernel) -> None:
     assert not (lk.tmp / "crash.json").exists()
 
 
+@pytest.mark.parametrize("source", ["unicast", "multicast"])
+def test_rules_file_backlog_limit_is_only_raised(live_kernel: LiveKernel, source: str) -> None:
+    """A rules file's -b never lowers a limit someone else set (auditd's -b 8192), multicast beside a daemon
+    included; a higher one is set and restored on exit. --backlog-limit sets what it says, lower too."""
+    lk = live_kernel
+    found = lk.status["backlog_limit"]
+    if found < 2:
+        pytest.skip(f"backlog_limit {found}: no lower limit to ask for")
+    for asked, after, args in (
+        (found - 1, found, []),
+        (found + 5, found + 5, []),
+        (found - 1, found - 1, ["--backlog-limit", str(found - 1)]),  # explicit: as given
+    ):
+        rules = lk.tmp / f"b{asked}.rules"
+        rules.write_text(f"-b {asked}\n")
+        name = f"backlog-{source}-{asked}-{len(args)}"
+        proc, _, err = start_listen(lk, name, "--source", source, "--rules", str(rules), *args)
+        wait_listening(proc, err)
+        assert _status_now()["backlog_limit"] == after
+        kept = f"auditsql: backlog_limit stays {found}: above the {asked} asked for (auditsql only raises it)"
+        assert (kept in err.read_text().splitlines()) == (after == found)
+        assert stop(proc) == 0
+        assert _status_now() == lk.status
+
+
 def test_session_restores_only_what_it_changed(live_kernel: LiveKernel) -> None:
     lk = live_kernel
     found = lk.status

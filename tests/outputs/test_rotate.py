@@ -40,7 +40,35 @@ def test_exactly_max_files_rotated_files_are_kept(tmp_path: Path) -> None:
     assert read(tmp_path / "results.log.2.gz") == b"".join(lines(10, 40))
     assert read(tmp_path / "results.log.3.gz") == b"".join(lines(10, 30))
     for p in tmp_path.iterdir():
-        assert stat.S_IMODE(p.stat().st_mode) == 0o640
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600
+
+
+def test_existing_files_open_to_others_are_made_private(tmp_path: Path, capsys) -> None:
+    old = os.umask(0)
+    try:
+        path = tmp_path / "log" / "events.jsonl"
+        f = RotatingFile(str(path), rotate_size=100, rotate_max_files=3).open()
+        f.write_lines(lines(25))  # events.jsonl, .1, .2.gz
+        f.close()
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        assert sorted((p.name, stat.S_IMODE(p.stat().st_mode)) for p in path.parent.iterdir()) == [
+            ("events.jsonl", 0o600),
+            ("events.jsonl.1", 0o600),
+            ("events.jsonl.2.gz", 0o600),
+        ]
+        for p in path.parent.iterdir():
+            p.chmod(0o644)
+        (tmp_path / "other.txt").write_text("not ours")
+        (tmp_path / "other.txt").chmod(0o644)
+        RotatingFile(str(path), rotate_size=100, rotate_max_files=3).open().close()
+    finally:
+        os.umask(old)
+    assert sorted(stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir()) == [0o600, 0o600, 0o600]
+    assert stat.S_IMODE((tmp_path / "other.txt").stat().st_mode) == 0o644
+    assert capsys.readouterr().err == (
+        f"auditsql: {path} was mode 0644 (open to others; audit events can hold secrets): made 0600, and "
+        "events.jsonl.1, events.jsonl.2.gz\n"
+    )
 
 
 def test_max_files_one_keeps_only_the_plain_file(tmp_path: Path) -> None:

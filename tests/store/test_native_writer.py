@@ -27,7 +27,7 @@ def batches() -> list:
 
 def dump(path: Path) -> dict[str, list[tuple]]:
     conn = sqlite3.connect(path)
-    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
     out = {n: conn.execute(f"SELECT * FROM {n} ORDER BY rowid").fetchall() for n in names}
     conn.close()
     return out
@@ -124,3 +124,24 @@ def test_one_sqlite_library_in_the_process(tmp_path: Path) -> None:
     core = {p for p in libs if "_core" in p}
     assert not core  # the extension maps no SQLite of its own
     assert len({p for p in libs if "libsqlite3" in p}) <= 1
+
+
+def test_native_and_python_paths_leave_out_the_same_events(tmp_path: Path) -> None:
+    """Each event once, natively too: the same log twice (buffered, then stored) adds nothing."""
+    got = {}
+    for native in (True, False):
+        path = tmp_path / f"{native}.db"
+        s = store_with(path, native)
+        for batch in batches():
+            s.insert_batch(batch)
+        for batch in batches():  # the same events, still in the buffer
+            s.insert_batch(batch)
+        s.flush()
+        for batch in batches():  # the same events, stored
+            s.insert_batch(batch)
+        s.flush()
+        got[native] = (s.events_present, dict(s.counts))
+        s.close()
+    assert got[True] == got[False]
+    assert got[True][0] == 2 * 41
+    assert dump(tmp_path / "True.db") == dump(tmp_path / "False.db")

@@ -58,7 +58,7 @@ def test_creates_private_directories_and_file_whatever_the_umask(tmp_path):
         os.umask(old)
 
 
-def test_existing_directory_and_file_keep_their_modes(tmp_path):
+def test_an_existing_directory_keeps_its_mode_a_store_open_to_its_group_is_made_private(tmp_path, capsys):
     d = tmp_path / "shared"
     d.mkdir()
     os.chmod(d, 0o755)
@@ -67,7 +67,77 @@ def test_existing_directory_and_file_keep_their_modes(tmp_path):
     os.chmod(db, 0o640)
     _store(db).close()
     assert _mode(str(d)) == 0o755
-    assert _mode(str(db)) == 0o640
+    assert _mode(str(db)) == 0o600
+    assert capsys.readouterr().err == (
+        f"auditsql: {db} was mode 0640 (open to its group; audit events can hold secrets): made 0600\n"
+    )
+
+
+def _wal_open(db) -> sqlite3.Connection:
+    """A second writer holding the store's -wal and -shm open (they exist while it is open)."""
+    conn = sqlite3.connect(str(db))
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("INSERT INTO t_counters (n) VALUES (1)")
+    conn.commit()
+    return conn
+
+
+def test_a_world_readable_store_and_its_wal_and_shm_are_made_private(tmp_path, capsys):
+    db = tmp_path / "x.db"
+    _store(db).close()
+    other = _wal_open(db)
+    try:
+        for p in (db, f"{db}-wal", f"{db}-shm"):
+            os.chmod(p, 0o644)
+        s = _store(db)
+        assert [_mode(f"{db}{suffix}") for suffix in ("", "-wal", "-shm")] == [0o600, 0o600, 0o600]
+        s.insert([("t_counters", (2,))])
+        s.close()
+    finally:
+        other.close()
+    assert capsys.readouterr().err == (
+        f"auditsql: {db} was mode 0644 (open to others; audit events can hold secrets): made 0600, and "
+        "x.db-wal, x.db-shm\n"
+    )
+    assert _rows(str(db), "SELECT n FROM t_counters ORDER BY n") == [(1,), (2,)]
+
+
+def test_a_private_store_is_opened_as_it_is_and_nothing_is_said(tmp_path, capsys):
+    db = tmp_path / "x.db"
+    _store(db).close()
+    os.chmod(db, 0o400)  # narrower than 0600: left so (root writes it anyway)
+    _store(db).close()
+    assert _mode(str(db)) == 0o400
+    assert capsys.readouterr().err == ""
+
+
+def test_a_read_only_open_changes_no_mode(tmp_path, capsys):
+    db = tmp_path / "x.db"
+    _store(db).close()
+    os.chmod(db, 0o644)
+    Store(str(db), readonly=True, tables=TABLES).close()
+    assert _mode(str(db)) == 0o644
+    assert capsys.readouterr().err == ""
+
+
+def test_a_store_that_cannot_be_made_private_is_refused_with_one_line(tmp_path, monkeypatch):
+    db = tmp_path / "x.db"
+    _store(db).close()
+    os.chmod(db, 0o644)
+
+    def refuse(path, mode):
+        raise PermissionError(1, "Operation not permitted", path)
+
+    monkeypatch.setattr(os, "chmod", refuse)
+    with pytest.raises(StoreError) as info:
+        _store(db)
+    assert str(info.value) == (
+        f"{db} is open to group or others and cannot be made private (Operation not permitted): chmod 600 it "
+        "(and its -wal and -shm) as its owner, or pass --db with another path"
+    )
+    assert info.value.code == 1
+    monkeypatch.undo()
+    assert _mode(str(db)) == 0o644
 
 
 def test_wal_and_synchronous_normal(tmp_path):

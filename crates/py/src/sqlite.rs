@@ -16,7 +16,9 @@ use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::sync::OnceLock;
 
 use auditsql_core::rows::Cell;
-use auditsql_core::store::{PendingRows, Statement, Statements};
+use auditsql_core::store::{
+    Codec, Dedupe, EventKey, PendingRows, Statement, Statements, StoredEvents,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -24,7 +26,11 @@ use crate::pipeline::Batch;
 use crate::CoreError;
 
 const SQLITE_OK: c_int = 0;
+const SQLITE_ROW: c_int = 100;
 const SQLITE_DONE: c_int = 101;
+const SQLITE_INTEGER: c_int = 1;
+const SQLITE_TEXT: c_int = 3;
+const SQLITE_BLOB: c_int = 4;
 
 type Db = *mut c_void;
 type Stmt = *mut c_void;
@@ -39,6 +45,10 @@ type BindNullFn = unsafe extern "C" fn(Stmt, c_int) -> c_int;
 type StmtFn = unsafe extern "C" fn(Stmt) -> c_int;
 type ErrmsgFn = unsafe extern "C" fn(Db) -> *const c_char;
 type FilenameFn = unsafe extern "C" fn(Db, *const c_char) -> *const c_char;
+type ColumnTypeFn = unsafe extern "C" fn(Stmt, c_int) -> c_int;
+type ColumnIntFn = unsafe extern "C" fn(Stmt, c_int) -> i64;
+type ColumnPtrFn = unsafe extern "C" fn(Stmt, c_int) -> *const c_void;
+type ColumnBytesFn = unsafe extern "C" fn(Stmt, c_int) -> c_int;
 
 /// The SQLite functions used, resolved in the already loaded library.
 struct Api {
@@ -54,6 +64,11 @@ struct Api {
     finalize: StmtFn,
     errmsg: ErrmsgFn,
     db_filename: FilenameFn,
+    column_type: ColumnTypeFn,
+    column_int64: ColumnIntFn,
+    column_text: ColumnPtrFn,
+    column_blob: ColumnPtrFn,
+    column_bytes: ColumnBytesFn,
 }
 
 /// `SQLITE_STATIC`: the bound bytes outlive the step (the rows are held until the store clears them).
@@ -105,6 +120,11 @@ fn load_api(module_file: &str) -> Result<Api, String> {
         finalize: sym!("sqlite3_finalize" as StmtFn),
         errmsg: sym!("sqlite3_errmsg" as ErrmsgFn),
         db_filename: sym!("sqlite3_db_filename" as FilenameFn),
+        column_type: sym!("sqlite3_column_type" as ColumnTypeFn),
+        column_int64: sym!("sqlite3_column_int64" as ColumnIntFn),
+        column_text: sym!("sqlite3_column_text" as ColumnPtrFn),
+        column_blob: sym!("sqlite3_column_blob" as ColumnPtrFn),
+        column_bytes: sym!("sqlite3_column_bytes" as ColumnBytesFn),
     })
 }
 
@@ -138,6 +158,72 @@ impl Prepared {
         } else {
             Err(self.error())
         }
+    }
+}
+
+impl Prepared {
+    fn prepare(api: &'static Api, db: Db, sql: &CStr) -> Result<Prepared, String> {
+        let mut stmt: Stmt = std::ptr::null_mut();
+        // SAFETY: db is the open connection (kept open by the Python connection object the writer holds);
+        // sql is NUL-terminated; stmt receives the new statement or NULL.
+        let rc = unsafe { (api.prepare_v2)(db, sql.as_ptr(), -1, &mut stmt, std::ptr::null_mut()) };
+        // (finalizing a NULL statement, when preparing failed, does nothing)
+        let p = Prepared { api, db, stmt };
+        if rc != SQLITE_OK || stmt.is_null() {
+            return Err(p.error());
+        }
+        Ok(p)
+    }
+
+    /// Column `i` of the current result row (integers, text and blobs; anything else is NULL).
+    fn column(&self, i: c_int) -> Cell {
+        let a = self.api;
+        // SAFETY: stmt is positioned on a result row (step returned SQLITE_ROW); the text or blob pointer
+        // and its length are read at once and copied, before the next step.
+        unsafe {
+            match (a.column_type)(self.stmt, i) {
+                SQLITE_INTEGER => Cell::Int((a.column_int64)(self.stmt, i)),
+                t @ (SQLITE_TEXT | SQLITE_BLOB) => {
+                    let p = if t == SQLITE_TEXT {
+                        (a.column_text)(self.stmt, i)
+                    } else {
+                        (a.column_blob)(self.stmt, i)
+                    };
+                    let n = usize::try_from((a.column_bytes)(self.stmt, i)).unwrap_or(0);
+                    let bytes = if p.is_null() || n == 0 {
+                        Vec::new()
+                    } else {
+                        std::slice::from_raw_parts(p.cast::<u8>(), n).to_vec()
+                    };
+                    if t == SQLITE_TEXT {
+                        Cell::Text(String::from_utf8_lossy(&bytes).into_owned())
+                    } else {
+                        Cell::Blob(bytes)
+                    }
+                }
+                _ => Cell::Null,
+            }
+        }
+    }
+
+    /// Runs the statement with what is bound; every result row's first `columns` columns.
+    fn query(&mut self, columns: c_int) -> Result<Vec<Vec<Cell>>, String> {
+        let a = self.api;
+        let mut out = Vec::new();
+        let result = loop {
+            // SAFETY: stmt is a live prepared statement with every parameter bound.
+            match unsafe { (a.step)(self.stmt) } {
+                SQLITE_ROW => out.push((0..columns).map(|i| self.column(i)).collect()),
+                SQLITE_DONE => break Ok(out),
+                _ => break Err(self.error()),
+            }
+        };
+        // SAFETY: as above.
+        unsafe {
+            (a.reset)(self.stmt);
+            (a.clear_bindings)(self.stmt);
+        }
+        result
     }
 }
 
@@ -205,6 +291,41 @@ struct Conn {
     db: Db,
     sql: HashMap<String, CString>,
     prepared: HashMap<&'static str, Prepared>,
+    /// the stored events' time span, and the events under one eid (for the dedupe)
+    span: Option<Prepared>,
+    lookup: Option<Prepared>,
+}
+
+impl StoredEvents for Conn {
+    fn span(&mut self) -> Result<Option<(i64, i64)>, String> {
+        let Some(q) = self.span.as_mut() else {
+            return Ok(None);
+        };
+        let rows = q.query(2)?;
+        Ok(match rows.first().map(|r| (&r[0], &r[1])) {
+            Some((Cell::Int(lo), Cell::Int(hi))) => Some((*lo, *hi)),
+            _ => None,
+        })
+    }
+
+    fn stored(&mut self, eid: &str) -> Result<Vec<(Cell, Cell)>, String> {
+        let Some(q) = self.lookup.as_mut() else {
+            return Ok(Vec::new());
+        };
+        // bound as SQLITE_STATIC: the value must live until the query is done
+        let key = Cell::Text(eid.to_string());
+        q.bind(0, &key)?;
+        let rows = q.query(2)?;
+        drop(key);
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                let blob = r.pop().unwrap_or(Cell::Null);
+                let node = r.pop().unwrap_or(Cell::Null);
+                (node, blob)
+            })
+            .collect())
+    }
 }
 
 // SAFETY: the connection is SQLite's, opened by Python's sqlite3 module in serialized mode (its own mutex);
@@ -222,21 +343,7 @@ impl Statements for Conn {
                 .sql
                 .get(table)
                 .ok_or_else(|| format!("unknown table {table}: not in the table registry"))?;
-            let mut stmt: Stmt = std::ptr::null_mut();
-            // SAFETY: db is the open connection (kept open by the Python connection object this writer holds);
-            // sql is NUL-terminated; stmt receives the new statement or NULL.
-            let rc = unsafe {
-                (self.api.prepare_v2)(self.db, sql.as_ptr(), -1, &mut stmt, std::ptr::null_mut())
-            };
-            // (finalizing a NULL statement, when preparing failed, does nothing)
-            let p = Prepared {
-                api: self.api,
-                db: self.db,
-                stmt,
-            };
-            if rc != SQLITE_OK || stmt.is_null() {
-                return Err(p.error());
-            }
+            let p = Prepared::prepare(self.api, self.db, sql)?;
             self.prepared.insert(table, p);
         }
         self.prepared
@@ -253,6 +360,30 @@ pub struct StoreWriter {
     /// the Python connection: kept alive while its handle is used
     _owner: Py<PyAny>,
     pending: PendingRows,
+    dedupe: Option<Dedupe>,
+    /// decodes two different blobs to compare their records (the dedupe's last resort)
+    codec: Codec,
+}
+
+/// Where the events' identity sits (Python's `EventDedupe`): the events table and its storage table, the
+/// positions of `eid`, `node`, `blob` and `time` in its rows, and `{table: eid position}` of the tables
+/// whose rows go with the event.
+#[derive(FromPyObject)]
+pub struct DedupeSpec {
+    #[pyo3(item)]
+    table: String,
+    #[pyo3(item)]
+    storage: String,
+    #[pyo3(item)]
+    eid: usize,
+    #[pyo3(item)]
+    node: usize,
+    #[pyo3(item)]
+    blob: usize,
+    #[pyo3(item)]
+    time: Option<usize>,
+    #[pyo3(item)]
+    eid_of: HashMap<String, usize>,
 }
 
 /// The `sqlite3 *` of a `sqlite3.Connection` (see the module's documentation).
@@ -282,11 +413,13 @@ impl StoreWriter {
     /// order of the core's rows; `module_file`: `_sqlite3.__file__`. Raises CoreError when the connection
     /// cannot be used natively (the store then writes through `executemany`).
     #[new]
+    #[pyo3(signature = (conn, sql, path, module_file, dedupe = None))]
     fn new(
         conn: &Bound<'_, PyAny>,
         sql: &Bound<'_, PyDict>,
         path: &str,
         module_file: &str,
+        dedupe: Option<DedupeSpec>,
     ) -> PyResult<Self> {
         let api = api(module_file).map_err(CoreError::new_err)?;
         let db = handle_of(conn)?;
@@ -313,25 +446,77 @@ impl StoreWriter {
             let text = CString::new(text).map_err(|_| CoreError::new_err("NUL in SQL"))?;
             statements.insert(table, text);
         }
+        let (mut span, mut lookup, mut key) = (None, None, None);
+        if let Some(d) = dedupe {
+            let storage = &d.storage;
+            let q = |sql: String| {
+                let sql = CString::new(sql).map_err(|_| CoreError::new_err("NUL in SQL"))?;
+                Prepared::prepare(api, db, &sql).map_err(CoreError::new_err)
+            };
+            span = Some(q(format!(
+                "SELECT (SELECT min(time) FROM {storage}), (SELECT max(time) FROM {storage})"
+            ))?);
+            lookup = Some(q(format!(
+                "SELECT node, blob FROM {storage} WHERE eid = ?"
+            ))?);
+            key = Some(EventKey {
+                table: d.table,
+                eid: d.eid,
+                node: d.node,
+                blob: d.blob,
+                time: d.time,
+                eid_of: d.eid_of.into_iter().collect(),
+            });
+        }
         Ok(StoreWriter {
             conn: Some(Conn {
                 api,
                 db,
                 sql: statements,
                 prepared: HashMap::new(),
+                span,
+                lookup,
             }),
             _owner: conn.clone().unbind(),
             pending: PendingRows::default(),
+            dedupe: key.map(Dedupe::new),
+            codec: Codec::new(),
         })
     }
 
-    /// Takes the batch's rows (they are not made Python objects; the batch's `rows` is empty afterwards).
-    /// Returns how many.
-    fn add(&mut self, mut batch: PyRefMut<'_, Batch>) -> usize {
+    /// Takes the batch's rows (they are not made Python objects; the batch's `rows` is empty afterwards),
+    /// less the events the store or this writer holds already (with a dedupe). Returns how many were taken.
+    fn add(&mut self, py: Python<'_>, mut batch: PyRefMut<'_, Batch>) -> PyResult<usize> {
         let rows = batch.take_rows();
+        drop(batch);
+        let rows = match (self.dedupe.as_mut(), self.conn.as_mut()) {
+            (Some(d), Some(conn)) => {
+                let codec = &mut self.codec;
+                py.detach(|| {
+                    let codec = std::cell::RefCell::new(codec);
+                    let same = |a: &[u8], b: &[u8]| {
+                        let mut c = codec.borrow_mut();
+                        match (c.decode(a), c.decode(b)) {
+                            (Ok(x), Ok(y)) => x.records().eq(y.records()),
+                            _ => false,
+                        }
+                    };
+                    d.filter(rows, conn, same)
+                })
+                .map_err(CoreError::new_err)?
+            }
+            _ => rows,
+        };
         let n = rows.len();
         self.pending.extend(rows);
-        n
+        Ok(n)
+    }
+
+    /// Events and rows left out since the writer was made: `(events, rows)`.
+    fn present(&self) -> (u64, u64) {
+        self.dedupe
+            .as_ref()
+            .map_or((0, 0), |d| (d.events_present, d.rows_present))
     }
 
     /// Rows waiting.
@@ -352,9 +537,12 @@ impl StoreWriter {
             .map_err(CoreError::new_err)
     }
 
-    /// Forgets the waiting rows.
+    /// Forgets the waiting rows (committed, or rolled back).
     fn clear(&mut self) {
         self.pending.clear();
+        if let Some(d) = self.dedupe.as_mut() {
+            d.forget();
+        }
     }
 
     /// Finalizes the statements (before the connection closes). Idempotent.

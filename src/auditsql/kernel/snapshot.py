@@ -12,6 +12,11 @@ nobody changed it since: a knob is set back only if it still has the value audit
 rule is deleted (already gone is fine), the daemon pid is set to 0 only if it is still auditsql's. Rules
 and knobs that others changed meanwhile are left alone and reported.
 
+A knob may be set "raise only" (:meth:`KernelSession.set`'s ``raise_only``; a rules file's ``-b``): the current
+value is read first and a higher one (or 0, no limit) stays as it is - another consumer (auditd's ``-b 8192``)
+set it for its own bursts, and a lower limit beside it would lose its records. The knobs left so are in
+:attr:`KernelSession.kept`.
+
 The state file belongs to one process (pid and start time): a second run finding the file of a live owner
 refuses to touch it; finding the file of a dead owner (SIGKILL), it undoes that run's changes first.
 """
@@ -23,6 +28,7 @@ import json
 import os
 import struct
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +45,7 @@ __all__ = [
     "list_rules",
     "process_alive",
     "process_name",
+    "raises",
     "restore_from_file",
 ]
 
@@ -59,6 +66,11 @@ AUDIT_EQUAL = 0x40000000
 AUDIT_BITMASK_SIZE = 64
 AUDIT_MAX_FIELDS = 64
 _RULE_HEAD = struct.Struct("=3I")
+
+
+def raises(current: int, wanted: int) -> bool:
+    """Whether a limit of ``wanted`` is above ``current``, 0 being no limit (above every other value)."""
+    return current != 0 and (wanted == 0 or wanted > current)
 
 
 class SnapshotInUse(RuntimeError):
@@ -248,6 +260,8 @@ class KernelSession:
         self.state: _State | None = None
         #: what undoing a crashed run's state file did when this session began, if there was one
         self.recovered: RestoreReport | None = None
+        #: raise-only knobs :meth:`set` left as they were, the current value higher: {name: current}
+        self.kept: dict[str, int] = {}
 
     # -- begin -------------------------------------------------------------------------------------------
 
@@ -302,8 +316,10 @@ class KernelSession:
 
     # -- changes -----------------------------------------------------------------------------------------
 
-    def set(self, **knobs: int) -> dict[str, int]:
-        """AUDIT_SET the knobs that differ from the current value; returns those changed ({name: old})."""
+    def set(self, raise_only: Collection[str] = (), **knobs: int) -> dict[str, int]:
+        """AUDIT_SET the knobs that differ from the current value; returns those changed ({name: old}). A knob
+        named in ``raise_only`` is set only above its current value (:func:`raises`); else it is noted in
+        :attr:`kept`."""
         state = self._need()
         unknown = set(knobs) - set(SETTABLE)
         if unknown:
@@ -317,6 +333,9 @@ class KernelSession:
         for name, value in knobs.items():
             old = int(getattr(current, name) or 0)
             if old == value:
+                continue
+            if name in raise_only and not raises(old, value):
+                self.kept[name] = old
                 continue
             first = state.changes.get(name, {}).get("from", old)
             state.changes[name] = {"from": first, "to": value}

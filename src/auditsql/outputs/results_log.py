@@ -151,7 +151,8 @@ class ResultsLog:
         self.lines = 0
 
     def open(self) -> ResultsLog:
-        """Create the directory (0750) and the file (0640) if missing, and open it for appending."""
+        """Create the directory (0700) and the file (0600) if missing, and open it for appending (an existing
+        file open to group or others is made 0600: :mod:`auditsql.outputs.rotate`)."""
         if self._out is not None or self._file is not None or self.path is None:
             return self
         path = self.path

@@ -11,7 +11,9 @@ auditsql does the same, except that the compression is gzip (``PATH.2.gz``...), 
 zstd in Python 3.11; ``zcat`` and ``zgrep`` read them. Compressing a 25 MiB file takes a fraction of a second,
 so it runs on a thread of its own: the writer only renames. Until it is done the file is ``PATH.2`` (plain);
 it becomes ``PATH.2.gz`` atomically (written as ``PATH.2.gz.tmp``, then renamed). A ``PATH.2`` left by a crash
-is compressed when the file is next opened. New files get mode 0640 (osquery's ``--logger_mode``).
+is compressed when the file is next opened. New files get mode 0600 in a 0700 directory (osquery's
+``--logger_mode`` is 0640; the lines carry what events carry: command lines, users, paths), and an existing file,
+rotated ones included, open to group or others is made 0600 when opened (:mod:`auditsql.private`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import os
 import shutil
 import threading
 from collections.abc import Iterable
+
+from auditsql.private import DIR_MODE, FILE_MODE, make_private
 
 __all__ = ["RotatingFile", "rotated_names"]
 
@@ -43,8 +47,8 @@ class RotatingFile:
         rotate: bool = True,
         rotate_size: int = 25 * 1024 * 1024,
         rotate_max_files: int = 25,
-        mode: int = 0o640,
-        dir_mode: int = 0o750,
+        mode: int = FILE_MODE,
+        dir_mode: int = DIR_MODE,
     ) -> None:
         self.path = path
         self.rotate_enabled = rotate
@@ -68,6 +72,7 @@ class RotatingFile:
             os.chmod(parent, self.dir_mode)
         if os.path.isdir(self.path):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), self.path)
+        make_private([self.path, self.path + ".2", *rotated_names(self.path, self.max_files)])
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self.mode)
         self.size = os.fstat(self._fd).st_size
         if os.path.exists(self.path + ".2"):  # a compression a crash interrupted

@@ -1,6 +1,6 @@
 """A bounded on-disk FIFO of byte records: the NATS output's spool while the server is unreachable.
 
-Layout (one directory, mode 0700)
+Layout (one directory, mode 0700; files 0600, an existing one open to group or others made 0600 at open)
     ``NNNNNNNNNNNNNNNNNNNN.seg`` segment files, numbered in order, each a run of records
     ``<u32 length><u32 crc32><payload>`` (little endian); a new segment starts when the current one reaches
     ``segment_bytes``. ``cursor`` holds ``{"segment": N, "offset": BYTES}``: where the first record not yet
@@ -36,6 +36,8 @@ import struct
 import threading
 import zlib
 from collections import deque
+
+from auditsql.private import DIR_MODE, FILE_MODE, make_private
 
 __all__ = ["DEFAULT_SEGMENT_BYTES", "Spool", "SpoolError"]
 
@@ -86,10 +88,11 @@ class Spool:
         d = self.directory
         fix = "set [output.nats] spool_dir to a writable directory, or run as root"
         try:
-            os.makedirs(d, mode=0o700, exist_ok=True)
+            os.makedirs(d, mode=DIR_MODE, exist_ok=True)
             if not os.access(d, os.W_OK | os.X_OK):
                 raise SpoolError(f"cannot write the spool {d}: permission denied ({fix})")
             names = sorted(n for n in os.listdir(d) if n.endswith(_SUFFIX) and n[: -len(_SUFFIX)].isdigit())
+            make_private(os.path.join(d, n) for n in [*names, "cursor"])
         except PermissionError:
             raise SpoolError(f"cannot create the spool {d}: permission denied ({fix})") from None
         except OSError as exc:
@@ -157,7 +160,7 @@ class Spool:
         if self._wfd is not None:
             os.close(self._wfd)
         path = os.path.join(self.directory, _seg_name(n))
-        self._wfd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._wfd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         self._wseg = n
         self._segs.setdefault(n, 0)
 
@@ -292,7 +295,7 @@ class Spool:
         path = os.path.join(self.directory, "cursor")
         tmp = path + ".tmp"
         data = json.dumps({"segment": self._cur[0], "offset": self._cur[1]}).encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
         try:
             os.write(fd, data)
             if sync:

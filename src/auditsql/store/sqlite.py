@@ -8,10 +8,13 @@ Durability and consistency
     the last committed batches on a power failure or kernel crash (never consistency); a process kill loses only
     the rows still buffered in memory (at most ``batch_rows`` rows or ``batch_seconds`` seconds of them).
 
-Permissions
+Permissions (:mod:`auditsql.private`)
     Audit events name users, commands and arguments (sometimes passwords typed on a command line), so the store
     is private: a directory the store creates is mode 0700 and a database file it creates is mode 0600 (SQLite
-    gives its ``-wal`` and ``-shm`` files the database file's mode). An existing file or directory keeps its mode.
+    gives its ``-wal`` and ``-shm`` files the database file's mode). An existing store that group or others
+    may access is made 0600 with its ``-wal`` and ``-shm`` when opened for writing (one warning line says so);
+    when that chmod fails the store is refused with one line. A read-only open changes nothing. An existing
+    directory keeps its mode (it may be shared).
 
 Retention (osquery's ``events_expiry`` and ``events_max``)
     ``retention(expiry_seconds, max_rows)`` deletes, in every event table, the rows whose ``time`` (the audit
@@ -31,6 +34,11 @@ Compact events (docs/store.md)
     ``sections`` and ``raw`` are derived on read by the native core's SQL functions
     (:mod:`auditsql.store.functions`, registered on every connection). The dictionaries the blobs use are kept in
     the store (``audit_dictionaries``), so a store stays readable by a program that ships newer ones.
+
+Each event once (:mod:`auditsql.store.dedupe`)
+    ``insert()`` leaves out an event the store or its buffer holds already (same ``node``, ``eid`` and
+    records) with the rows it gave the other tables, so importing a file twice stores it once
+    (:attr:`Store.events_present` counts them).
 
 Size (``max_size``)
     Beside age and row count, ``retention(..., max_size=N)`` keeps the pages in use under N bytes: when over,
@@ -58,11 +66,14 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from auditsql.private import DIR_MODE, FILE_MODE, make_private
+from auditsql.store.dedupe import EventDedupe
 from auditsql.store.functions import DICTIONARY_TABLE
 from auditsql.store.functions import install as install_functions
 from auditsql.tables.registry import _SQLITE_TYPES
 
 if TYPE_CHECKING:
+    from auditsql._core import StoreFunctions
     from auditsql.tables.registry import Table
 
 __all__ = [
@@ -134,10 +145,26 @@ def _make_private_dirs(parent: str) -> None:
         d = nd
     for d in reversed(missing):
         try:
-            os.mkdir(d, 0o700)
+            os.mkdir(d, DIR_MODE)
         except FileExistsError:
             continue
-        os.chmod(d, 0o700)
+        os.chmod(d, DIR_MODE)
+
+
+#: the files SQLite keeps beside a store in WAL mode (and the rollback journal of an older one)
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _make_private(path: str) -> None:
+    """Make the store and the files beside it 0600 where group or others may access them (said once); one
+    line when that fails."""
+    try:
+        make_private([path, *(path + suffix for suffix in _SIDE_FILES)])
+    except OSError as e:
+        raise StoreError(
+            f"{path} is open to group or others and cannot be made private ({e.strerror}): chmod 600 it (and its "
+            "-wal and -shm) as its owner, or pass --db with another path"
+        ) from None
 
 
 def _core_error() -> type[Exception]:
@@ -179,10 +206,25 @@ class Store:
         #: the last retention pass's deletions by cause: {"age"|"rows"|"size": {table: rows}}
         self.last_retention: dict[str, dict[str, int]] = {}
         self.batches = 0
+        self._functions: StoreFunctions | None = None
+        #: leaves out of inserts the events already stored (``auditsql.store.dedupe``; None: tables without them)
+        self.dedupe = None if readonly else EventDedupe.for_tables(self.tables, self._raw_bytes)
         self.conn = self._open_ro() if readonly else self._open_rw()
         #: the native writer (auditsql._core.StoreWriter) of batches' rows on this connection: made on first
         #: use; False when this Python's sqlite3 cannot be shared with it (rows then go through executemany)
         self._native: Any = None
+        #: events the native writer left out, once it is closed
+        self._native_present_closed = 0
+
+    @property
+    def events_present(self) -> int:
+        """Events left out of inserts since the store was opened: it held them already (same eid, node and
+        records)."""
+        native = self._native.present()[0] if self._native else self._native_present_closed
+        return native + (0 if self.dedupe is None else self.dedupe.events_present)
+
+    def _raw_bytes(self, blob: bytes) -> bytes | None:
+        return None if self._functions is None else self._functions.audit_raw_bytes(blob)
 
     # -- opening -----------------------------------------------------------------------------------------------
 
@@ -216,11 +258,11 @@ class Store:
                 _make_private_dirs(parent)
             if not os.path.exists(path):
                 try:
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
                 except FileExistsError:
                     pass
                 else:
-                    os.fchmod(fd, 0o600)
+                    os.fchmod(fd, FILE_MODE)
                     os.close(fd)
             elif os.path.isdir(path):
                 raise StoreError(f"cannot use {path} as the database: it is a directory ({fix})")
@@ -235,6 +277,7 @@ class Store:
             # whose file is it? checked before anything is written to it (journal_mode rewrites its header)
             try:
                 check_owner(conn, path, self.tables.values())
+                _make_private(path)  # ours: its -wal and -shm too (reading may have just created them)
             except StoreError:
                 conn.close()
                 raise
@@ -246,7 +289,7 @@ class Store:
         if str(mode).lower() != "wal":
             conn.close()
             raise StoreError(f"cannot open database {path}: WAL mode unavailable on this filesystem ({fix})")
-        install_functions(conn)
+        self._functions = install_functions(conn)
         return conn
 
     # -- schema ------------------------------------------------------------------------------------------------
@@ -279,13 +322,16 @@ class Store:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise StoreError(f"cannot create the tables in {self.path}: {e}") from None
-        install_functions(conn)  # again: the store's dictionaries are known now
+        self._functions = install_functions(conn)  # again: the store's dictionaries are known now
 
     # -- inserting ---------------------------------------------------------------------------------------------
 
     def insert(self, rows: Iterable[tuple[str, tuple]]) -> None:
-        """Buffer ``(table, row)`` pairs (row in the table's column order); commit when a batch is full or old."""
+        """Buffer ``(table, row)`` pairs (row in the table's column order); commit when a batch is full or old.
+        An event the store (or the buffer) holds already is left out, with its rows (:attr:`events_present`)."""
         with self._lock:
+            if self.dedupe is not None:
+                rows = self._dedupe(rows if isinstance(rows, list) else list(rows))
             self._added(self._buffer(rows))
 
     def _buffer(self, rows: Iterable[tuple[str, tuple]]) -> int:
@@ -301,11 +347,20 @@ class Store:
 
     def insert_batch(self, batch: Any) -> int:
         """Buffer an ``auditsql._core.Batch``'s rows, natively (no Python object per row) when this Python's
-        sqlite3 allows it; commit like :meth:`insert`. The batch's ``rows`` is empty afterwards. Returns the
-        number of rows."""
+        sqlite3 allows it; commit like :meth:`insert`, events already held left out the same way. The batch's
+        ``rows`` is empty afterwards. Returns the number of rows buffered."""
         with self._lock:
             native = self._writer()
-            n = native.add(batch) if native else self._buffer(batch.rows)
+            if not native:
+                rows = batch.rows
+                if self.dedupe is not None:
+                    rows = self._dedupe(rows)
+                n = self._buffer(rows)
+            else:
+                try:
+                    n = native.add(batch)
+                except _core_error() as e:
+                    raise StoreError(f"cannot read the stored events of {self.path}: {e}") from None
             self._added(n)
             return n
 
@@ -318,7 +373,8 @@ class Store:
                 from auditsql._core import CoreError, StoreWriter  # noqa: PLC0415
 
                 try:
-                    self._native = StoreWriter(self.conn, self._insert_sql, self.path, _sqlite3.__file__)
+                    spec = None if self.dedupe is None else self.dedupe.spec()
+                    self._native = StoreWriter(self.conn, self._insert_sql, self.path, _sqlite3.__file__, spec)
                 except (CoreError, OSError):
                     self._native = False
         return self._native
@@ -331,6 +387,14 @@ class Store:
         self._npending += n
         if self._npending >= self.batch_rows or time.monotonic() - self._first_pending >= self.batch_seconds:
             self._flush()
+
+    def _dedupe(self, rows: list[tuple[str, tuple]]) -> list[tuple[str, tuple]]:
+        assert self.dedupe is not None
+        self._writable()
+        try:
+            return self.dedupe.filter(self.conn, rows, self._pending[self.dedupe.events.name])
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot read the stored events of {self.path}: {e}") from None
 
     def tick(self) -> None:
         """Commit the buffer if its oldest row waited ``batch_seconds`` (call it from an idle loop)."""
@@ -374,9 +438,11 @@ class Store:
     def _clear(self) -> None:
         for rows in self._pending.values():
             rows.clear()
+        self._npending = 0
+        if self.dedupe is not None:
+            self.dedupe.forget()
         if self._native:
             self._native.clear()
-        self._npending = 0
 
     # -- retention ---------------------------------------------------------------------------------------------
 
@@ -526,6 +592,7 @@ class Store:
                 conn.execute("PRAGMA optimize")
         finally:
             if self._native:
+                self._native_present_closed = self._native.present()[0]
                 self._native.close()  # its statements, before the connection
             self._native = False
             conn.close()

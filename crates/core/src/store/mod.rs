@@ -9,7 +9,7 @@ pub mod writer;
 
 pub use codec::{Codec, CodecError, DecodedEvent};
 pub use functions::Functions;
-pub use writer::{PendingRows, Statement, Statements};
+pub use writer::{Dedupe, EventKey, PendingRows, Statement, Statements, StoredEvents};
 
 /// The blob of an event given as its records' texts (an older store's `raw` column, upgraded): each text is
 /// parsed again as a log line, and kept byte for byte whatever the parser makes of it.

@@ -5,6 +5,8 @@
 //! Python's own `sqlite3` module loaded, on that module's connection, inside the transaction the store
 //! opened. One SQLite per process, one connection per store (docs/native-core.md, "SQLite: one copy").
 
+use std::collections::HashMap;
+
 use crate::rows::{Cell, Row};
 
 /// One prepared `INSERT` of one table, its parameters in the table's stored column order.
@@ -97,6 +99,130 @@ impl PendingRows {
             done.push((*table, rows.len()));
         }
         Ok(done)
+    }
+}
+
+/// Where an event's identity sits in the rows: the events table (one row per event, the event's first
+/// row) and the other tables whose rows carry its `eid` (tables of upserts are left out: idempotent already).
+#[derive(Debug, Clone)]
+pub struct EventKey {
+    pub table: String,
+    pub eid: usize,
+    pub node: usize,
+    pub blob: usize,
+    pub time: Option<usize>,
+    pub eid_of: Vec<(String, usize)>,
+}
+
+/// What the store holds: its events' time span, and the events stored under one `eid`.
+pub trait StoredEvents {
+    /// (oldest, newest) `time` of the stored events; None when there is none.
+    fn span(&mut self) -> Result<Option<(i64, i64)>, String>;
+    /// `(node, blob)` of each stored event under `eid`.
+    fn stored(&mut self, eid: &str) -> Result<Vec<(Cell, Cell)>, String>;
+}
+
+/// Each event stored once (Python's `auditsql.store.dedupe`, for rows that never become Python objects): an
+/// event the store or the buffer holds already (same `eid`, `node` and records) is left out with its rows.
+/// Only the events whose time falls within the stored events' span are looked up, so an import or a live
+/// run, whose events are newer than every stored one, costs one span probe per batch.
+#[derive(Debug)]
+pub struct Dedupe {
+    key: EventKey,
+    /// the buffer's events: eid -> (node, blob) of each
+    buffered: HashMap<String, Vec<(Cell, Cell)>>,
+    /// events and rows left out since the store was opened
+    pub events_present: u64,
+    pub rows_present: u64,
+}
+
+impl Dedupe {
+    pub fn new(key: EventKey) -> Self {
+        Self {
+            key,
+            buffered: HashMap::new(),
+            events_present: 0,
+            rows_present: 0,
+        }
+    }
+
+    /// `rows` less the events held already and their rows. `same(a, b)`: two different blobs hold the same
+    /// records (another dictionary, another `closed_by`).
+    pub fn filter<D: StoredEvents + ?Sized>(
+        &mut self,
+        rows: Vec<Row>,
+        db: &mut D,
+        same: impl Fn(&[u8], &[u8]) -> bool,
+    ) -> Result<Vec<Row>, String> {
+        let key = &self.key;
+        if !rows.iter().any(|r| r.table == key.table) {
+            return Ok(rows);
+        }
+        let span = db.span()?;
+        let mut out = Vec::with_capacity(rows.len());
+        let mut skip: Option<String> = None;
+        for row in rows {
+            if row.table == key.table {
+                skip = None;
+                let Some(Cell::Text(eid)) = row.cells.get(key.eid) else {
+                    out.push(row);
+                    continue;
+                };
+                let node = row.cells.get(key.node).cloned().unwrap_or(Cell::Null);
+                let blob = row.cells.get(key.blob).cloned().unwrap_or(Cell::Null);
+                let probe = match (span, key.time.and_then(|t| row.cells.get(t))) {
+                    (None, _) => false,
+                    (Some((lo, hi)), Some(Cell::Int(t))) => lo <= *t && *t <= hi,
+                    (Some(_), _) => true,
+                };
+                let mut seen = self.buffered.get(eid).is_some_and(|known| {
+                    known
+                        .iter()
+                        .any(|(n, b)| *n == node && same_blob(b, &blob, &same))
+                });
+                if !seen && probe {
+                    seen = db
+                        .stored(eid)?
+                        .iter()
+                        .any(|(n, b)| *n == node && same_blob(b, &blob, &same));
+                }
+                if seen {
+                    self.events_present += 1;
+                    skip = Some(eid.clone());
+                    continue;
+                }
+                self.buffered
+                    .entry(eid.clone())
+                    .or_default()
+                    .push((node, blob));
+            } else if let Some(gone) = &skip {
+                let pos = key
+                    .eid_of
+                    .iter()
+                    .find(|(t, _)| t == row.table)
+                    .map(|(_, p)| *p);
+                if let Some(Cell::Text(e)) = pos.and_then(|p| row.cells.get(p)) {
+                    if e == gone {
+                        self.rows_present += 1;
+                        continue;
+                    }
+                }
+            }
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    /// The buffer was committed (the store holds its events now) or dropped.
+    pub fn forget(&mut self) {
+        self.buffered.clear();
+    }
+}
+
+fn same_blob(a: &Cell, b: &Cell, same: &impl Fn(&[u8], &[u8]) -> bool) -> bool {
+    match (a, b) {
+        (Cell::Blob(x), Cell::Blob(y)) => x == y || same(x, y),
+        _ => a == b,
     }
 }
 
@@ -197,5 +323,117 @@ mod tests {
         assert_eq!(db.tables[0].1.rows.len(), 1);
         let err = p.write(&mut Db::default()).unwrap_err();
         assert_eq!(err, "a: no such table: a");
+    }
+
+    /// A store of (eid, node, blob, time) events.
+    #[derive(Default)]
+    struct Stored {
+        events: Vec<(String, Cell, Cell, i64)>,
+        probes: usize,
+    }
+
+    impl StoredEvents for Stored {
+        fn span(&mut self) -> Result<Option<(i64, i64)>, String> {
+            let times = self.events.iter().map(|e| e.3);
+            Ok(times.clone().min().zip(times.max()))
+        }
+        fn stored(&mut self, eid: &str) -> Result<Vec<(Cell, Cell)>, String> {
+            self.probes += 1;
+            Ok(self
+                .events
+                .iter()
+                .filter(|e| e.0 == eid)
+                .map(|e| (e.1.clone(), e.2.clone()))
+                .collect())
+        }
+    }
+
+    fn key() -> EventKey {
+        EventKey {
+            table: "ev".into(),
+            eid: 0,
+            node: 1,
+            blob: 2,
+            time: Some(3),
+            eid_of: vec![("proc".into(), 0)],
+        }
+    }
+
+    fn event(eid: &str, blob: &[u8], time: i64) -> Vec<Row> {
+        vec![
+            Row {
+                table: "ev",
+                cells: vec![
+                    Cell::Text(eid.into()),
+                    Cell::Null,
+                    Cell::Blob(blob.to_vec()),
+                    Cell::Int(time),
+                ],
+            },
+            Row {
+                table: "proc",
+                cells: vec![Cell::Text(eid.into()), Cell::Int(7)],
+            },
+            Row {
+                table: "tree",
+                cells: vec![Cell::Int(7)],
+            },
+        ]
+    }
+
+    fn tables(rows: &[Row]) -> Vec<&'static str> {
+        rows.iter().map(|r| r.table).collect()
+    }
+
+    #[test]
+    fn an_event_stored_or_buffered_already_is_left_out_with_its_rows() {
+        let mut db = Stored::default();
+        db.events
+            .push(("1.0:5".into(), Cell::Null, Cell::Blob(b"A".to_vec()), 1));
+        let mut d = Dedupe::new(key());
+        let never = |_: &[u8], _: &[u8]| false;
+        let mut rows = event("1.0:5", b"A", 1);
+        rows.extend(event("2.0:6", b"B", 2));
+        let out = d.filter(rows, &mut db, never).unwrap();
+        // the stored one and its proc row are gone; the upsert table's row stays
+        assert_eq!(tables(&out), vec!["tree", "ev", "proc", "tree"]);
+        assert_eq!((d.events_present, d.rows_present), (1, 1));
+        // again: buffered now
+        let out = d.filter(event("2.0:6", b"B", 2), &mut db, never).unwrap();
+        assert_eq!(tables(&out), vec!["tree"]);
+        // same eid, other records: another event
+        let out = d.filter(event("2.0:6", b"C", 2), &mut db, never).unwrap();
+        assert_eq!(tables(&out), vec!["ev", "proc", "tree"]);
+        // other blobs with the same records
+        let out = d
+            .filter(event("1.0:5", b"Z", 1), &mut db, |a, b| {
+                a == b"A" || b == b"A"
+            })
+            .unwrap();
+        assert_eq!(tables(&out), vec!["tree"]);
+        assert_eq!((d.events_present, d.rows_present), (3, 3));
+        d.forget();
+        let out = d.filter(event("2.0:6", b"B", 2), &mut db, never).unwrap();
+        assert_eq!(tables(&out).len(), 3);
+    }
+
+    #[test]
+    fn events_newer_than_the_store_are_not_looked_up() {
+        let mut db = Stored::default();
+        db.events
+            .push(("1.0:5".into(), Cell::Null, Cell::Blob(b"A".to_vec()), 10));
+        let mut d = Dedupe::new(key());
+        let mut rows = Vec::new();
+        for i in 0..100 {
+            rows.extend(event(&format!("11.0:{i}"), b"A", 11));
+        }
+        let out = d.filter(rows, &mut db, |_, _| false).unwrap();
+        assert_eq!(out.len(), 300);
+        assert_eq!(db.probes, 0);
+        let out = d
+            .filter(event("10.0:9", b"A", 10), &mut db, |_, _| false)
+            .unwrap();
+        assert_eq!(out.len(), 3);
+        assert_eq!(db.probes, 1);
     }
 }
