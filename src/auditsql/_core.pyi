@@ -62,7 +62,12 @@ class StoreWriter:
     per row). Raises CoreError when ``conn`` cannot be used so (the store then uses executemany)."""
 
     def __init__(
-        self, conn: Any, sql: dict[str, str], path: str, module_file: str, dedupe: dict[str, Any] | None = None
+        self,
+        conn: Any,
+        sql: dict[str, str],
+        path: str,
+        module_file: str,
+        dedupe: dict[str, Any] | None = None,
     ) -> None:
         """``dedupe``: ``EventDedupe.spec()``; the events held already are then left out, as Python's
         dedupe leaves them out."""

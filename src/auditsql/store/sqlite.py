@@ -374,7 +374,9 @@ class Store:
 
                 try:
                     spec = None if self.dedupe is None else self.dedupe.spec()
-                    self._native = StoreWriter(self.conn, self._insert_sql, self.path, _sqlite3.__file__, spec)
+                    self._native = StoreWriter(
+                        self.conn, self._insert_sql, self.path, _sqlite3.__file__, spec
+                    )
                 except (CoreError, OSError):
                     self._native = False
         return self._native
