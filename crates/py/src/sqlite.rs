@@ -492,6 +492,7 @@ impl StoreWriter {
         let rows = match (self.dedupe.as_mut(), self.conn.as_mut()) {
             (Some(d), Some(conn)) => {
                 let codec = &mut self.codec;
+                let pending = &self.pending;
                 py.detach(|| {
                     let codec = std::cell::RefCell::new(codec);
                     let same = |a: &[u8], b: &[u8]| {
@@ -501,7 +502,7 @@ impl StoreWriter {
                             _ => false,
                         }
                     };
-                    d.filter(rows, conn, same)
+                    d.filter(rows, conn, same, pending)
                 })
                 .map_err(CoreError::new_err)?
             }
