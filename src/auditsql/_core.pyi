@@ -57,6 +57,9 @@ class Batch:
     #: (node, serial) of the records in arrival order, a repeat of the previous pair left out (serial trackers)
     serials: list[tuple[str | None, int]]
 
+def release_memory() -> None:
+    """Gives the memory the native core freed back to the OS (the agent calls it when a burst is over)."""
+
 class StoreWriter:
     """The store's inserts, natively, on Python's own sqlite3 connection and SQLite library (no Python object
     per row). Raises CoreError when ``conn`` cannot be used so (the store then uses executemany)."""

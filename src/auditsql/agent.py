@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import orjson
 
 from auditsql import log as _log
-from auditsql._core import Batch, Pipeline
+from auditsql._core import Batch, Pipeline, release_memory
 from auditsql.kernel.coexist import KernelWatch
 from auditsql.kernel.loss import KernelLossReasons, KernelLostPoller, LossAccount, SerialTracker, write_stats
 from auditsql.kernel.netlink import AuditNetlinkError
@@ -79,6 +79,9 @@ TICK = 0.5  # seconds between pipeline.tick() calls (closes events without EOE)
 #: (auditd's ``-b 8192``) stays; ``--backlog-limit`` / ``[kernel] backlog_limit`` set exactly what they say
 RAISED_BY_RULES = frozenset({"backlog_limit"})
 POLL_LOST = 1.0  # seconds between kernel lost-counter polls
+#: when the load stops (a 0.2 s wait found nothing) after this many records, the native core's freed memory
+#: goes back to the OS: what a burst made the reader buffer is not kept for ever (docs/native-core.md)
+RELEASE_AFTER_RECORDS = 50_000
 
 
 class Stop(Exception):
@@ -402,11 +405,17 @@ def loop(
     next_stats = started + stats_interval if stats_interval else None
     last_events, last_stats = 0, started
     code = 0
+    #: records handled since the native core last gave its freed memory back (done when the load stops)
+    since_release = 0
     try:
         while not stop.is_set():
             b = src.feed(pipeline, 0.2)
             got = b.records
             take(b)
+            since_release += got
+            if not got and since_release >= RELEASE_AFTER_RECORDS:
+                release_memory()
+                since_release = 0
             now = time.monotonic()
             if not got or now >= next_tick:
                 take(pipeline.tick(time.time()))

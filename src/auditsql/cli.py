@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import BinaryIO
@@ -10,14 +11,7 @@ import click
 
 from auditsql import __version__
 from auditsql._core import Batch, Pipeline, Settings
-from auditsql.cli_collect import collect
-from auditsql.cli_ctl import ctl
-from auditsql.cli_explain import explain
-from auditsql.cli_fleet import fleet
-from auditsql.cli_listen import listen
 from auditsql.cli_progress import process_file
-from auditsql.cli_query import import_logs, query, shell
-from auditsql.cli_run import run
 from auditsql.private import open_private
 from auditsql.sources.logfile import FORMATS, InputError, LogSource, not_audit_message
 
@@ -30,21 +24,40 @@ def fail(msg: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: the subcommands defined in modules of their own, imported when used: the agent (`auditsql run`) does not
+#: load NATS, asyncio or the shell unless its configuration asks for them (memory: docs/native-core.md)
+_LAZY_COMMANDS = {
+    "collect": "auditsql.cli_collect:collect",
+    "ctl": "auditsql.cli_ctl:ctl",
+    "explain": "auditsql.cli_explain:explain",
+    "fleet": "auditsql.cli_fleet:fleet",
+    "import": "auditsql.cli_query:import_logs",
+    "listen": "auditsql.cli_listen:listen",
+    "query": "auditsql.cli_query:query",
+    "run": "auditsql.cli_run:run",
+    "shell": "auditsql.cli_query:shell",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands in :data:`_LAZY_COMMANDS` are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = _LAZY_COMMANDS.get(cmd_name)
+        if where is None:
+            return super().get_command(ctx, cmd_name)
+        module, attr = where.split(":")
+        command = getattr(importlib.import_module(module), attr)
+        return command if isinstance(command, click.Command) else None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="auditsql")
 def main() -> None:
     """auditsql: Linux audit events as JSON and SQL."""
-
-
-main.add_command(ctl)
-main.add_command(explain)
-main.add_command(listen)
-main.add_command(query)
-main.add_command(shell)
-main.add_command(import_logs)
-main.add_command(run)
-main.add_command(collect)
-main.add_command(fleet)
 
 
 @main.command()

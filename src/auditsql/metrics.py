@@ -31,9 +31,8 @@ import ipaddress
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
+# prometheus_client (and the http, email and ssl modules it loads, about 10 MB) is imported when metrics are
+# served or scraped, not when the agent runs without --metrics
 
 __all__ = ["AgentCollector", "MetricsError", "MetricsServer", "parse_listen", "start_metrics"]
 
@@ -64,7 +63,7 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, n
 
 
-class AgentCollector(Collector):
+class AgentCollector:
     """Reads the agent's counters at scrape time.
 
     ``stats()`` returns the loop's latest statistics (``{"events", "loss": {cause: n}, "reader": {"messages":
@@ -90,6 +89,8 @@ class AgentCollector(Collector):
         return iter(())  # collect() is cheap; let the registry call it
 
     def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily  # noqa: PLC0415
+
         st = dict(self.stats() or {})
         up = GaugeMetricFamily("auditsql_up", "1 while auditsql run is running.")
         up.add_metric([], 1)
@@ -148,8 +149,10 @@ class MetricsServer:
         self.thread.join(2.0)
 
 
-def start_metrics(listen: str, collector: Collector) -> MetricsServer:
+def start_metrics(listen: str, collector: AgentCollector) -> MetricsServer:
     """Serve ``/metrics`` on ``listen`` (HOST:PORT); :class:`MetricsError` (one line) when it cannot."""
+    from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server  # noqa: PLC0415
+
     host, port = parse_listen(listen)
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)

@@ -83,6 +83,7 @@ impl Reader {
             policy,
             buffer_bytes,
             buffer_frames: buffer_frames.unwrap_or(usize::MAX),
+            on_idle: Some(crate::release_thread_memory),
             ..ReaderSettings::default()
         };
         let inner = nl::Reader::start(owned, settings).map_err(PyErr::from)?;

@@ -26,6 +26,8 @@ const FINAL_DRAIN_BYTES: usize = 64 << 20;
 /// [`ReaderSettings::coalesce`]'s default: 2 ms holds about 30 records of a steady 1000 exec/s load
 /// (and less than 1 MiB of a storm, far below the socket buffer).
 pub const DEFAULT_COALESCE: Duration = Duration::from_millis(2);
+/// Frames read before an empty socket counts as the end of a burst ([`ReaderSettings::on_idle`]).
+pub const IDLE_AFTER_FRAMES: u64 = 50_000;
 /// [`ReaderSettings::coalesce`]'s upper bound.
 const MAX_COALESCE: Duration = Duration::from_millis(50);
 /// Chunks kept for reuse after [`Reader::recycle`].
@@ -72,6 +74,9 @@ pub struct ReaderSettings {
     /// wake-up receives many records where it would otherwise wake for each one (kauditd sends them one
     /// by one). It delays each record by at most this much.
     pub coalesce: Duration,
+    /// Called by the reader thread when a burst is over (the socket was found empty after at least
+    /// [`IDLE_AFTER_FRAMES`] frames): the binding gives the memory the thread freed back to the OS.
+    pub on_idle: Option<fn()>,
 }
 
 impl Default for ReaderSettings {
@@ -83,6 +88,7 @@ impl Default for ReaderSettings {
             batch: 32,
             recv_size: RECV_SIZE,
             coalesce: DEFAULT_COALESCE,
+            on_idle: None,
         }
     }
 }
@@ -403,6 +409,8 @@ fn read_loop(
     };
     // something was received since the socket was last found empty
     let mut busy = false;
+    // frames since the last `on_idle`
+    let mut burst = 0u64;
     loop {
         if shared.stop.load(Ordering::Acquire) {
             return final_drain(shared, &mut rx);
@@ -413,6 +421,7 @@ fn read_loop(
         match rx.recv() {
             Ok(n) => {
                 busy = true;
+                burst += n as u64;
                 store(shared, &rx, n, settings.policy, limit);
             }
             Err(Errno::EAGAIN) if busy && !settings.coalesce.is_zero() => {
@@ -420,6 +429,12 @@ fn read_loop(
                 std::thread::sleep(settings.coalesce);
             }
             Err(Errno::EAGAIN) => {
+                if burst >= IDLE_AFTER_FRAMES {
+                    burst = 0;
+                    if let Some(idle) = settings.on_idle {
+                        idle();
+                    }
+                }
                 rx.wait(POLL_MS)
                     .map_err(|errno| ReaderError { op: "poll", errno })?;
             }

@@ -656,3 +656,47 @@ fn a_full_buffer_ends_the_linger_of_a_consumer_that_wants_more() {
     let rest = reader.gather(SEC, Duration::from_millis(20), 100, usize::MAX);
     assert_eq!(rest.len(), 2);
 }
+
+static IDLE_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn count_idle() {
+    IDLE_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[test]
+fn the_end_of_a_burst_is_told_once_not_every_idle_moment() {
+    let (rd, wr) = pair();
+    let s = ReaderSettings {
+        on_idle: Some(count_idle),
+        ..settings(Policy::Block, 64 << 20, 32, 256)
+    };
+    let reader = Reader::start(rd, s).unwrap();
+    let total = super::reader::IDLE_AFTER_FRAMES as usize + 10;
+    let sender = std::thread::spawn(move || {
+        let msg = nlmsg(1300, &body(1, 20));
+        for _ in 0..total {
+            loop {
+                match send(wr.as_raw_fd(), &msg, MsgFlags::empty()) {
+                    Ok(_) => break,
+                    Err(nix::errno::Errno::ENOBUFS | nix::errno::Errno::EAGAIN) => {
+                        std::thread::sleep(Duration::from_micros(50))
+                    }
+                    Err(e) => panic!("send: {e}"),
+                }
+            }
+        }
+        wr
+    });
+    let mut got = 0;
+    while got < total {
+        got += reader.take(SEC, 100_000, usize::MAX).len();
+    }
+    let _wr = sender.join().unwrap();
+    // idle now: told once, and not again while nothing comes
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while IDLE_CALLS.load(std::sync::atomic::Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(IDLE_CALLS.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
