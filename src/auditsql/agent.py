@@ -20,7 +20,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Protocol
@@ -82,6 +82,10 @@ POLL_LOST = 1.0  # seconds between kernel lost-counter polls
 #: when the load stops (a 0.2 s wait found nothing) after this many records, the native core's freed memory
 #: goes back to the OS: what a burst made the reader buffer is not kept for ever (docs/native-core.md)
 RELEASE_AFTER_RECORDS = 50_000
+#: at a stop, the longest wait for the kernel's queue to empty once the rules are gone, and the quiet time
+#: (no record read, the queue empty) that ends it
+DRAIN_SECONDS = 5.0
+DRAIN_QUIET = 0.05
 
 
 class Stop(Exception):
@@ -304,7 +308,8 @@ def run_live(
             for name, value in session.kept.items():
                 say(kept_line(name, value, changes[name]))
         say(describe(src, why, plan.verb) + "".join(f"; {d}" for d in plan.details))
-        code = loop(stop, src, session, sink, pipeline, loss, stats_interval, duration, stats_file)
+        keep = (exclude_pid_rule(os.getpid()),) if plan.exclude_self else ()
+        code = loop(stop, src, session, sink, pipeline, loss, stats_interval, duration, stats_file, keep)
     except (Stop, SnapshotInUse, SourceError) as exc:
         say(str(exc), "error")
         code = 1
@@ -377,7 +382,11 @@ def loop(
     stats_interval: float,
     duration: float | None,
     stats_file: str | None = None,
+    keep_rules: Collection[bytes] = (),
 ) -> int:
+    """Read, process and store until ``stop`` (or ``duration``, or the source ends); then stop auditing
+    (the session's rules but ``keep_rules`` are deleted), read what was audited to the end, stop the source
+    and close every event. The exit code."""
     trackers: dict[str | None, SerialTracker] = {}
     poller = KernelLostPoller(loss, reasons=KernelLossReasons()) if session is not None else None
     if poller is not None:
@@ -447,6 +456,8 @@ def loop(
                 break
             if end is not None and now >= end:
                 break
+        if session is not None and code == 0:
+            drain_kernel(session, src, pipeline, take, keep_rules)
     except BrokenPipeError:
         # the consumer went away (| head): stop quietly, the kernel is restored by the caller
         sys.stdout = None  # type: ignore[assignment]
@@ -475,6 +486,32 @@ def loop(
     sink.finish()
     say("stopped; " + status_line(None, pipeline.stats()["events"], src, loss, poller, sink.status_parts()))
     return code
+
+
+def drain_kernel(
+    session: KernelSession,
+    src: LiveSource,
+    pipeline: Pipeline,
+    take: Callable[[Batch], None],
+    keep_rules: Collection[bytes],
+) -> None:
+    """The first steps of a stop: delete the rules (nothing more is audited), then read until the kernel's
+    queue is empty and nothing more comes (at most :data:`DRAIN_SECONDS`). Stopping the reader first would
+    leave what the kernel audited meanwhile to no daemon: lost, and counted nowhere."""
+    for problem in session.remove_rules(keep_rules):
+        say(problem, "warning")
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while time.monotonic() < deadline and src.error is None:
+        b = src.feed(pipeline, DRAIN_QUIET)
+        take(b)
+        if b.records:
+            continue
+        try:
+            backlog = get_status(session.sock).backlog or 0
+        except OSError:
+            return
+        if not backlog:
+            return
 
 
 def status_line(

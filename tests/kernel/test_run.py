@@ -88,7 +88,13 @@ def start_run(lk: LiveKernel, config: str, *args: str, name: str = "run") -> Run
 
 
 def launch(
-    lk: LiveKernel, name: str, cfg: Path, state: Path, args: Sequence[str] = (), db: Path | None = None
+    lk: LiveKernel,
+    name: str,
+    cfg: Path,
+    state: Path,
+    args: Sequence[str] = (),
+    db: Path | None = None,
+    new_session: bool = False,
 ) -> Run:
     """Start ``auditsql run --config cfg`` (its db, results log and stderr under ``lk.tmp``) and wait until it
     says it is running."""
@@ -96,7 +102,7 @@ def launch(
     results, err = lk.tmp / name / "results.jsonl", lk.tmp / f"{name}.err"
     argv = [*AUDITSQL, "run", "--db", str(db), "--results-log", str(results), "--config", str(cfg), *args]
     with open(err, "wb") as fh:
-        proc = lk.start(argv, stdout=subprocess.DEVNULL, stderr=fh)
+        proc = lk.start(argv, stdout=subprocess.DEVNULL, stderr=fh, start_new_session=new_session)
     run = Run(proc, db, results, err, state)
 
     def ready() -> bool:

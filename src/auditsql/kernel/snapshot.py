@@ -364,6 +364,26 @@ class KernelSession:
             self._save()
             raise
 
+    def remove_rules(self, keep: Collection[bytes] = ()) -> list[str]:
+        """Delete the rules this session added, newest first, but those in ``keep`` (kept for
+        :meth:`restore`): the first step of a stop, so that nothing more is audited while what was audited
+        is read to the end. Returns the problems (a rule already gone is none)."""
+        state = self._need()
+        problems: list[str] = []
+        for hexrule in reversed(list(state.added_rules)):
+            payload = bytes.fromhex(hexrule)
+            if payload in keep:
+                continue
+            try:
+                self.sock.request(AUDIT_DEL_RULE, del_rule_payload(payload))
+            except AuditNetlinkError as exc:
+                if exc.errno != errno.ENOENT:
+                    problems.append(f"cannot delete a rule auditsql added: {exc.errno_name}")
+                    continue
+            state.added_rules.remove(hexrule)
+            self._save()
+        return problems
+
     def will_register(self, pid: int) -> None:
         """Note (before doing it) that ``pid`` registers as the audit daemon; unregistered on restore."""
         self._need().registered_pid = pid
