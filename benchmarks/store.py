@@ -22,8 +22,23 @@
     and prints ``EXPLAIN QUERY PLAN`` (the index SQLite chose). Target (issue 5, item 7): ≤ 50 ms for an
     indexed predicate over 1,000,000 rows.
 
+(c) ``--collector`` (alone: (a) and (b) are not run). The central store of ``auditsql collect`` (issue 12,
+    item 6): one log of ``--agents`` (3) x ``--records`` records is built as in (a) and cut into one slice per
+    agent at event boundaries; a private ``nats-server -js`` on loopback, ``auditsql collect`` into a temporary
+    central db, and the agents (``auditsql run --source plugin`` with ``[output.nats]``, each its own
+    ``host`` and its own store, no retention: the replayed events are from 2023) each reading its slice on
+    stdin, all at once; stdin is closed once an agent's store stopped growing and the collector holds its
+    events. When every table's rows are central for every host, everything is stopped by pid, every store is
+    checkpointed (``wal_checkpoint(TRUNCATE)``) and the run prints each store's bytes per event (file + WAL,
+    per ``audit_events`` row) beside the raw log's (the peer, the same events), whether the central store is
+    <= the log, whether its ``audit_events_data`` is the agents' compact layout plus ``host``, whether every
+    agent's rows are central exactly once (per table and host; no (host, eid, blob) twice), and where the bytes
+    are (``dbstat``: each table's pages and its indexes', per event). Not pinned: the agents, the collector and
+    the server share the CPUs.
+
 Usage: python3 benchmarks/store.py [--records N] [--no-vary] [--rows N] [--repeat N] [--no-laurel]
                                    [--skip-import] [--skip-query] [--keep]
+       python3 benchmarks/store.py --collector [--agents N] [--records N per agent] [--timeout S] [--keep]
 """
 
 from __future__ import annotations
@@ -352,10 +367,319 @@ def bench_query(args: argparse.Namespace, tmp: Path) -> list[str]:
     return out
 
 
+# -- (c) the central store of `auditsql collect` --------------------------------------------------------------
+
+
+def split_log(log: replay.LogInfo, parts: int, tmp: Path) -> list[replay.LogInfo]:
+    """``log`` cut into ``parts`` files of about as many events each, at event boundaries (a record's
+    ``msg=audit(...)`` stamp changes): each agent gets its own events, serials, pids and inodes."""
+    stamp = replay._STAMP
+    per = -(-log.events // parts)
+    out = [replay.LogInfo(tmp / f"agent{i}.log") for i in range(parts)]
+    files = [open(s.path, "wb") for s in out]  # noqa: SIM115 - closed below
+    cur, last = -1, b""
+    try:
+        with open(log.path, "rb") as src:
+            for line in src:
+                m = stamp.search(line)
+                key = m.group(0) if m else last
+                if key != last:
+                    if cur < 0 or (out[cur].events >= per and cur < parts - 1):
+                        cur += 1
+                    out[cur].events += 1
+                    last = key
+                files[cur].write(line)
+                out[cur].records += 1
+                out[cur].nbytes += len(line)
+    finally:
+        for f in files:
+            f.close()
+    return out
+
+
+def checkpoint(path: Path) -> None:
+    """Fold the WAL into the file (every process that wrote it has exited)."""
+    conn = sqlite3.connect(str(path))
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    finally:
+        conn.close()
+
+
+def q(path: Path, sql: str, args: tuple = ()) -> list[tuple]:
+    conn = sqlite3.connect(replay_uri(path), uri=True, timeout=10)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def event_tables(path: Path) -> list[str]:
+    """The tables holding rows of events (auditsql's and the collector's bookkeeping left out)."""
+    skip = {"audit_dictionaries", "fleet_consumed", "query_results", "audit_status", "audit_rules"}
+    return [
+        n
+        for (n,) in q(path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        if n not in skip and not n.startswith("sqlite_")
+    ]
+
+
+def table_counts(path: Path, host: str | None = None) -> dict[str, int]:
+    where = "" if host is None else " WHERE host = ?"
+    args = () if host is None else (host,)
+    return {t: q(path, f"SELECT count(*) FROM {t}{where}", args)[0][0] for t in event_tables(path)}
+
+
+def space(path: Path) -> dict[str, tuple[int, int]]:
+    """Bytes per table from ``dbstat``: (the table's own pages, its indexes' pages); the file's free pages
+    and SQLite's own tables under ``(free and schema)``."""
+    conn = sqlite3.connect(replay_uri(path), uri=True)
+    try:
+        owner = dict(
+            conn.execute("SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')")
+        )
+        out: dict[str, list[int]] = {}
+        used = 0
+        for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
+            used += size
+            table = owner.get(name, name)
+            if table.startswith("sqlite_"):
+                table = name = "(free and schema)"
+            slot = out.setdefault(table, [0, 0])
+            slot[0 if name == table else 1] += size
+        (pages,) = conn.execute("PRAGMA page_count").fetchone()
+        (psize,) = conn.execute("PRAGMA page_size").fetchone()
+        slot = out.setdefault("(free and schema)", [0, 0])
+        slot[0] += pages * psize - used
+        return {k: (v[0], v[1]) for k, v in out.items()}
+    finally:
+        conn.close()
+
+
+def _agent_toml(d: Path, url: str, host: str) -> Path:
+    """The agent's configuration: NATS on with its own host name and spool; no retention (the replayed
+    events are from 2023, older than ``events_expiry``); no process tree (replayed pids are not this host's)."""
+    d.mkdir(parents=True, exist_ok=True)
+    cfg = d / "agent.toml"
+    cfg.write_text(
+        "[status]\ninterval = 0\nstats_file = ''\n"
+        "[store]\nevents_expiry = 0\nevents_max = 0\nmax_size = 0\n"
+        "[tables]\nprocess_tree = false\n"
+        f'[output.nats]\nenabled = true\nurl = "{url}"\nhost = "{host}"\nspool_dir = "{d / "spool"}"\n'
+    )
+    return cfg
+
+
+def _start_agent(fleet, d: Path, cfg: Path, stdin) -> subprocess.Popen:  # type: ignore[no-untyped-def]
+    argv = [fleet.AUDITSQL, "run", "--source", "plugin", "--config", str(cfg), "--db", str(d / "agent.db"),
+            "--results-log", "", "--no-resolve-ids"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.DEVNULL, stderr=fleet.fh(d / "stderr", "ab"))
+    fleet.STARTED.append(proc)
+    return proc
+
+
+def _events(path: Path, host: str | None = None) -> int:
+    if not path.exists():
+        return 0
+    try:
+        return table_counts(path, host).get("audit_events_data", 0)
+    except sqlite3.OperationalError:
+        return 0
+
+
+def bench_collector(args: argparse.Namespace, tmp: Path) -> list[str]:
+    import threading
+
+    import fleet  # benchmarks/fleet.py: nats-server, collector and process helpers
+
+    n = args.agents
+    t0 = time.perf_counter()
+    cats = replay.collect_templates()
+    whole = replay.build_log(tmp / "fleet.log", args.records * n, cats, vary=args.vary)
+    slices = split_log(whole, n, tmp)
+    whole.path.unlink()
+    say(
+        f"log: {whole.records:,} records, {whole.events:,} events, {whole.nbytes / 1e6:.1f} MB in {n} slices"
+        f" (built in {time.perf_counter() - t0:.1f} s)"
+    )
+    hosts = [f"agent{i}.bench" for i in range(n)]
+    dirs = [tmp / f"agent{i}" for i in range(n)]
+    srv = fleet.Server(tmp)
+    coll = None
+    notes: list[str] = []
+    try:
+        coll, central, stats = fleet.start_collector(tmp, srv.url, "fleet")
+        time.sleep(0.5)
+        t_start = time.monotonic()
+        agents, feeders = [], []
+        for d, host, sl in zip(dirs, hosts, slices, strict=True):
+            p = _start_agent(fleet, d, _agent_toml(d, srv.url, host), subprocess.PIPE)
+
+            def feed(p: subprocess.Popen = p, path: Path = sl.path) -> None:
+                with open(path, "rb") as src:
+                    shutil.copyfileobj(src, p.stdin, 1 << 20)
+                p.stdin.flush()
+
+            th = threading.Thread(target=feed, daemon=True)
+            th.start()
+            agents.append(p)
+            feeders.append(th)
+        say(f"{n} agents fed, `auditsql collect` into {central.name} ...")
+        # stdin stays open until the agent stored its slice and the collector caught up with it: closing it
+        # sooner would leave to the agent's close() (CLOSE_WAIT, 5 s) a backlog it would spool, not send
+        for i, (p, th, d, host) in enumerate(zip(agents, feeders, dirs, hosts, strict=True)):
+            th.join()
+            last, stable_since = -1, time.monotonic()
+            deadline = time.monotonic() + args.timeout
+            while time.monotonic() < deadline and p.poll() is None:
+                mine = _events(d / "agent.db")
+                if mine != last:
+                    last, stable_since = mine, time.monotonic()
+                elif time.monotonic() - stable_since >= 3.0 and _events(central, host) >= mine:
+                    break
+                time.sleep(0.5)
+            p.stdin.close()
+            if p.wait(args.timeout) != 0:
+                raise SystemExit(f"store.py: agent {i} failed: {(d / 'stderr').read_text()[-2000:]}")
+        t_agents = time.monotonic() - t_start
+        want = {h: table_counts(d / "agent.db") for h, d in zip(hosts, dirs, strict=True)}
+        total_rows = sum(sum(w.values()) for w in want.values())
+
+        def caught_up() -> bool:
+            for h in hosts:
+                have = table_counts(central, h) if central.exists() else {}
+                if any(have.get(t, 0) < k for t, k in want[h].items()):
+                    return False
+            return True
+
+        deadline = time.monotonic() + min(args.timeout, 60.0)  # then look for what the agents spooled
+        drained = False
+        while not caught_up():
+            if time.monotonic() > deadline:
+                if drained:
+                    notes.append("the collector did not get every row within --timeout")
+                    break
+                # what an agent spooled at exit is sent by its next start: start each once more on empty stdin
+                for d, h in zip(dirs, hosts, strict=True):
+                    if _events(central, h) < want[h]["audit_events_data"]:
+                        say(f"{h}: rows missing centrally; restarting it on empty stdin to send its spool")
+                        notes.append(f"{h} was restarted once to send its spool")
+                        _start_agent(fleet, d, _agent_toml(d, srv.url, h), subprocess.DEVNULL).wait(120)
+                drained, deadline = True, time.monotonic() + args.timeout
+            time.sleep(1.0)
+        t_all = time.monotonic() - t_start
+        time.sleep(1.0)
+        fleet.stop_proc(coll)
+        collect_stats = fleet.read_json(stats)
+    finally:
+        if coll is not None:
+            fleet.stop_proc(coll)
+        srv.stop()
+        for p in fleet.STARTED:
+            if p.poll() is None:
+                fleet.stop_proc(p)
+    say("measuring ...")
+    for path in [central, *(d / "agent.db" for d in dirs)]:
+        checkpoint(path)
+
+    # exactly once, by host: every table's rows, and no (host, eid, blob) twice
+    got = {h: table_counts(central, h) for h in hosts}
+    exact = []
+    for h in hosts:
+        diff = {
+            t: (want[h].get(t, 0), got[h].get(t, 0)) for t in want[h] if want[h].get(t, 0) != got[h].get(t, 0)
+        }
+        exact.append((h, want[h]["audit_events_data"], got[h]["audit_events_data"], diff))
+    (dups,) = q(
+        central,
+        "SELECT count(*) FROM (SELECT 1 FROM audit_events_data GROUP BY host, eid, blob HAVING count(*) > 1)",
+    )[0]
+    marks = ",".join("?" * n)
+    others = q(central, f"SELECT count(*) FROM audit_events_data WHERE host NOT IN ({marks})", tuple(hosts))[
+        0
+    ][0]
+    all_exact = dups == 0 and others == 0 and all(not diff for *_, diff in exact)
+
+    # the layout: the same compact columns (plus host) centrally as in the agents' stores
+    cols_agent = [r[1] for r in q(dirs[0] / "agent.db", "PRAGMA table_info(audit_events_data)")]
+    cols_central = [r[1] for r in q(central, "PRAGMA table_info(audit_events_data)")]
+    blob_ok = q(central, "SELECT count(*) FROM audit_events_data WHERE typeof(blob) != 'blob'")[0][0] == 0
+    compact = cols_central == ["host", *cols_agent] and blob_ok and "raw" not in cols_central
+
+    # bytes per event
+    c_size, c_events = db_size(central), _events(central)
+    a_sizes = [db_size(d / "agent.db") for d in dirs]
+    a_events = [want[h]["audit_events_data"] for h in hosts]
+    log_bytes, log_events = sum(s.nbytes for s in slices), sum(s.events for s in slices)
+    c_per, log_per = c_size / max(c_events, 1), log_bytes / max(log_events, 1)
+    a_per_all = sum(a_sizes) / max(sum(a_events), 1)
+    lines = [
+        f"== (c) the central store: {n} agents (`auditsql run --source plugin`, [output.nats]) -> nats-server -js ->"
+        f" `auditsql collect`; {whole.records:,} records / {whole.events:,} events, {whole.nbytes / 1e6:.1f} MB,"
+        f" vary={args.vary}",
+        f"agents: `{fleet.AUDITSQL} run --source plugin --config agentN/agent.toml --db agentN/agent.db"
+        " --results-log '' --no-resolve-ids < agentN.log` ([output.nats] host agentN.bench; [store] no retention;"
+        " [tables] process_tree = false)",
+        f"collector: `{fleet.AUDITSQL} collect --nats URL --db fleet-central.db`; agents done in {t_agents:.1f} s,"
+        f" every row central after {t_all:.1f} s; collector: {collect_stats.get('messages', '?')} messages,"
+        f" {collect_stats.get('rows', '?')} rows, redelivered skipped {collect_stats.get('skipped', '?')}",
+        "sizes: the file after `PRAGMA wal_checkpoint(TRUNCATE)`, with its -wal; per event: per audit_events row",
+        "",
+        f"{'store':28} {'events':>9} {'rows':>9} {'bytes':>12} {'B/event':>8}  raw log slice B/event",
+    ]
+    for h, sz, ev, sl in zip(hosts, a_sizes, a_events, slices, strict=True):
+        lines.append(
+            f"{'agent ' + h:28} {ev:9,} {sum(want[h].values()):9,} {sz:12,} {sz / max(ev, 1):8,.0f}"
+            f"  {sl.nbytes / max(sl.events, 1):,.0f} ({sl.events:,} events in the log)"
+        )
+    lines += [
+        f"{'agents together':28} {sum(a_events):9,} {total_rows:9,} {sum(a_sizes):12,} {a_per_all:8,.0f}",
+        f"{'central (auditsql collect)':28} {c_events:9,} {sum(table_counts(central).values()):9,} {c_size:12,}"
+        f" {c_per:8,.0f}",
+        f"{'raw log (the peer)':28} {log_events:9,} {'-':>9} {log_bytes:12,} {log_per:8,.0f}",
+        "",
+        f"central / raw log per event: {c_per / log_per:.2f} (central <= log: {'met' if c_per <= log_per else 'NOT met'});"
+        f" central / agents' stores: {c_size / max(sum(a_sizes), 1):.2f}",
+        f"compact format centrally: {'yes' if compact else 'NO'} (audit_events_data columns: {', '.join(cols_central)};"
+        f" every blob a BLOB: {blob_ok})",
+        f"every agent's events centrally exactly once: {'yes' if all_exact else 'NO'}"
+        f" (duplicate (host, eid, blob): {dups}; rows of unknown hosts: {others})",
+    ]
+    for h, w, g, diff in exact:
+        lines.append(
+            f"  {h}: audit_events {w:,} in its store, {g:,} centrally; every table equal: "
+            + ("yes" if not diff else f"NO {diff}")
+        )
+    # where the bytes are: per table, its own pages and its indexes', per event
+    sa = [space(d / "agent.db") for d in dirs]
+    sc = space(central)
+    names = sorted(set(sc) | {k for s in sa for k in s}, key=lambda k: -sum(sc.get(k, (0, 0))))
+    lines += [
+        "",
+        "where the bytes are (dbstat), bytes per event: the agents' stores together / central",
+        f"{'table':28} {'agents tbl':>10} {'idx':>6} {'central tbl':>11} {'idx':>6}",
+    ]
+    ae = max(sum(a_events), 1)
+    for k in names:
+        at = sum(s.get(k, (0, 0))[0] for s in sa)
+        ai = sum(s.get(k, (0, 0))[1] for s in sa)
+        ct, ci = sc.get(k, (0, 0))
+        if at + ai + ct + ci == 0:
+            continue
+        lines.append(
+            f"{k:28} {at / ae:10,.1f} {ai / ae:6,.1f} {ct / max(c_events, 1):11,.1f} {ci / max(c_events, 1):6,.1f}"
+        )
+    lines += [f"note: {x}" for x in notes]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
-        "--records", type=int, default=300_000, help="records in the replayed log (default 300,000)"
+        "--records",
+        type=int,
+        default=300_000,
+        help="records in the replayed log (default 300,000; per agent with --collector)",
     )
     ap.add_argument(
         "--no-vary", dest="vary", action="store_false", help="verbatim repeats (replay's default)"
@@ -366,10 +690,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-import", action="store_true")
     ap.add_argument("--skip-query", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument(
+        "--collector",
+        action="store_true",
+        help="(c) only: the central store of `auditsql collect` fed by --agents agents over NATS",
+    )
+    ap.add_argument("--agents", type=int, default=3, help="agents in --collector mode (default 3)")
+    ap.add_argument(
+        "--timeout", type=float, default=600, help="--collector: seconds to wait for each stage (default 600)"
+    )
     args = ap.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="auditsql-store-bench-"))
-    pin = replay._pin()
+    pin = [] if args.collector else replay._pin()
     if pin and hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
         os.sched_setaffinity(0, os.sched_getaffinity(0) - {0})  # this harness off the consumers' CPU
     lines = [
@@ -378,10 +711,12 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     try:
-        if not args.skip_import:
+        if args.collector:
+            lines += bench_collector(args, tmp)
+        if not args.skip_import and not args.collector:
             lines += bench_import(args, tmp, pin)
             lines.append("")
-        if not args.skip_query:
+        if not args.skip_query and not args.collector:
             lines += bench_query(args, tmp)
     finally:
         if args.keep:
