@@ -155,3 +155,16 @@ def test_python_rows_on_a_full_disk_fake(tmp_path: Path) -> None:
     assert str(other.value) == f"cannot write 2 rows to {store.path}: UNIQUE constraint failed"
     store.conn = real
     store.close()
+
+
+def test_opening_a_store_on_a_full_file_system_is_one_line(tmp_path: Path) -> None:
+    with tiny_fs(tmp_path / "fs", "1m") as fs:
+        db = fs / "s.db"
+        Store(str(db)).close()  # made; closing removes its -wal and -shm
+        fill(fs, leave=0)
+        with pytest.raises(StoreFull) as info:
+            Store(str(db))
+        assert (
+            str(info.value)
+            == f"cannot open database {db}: its file system is full (disk I/O error): free some space"
+        )

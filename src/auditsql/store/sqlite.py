@@ -205,6 +205,12 @@ def is_full_error(exc: BaseException, path: str) -> bool:
     return not _room_for_probe(os.path.dirname(os.path.abspath(path)))
 
 
+def _full_reason(exc: BaseException) -> str:
+    """SQLite's message for a full file system, without the native writer's ``table:`` before it."""
+    text = str(exc)
+    return _FULL_TEXT if _FULL_TEXT in text else text
+
+
 def ro_uri(path: str) -> str:
     """The SQLite URI opening ``path`` read-only (``file:PATH?mode=ro``, the path percent-quoted)."""
     return "file:" + quote(os.path.abspath(path)) + "?mode=ro"
@@ -380,6 +386,12 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
         except sqlite3.DatabaseError as e:
+            if is_full_error(e, path):
+                raise StoreFull(
+                    f"cannot open database {path}: its file system is full ({_full_reason(e)}): free some space",
+                    path,
+                    _full_reason(e),
+                ) from None
             raise StoreError(f"cannot open database {path}: {e} ({fix})") from None
         if str(mode).lower() != "wal":
             conn.close()
@@ -533,7 +545,7 @@ class Store:
             self._clear()
             message = f"cannot write {n} rows to {self.path}: {e}"
             if is_full_error(e, self.path):
-                raise StoreFull(message, self.path, str(e), events, n, loss) from None
+                raise StoreFull(message, self.path, _full_reason(e), events, n, loss) from None
             raise StoreError(message) from None
         self._clear()
         for name, k in done:
@@ -620,7 +632,7 @@ class Store:
         """``message`` as :class:`StoreFull` when ``exc`` says the file system is full (nothing was dropped: the
         write was a deletion or a refresh), else as :class:`StoreError`."""
         if is_full_error(exc, self.path):
-            return StoreFull(message, self.path, str(exc))
+            return StoreFull(message, self.path, _full_reason(exc))
         return StoreError(message)
 
     def used_bytes(self) -> int:
