@@ -47,6 +47,14 @@ Size (``max_size``)
     growing; it never grows past N by more than one batch. Every deletion is reported by cause (``age``,
     ``rows``, ``size``) so that ``auditsql run`` books it as a ``retention`` row of ``audit_loss``.
 
+A full file system (docs/store.md, "A full disk")
+    A batch SQLite refuses for lack of room (``SQLITE_FULL``; or ``SQLITE_IOERR`` when a probe file beside the
+    store cannot be written either: ``ENOSPC``, ``EDQUOT``) is rolled back and dropped whole, the native
+    writer's rows with Python's, and raised as :class:`StoreFull` (a :class:`StoreError`) with what it held:
+    its events (``audit_events`` rows), its rows, and its ``audit_loss`` rows for the caller to hand again.
+    ``auditsql run`` drops and counts, or stops (``[store] disk_full_action``). Nothing on this path raises
+    anything else: a refused rollback, checkpoint or ``PRAGMA optimize`` (at close) is let go.
+
 Schema changes and ownership
     ``create_schema()`` creates missing tables, indexes and views, and adds columns the registry declares but an
     existing table lacks (``ALTER TABLE ... ADD COLUMN``; old rows read NULL there). Inserts name their columns,
