@@ -721,6 +721,9 @@ class RunSink:
         assert full is not None
         now = self._monotonic()
         probe = self.loss_rows([self._outage_record(full, now)]) if full.rows or full.events else []
+        if not probe and not self._held and put is None:
+            full.retry_at = now + self.full_retry  # nothing to write: nothing tells that there is room
+            return
         held, self._held = self._held, []
         try:
             self.store.insert([("audit_loss", r) for r in held + probe])
