@@ -731,15 +731,23 @@ class RunSink:
                 put()
             self.store.flush()
         except StoreFull as exc:
-            # the outage's row is made anew at the next retry, with the counts of then
-            exc.loss_rows = [r for r in exc.loss_rows if r not in probe]
-            exc.rows -= len(probe)
+            back = [r for r in exc.loss_rows if r not in probe]
+            if len(back) < len(exc.loss_rows) or not probe:
+                # the outage's row was not written: made anew at the next retry, with the counts of then
+                exc.rows -= len(exc.loss_rows) - len(back)
+                exc.loss_rows = back
+            else:
+                # an earlier commit (the buffer was full) wrote it: the outage so far is booked, this is a new one
+                self._resumed(full, now)
             self._on_full(exc)
             return
         except StoreError as exc:
             raise Stop(str(exc)) from None
-        self._full = None
         self.rows += len(probe)
+        self._resumed(full, now)
+
+    def _resumed(self, full: _Full, now: float) -> None:
+        self._full = None
         say(f"store writable again after {now - full.since:.0f} s; {full.events} events dropped", "warning")
 
     def _commit(self, force: bool = False) -> None:

@@ -39,9 +39,14 @@ class FullStore:
         self.rows: list[tuple[str, tuple]] = []
         self.flushes = 0
         self.retentions = 0
+        #: a flush when this many rows are buffered (as the store's batch_rows); whether each next flush fails
+        self.batch_rows = 1 << 30
+        self.plan: list[bool] = []
 
     def insert(self, rows: list[tuple[str, tuple]]) -> None:
         self.pending.extend(rows)
+        if len(self.pending) >= self.batch_rows:
+            self.flush()
 
     def insert_batch(self, batch: Any) -> int:
         rows = batch.rows
@@ -56,7 +61,7 @@ class FullStore:
             return 0
         self.flushes += 1
         pending, self.pending = self.pending, []
-        if self.full:
+        if self.plan.pop(0) if self.plan else self.full:
             raise StoreFull(
                 f"cannot write {len(pending)} rows to {self.path}: database or disk is full",
                 self.path,
@@ -149,6 +154,34 @@ def test_drop_counts_events_retries_every_5_s_and_books_the_outage(
     assert len(store.of("audit_events")) == 4
     assert sink.status_parts() == ["rows 17", "store full drops 7"]
     assert capsys.readouterr().err == ""
+
+
+def test_an_outage_booked_by_a_commit_before_the_failing_one_is_not_booked_twice(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agent.time, "time", lambda: 1700000100.0)
+    store, now = FullStore(), [0.0]
+    sink, account = make_sink(store, now)
+    store.full = True
+    sink.batch(execs(1, 2))
+    sink.flush()
+    sink.loss([lost(1), lost(2)])  # held
+    # the retry: the held rows and the outage's row fill the buffer and are committed, the batch then fails
+    now[0] = 5.0
+    store.batch_rows, store.plan = 3, [False, True]
+    sink.batch(execs(3))
+    assert sink.full and account.snapshot()["store_full"] == 3
+    assert capsys.readouterr().err.splitlines() == [
+        FULL_LINE,
+        "auditsql: store writable again after 5 s; 2 events dropped",
+        FULL_LINE,
+    ]
+    store.full = False
+    now[0] = 10.0
+    sink.flush()
+    assert capsys.readouterr().err == "auditsql: store writable again after 5 s; 1 events dropped\n"
+    got = [(cause, count) for _, cause, count, _ in store.of("audit_loss")]
+    assert got == [("kernel_lost", 1), ("kernel_lost", 2), ("store_full", 2), ("store_full", 1)]
 
 
 def test_drop_the_run_ends_while_full(capsys: pytest.CaptureFixture[str]) -> None:
