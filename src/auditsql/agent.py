@@ -53,7 +53,7 @@ from auditsql.kernel.sources import (
 )
 from auditsql.kernel.status import get_status
 from auditsql.outputs.results_log import ResultsLogError
-from auditsql.store.sqlite import StoreError
+from auditsql.store.sqlite import StoreError, StoreFull, free_bytes
 
 __all__ = [
     "LivePlan",
@@ -89,7 +89,12 @@ DRAIN_QUIET = 0.05
 
 
 class Stop(Exception):
-    """A user error that ends the command with one line."""
+    """A user error that ends the command with one line; ``code`` the exit code (1, or 2: the store's file
+    system is full and ``[store] disk_full_action = "stop"``)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def say(msg: str, level: str = "info") -> None:
@@ -237,6 +242,9 @@ class Sink(Protocol):
     def status_parts(self) -> list[str]:
         """Extra parts of the status line, after ``events N``."""
 
+    def stats(self) -> dict[str, Any]:
+        """Extra keys of the stats file (``auditsql run``: ``store``)."""
+
     def finish(self) -> None:
         """After the last event, before the final status line."""
 
@@ -249,10 +257,12 @@ def run_live(
     stats_interval: float,
     duration: float | None = None,
     stats_file: str | None = None,
+    loss: LossAccount | None = None,
 ) -> int:
     """Set up the kernel and the source per ``plan``, run :func:`loop` with ``pipeline`` (the native event
-    path, built from the command's settings), restore the kernel; the exit code."""
-    loss = LossAccount()
+    path, built from the command's settings), restore the kernel; the exit code. ``loss``: the loss account
+    (the sink's too, when it counts losses of its own), else a new one."""
+    loss = LossAccount() if loss is None else loss
     session: KernelSession | None = None
     src: LiveSource | None = None
     code = 0
@@ -310,7 +320,12 @@ def run_live(
         say(describe(src, why, plan.verb) + "".join(f"; {d}" for d in plan.details))
         keep = (exclude_pid_rule(os.getpid()),) if plan.exclude_self else ()
         code = loop(stop, src, session, sink, pipeline, loss, stats_interval, duration, stats_file, keep)
-    except (Stop, SnapshotInUse, SourceError) as exc:
+    except Stop as exc:
+        say(str(exc), "error")
+        code = exc.code
+        if src is not None:  # the counters as they stand (what the stop dropped included)
+            _write_stats(stats_file, src, pipeline, loss, sink)
+    except (SnapshotInUse, SourceError) as exc:
         say(str(exc), "error")
         code = 1
     except AuditNetlinkError as exc:
@@ -440,7 +455,7 @@ def loop(
                 for tr in trackers.values():
                     tr.settle()
                 sink.loss(loss.drain())
-                _write_stats(stats_file, src, pipeline, loss)
+                _write_stats(stats_file, src, pipeline, loss, sink)
                 next_poll = now + POLL_LOST
             if next_stats is not None and now >= next_stats:
                 events = pipeline.stats()["events"]
@@ -482,7 +497,7 @@ def loop(
     for tr in trackers.values():
         tr.flush()
     sink.loss(loss.drain())
-    _write_stats(stats_file, src, pipeline, loss)
+    _write_stats(stats_file, src, pipeline, loss, sink)
     sink.finish()
     say("stopped; " + status_line(None, pipeline.stats()["events"], src, loss, poller, sink.status_parts()))
     return code
@@ -543,7 +558,9 @@ def status_line(
 live_stats: dict[str, Any] = {}
 
 
-def _write_stats(path: str | None, src: LiveSource, pipeline: Pipeline, loss: LossAccount) -> None:
+def _write_stats(
+    path: str | None, src: LiveSource, pipeline: Pipeline, loss: LossAccount, sink: Sink | None = None
+) -> None:
     stats = {
         "pid": os.getpid(),
         "source": src.name,
@@ -553,6 +570,8 @@ def _write_stats(path: str | None, src: LiveSource, pipeline: Pipeline, loss: Lo
         "reader": dict(src.counters),
         "queue": src.pending(),
     }
+    if sink is not None:
+        stats.update(sink.stats())
     live_stats.update(stats)
     if not path:
         return
@@ -565,6 +584,38 @@ def _write_stats(path: str | None, src: LiveSource, pipeline: Pipeline, loss: Lo
 # -- auditsql run: events to table rows, scheduled queries ------------------------------------------------------
 
 
+#: seconds between two attempts to write to a store whose file system is full (``disk_full_action = "drop"``):
+#: meanwhile batches are dropped and counted without touching the disk
+FULL_RETRY = 5.0
+#: seconds between two checks of the free space on the store's file system (``[store] space_left``)
+SPACE_CHECK = 5.0
+#: seconds between two warnings that the store's file system is below ``space_left``
+SPACE_WARN_EVERY = 600.0
+#: ``[store] disk_full_action`` choices
+DISK_FULL_ACTIONS = ("drop", "stop")
+
+
+def _size(n: float) -> str:
+    """Bytes for a person: ``512 B``, ``1.5 MiB``, ``3.2 GiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+@dataclass
+class _Full:
+    """While the store's file system is full (``disk_full_action = "drop"``): since when, what was dropped."""
+
+    since: float  # monotonic
+    wall: float  # UNIX time of the first drop (the store_full row's time)
+    reason: str  # SQLite's message
+    retry_at: float = 0.0
+    events: int = 0
+    rows: int = 0
+
+
 class RunSink:
     """``auditsql run``'s sink: store each batch's table rows (the native pipeline mapped them); loss records to
     ``audit_loss``; scheduled queries and retention on idle ticks.
@@ -573,11 +624,19 @@ class RunSink:
     an ``auditsql.query.schedule.Scheduler`` or None. Store and results-log failures end the run with one line
     (:class:`Stop`).
 
+    A full file system (:class:`~auditsql.store.sqlite.StoreFull`) is ``disk_full_action``'s: ``"stop"`` ends the
+    run (:class:`Stop`, exit code 2); ``"drop"`` drops the failed batch and every batch after it, counting their
+    events in ``loss`` (the run's :class:`~auditsql.kernel.loss.LossAccount`) as ``store_full``, tries a write
+    again every ``full_retry`` seconds, and once one commits says so in one line and books the outage as one
+    ``store_full`` row of ``audit_loss`` (the loss rows that came meanwhile are held until then). ``space_left``
+    (bytes, percent of the file system) warns, at most every ``space_warn_every`` seconds, when the store's file
+    system has less room left.
+
     ``outputs`` (an ``auditsql.outputs.base.Outputs`` fan-out, or None) gets every event's JSON object with its
     rows, the rows of no event (the process tree's) and the ``audit_loss`` rows; what the outputs lose
     (``output_drop``, ``spool_drop``) is stored in ``audit_loss`` with the loop's own losses. They are closed
     (drained for a few seconds) by :meth:`finish`. The pipeline must carry event JSON when there are outputs
-    (``Settings(events_json=bool(outputs))``).
+    (``Settings(events_json=bool(outputs))``). Outputs get the events while the store is full, too.
     """
 
     def __init__(
@@ -593,7 +652,14 @@ class RunSink:
         monotonic: Callable[[], float] = time.monotonic,
         outputs: Any = None,
         row_sources: Iterable[Any] = (),
+        loss: LossAccount | None = None,
+        disk_full_action: str = "drop",
+        space_left: tuple[int, float] = (0, 0.0),
+        full_retry: float = FULL_RETRY,
+        space_warn_every: float = SPACE_WARN_EVERY,
     ) -> None:
+        if disk_full_action not in DISK_FULL_ACTIONS:
+            raise ValueError(f"disk_full_action: expected one of {', '.join(DISK_FULL_ACTIONS)}")
         self.store = store
         #: what writes rows of its own on idle ticks, not tied to one event (the process tree's /proc sweep):
         #: each has ``idle(monotonic_now) -> Batch`` (its rows after the last event index)
@@ -609,11 +675,136 @@ class RunSink:
         self.max_rows = max_rows or None
         self.max_size = max_size or None
         self.retention_interval = retention_interval
+        self._monotonic = monotonic
         self._next_retention = monotonic() + retention_interval
-        #: rows handed to the store (``source_rows``: rows of no event, the process tree's)
+        #: rows handed to the store, a batch dropped on a full file system's included (``source_rows``: rows of
+        #: no event, the process tree's)
         self.rows = 0
         self.source_rows = 0
         self.deleted = 0
+        #: the run's loss account: ``store_full`` is counted there as events are dropped
+        self.account = LossAccount() if loss is None else loss
+        self.disk_full_action = disk_full_action
+        self.full_retry = full_retry
+        #: events and rows dropped because the store's file system was full, since the start
+        self.full_events = 0
+        self.full_rows = 0
+        #: the outage under way, or None
+        self._full: _Full | None = None
+        #: ``audit_loss`` rows that wait for the store to be written again
+        self._held: list[tuple] = []
+        self.space_left = space_left
+        self.space_warn_every = space_warn_every
+        self._next_space_check = 0.0
+        self._next_space_warn = 0.0
+        #: free bytes on the store's file system at the last check (None: not checked), below space_left?
+        self.free_bytes: int | None = None
+        self.space_low = False
+
+    @property
+    def full(self) -> bool:
+        """Whether the store's file system is full (batches are dropped)."""
+        return self._full is not None
+
+    def _path(self) -> str:
+        return str(getattr(self.store, "path", "the store"))
+
+    # -- a full file system --------------------------------------------------------------------------------
+
+    def _on_full(self, exc: Any) -> None:
+        """A write failed for lack of room (``exc``: a StoreFull): its rows are gone, its loss rows held."""
+        events, rows = exc.events, exc.rows - len(exc.loss_rows)
+        self._held.extend(exc.loss_rows)
+        if self.disk_full_action == "stop":
+            self._full = self._full or _Full(self._monotonic(), time.time(), exc.reason)  # for the stats file
+            self._dropped(events, rows)
+            raise Stop(
+                f"the store's file system is full ({exc.path}): stopping (disk_full_action = stop)", 2
+            ) from None
+        now = self._monotonic()
+        if self._full is None:
+            self._full = _Full(now, time.time(), exc.reason)
+            say(
+                f"the store's file system is full ({exc.path}: {exc.reason}): dropping events, counted as "
+                f"store_full, until it can be written again (disk_full_action = drop; a retry every "
+                f"{self.full_retry:g} s)",
+                "error",
+            )
+        self._full.retry_at = now + self.full_retry
+        self._dropped(events, rows)
+
+    def _dropped(self, events: int, rows: int) -> None:
+        self.full_events += events
+        self.full_rows += rows
+        self.account.count("store_full", events)
+        if self._full is not None:
+            self._full.events += events
+            self._full.rows += rows
+
+    def _outage_record(self, full: _Full, now: float) -> dict[str, Any]:
+        secs = now - full.since
+        return {
+            "time": full.wall,
+            "cause": "store_full",
+            "count": full.events,
+            "detail": f"{full.events} events ({full.rows} rows) not stored: {self._path()}'s file system was "
+            f"full for {secs:.0f} s ({full.reason})",
+        }
+
+    def _retry(self, put: Callable[[], object] | None = None) -> None:
+        """While full: write the outage's ``store_full`` row, the held loss rows and ``put()``'s rows, and commit
+        them at once; success ends the outage (one line), failure drops ``put()``'s rows as the others."""
+        full = self._full
+        assert full is not None
+        now = self._monotonic()
+        probe = self.loss_rows([self._outage_record(full, now)]) if full.rows or full.events else []
+        if not probe and not self._held and put is None:
+            full.retry_at = now + self.full_retry  # nothing to write: nothing tells that there is room
+            return
+        held, self._held = self._held, []
+        try:
+            self.store.insert([("audit_loss", r) for r in held + probe])
+            if put is not None:
+                put()
+            self.store.flush()
+        except StoreFull as exc:
+            back = [r for r in exc.loss_rows if r not in probe]
+            if len(back) < len(exc.loss_rows) or not probe:
+                # the outage's row was not written: made anew at the next retry, with the counts of then
+                exc.rows -= len(exc.loss_rows) - len(back)
+                exc.loss_rows = back
+            else:
+                # an earlier commit (the buffer was full) wrote it: the outage so far is booked, this is a new one
+                self._resumed(full, now)
+            self._on_full(exc)
+            return
+        except StoreError as exc:
+            raise Stop(str(exc)) from None
+        self.rows += len(probe)
+        self._resumed(full, now)
+
+    def _resumed(self, full: _Full, now: float) -> None:
+        self._full = None
+        say(f"store writable again after {now - full.since:.0f} s; {full.events} events dropped", "warning")
+
+    def _commit(self, force: bool = False) -> None:
+        """Commit the store's buffer; while full, retry (when due, or ``force``)."""
+        if self._full is not None:
+            if force or self._monotonic() >= self._full.retry_at:
+                self._retry()
+            return
+        try:
+            self.store.flush()
+        except StoreFull as exc:
+            self._on_full(exc)
+        except StoreError as exc:
+            raise Stop(str(exc)) from None
+
+    def commit(self) -> None:
+        """Commit what the store buffers (before a scheduled query, at start); see :meth:`_commit`."""
+        self._commit()
+
+    # -- the Sink ------------------------------------------------------------------------------------------
 
     def batch(self, b: Batch) -> None:
         total = b.row_count
@@ -621,18 +812,32 @@ class RunSink:
             return
         bounds = b.event_rows
         own = bounds[-1]
-        self.rows += own
-        self.source_rows += total - own
-        try:
-            if self.outputs is None:
-                # no Python object per row: the store's native writer takes them
-                self.store.insert_batch(b)
-                return
-            rows = b.rows
-            self.store.insert(rows)
-        except StoreError as exc:
-            raise Stop(str(exc)) from None
+        rows = None if self.outputs is None else b.rows
+        full = self._full
+        if full is not None and self._monotonic() < full.retry_at:
+            self._dropped(b.events, total)  # not even tried: the store's file system is full
+        else:
+
+            def put() -> None:
+                if rows is None:
+                    # no Python object per row: the store's native writer takes them
+                    self.store.insert_batch(b)
+                else:
+                    self.store.insert(rows)
+                self.rows += own
+                self.source_rows += total - own
+
+            if full is not None:
+                self._retry(put)
+            else:
+                try:
+                    put()
+                except StoreFull as exc:
+                    self._on_full(exc)
+                except StoreError as exc:
+                    raise Stop(str(exc)) from None
         if self.outputs is not None:
+            assert rows is not None
             if self._fan is not None and b.events:
                 lines = b.json.splitlines()
                 for i, line in enumerate(lines):
@@ -641,10 +846,15 @@ class RunSink:
                 self.outputs.rows(rows[own:])
 
     def flush(self) -> None:
-        try:
-            self.store.tick()
-        except StoreError as exc:
-            raise Stop(str(exc)) from None
+        if self._full is not None:
+            self._commit()
+        else:
+            try:
+                self.store.tick()
+            except StoreFull as exc:
+                self._on_full(exc)
+            except StoreError as exc:
+                raise Stop(str(exc)) from None
         if self.outputs is not None:
             self.outputs.flush()
 
@@ -654,30 +864,67 @@ class RunSink:
         if self.scheduler is not None:
             try:
                 errors = self.scheduler.run_due(now)
+            except StoreFull as exc:
+                self._on_full(exc)
+                errors = []
             except (StoreError, ResultsLogError) as exc:
                 raise Stop(str(exc)) from None
             for err in errors:
                 say(str(err))
         if (self.expiry or self.max_rows or self.max_size) and now >= self._next_retention:
             self._next_retention = now + self.retention_interval
-            try:
-                deleted = self.store.retention(self.expiry, self.max_rows, max_size=self.max_size)
-            except StoreError as exc:
-                raise Stop(str(exc)) from None
-            self.deleted += sum(deleted.values())
-            # every deletion is booked, by cause, so that age-out is never taken for loss (or missed)
-            when = time.time()
-            self.loss(
-                [
-                    {
-                        "time": when,
-                        "cause": "retention",
-                        "count": sum(per.values()),
-                        "detail": f"{cause}: " + ", ".join(f"{t} {n}" for t, n in sorted(per.items())),
-                    }
-                    for cause, per in getattr(self.store, "last_retention", {}).items()
-                ]
+            self._retention()
+        if self.space_left != (0, 0.0) and now >= self._next_space_check:
+            self._next_space_check = now + SPACE_CHECK
+            self._check_space(now)
+
+    def _retention(self) -> None:
+        if self._full is not None:
+            return  # deleting needs room too; the next pass after the outage does it
+        try:
+            deleted = self.store.retention(self.expiry, self.max_rows, max_size=self.max_size)
+        except StoreFull as exc:
+            if exc.events or exc.rows:  # its first flush dropped a batch
+                self._on_full(exc)
+            return  # else only the deletion was refused: tried again at the next pass
+        except StoreError as exc:
+            raise Stop(str(exc)) from None
+        self.deleted += sum(deleted.values())
+        # every deletion is booked, by cause, so that age-out is never taken for loss (or missed)
+        when = time.time()
+        self.loss(
+            [
+                {
+                    "time": when,
+                    "cause": "retention",
+                    "count": sum(per.values()),
+                    "detail": f"{cause}: " + ", ".join(f"{t} {n}" for t, n in sorted(per.items())),
+                }
+                for cause, per in getattr(self.store, "last_retention", {}).items()
+            ]
+        )
+
+    def _check_space(self, now: float) -> None:
+        """One warning line when the store's file system has less than ``space_left`` free (again at most every
+        ``space_warn_every`` s while it stays so), one line when it has more again."""
+        got = free_bytes(self._path())
+        if got is None:
+            return
+        free, total = got
+        self.free_bytes = free
+        least, percent = self.space_left
+        limit = max(least, int(total * percent / 100))
+        shown = f"{percent:g}%" if percent else _size(least)
+        low = free < limit
+        if low and (not self.space_low or now >= self._next_space_warn):
+            self._next_space_warn = now + self.space_warn_every
+            say(
+                f"the store's file system has {_size(free)} left, below space_left ({shown}): {self._path()}",
+                "warning",
             )
+        elif not low and self.space_low:
+            say(f"the store's file system has {_size(free)} free again, above space_left ({shown})")
+        self.space_low = low
 
     def loss(self, records: list[dict[str, Any]], forward: bool = True) -> None:
         if self.outputs is not None:
@@ -688,11 +935,16 @@ class RunSink:
         if not records:
             return
         rows = [("audit_loss", r) for r in self.loss_rows(records)]
-        try:
-            self.store.insert(rows)
-        except StoreError as exc:
-            raise Stop(str(exc)) from None
         self.rows += len(rows)
+        if self._full is not None:
+            self._held.extend(r for _, r in rows)  # stored once the store can be written again
+        else:
+            try:
+                self.store.insert(rows)
+            except StoreFull as exc:
+                self._on_full(exc)
+            except StoreError as exc:
+                raise Stop(str(exc)) from None
         if self.outputs is not None and forward:
             self.outputs.rows(rows)
 
@@ -703,16 +955,28 @@ class RunSink:
             parts.append(f"already stored {present}")
         if self.output_loss:
             parts.append(f"output drops {sum(self.output_loss.values())}")
+        if self.full_events or self._full is not None:
+            parts.append(f"store full drops {self.full_events}")
         return parts
 
+    def stats(self) -> dict[str, Any]:
+        return {
+            "store": {
+                "full": self._full is not None,
+                "free_bytes": self.free_bytes,
+                "space_low": self.space_low,
+                "dropped_rows": self.full_rows,
+            }
+        }
+
     def finish(self) -> None:
-        try:
-            self.store.flush()
-        except StoreError as exc:
-            raise Stop(str(exc)) from None
+        self._commit(force=True)
         if self.scheduler is not None:
             try:
                 errors = self.scheduler.run_all(snapshots=False)
+            except StoreFull as exc:
+                self._on_full(exc)
+                errors = []
             except (StoreError, ResultsLogError) as exc:
                 raise Stop(str(exc)) from None
             for err in errors:
@@ -720,7 +984,10 @@ class RunSink:
         if self.outputs is not None:  # drain them, then store what they could not deliver
             self.outputs.close()
             self.loss([], forward=False)  # the outputs are closed
-            try:
-                self.store.flush()
-            except StoreError as exc:
-                raise Stop(str(exc)) from None
+            self._commit(force=self._full is not None and bool(self._held))
+        if self._full is not None:
+            say(
+                f"the store's file system is still full ({self._path()}): {self._full.events} events dropped "
+                "since it filled are counted in the stats file, not in audit_loss",
+                "error",
+            )

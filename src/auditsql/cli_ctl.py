@@ -41,10 +41,12 @@ usage: auditsql ctl [options]   (auditctl's options and meaning)
     -p [r|w|x|a]             permissions of the watch
     -D [-k key]              delete all rules (with the key)
     -l [-i | -k key]         list the rules
-    -s [-i]                  report the status; then, if `auditsql listen` runs or ran, its counters:
-                             auditsql_pid, auditsql_events and one auditsql_<cause> line per loss cause
-                             (kernel_lost serial_gap enobufs truncated queue_drop), read from its
-                             stats file: $AUDITSQL_STATS_FILE, else /run/auditsql/stats.json
+    -s [-i]                  report the status; then, if `auditsql listen` or `run` runs or ran, its
+                             counters: auditsql_pid, auditsql_events and one auditsql_<cause> line per
+                             loss cause (docs/loss.md; store_full: the store's file system was full),
+                             for `run` its store's state (auditsql_store_writable, _free_bytes,
+                             _space_low), read from its stats file: $AUDITSQL_STATS_FILE, else
+                             /run/auditsql/stats.json
     -e [0..2]                set enabled (2 locks the configuration until reboot)
     -f [0..2]                set failure (0 silent, 1 printk, 2 panic)
     -r <rate>                set the rate limit in messages/sec (0 none)

@@ -229,6 +229,9 @@ class JsonSink:
             if exc.errno != errno.EPIPE:
                 raise
 
+    def stats(self) -> dict[str, Any]:
+        return {}
+
     def status_parts(self) -> list[str]:
         return []
 

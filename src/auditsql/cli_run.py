@@ -107,6 +107,8 @@ def run(config_file: str | None, duration: float | None, print_config: bool, **f
 def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
     import auditsql.tables as tables
     from auditsql._core import Pipeline, Settings
+    from auditsql.config import parse_space
+    from auditsql.kernel.loss import LossAccount
     from auditsql.metrics import MetricsError, parse_listen
     from auditsql.outputs.base import OutputError
     from auditsql.outputs.results_log import ResultsLog, ResultsLogError, host_identifier
@@ -225,6 +227,7 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
                 uptime_base=uptime_base,
             )
         )
+        loss = LossAccount()
         sink = RunSink(
             store,
             tables.loss_rows,
@@ -235,7 +238,12 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
             max_size=st.max_size,
             retention_interval=st.retention_interval,
             outputs=outputs,
+            loss=loss,
+            disk_full_action=st.disk_full_action,
+            space_left=parse_space(st.space_left),
         )
+        if scheduler is not None:
+            scheduler.before_run = sink.commit  # a full store's file system is the sink's to handle
         details = [
             f"db {st.db}",
             f"results log {rl.path or '(none)'}",
@@ -268,7 +276,14 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
         pipeline.seed_listeners()  # the ports of servers already listening, for their accept rows
         plan.extra_rules += pushdown  # last: its never rules must shadow only its own rules
         code = run_live(
-            plan, sink, pipeline, stop, config.status.interval, duration, config.status.stats_file or None
+            plan,
+            sink,
+            pipeline,
+            stop,
+            config.status.interval,
+            duration,
+            config.status.stats_file or None,
+            loss,
         )
     except (Stop, StoreError, ResultsLogError) as exc:
         say(str(exc), "error")
@@ -316,7 +331,7 @@ def _start_tree(store: Any, pipeline: Any, sink: RunSink) -> None:
     pipeline.tree_start(reload_rows(store.conn))
     sink.row_sources.append(_TreeSweep(pipeline))
     sink.batch(pipeline.tree_idle(time.monotonic()))
-    store.flush()
+    sink.commit()
 
 
 def _outputs(config: Config, host: str) -> Any:
@@ -339,6 +354,7 @@ def _metrics(listen: str, store: Any, outputs: Any, sink: RunSink, results: Any)
         for cause, n in list(sink.output_loss.items()):
             loss[cause] = loss.get(cause, 0) + n
         st["loss"] = loss
+        st.update(sink.stats())  # the store's state now, not a second ago
         return st
 
     collector = AgentCollector(

@@ -46,6 +46,7 @@ __all__ = [
     "TablesConfig",
     "load_config",
     "parse_config",
+    "parse_space",
     "render_doc",
     "to_toml",
 ]
@@ -158,6 +159,23 @@ class StoreConfig:
         min=0,
     )
     retention_interval: float = _opt(60.0, "Seconds between retention passes.", min=1)
+    disk_full_action: str = _opt(
+        "drop",
+        "What to do when the store's file system is full (auditd's `disk_full_action`): `drop` keeps reading "
+        "the kernel (audited programs never wait on auditsql), drops the events the store cannot take and "
+        "counts them (`store_full` in the stats, `ctl -s`, metrics, and in `audit_loss` once the store can be "
+        "written), tries again every 5 s and goes on by itself when there is room; `stop` ends the run with "
+        'one line and exit status 2, the kernel restored (docs/store.md, "A full disk").',
+        choices=("drop", "stop"),
+    )
+    space_left: str = _opt(
+        "75M",
+        "Warn (one line, again every 10 minutes while it lasts; `auditsql_store_space_low` in the metrics and "
+        "`ctl -s`) when the store's file system has less free space than this: bytes with an optional `K`, "
+        "`M`, `G` or `T` (powers of 1024; auditd's `space_left` is 75 MB too), or a percentage of the file "
+        "system's size (`5%`); `0`: no warning.",
+        check="space",
+    )
     resolve_ids: bool = _opt(
         True,
         "Resolve numeric ids to user and group names from this host where the event does not carry them.",
@@ -571,7 +589,36 @@ def _check_value(f: Any, value: object, name: str, loc: _Locator, keys: tuple[st
     low = meta.get("min")
     if low is not None and isinstance(value, int | float) and value < low:
         raise ConfigError(f"{where}: {name}: must be >= {low}, got {_shown(given)}")
+    check = meta.get("check")
+    if check is not None:
+        try:
+            _CHECKS[check](value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {name}: {exc}, got {_shown(given)}") from None
     return value
+
+
+_SPACE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_SPACE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(%|[kmgt]?(?:i?b)?)\s*", re.IGNORECASE)
+
+
+def parse_space(text: str) -> tuple[int, float]:
+    """``[store] space_left``: ``"75M"`` -> (78643200, 0.0), ``"5%"`` -> (0, 5.0), ``"0"`` -> (0, 0.0). Sizes take
+    ``K``, ``M``, ``G``, ``T`` (powers of 1024, ``B``/``iB`` allowed after them); ValueError when it is neither."""
+    m = _SPACE_RE.fullmatch(text)
+    if m is None:
+        raise ValueError("expected a size (75M, 1G, 0) or a percentage (5%)")
+    number, unit = float(m.group(1)), m.group(2).lower()
+    if unit == "%":
+        if number > 100:
+            raise ValueError("a percentage is at most 100%")
+        return 0, number
+    unit = unit.removesuffix("b").removesuffix("i")
+    return int(number * _SPACE_UNITS[unit]), 0.0
+
+
+#: value checks beyond the type, by a key's ``check`` metadata: a ValueError's text is the message
+_CHECKS = {"space": parse_space}
 
 
 def _unknown(loc: _Locator, keys: tuple[str, ...], known: list[str], scope: str) -> ConfigError:

@@ -14,6 +14,9 @@ Metrics (all but the process ones prefixed ``auditsql_``):
 ``auditsql_rows_total{table}``             count  rows committed to the store, per table
 ``auditsql_loss_total{cause}``             count  losses by cause (``audit_loss``; docs/loss.md)
 ``auditsql_queue_depth``                   gauge  records read and not yet processed
+``auditsql_store_full``                    gauge  1 while the store's file system is full (events dropped)
+``auditsql_store_space_low``               gauge  1 while it has less free space than ``[store] space_left``
+``auditsql_store_free_bytes``              gauge  free bytes on the store's file system (last check)
 ``auditsql_output_backlog{output}``        gauge  items queued in an output, not yet written
 ``auditsql_output_sent_total{output}``     count  items an output delivered
 ``auditsql_output_dropped_total{output}``  count  items an output lost (buffer full, write failed)
@@ -115,6 +118,24 @@ class AgentCollector:
         yield GaugeMetricFamily(
             "auditsql_queue_depth", "Records read and not yet processed.", value=int(st.get("queue", 0))
         )
+        store = st.get("store")
+        if isinstance(store, dict):
+            yield GaugeMetricFamily(
+                "auditsql_store_full",
+                "1 while the store's file system is full (events dropped, loss cause store_full).",
+                value=1 if store.get("full") else 0,
+            )
+            yield GaugeMetricFamily(
+                "auditsql_store_space_low",
+                "1 while the store's file system has less free space than [store] space_left.",
+                value=1 if store.get("space_low") else 0,
+            )
+            if store.get("free_bytes") is not None:
+                yield GaugeMetricFamily(
+                    "auditsql_store_free_bytes",
+                    "Free bytes on the store's file system (checked every few seconds).",
+                    value=int(store["free_bytes"]),
+                )
         outs = dict(self.outputs() or {})
         backlog = GaugeMetricFamily(
             "auditsql_output_backlog", "Items queued in an output.", labels=["output"]

@@ -318,11 +318,11 @@ def test_unknown_keys_are_named() -> None:
     )
     assert err("[store]\ndb = 'x'\n\ndbb = 'y'\n") == (
         "cfg.toml:4: unknown key 'store.dbb' (known in [store]: db, events_expiry, events_max, "
-        "max_size, retention_interval, resolve_ids)"
+        "max_size, retention_interval, disk_full_action, space_left, resolve_ids)"
     )
     assert err("store.dbb = 1\n") == (
         "cfg.toml:1: unknown key 'store.dbb' (known in [store]: db, events_expiry, events_max, "
-        "max_size, retention_interval, resolve_ids)"
+        "max_size, retention_interval, disk_full_action, space_left, resolve_ids)"
     )
     assert err("[schedule.q1]\nquery = 'select 1'\nplatform = 'linux'\n") == (
         "cfg.toml:3: unknown key 'schedule.q1.platform' (known in a scheduled query: query, interval, "
@@ -401,7 +401,7 @@ def test_cli_config_error_is_one_line(tmp_path: Path, keep_signals: None) -> Non
     assert (code, out) == (2, "")
     assert errtext == (
         f"auditsql: {cfg}:3: unknown key 'store.bogus' (known in [store]: db, events_expiry, events_max, "
-        "max_size, retention_interval, resolve_ids)\n"
+        "max_size, retention_interval, disk_full_action, space_left, resolve_ids)\n"
     )
 
 
@@ -464,3 +464,30 @@ def test_cli_bad_rules_file_loads_nothing(tmp_path: Path, keep_signals: None) ->
     assert (code, out) == (1, "")
     assert errtext == f"auditsql: {rules}:2: Syscall name unknown: nosuchcall; nothing loaded\n"
     assert not (tmp_path / "db").exists()
+
+
+def test_store_full_keys() -> None:
+    from auditsql.config import parse_space
+
+    assert (Config().store.disk_full_action, Config().store.space_left) == ("drop", "75M")
+    assert [parse_space(t) for t in ("75M", "1G", "512KiB", "2 MB", "100", "0", "5%", "12.5%")] == [
+        (75 << 20, 0.0),
+        (1 << 30, 0.0),
+        (512 << 10, 0.0),
+        (2 << 20, 0.0),
+        (100, 0.0),
+        (0, 0.0),
+        (0, 5.0),
+        (0, 12.5),
+    ]
+    cfg = parse_config("[store]\ndisk_full_action = 'stop'\nspace_left = '10%'\n")
+    assert (cfg.store.disk_full_action, cfg.store.space_left) == ("stop", "10%")
+    assert err("[store]\nspace_left = 'lots'\n") == (
+        'cfg.toml:2: store.space_left: expected a size (75M, 1G, 0) or a percentage (5%), got "lots"'
+    )
+    assert err("[store]\nspace_left = '120%'\n") == (
+        'cfg.toml:2: store.space_left: a percentage is at most 100%, got "120%"'
+    )
+    assert err("[store]\ndisk_full_action = 'suspend'\n") == (
+        'cfg.toml:2: store.disk_full_action: expected one of drop, stop, got "suspend"'
+    )

@@ -24,8 +24,9 @@ import pytest
 from auditsql.kernel.loss import UNLOGGED
 from tests.kernel import test_live
 from tests.kernel.conftest import auditctl_status
-from tests.kernel.test_live import LiveKernel, _status_now, stop
+from tests.kernel.test_live import LiveKernel, _status_now, stop, wait_for
 from tests.kernel.test_run import Run, launch
+from tests.tinyfs import fill, tiny_fs
 
 pytestmark = pytest.mark.kernel
 
@@ -201,3 +202,62 @@ def test_policy_drop_counts_user_space_drops(live_kernel: LiveKernel) -> None:
     total, span = serial_coverage(run)
     assert total == span
     assert f"user drops {reader['queue_drops']}, " in run.stderr()[-1]
+
+
+def test_full_store_drops_and_counts_while_the_kernel_is_drained(live_kernel: LiveKernel) -> None:
+    """The store on a 4 MiB tmpfs filled up (disk_full_action = drop, the default): a 20,000-connect storm
+    finishes without waiting on auditsql, the kernel loses nothing, every event the store could not take is
+    ``store_full``; room again, the run resumes by itself and books the outage in ``audit_loss``. Every serial
+    from the first to the last is stored, counted missing, or counted ``store_full``."""
+    lk = live_kernel
+    name = "full"
+    with tiny_fs(lk.tmp / name, "4m") as fs:  # the run's db goes to lk.tmp / name
+        before = lost_now()
+        run = start_run(
+            lk,
+            {"rules": rules_file(lk), "backlog_limit": 8192},
+            "--source",
+            "unicast",
+            "--results-log",
+            "",
+            name=name,
+            more="[store]\nspace_left = '0'\n[tables]\nprocess_tree = false\n",
+        )
+        stats_file = lk.tmp / f"{name}.stats"
+
+        def stats() -> dict:
+            return json.loads(stats_file.read_text())
+
+        try:
+            filler = fill(fs, leave=256 << 10)
+            began = time.monotonic()
+            storm(20000, f"{lk.key}-storm")
+            took = time.monotonic() - began
+            wait_for(lambda: stats()["store"]["full"], what="the store to be full")
+            filler.unlink()
+            wait_for(lambda: not stats()["store"]["full"], timeout=10, what="the store to be written again")
+            time.sleep(1.2)
+            assert stop(run.proc) == 0
+        finally:
+            if run.proc.poll() is None:
+                stop(run.proc)
+        delta = lost_now() - before
+        assert _status_now() == lk.status
+        final = stats()
+        dropped = final["loss"]["store_full"]
+        err = run.stderr()
+        assert not [ln for ln in err if "Traceback" in ln]
+        assert (
+            f"auditsql: the store's file system is full ({run.db}: database or disk is full): dropping "
+            in ("\n".join(err))
+        )
+        assert [ln for ln in err if ln.startswith("auditsql: store writable again after ")][0].endswith(
+            f" s; {dropped} events dropped"
+        )
+        assert f"store full drops {dropped}, " in err[-1]
+        assert took < 30  # 20,000 connects take about 1 s; nothing waited on the full store
+        assert dropped > 0
+        assert delta == 0 and cause_totals(run).get("kernel_lost", 0) == 0
+        assert cause_totals(run)["store_full"] == dropped
+        total, span = serial_coverage(run)
+        assert total + dropped == span

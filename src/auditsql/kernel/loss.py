@@ -23,6 +23,10 @@ Five causes are counted, each where it can be observed:
 ``queue_drop``
     records the reader dropped because the processing side was behind (``--policy drop``).
 
+``auditsql run`` adds the losses after the reader: ``output_drop`` and ``spool_drop`` (copies an output could
+not ship) and ``store_full``, events the store could not take because its file system was full (counted here
+as they are dropped, booked in ``audit_loss`` once the store can be written again: :meth:`LossAccount.count`).
+
 Every increment can also be kept as a structured loss record ``{"time", "cause", "count", "detail"}``
 (a later SQL table stores them); :meth:`LossAccount.drain` hands them over.
 """
@@ -64,6 +68,8 @@ CAUSES = (
     "queue_drop",
     "output_drop",
     "spool_drop",
+    # events the store could not take: its file system was full ([store] disk_full_action; docs/store.md)
+    "store_full",
     # not a loss: rows the store's retention deleted (age, row count, size), booked so that a user can tell
     # age-out from loss
     "retention",
@@ -105,6 +111,15 @@ class LossAccount:
                 self._records.popleft()
                 self.records_dropped += 1
             self._records.append(rec)
+
+    def count(self, cause: str, count: int) -> None:
+        """Add to a counter without a loss record: for a loss whose record its owner books itself, later
+        (``store_full``: the record waits until the store can be written)."""
+        if cause not in self.counters:
+            raise ValueError(f"unknown loss cause {cause!r}; known: {', '.join(CAUSES)}")
+        if count > 0:
+            with self._lock:
+                self.counters[cause] += count
 
     def drain(self) -> list[dict[str, Any]]:
         """The loss records added since the last drain, oldest first."""
@@ -448,7 +463,9 @@ def read_stats(path: str = DEFAULT_STATS_FILE) -> dict[str, Any] | None:
 def format_stats(stats: dict[str, Any]) -> list[str]:
     """``auditctl -s``-style lines for a listener's stats (``auditsql ctl -s`` appends them).
 
-    ``auditsql_pid 1234 (unicast, running)`` then one ``auditsql_<cause> N`` line per loss cause.
+    ``auditsql_pid 1234 (unicast, running)`` then one ``auditsql_<cause> N`` line per loss cause; for ``auditsql
+    run``, its store's state: ``auditsql_store_writable 1`` (0 while its file system is full),
+    ``auditsql_store_free_bytes N`` and ``auditsql_store_space_low 0`` (1 while below ``[store] space_left``).
     """
     pid = stats.get("pid", 0)
     alive = "running" if isinstance(pid, int) and pid > 0 and os.path.exists(f"/proc/{pid}") else "exited"
@@ -456,4 +473,10 @@ def format_stats(stats: dict[str, Any]) -> list[str]:
     lines.append(f"auditsql_events {stats.get('events', 0)}")
     loss = stats.get("loss", {})
     lines.extend(f"auditsql_{cause} {loss.get(cause, 0)}" for cause in CAUSES)
+    store = stats.get("store")
+    if isinstance(store, dict):  # auditsql run's store: can it be written, its file system's room
+        lines.append(f"auditsql_store_writable {0 if store.get('full') else 1}")
+        if store.get("free_bytes") is not None:
+            lines.append(f"auditsql_store_free_bytes {store['free_bytes']}")
+        lines.append(f"auditsql_store_space_low {1 if store.get('space_low') else 0}")
     return lines

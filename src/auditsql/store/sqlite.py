@@ -47,6 +47,14 @@ Size (``max_size``)
     growing; it never grows past N by more than one batch. Every deletion is reported by cause (``age``,
     ``rows``, ``size``) so that ``auditsql run`` books it as a ``retention`` row of ``audit_loss``.
 
+A full file system (docs/store.md, "A full disk")
+    A batch SQLite refuses for lack of room (``SQLITE_FULL``; or ``SQLITE_IOERR`` when a probe file beside the
+    store cannot be written either: ``ENOSPC``, ``EDQUOT``) is rolled back and dropped whole, the native
+    writer's rows with Python's, and raised as :class:`StoreFull` (a :class:`StoreError`) with what it held:
+    its events (``audit_events`` rows), its rows, and its ``audit_loss`` rows for the caller to hand again.
+    ``auditsql run`` drops and counts, or stops (``[store] disk_full_action``). Nothing on this path raises
+    anything else: a refused rollback, checkpoint or ``PRAGMA optimize`` (at close) is let go.
+
 Schema changes and ownership
     ``create_schema()`` creates missing tables, indexes and views, and adds columns the registry declares but an
     existing table lacks (``ALTER TABLE ... ADD COLUMN``; old rows read NULL there). Inserts name their columns,
@@ -67,7 +75,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from auditsql.private import DIR_MODE, FILE_MODE, make_private
-from auditsql.store.dedupe import EventDedupe
+from auditsql.store.dedupe import EVENTS_TABLE, EventDedupe
 from auditsql.store.functions import DICTIONARY_TABLE
 from auditsql.store.functions import install as install_functions
 from auditsql.tables.registry import _SQLITE_TYPES
@@ -87,6 +95,9 @@ __all__ = [
     "DEFAULT_MAX_SIZE",
     "Store",
     "StoreError",
+    "StoreFull",
+    "free_bytes",
+    "is_full_error",
     "ro_uri",
 ]
 
@@ -102,6 +113,9 @@ DEFAULT_MAX_SIZE = 2 << 30
 DEFAULT_BATCH_ROWS = 5000
 #: ... or when the oldest buffered row waited this long (checked on insert() and tick())
 DEFAULT_BATCH_SECONDS = 1.0
+
+#: the table of loss records: a failed batch's rows of it are handed back (StoreFull.loss_rows)
+LOSS_TABLE = "audit_loss"
 
 _RO_HINT = "run `auditsql run` or `auditsql import` first, or pass --db"
 #: the store layout this program writes: 1 was the layout before compact events (user_version 0 or 1)
@@ -119,6 +133,90 @@ class StoreError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+class StoreFull(StoreError):
+    """A batch could not be written: the store's file system is full (``SQLITE_FULL``, or an I/O error with no
+    room left underneath: ``ENOSPC``, ``EDQUOT``). The batch's rows were dropped (the store is as before it):
+    ``events`` of them were events (``audit_events`` rows), ``rows`` rows in all; ``loss_rows`` are the
+    ``audit_loss`` rows among them, for the caller to hand again once the store can be written. ``reason`` is
+    SQLite's message."""
+
+    def __init__(
+        self,
+        message: str,
+        path: str,
+        reason: str,
+        events: int = 0,
+        rows: int = 0,
+        loss_rows: list[tuple] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
+        self.events = events
+        self.rows = rows
+        self.loss_rows = loss_rows or []
+
+
+#: SQLite's primary result codes that say "no room": SQLITE_FULL; SQLITE_IOERR may be ENOSPC or EDQUOT
+#: underneath (SQLite turns ENOSPC on write() into SQLITE_FULL, but EDQUOT, and ENOSPC on fsync, ftruncate or
+#: the -shm file's growth, into an I/O error)
+_SQLITE_FULL = 13
+_SQLITE_IOERR = 10
+#: the text of SQLITE_FULL (the native writer's errors carry SQLite's message, not its code)
+_FULL_TEXT = "database or disk is full"
+#: bytes a probe writes to tell "no room" from another I/O error
+_PROBE = 64 * 1024
+
+
+def free_bytes(path: str) -> tuple[int, int] | None:
+    """(bytes free to unprivileged users, total bytes) of the file system holding ``path`` (its directory when
+    it does not exist yet); None when it cannot be told."""
+    target = path if os.path.exists(path) else os.path.dirname(os.path.abspath(path))
+    try:
+        st = os.statvfs(target)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+
+
+def _room_for_probe(directory: str) -> bool:
+    """Whether ``directory``'s file system takes a small file (False: ENOSPC or EDQUOT on writing one)."""
+    import errno  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    try:
+        with tempfile.TemporaryFile(dir=directory) as fh:
+            fh.write(b"\0" * _PROBE)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as e:
+        return e.errno not in (errno.ENOSPC, errno.EDQUOT)
+    return True
+
+
+def is_full_error(exc: BaseException, path: str) -> bool:
+    """Whether a write error of the store at ``path`` means its file system is full: SQLite's SQLITE_FULL (by
+    code, or by its text from the native writer), or an I/O error when a probe file in the store's directory
+    cannot be written for lack of room (ENOSPC, EDQUOT)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        if code & 0xFF == _SQLITE_FULL:
+            return True
+        if code & 0xFF != _SQLITE_IOERR:
+            return False
+    elif _FULL_TEXT in str(exc):
+        return True
+    elif "disk I/O error" not in str(exc):
+        return False
+    return not _room_for_probe(os.path.dirname(os.path.abspath(path)))
+
+
+def _full_reason(exc: BaseException) -> str:
+    """SQLite's message for a full file system, without the native writer's ``table:`` before it."""
+    text = str(exc)
+    return _FULL_TEXT if _FULL_TEXT in text else text
 
 
 def ro_uri(path: str) -> str:
@@ -167,6 +265,15 @@ def _make_private(path: str) -> None:
         ) from None
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already (it may, on SQLITE_FULL)."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.DatabaseError:
+            pass  # SQLite rolled it back itself
+
+
 def _core_error() -> type[Exception]:
     """The native writer's error (imported late: the table docs are generated without the extension)."""
     from auditsql._core import CoreError  # noqa: PLC0415
@@ -199,6 +306,8 @@ class Store:
         self._insert_sql = {name: t.insert_sql() for name, t in self.tables.items()}
         self._pending: dict[str, list[tuple]] = {name: [] for name in self.tables}
         self._npending = 0
+        #: events among the buffered rows (audit_events rows, the native writer's too): what a failed batch drops
+        self._pending_events = 0
         self._first_pending = 0.0
         self._lock = threading.Lock()
         #: rows committed per table by this Store object, and batches committed
@@ -285,6 +394,12 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
         except sqlite3.DatabaseError as e:
+            if is_full_error(e, path):
+                raise StoreFull(
+                    f"cannot open database {path}: its file system is full ({_full_reason(e)}): free some space",
+                    path,
+                    _full_reason(e),
+                ) from None
             raise StoreError(f"cannot open database {path}: {e} ({fix})") from None
         if str(mode).lower() != "wal":
             conn.close()
@@ -336,13 +451,16 @@ class Store:
 
     def _buffer(self, rows: Iterable[tuple[str, tuple]]) -> int:
         pend = self._pending
-        n = 0
+        n = events = 0
         for name, row in rows:
             try:
                 pend[name].append(row)
             except KeyError:
                 raise StoreError(f"unknown table {name}: not in the table registry") from None
             n += 1
+            if name == EVENTS_TABLE:
+                events += 1
+        self._pending_events += events
         return n
 
     def insert_batch(self, batch: Any) -> int:
@@ -357,10 +475,13 @@ class Store:
                     rows = self._dedupe(rows)
                 n = self._buffer(rows)
             else:
+                events, before = batch.events, native.present()[0]
                 try:
                     n = native.add(batch)
                 except _core_error() as e:
                     raise StoreError(f"cannot read the stored events of {self.path}: {e}") from None
+                # one audit_events row per event, less those the writer held already
+                self._pending_events += events - (native.present()[0] - before)
             self._added(n)
             return n
 
@@ -427,10 +548,13 @@ class Store:
                     done.append((name, len(rows)))
             conn.execute("COMMIT")
         except (sqlite3.DatabaseError, sqlite3.ProgrammingError, _core_error()) as e:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            _rollback(conn)
+            events, loss = self._pending_events, list(self._pending.get(LOSS_TABLE, ()))
             self._clear()
-            raise StoreError(f"cannot write {n} rows to {self.path}: {e}") from None
+            message = f"cannot write {n} rows to {self.path}: {e}"
+            if is_full_error(e, self.path):
+                raise StoreFull(message, self.path, _full_reason(e), events, n, loss) from None
+            raise StoreError(message) from None
         self._clear()
         for name, k in done:
             self.counts[name] += k
@@ -441,6 +565,7 @@ class Store:
         for rows in self._pending.values():
             rows.clear()
         self._npending = 0
+        self._pending_events = 0
         if self.dedupe is not None:
             self.dedupe.forget()
         if self._native:
@@ -491,9 +616,8 @@ class Store:
                         if n:
                             by_cause["rows"][name] = n
             except sqlite3.DatabaseError as e:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise StoreError(f"retention on {name} in {self.path} failed: {e}") from None
+                _rollback(conn)
+                raise self._write_error(f"retention on {name} in {self.path} failed: {e}", e) from None
         if max_size and max_size > 0:
             self._retain_size(max_size, by_cause["size"])
         deleted: dict[str, int] = {}
@@ -501,9 +625,23 @@ class Store:
             for name, n in per.items():
                 deleted[name] = deleted.get(name, 0) + n
         if deleted:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._checkpoint("PASSIVE")
         self.last_retention = {cause: per for cause, per in by_cause.items() if per}
         return deleted
+
+    def _checkpoint(self, mode: str) -> None:
+        """Copy the WAL into the file; best effort (a full file system may refuse it: the WAL keeps the pages)."""
+        try:
+            self.conn.execute(f"PRAGMA wal_checkpoint({mode})")
+        except sqlite3.DatabaseError:
+            pass
+
+    def _write_error(self, message: str, exc: BaseException) -> StoreError:
+        """``message`` as :class:`StoreFull` when ``exc`` says the file system is full (nothing was dropped: the
+        write was a deletion or a refresh), else as :class:`StoreError`."""
+        if is_full_error(exc, self.path):
+            return StoreFull(message, self.path, _full_reason(exc))
+        return StoreError(message)
 
     def used_bytes(self) -> int:
         """Bytes of the pages in use (the file less its free pages; the WAL once checkpointed)."""
@@ -516,7 +654,7 @@ class Store:
         """Delete the oldest events, a tenth of the events at a time, until the pages in use are under 90 % of
         ``max_size`` (rows of live processes stay)."""
         conn = self.conn
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._checkpoint("TRUNCATE")
         timed = [t for t in self.tables.values() if t.kind != "live" and "time" in t.column_names]
         for _ in range(64):  # each pass deletes a tenth: bounded
             if self.used_bytes() <= max_size * 0.9:
@@ -541,10 +679,9 @@ class Store:
                         gone += n
                 conn.execute("COMMIT")
             except sqlite3.DatabaseError as e:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise StoreError(f"size retention in {self.path} failed: {e}") from None
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                _rollback(conn)
+                raise self._write_error(f"size retention in {self.path} failed: {e}", e) from None
+            self._checkpoint("TRUNCATE")
             if not gone:
                 return
 
@@ -575,9 +712,8 @@ class Store:
                     conn.executemany(self._insert_sql[name], rows)
                     conn.execute("COMMIT")
                 except sqlite3.DatabaseError as e:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise StoreError(f"cannot refresh {name} in {self.path}: {e}") from None
+                    _rollback(conn)
+                    raise self._write_error(f"cannot refresh {name} in {self.path}: {e}", e) from None
             out[name] = len(rows)
         return out
 
@@ -591,7 +727,10 @@ class Store:
         try:
             if not self.readonly:
                 self.flush()
-                conn.execute("PRAGMA optimize")
+                try:
+                    conn.execute("PRAGMA optimize")
+                except sqlite3.DatabaseError:
+                    pass  # statistics for the next open's planner: not worth an error (a full disk refuses them)
         finally:
             if self._native:
                 self._native_present_closed = self._native.present()[0]
