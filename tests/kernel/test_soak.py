@@ -37,6 +37,6 @@ def test_a_minute_of_mixed_load_stores_everything_and_stays_flat(tmp_path: Path)
     assert r["loss_stats"] == {}
     assert (r["loss_rows"], r["kernel_lost"]) == (0, 0)
     assert r["fd_growth"] <= 0
-    assert r["rss_spread"] <= 0.10, r["rss_mb"]
+    assert r["rss_drift"] <= 0.10, r["rss_mb"]
     assert r["kernel_restored"]
     assert res.returncode == 0, res.stdout[-2000:]
