@@ -245,6 +245,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     cfg.write_text(
         f"[kernel]\nstate_file = '{tmp / 'state.json'}'\n[status]\ninterval = 0\nstats_file = '{stats}'\n"
         f"[file_events]\npaths = ['{watched}']\n"
+        # no retention: every generated event must be found at the end (a 10-minute soak passes events_max)
+        "[store]\nevents_max = 0\nevents_expiry = 0\nmax_size = 0\n"
     )
     lost0 = kernel_status()["lost"]
     agent = started(

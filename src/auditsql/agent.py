@@ -82,6 +82,8 @@ POLL_LOST = 1.0  # seconds between kernel lost-counter polls
 #: when the load stops (a 0.2 s wait found nothing) after this many records, the native core's freed memory
 #: goes back to the OS: what a burst made the reader buffer is not kept for ever (docs/native-core.md)
 RELEASE_AFTER_RECORDS = 50_000
+#: under a steady load it goes back this often (seconds): freed pages are not kept while the load lasts
+RELEASE_EVERY = 30.0
 #: at a stop, the longest wait for the kernel's queue to empty once the rules are gone, and the quiet time
 #: (no record read, the queue empty) that ends it
 DRAIN_SECONDS = 5.0
@@ -431,16 +433,20 @@ def loop(
     code = 0
     #: records handled since the native core last gave its freed memory back (done when the load stops)
     since_release = 0
+    next_release = started + RELEASE_EVERY
     try:
         while not stop.is_set():
             b = src.feed(pipeline, 0.2)
             got = b.records
             take(b)
             since_release += got
-            if not got and since_release >= RELEASE_AFTER_RECORDS:
+            now = time.monotonic()
+            if since_release and (
+                (not got and since_release >= RELEASE_AFTER_RECORDS) or now >= next_release
+            ):
                 release_memory()
                 since_release = 0
-            now = time.monotonic()
+                next_release = now + RELEASE_EVERY
             if not got or now >= next_tick:
                 take(pipeline.tick(time.time()))
                 sink.flush()
