@@ -28,8 +28,6 @@ restores what it changed); only processes started here are stopped, by pid.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -41,12 +39,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-LOCK = "/tmp/auditsql-live-tests.lock"
+sys.path.insert(0, str(HERE))
+from live import kernel_lock  # noqa: E402  (the kernel tests' lock, as the live benchmark takes it)
+
 NOBODY = 65534
 KNOBS = ("enabled", "failure", "pid", "rate_limit", "backlog_limit", "backlog_wait_time")
 
@@ -72,24 +71,6 @@ def kernel_status() -> dict[str, int]:
 
 def kernel_rules() -> list[str]:
     return subprocess.run(["auditctl", "-l"], capture_output=True, text=True, check=True).stdout.splitlines()
-
-
-@contextlib.contextmanager
-def kernel_lock(timeout: float = 600) -> Iterator[None]:
-    with open(LOCK, "a") as fh:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"soak.py: {LOCK} is held by another run") from None
-                time.sleep(0.5)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 # -- load ----------------------------------------------------------------------------------------------------
@@ -407,7 +388,7 @@ def main() -> int:
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("soak.py: needs root (the kernel's audit)")
-    with kernel_lock():
+    with kernel_lock(600):
         before = {k: v for k, v in kernel_status().items() if k in KNOBS}
         if before["pid"]:
             raise SystemExit(f"soak.py: an audit daemon is registered (pid {before['pid']}): stop it first")

@@ -799,16 +799,21 @@ class RunSink:
             if force or self._monotonic() >= self._full.retry_at:
                 self._retry()
             return
-        try:
-            self.store.flush()
-        except StoreFull as exc:
-            self._on_full(exc)
-        except StoreError as exc:
-            raise Stop(str(exc)) from None
+        self._guarded(self.store.flush)
 
     def commit(self) -> None:
         """Commit what the store buffers (before a scheduled query, at start); see :meth:`_commit`."""
         self._commit()
+
+    def _guarded(self, write: Callable[[], object]) -> None:
+        """``write()`` against the store: a full file system is handled as ``disk_full_action`` says, any other
+        store error ends the run with its one line."""
+        try:
+            write()
+        except StoreFull as exc:
+            self._on_full(exc)
+        except StoreError as exc:
+            raise Stop(str(exc)) from None
 
     # -- the Sink ------------------------------------------------------------------------------------------
 
@@ -836,12 +841,7 @@ class RunSink:
             if full is not None:
                 self._retry(put)
             else:
-                try:
-                    put()
-                except StoreFull as exc:
-                    self._on_full(exc)
-                except StoreError as exc:
-                    raise Stop(str(exc)) from None
+                self._guarded(put)
         if self.outputs is not None:
             assert rows is not None
             if self._fan is not None and b.events:
@@ -855,12 +855,7 @@ class RunSink:
         if self._full is not None:
             self._commit()
         else:
-            try:
-                self.store.tick()
-            except StoreFull as exc:
-                self._on_full(exc)
-            except StoreError as exc:
-                raise Stop(str(exc)) from None
+            self._guarded(self.store.tick)
         if self.outputs is not None:
             self.outputs.flush()
 
@@ -945,12 +940,7 @@ class RunSink:
         if self._full is not None:
             self._held.extend(r for _, r in rows)  # stored once the store can be written again
         else:
-            try:
-                self.store.insert(rows)
-            except StoreFull as exc:
-                self._on_full(exc)
-            except StoreError as exc:
-                raise Stop(str(exc)) from None
+            self._guarded(lambda: self.store.insert(rows))
         if self.outputs is not None and forward:
             self.outputs.rows(rows)
 
