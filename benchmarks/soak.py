@@ -44,7 +44,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from live import kernel_lock  # noqa: E402  (the kernel tests' lock, as the live benchmark takes it)
+from live import kernel_lock, stop_proc  # noqa: E402  (the kernel tests' lock, as the live benchmark takes it)
 
 NOBODY = 65534
 KNOBS = ("enabled", "failure", "pid", "rate_limit", "backlog_limit", "backlog_wait_time")
@@ -291,13 +291,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     finally:
         listener.close()
         for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(10)
+            stop_proc(p, 10)
     generated = {
         "exec": counter(tmp / "exec.out", "execs"),
         "connect": counter(tmp / "connect.out", "connects"),

@@ -457,3 +457,20 @@ fn measure() {
         }
     }
 }
+
+#[test]
+fn same_records_in_blobs_that_differ() {
+    let line = |s: &str| parse_line(s.as_bytes(), false).pop().expect("a record");
+    let recs = vec![
+        line("type=SYSCALL msg=audit(1700000000.001:7): arch=c000003e syscall=59 success=yes exit=0 pid=1"),
+        line("type=EOE msg=audit(1700000000.001:7): "),
+    ];
+    let mut codec = Codec::new();
+    let eoe = codec.encode(&one_event(recs.clone(), ClosedBy::Eoe, 0));
+    let window = codec.encode(&one_event(recs.clone(), ClosedBy::Window, 0));
+    let other = codec.encode(&one_event(recs[..1].to_vec(), ClosedBy::Eoe, 0));
+    assert_ne!(eoe, window);
+    assert!(codec.same_records(&eoe, &window));
+    assert!(!codec.same_records(&eoe, &other));
+    assert!(!codec.same_records(&eoe, b"not a blob"));
+}

@@ -493,18 +493,8 @@ impl StoreWriter {
             (Some(d), Some(conn)) => {
                 let codec = &mut self.codec;
                 let pending = &self.pending;
-                py.detach(|| {
-                    let codec = std::cell::RefCell::new(codec);
-                    let same = |a: &[u8], b: &[u8]| {
-                        let mut c = codec.borrow_mut();
-                        match (c.decode(a), c.decode(b)) {
-                            (Ok(x), Ok(y)) => x.records().eq(y.records()),
-                            _ => false,
-                        }
-                    };
-                    d.filter(rows, conn, same, pending)
-                })
-                .map_err(CoreError::new_err)?
+                py.detach(|| d.filter(rows, conn, |a, b| codec.same_records(a, b), pending))
+                    .map_err(CoreError::new_err)?
             }
             _ => rows,
         };

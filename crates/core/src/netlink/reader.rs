@@ -490,8 +490,8 @@ fn wait_for_space(shared: &Shared, limit: Limit) -> bool {
         // it waits for more than fits: what is held is all it gets
         shared.data.notify_one();
     }
-    q.reader_waiting = true;
     while q.full(limit) && !shared.stop.load(Ordering::Acquire) {
+        // set again each time: a consumer's take clears it once it has made room
         q.reader_waiting = true;
         q = shared
             .space

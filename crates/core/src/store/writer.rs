@@ -156,13 +156,13 @@ impl Dedupe {
     }
 
     /// `rows` less the events held already and their rows. `same(a, b)`: two different blobs hold the same
-    /// records (another dictionary, another `closed_by`). `pending`: the buffer's rows (where an eid seen
+    /// records (another dictionary, another `closed_by`): [`super::Codec::same_records`]. `pending`: the buffer's rows (where an eid seen
     /// before in this buffer is looked for).
     pub fn filter<D: StoredEvents + ?Sized>(
         &mut self,
         rows: Vec<Row>,
         db: &mut D,
-        same: impl Fn(&[u8], &[u8]) -> bool,
+        mut same: impl FnMut(&[u8], &[u8]) -> bool,
         pending: &PendingRows,
     ) -> Result<Vec<Row>, String> {
         let key = &self.key;
@@ -179,8 +179,8 @@ impl Dedupe {
                     out.push(row);
                     continue;
                 };
-                let node = row.cells.get(key.node).cloned().unwrap_or(Cell::Null);
-                let blob = row.cells.get(key.blob).cloned().unwrap_or(Cell::Null);
+                let node = row.cells.get(key.node).unwrap_or(&Cell::Null);
+                let blob = row.cells.get(key.blob).unwrap_or(&Cell::Null);
                 let probe = match (span, key.time.and_then(|t| row.cells.get(t))) {
                     (None, _) => false,
                     (Some((lo, hi)), Some(Cell::Int(t))) => lo <= *t && *t <= hi,
@@ -188,12 +188,12 @@ impl Dedupe {
                 };
                 let hash = hash_of(eid);
                 let mut seen = self.buffered.contains(&hash) && {
-                    let held = |cells: &[Cell]| {
+                    let mut held = |cells: &[Cell]| {
                         matches!(cells.get(key.eid), Some(Cell::Text(e)) if e == eid)
-                            && cells.get(key.node) == Some(&node)
+                            && cells.get(key.node) == Some(node)
                             && cells
                                 .get(key.blob)
-                                .is_some_and(|b| same_blob(b, &blob, &same))
+                                .is_some_and(|b| same_blob(b, blob, &mut same))
                     };
                     let mine = out
                         .iter()
@@ -205,7 +205,7 @@ impl Dedupe {
                     seen = db
                         .stored(eid)?
                         .iter()
-                        .any(|(n, b)| *n == node && same_blob(b, &blob, &same));
+                        .any(|(n, b)| n == node && same_blob(b, blob, &mut same));
                 }
                 if seen {
                     self.events_present += 1;
@@ -243,7 +243,7 @@ fn hash_of(eid: &str) -> u64 {
     h.finish()
 }
 
-fn same_blob(a: &Cell, b: &Cell, same: &impl Fn(&[u8], &[u8]) -> bool) -> bool {
+fn same_blob(a: &Cell, b: &Cell, same: &mut impl FnMut(&[u8], &[u8]) -> bool) -> bool {
     match (a, b) {
         (Cell::Blob(x), Cell::Blob(y)) => x == y || same(x, y),
         _ => a == b,
