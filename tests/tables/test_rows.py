@@ -887,13 +887,20 @@ def test_table_kinds_and_schema() -> None:
         "process_events_time",
         "process_events_eid",
         "process_events_pid",
-        "process_events_path",
-        "process_events_auid",
+        "process_events_path_time",
+        "process_events_auid_time",
         "socket_events_remote_address",
         "socket_events_action",
         "user_events_type",
         "audit_events_time",
     } <= indexed
+    # a column that leads a composite index gets no index of its own: the composite serves its lookups
+    assert T.get("process_events").covered == {"path", "auid"}
+    assert not {"process_events_path", "process_events_auid"} & indexed
+    plan = " ".join(
+        str(r) for r in con.execute("EXPLAIN QUERY PLAN SELECT * FROM process_events WHERE path = '/bin/sh'")
+    )
+    assert "USING INDEX process_events_path_time (path=?)" in plan
 
 
 def test_osquery_columns_present() -> None:
