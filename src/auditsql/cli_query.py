@@ -64,15 +64,14 @@ _MODE_FLAGS = (
 
 
 def _chosen_mode(kwargs: dict[str, Any], mode_option: str | None = None) -> str:
-    """The mode the format flags in ``kwargs`` (taken out of it) choose; two different ones are one error."""
-    given = [names[0] for names, m, _ in _MODE_FLAGS if kwargs.pop(f"mode_{m}")]
+    """The mode the format flags in ``kwargs`` (taken out of it) and ``--mode`` choose (default ``pretty``); two
+    different ones are one error."""
+    given = [(names[0], m) for names, m, _ in _MODE_FLAGS if kwargs.pop(f"mode_{m}")]
     if mode_option is not None:
-        given.insert(0, f"--mode {mode_option}")
-    if len(given) > 1:
-        _fail(f"{' and '.join(given)} are both given: choose one output format", 2)
-    if mode_option is not None:
-        return mode_name(mode_option) or mode_option
-    return next((m for names, m, _ in _MODE_FLAGS if names[0] == given[0]), "pretty") if given else "pretty"
+        given.insert(0, (f"--mode {mode_option}", mode_name(mode_option) or mode_option))
+    if len({m for _, m in given}) > 1:
+        _fail(f"{' and '.join(label for label, _ in given)} are both given: choose one output format", 2)
+    return given[0][1] if given else "pretty"
 
 
 def _mode_flags(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -351,3 +351,8 @@ def test_shell_conflicting_formats(db, tmp_path):
     p = shell_run(db, "SELECT 1;\n", tmp_path, "--list", "--line")
     assert (p.returncode, p.stdout) == (2, b"")
     assert p.stderr.decode() == "auditsql: --list and --line are both given: choose one output format\n"
+
+
+def test_shell_same_format_twice_is_fine(db, tmp_path):
+    p = shell_run(db, "SELECT 1 AS n;\n", tmp_path, "--mode", "table", "--table")
+    assert (p.returncode, p.stdout) == (0, b"+---+\n| n |\n+---+\n| 1 |\n+---+\n")
