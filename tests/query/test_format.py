@@ -385,6 +385,13 @@ def test_column_cuts_later_values_to_the_first_rows_widths():
     # a name wider than 93 gets spaces after its dashes
     wide = "w" * 95
     assert render([wide], [(1,)], "column").splitlines()[1] == "-" * 93 + "  "
+    # past the 100th column, sqlite3's widths are 10 after the header line
+    cols = [f"c{i}" for i in range(101)]
+    lines = render(cols, [(*range(100), "v" * 12), (*range(100), "w")], "column").splitlines()
+    assert lines[0].endswith("  c100        ")  # the header: 12 wide
+    assert lines[1].endswith("  ----------")
+    assert lines[2].endswith("  vvvvvvvvvv")
+    assert lines[3].endswith("  w         ")
 
 
 def test_json_keys_in_byte_order():

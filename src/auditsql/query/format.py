@@ -72,6 +72,8 @@ TABLE_SIZING_ROWS = 1000
 TABLE_SIZING_CHARS = 4 << 20
 #: the widest line of dashes under a header in column mode (sqlite3's literal)
 COLUMN_DASHES = 93
+#: the columns whose widths column mode keeps (sqlite3's ``actualWidth[100]``)
+COLUMN_WIDTHS = 100
 
 #: takes each piece of output text in turn
 Write = Callable[[str], object]
@@ -290,10 +292,13 @@ def _write_column(write: Write, cols: Sequence[str], rows: Iterator[Sequence[obj
         texts = [value_text(v, st.nullvalue) for v in row]
         head = ""
         if widths is None:
-            widths = [max(_blen(c), 10, _blen(t)) for c, t in zip(cols, texts, strict=False)]
+            first = [max(_blen(c), 10, _blen(t)) for c, t in zip(cols, texts, strict=False)]
+            # sqlite3 keeps the widths of its first COLUMN_WIDTHS columns; the later ones are 10 wide after the
+            # header line
+            widths = first[:COLUMN_WIDTHS] + [10] * (len(first) - COLUMN_WIDTHS)
             if st.header:
                 dashes = "-" * COLUMN_DASHES
-                head = _column_line(cols, widths) + _column_line([dashes] * len(widths), widths)
+                head = _column_line(cols, first) + _column_line([dashes] * len(widths), widths)
         write(head + _column_line(texts, widths))
 
 
