@@ -213,6 +213,7 @@ def test_split_dot_command_like_osqueryi():
     assert split_dot_command('.print "\\377" "a\\000b"') == [".print", "\udcff", "a"]
     assert split_dot_command(".print 'open") == [".print", "open"]
     assert split_dot_command(".") == []
+    assert split_dot_command(".print a\u00a0b\tc") == [".print", "a\u00a0b", "c"]  # C isspace(): ASCII only
 
 
 def test_parse_bool_like_osqueryi():

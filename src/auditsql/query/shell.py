@@ -99,6 +99,8 @@ def parse_bool(text: str) -> bool | None:
     return _BOOLS.get(text.lower())
 
 
+#: C's isspace() in the C locale: the separators of a dot command's words
+_SPACE = " \t\n\v\f\r"
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
 
 
@@ -137,7 +139,7 @@ def split_dot_command(line: str) -> list[str]:
     words: list[str] = []
     i, n = 1, len(line)
     while i < n and len(words) < 50:
-        while i < n and line[i].isspace():
+        while i < n and line[i] in _SPACE:
             i += 1
         if i >= n:
             break
@@ -154,7 +156,7 @@ def split_dot_command(line: str) -> list[str]:
             words.append(_resolve_backslashes(word) if delim == '"' else word)
         else:
             start = i
-            while i < n and not line[i].isspace():
+            while i < n and line[i] not in _SPACE:
                 i += 1
             words.append(_resolve_backslashes(line[start:i]))
     if words:
@@ -224,7 +226,7 @@ class Shell:
             if not line.strip():
                 return True
             if line.lstrip().startswith("."):
-                return self.dot(line.strip())
+                return self.dot(line.strip(_SPACE))
         self.pending.append(line)
         text = "\n".join(self.pending)
         if ";" in line and sqlite3.complete_statement(text):
