@@ -338,7 +338,7 @@ CROSS_JOIN = "SELECT a.eid, b.eid FROM audit_events a, audit_events b, audit_eve
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x, 'row' AS r FROM c"
 
 
-@pytest.mark.parametrize("mode", ["--table", "--csv", "--json", "--line"])
+@pytest.mark.parametrize("mode", ["--table", "--csv", "--json", "--line", "--list", "--json_pretty"])
 def test_a_cross_join_streams(sample_db, tmp_path, mode):
     code, out, err, rss = run_into_pipe(["query", "--db", str(sample_db), mode, CROSS_JOIN], tmp_path)
     assert (code, err) == (0, "")  # the reader went away: not an error
