@@ -325,6 +325,26 @@ def test_golden_no_rows(mode):
     assert render(MIXED_COLS, [], mode, header=False, separator=";", nullvalue="N") == GOLDEN_EMPTY[mode]
 
 
+def test_pretty_matches_osquerys_printer_tests():
+    # the data of osquery/devtools/tests/printer_tests.cpp; its header and first row are that test's strings
+    cols = ["name", "age", "food", "number"]
+    rows = [
+        ("Mike Jones", "39", "mac and cheese", "1"),
+        ("John Smith", "44", "peanut butter and jelly", "2"),
+        ("Doctor Who", "2000", "fish sticks and custard", "11"),
+    ]
+    assert render(cols, rows, "pretty") == (
+        "+------------+------+-------------------------+--------+\n"
+        "| name       | age  | food                    | number |\n"
+        "+------------+------+-------------------------+--------+\n"
+        "| Mike Jones | 39   | mac and cheese          | 1      |\n"
+        "| John Smith | 44   | peanut butter and jelly | 2      |\n"
+        "| Doctor Who | 2000 | fish sticks and custard | 11     |\n"
+        "+------------+------+-------------------------+--------+\n"
+    )
+    assert utf8_size("Àlex Smith") == 10  # its test_unicode
+
+
 def test_nullvalue_in_every_mode():
     cols, rows = ["a", "b"], [(None, 1)]
     got = {m: render(cols, rows, m, "NULL") for m in MODES}
