@@ -140,7 +140,7 @@ def query(sql: str, db: str, style: Style, timeout: float) -> None:
     Several statements separated by `;` run in turn, each printing its rows. The output is what
     `osqueryi --FLAGS "SQL"` prints for the same rows."""
     from auditsql.query.engine import Engine, QueryError, split_statements
-    from auditsql.query.format import to_bytes, write_result
+    from auditsql.query.format import to_bytes, write_styled
 
     if sql == "-":
         sql = sys.stdin.read()
@@ -159,15 +159,7 @@ def query(sql: str, db: str, style: Style, timeout: float) -> None:
     try:
         for stmt in stmts:
             rows = engine.rows(stmt)
-            write_result(
-                write,
-                rows.columns,
-                rows,
-                style.mode,
-                style.nullvalue,
-                header=style.header,
-                separator=style.separator,
-            )
+            write_styled(write, rows.columns, rows, style)
         out.flush()
     except QueryError as e:
         _flush(out)

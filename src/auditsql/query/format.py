@@ -58,6 +58,7 @@ __all__ = [
     "to_bytes",
     "value_text",
     "write_result",
+    "write_styled",
 ]
 
 #: the output modes, osqueryi's names
@@ -186,6 +187,13 @@ def write_result(
         raise ValueError(f"unknown output mode {mode}")
     style = Style(name, header, separator, nullvalue)
     _WRITERS[name](write, cols, iter(rows), style)
+
+
+def write_styled(write: Write, cols: Sequence[str], rows: Iterable[Sequence[object]], style: Style) -> None:
+    """:func:`write_result` with the settings of ``style``."""
+    write_result(
+        write, cols, rows, style.mode, style.nullvalue, header=style.header, separator=style.separator
+    )
 
 
 def _map_row(cols: Sequence[str], texts: Sequence[str]) -> dict[str, str]:

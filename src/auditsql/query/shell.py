@@ -24,10 +24,11 @@ import sqlite3
 import string
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import IO, Any
 
 from auditsql.query.engine import Engine, QueryError, split_statements
-from auditsql.query.format import DEFAULT_SEPARATORS, MODES, Style, mode_name, to_bytes, write_result
+from auditsql.query.format import DEFAULT_SEPARATORS, MODES, Style, mode_name, to_bytes, write_styled
 
 __all__ = ["DOT_COMMANDS", "HELP", "HISTORY_FILE", "Shell", "parse_bool", "run_shell", "split_dot_command"]
 
@@ -195,10 +196,8 @@ class Shell:
         self.engine = engine
         self.out = out
         self.err = err
-        self.mode = style.mode
-        self.header = style.header
-        self.separator = style.sep
-        self.nullvalue = style.nullvalue
+        #: the output settings; the separator is the shell's own from the start (``.mode csv`` sets a comma)
+        self.style = replace(style, separator=style.sep)
         self.pending: list[str] = []
         self.errors = 0
 
@@ -248,15 +247,7 @@ class Shell:
         for stmt in split_statements(text):
             try:
                 rows = self.engine.rows(stmt)
-                write_result(
-                    self.write_piece,
-                    rows.columns,
-                    rows,
-                    self.mode,
-                    self.nullvalue,
-                    header=self.header,
-                    separator=self.separator,
-                )
+                write_styled(self.write_piece, rows.columns, rows, self.style)
             except QueryError as e:
                 self.out.flush()
                 self.error(str(e))
@@ -335,25 +326,25 @@ class Shell:
         if value is None:
             self.error(f".headers {args[0]}: give on or off")
         else:
-            self.header = value
+            self.style = replace(self.style, header=value)
 
     def _mode(self, args: list[str]) -> None:
         if not args:
-            self.write(f"{self.mode}\n")
+            self.write(f"{self.style.mode}\n")
             return
         m = mode_name(args[0])
         if m is None:
             self.error(f"unknown mode {args[0]}: choose one of {', '.join(MODES)}")
             return
-        self.mode = m
+        self.style = replace(self.style, mode=m)
         if m == "csv":  # as osqueryi's .mode csv: the separator becomes a comma (and stays for list)
-            self.separator = DEFAULT_SEPARATORS["csv"]
+            self.style = replace(self.style, separator=DEFAULT_SEPARATORS["csv"])
 
     def _nullvalue(self, args: list[str]) -> None:
-        self.nullvalue = args[0]
+        self.style = replace(self.style, nullvalue=args[0])
 
     def _separator(self, args: list[str]) -> None:
-        self.separator = args[0]
+        self.style = replace(self.style, separator=args[0])
 
     def _schema(self, args: list[str]) -> None:
         tables = self.engine.tables
@@ -392,11 +383,11 @@ class Shell:
             + line("Timeout", f"{timeout:g} s" if timeout else "none")
             + "\nShell settings:\n"
             + line("echo", "off")
-            + line("headers", "on" if self.header else "off")
-            + line("mode", self.mode)
-            + line("nullvalue", _c_string(self.nullvalue))
+            + line("headers", "on" if self.style.header else "off")
+            + line("mode", self.style.mode)
+            + line("nullvalue", _c_string(self.style.nullvalue))
             + line("output", "stdout")
-            + line("separator", _c_string(self.separator))
+            + line("separator", _c_string(self.style.sep))
             + line("width", "")
         )
 
