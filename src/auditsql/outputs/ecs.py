@@ -24,11 +24,16 @@ names and value types here are the ones its golden files show (``elastic_beats/a
 - ``source.ip``/``port`` and ``destination.ip``/``port`` from the socket address (``connect``/``sendto``/
   ``sendmsg``: destination, egress; ``accept``/``recvfrom``/``recvmsg``: source, ingress; ``bind``: source),
   or ``source.ip`` from a login's ``addr`` (``USER_LOGIN``, ``USER_START``, ``USER_ERR``; ingress);
-- ``host.name``, ``tags`` (the rule keys), ``service.type`` ``"auditd"``, ``ecs.version``.
+- ``host.name``, ``tags`` (the rule keys), ``service.type`` ``"auditd"``, ``ecs.version``;
+- what Elastic Security reads besides: ``group.id``/``group.name`` (a SYSCALL's ``gid``, as ``user.group``),
+  ``host.id`` (:func:`machine_id`), and with the process tree (values read from the event's rows by
+  :class:`TreeContext`; left out without it) ``process.start``, ``process.entity_id`` (:func:`entity_id`),
+  ``process.parent.executable``/``name``/``command_line`` and ``container.id`` (docs/outputs.md).
 
 Ids are text and pids numbers, as Auditbeat writes them. Escaped byte strings (``%xx``) are decoded to text
 (invalid UTF-8 replaced); the exact bytes stay in ``event.original``. Not derived: ``auditd.summary``
-(go-libaudit's actor/object inference) and ``related.user``.
+(go-libaudit's actor/object inference), ``related.user``, ``process.parent.args`` (the tree keeps the parent's
+command line joined by spaces: not splittable exactly) and ``process.parent.entity_id``.
 """
 
 from __future__ import annotations
