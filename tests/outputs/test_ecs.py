@@ -301,6 +301,9 @@ def test_container_id_and_parent_from_the_tree() -> None:
     }
     assert d["process"]["start"] == "2023-11-14T22:13:20.250Z"
     assert d["process"]["entity_id"] == entity_id("m1", 7, 1700000000.25)
+    # a start that is not a time writes neither
+    d = to_ecs(ev, "web1", {"start": float("nan")}, "m1")
+    assert "start" not in d["process"] and "entity_id" not in d["process"]
 
 
 def test_tree_context_reads_only_rows_of_the_events_pid() -> None:

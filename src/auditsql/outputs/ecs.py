@@ -39,6 +39,7 @@ command line joined by spaces: not splittable exactly) and ``process.parent.enti
 from __future__ import annotations
 
 import hashlib
+import math
 import struct
 import time
 from collections.abc import Sequence
@@ -478,7 +479,7 @@ def to_ecs(
     node = event.get("NODE")
     if tree:
         start, pid = tree.get("start"), s.get("pid")
-        if isinstance(start, int | float) and isinstance(pid, int):
+        if isinstance(start, int | float) and math.isfinite(start) and isinstance(pid, int):
             key = str(node) if node else (host_id or host)
             eid = entity_id(key, pid, start) if key else None
             if eid is not None:
