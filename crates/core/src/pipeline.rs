@@ -184,8 +184,12 @@ impl Pipeline {
                 settings.window_seconds,
                 settings.single_window as u64,
             ),
-            // user and group names are written in the event JSON only: no table row reads them
-            renderer: Renderer::new(settings.resolve_ids && settings.events_json, settings.raw),
+            // user and group names and the `raw` array are written for the event JSON only: no table row
+            // reads the names, and the row mappers take the records themselves
+            renderer: Renderer::new(
+                settings.resolve_ids && settings.events_json,
+                settings.raw && settings.events_json,
+            ),
             mapper: Mapper::new(settings.row_options.clone()),
             tree,
             partial: Vec::new(),
@@ -419,8 +423,14 @@ impl Pipeline {
         if self.settings.rows {
             let first = batch.rows.len();
             let tree = self.tree.as_mut().map(|t| t as &mut dyn ProcessTree);
-            self.mapper
-                .rows_for(&obj, self.settings.uptime_base, tree, &mut batch.rows);
+            let records = (!self.settings.events_json).then_some(ev.records.as_slice());
+            self.mapper.rows_for_records(
+                &obj,
+                records,
+                self.settings.uptime_base,
+                tree,
+                &mut batch.rows,
+            );
             // the event's records, once, compressed: `audit_events` is the event's first row
             if let Some(row) = batch.rows.get_mut(first) {
                 if row.table == "audit_events" {
