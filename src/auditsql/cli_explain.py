@@ -25,8 +25,9 @@ def _fail(msg: str, code: int = 2) -> NoReturn:
 @click.argument("sql", required=False)
 @click.option(
     "--config",
+    "--config_path",
     "config_file",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Explain every scheduled query of this configuration together (and SQL, if given, with them).",
 )
 def explain(sql: str | None, config_file: str | None) -> None:
@@ -61,7 +62,7 @@ def explain(sql: str | None, config_file: str | None) -> None:
         first = problems[0].replace("schedule.(command line).query: ", "")
         _fail(f"the query does not compile: {first}{more}")
     pd = analyze(queries, include_failed_execs=config.tables.include_failed_execs)
-    head = []
+    head = [f"note: {line}" for line in config.notes]
     if config_file and not config.kernel.pushdown:
         head.append(
             f"note: {config_file} has [kernel] pushdown = false: auditsql run loads the builtin rules unchanged; "

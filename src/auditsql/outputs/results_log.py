@@ -13,11 +13,17 @@ The keys, their order and their types are osquery's (``osquery/core/query.cpp``:
   (``--nullvalue``), integers in decimal, floats as boost ``lexical_cast`` writes a double (17 significant
   digits) with ``.0`` added when there is no decimal point (``castVariant``), blobs as UTF-8 text; keys are
   sorted (osquery's row is a ``std::map``), a duplicate column name keeps the last value;
-- ``decorations`` is always written (osquery leaves it out when no decorator is configured).
+- ``decorations`` is always written (osquery leaves it out when no decorator is configured), its keys sorted
+  (osquery's decorations are a ``std::map``); with ``decorations_top_level`` (osquery's
+  ``--decorations_top_level``) they are top-level keys in its place instead;
+- a differential query's rows that left its result set are ``"action":"removed"`` lines, written before the
+  ``added`` ones of the same run (osquery's ``serializeDiffResults``).
 
 Snapshot queries write osquery's snapshot line: ``{"snapshot":[rows],"action":"snapshot","name":...,
 "hostIdentifier":...,"calendarTime":...,"unixTime":...,"epoch":...,"counter":...,"numerics":false,
-"decorations":{}}`` (``serializeQueryLogItem``: the rows first, then the common keys).
+"decorations":{}}`` (``serializeQueryLogItem``: the rows first, then the common keys); with
+``snapshot_event_type`` (osquery's ``--logger_snapshot_event_type``) one event-format line per row instead,
+``"action":"snapshot"``.
 
 Rotation is osquery's filesystem logger's (``--logger_rotate``): ``results.jsonl.1``, ``results.jsonl.2.gz``...
 up to ``rotate_max_files`` rotated files (:mod:`auditsql.outputs.rotate`). The results log is written
@@ -134,11 +140,17 @@ class ResultsLog:
         rotate_size: int = 26214400,
         rotate_max_files: int = 25,
         forward: Callable[[list[dict]], object] | None = None,
+        snapshot_event_type: bool = False,
+        decorations_top_level: bool = False,
     ) -> None:
         self.path = path or None
         self.host = host
         self.epoch = epoch
-        self.decorations = dict(decorations or {})
+        #: the configured (static) decorations; :meth:`set_decorations` adds the decorators' over them
+        self.static_decorations = dict(decorations or {})
+        self.decorations = dict(sorted(self.static_decorations.items()))
+        self.snapshot_event_type = snapshot_event_type
+        self.decorations_top_level = decorations_top_level
         self._out: BinaryIO | None = stream
         self._file: RotatingFile | None = None
         self._rotations = 0
@@ -170,8 +182,12 @@ class ResultsLog:
         self._own = True
         return self
 
+    def set_decorations(self, decorations: dict[str, str]) -> None:
+        """The decorators' columns, over the configured decorations, keys sorted."""
+        self.decorations = dict(sorted({**self.static_decorations, **decorations}.items()))
+
     def _head(self, name: str, when: float, counter: int) -> dict[str, object]:
-        return {
+        head: dict[str, object] = {
             "name": name,
             "hostIdentifier": self.host() if callable(self.host) else self.host,
             "calendarTime": calendar_time(when),
@@ -179,13 +195,20 @@ class ResultsLog:
             "epoch": self.epoch,
             "counter": counter,
             "numerics": False,
-            "decorations": self.decorations,
         }
+        if self.decorations_top_level:
+            for k, v in self.decorations.items():
+                head.setdefault(k, v)
+        else:
+            head["decorations"] = self.decorations
+        return head
 
-    def event_dicts(self, name: str, counter: int, rows: Iterable[dict[str, str]], when: float) -> list[dict]:
-        """The ``added`` line dicts for ``rows`` (already ``{column: text}``)."""
+    def event_dicts(
+        self, name: str, counter: int, rows: Iterable[dict[str, str]], when: float, action: str = "added"
+    ) -> list[dict]:
+        """The event-format line dicts for ``rows`` (already ``{column: text}``)."""
         head = self._head(name, when, counter)
-        return [{**head, "columns": cols, "action": "added"} for cols in rows]
+        return [{**head, "columns": cols, "action": action} for cols in rows]
 
     def snapshot_dict(self, name: str, counter: int, rows: list[dict[str, str]], when: float) -> dict:
         return {"snapshot": rows, "action": "snapshot", **self._head(name, when, counter)}
@@ -205,7 +228,17 @@ class ResultsLog:
         self._write(dicts)
         return len(dicts)
 
+    def removed(self, name: str, counter: int, rows: Iterable[dict[str, str]], when: float) -> int:
+        """Write one ``removed`` line per row (a differential query's rows that went away)."""
+        dicts = self.event_dicts(name, counter, rows, when, "removed")
+        self._write(dicts)
+        return len(dicts)
+
     def snapshot(self, name: str, counter: int, rows: list[dict[str, str]], when: float) -> int:
+        if self.snapshot_event_type:
+            dicts = self.event_dicts(name, counter, rows, when, "snapshot")
+            self._write(dicts)
+            return len(dicts)
         self._write([self.snapshot_dict(name, counter, rows, when)])
         return 1
 
