@@ -27,10 +27,11 @@ INTRO = """\
 auditsql stores audit events in SQLite tables that have osquery's names, columns and meanings
 (`process_events`, `socket_events`, `user_events`, `selinux_events`, `apparmor_events`, `seccomp_events`),
 plus tables of its own: `audit_events` (every event, with all its records), `audit_loss` (what was lost, when),
-and the live tables `audit_status` and `audit_rules`, read from the kernel each time a query uses them. `auditsql
-run` fills the tables from the kernel, `auditsql import` from auditd logs (raw or ENRICHED); both map each event
-the same way (the native core's row mappers, `crates/core/src/rows/`, from the event JSON of
-[event-json.md](event-json.md)). Query them with
+and the live tables `audit_status` and `audit_rules`, read from the kernel each time a query uses them. The live
+tables `system_info` and `os_version` are osquery's, read from the host's files each time a query uses them
+(`SELECT uuid AS host_uuid FROM system_info`). `auditsql run` fills the tables from the kernel, `auditsql import`
+from auditd logs (raw or ENRICHED); both map each event the same way (the native core's row mappers,
+`crates/core/src/rows/`, from the event JSON of [event-json.md](event-json.md)). Query them with
 `auditsql query "SQL"` or `auditsql shell`.
 
 **`time` is the audit event's own timestamp**, the `SEC` of `msg=audit(SEC.MSEC:SERIAL)`, in UNIX seconds:
@@ -113,6 +114,7 @@ _FAMILY_TITLES = {
     "user": "User-space messages",
     "mac": "SELinux and AppArmor",
     "seccomp": "Seccomp",
+    "host": "The host",
     "audit": "auditsql's own tables",
 }
 

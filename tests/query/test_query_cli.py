@@ -187,8 +187,8 @@ def test_query_unknown_table(normal_db, tmp_path):
     assert p.returncode == 1
     assert one_error_line(p) == (
         "unknown table process_event: did you mean process_events? known tables: apparmor_events, audit_events, "
-        "audit_loss, audit_rules, audit_status, process_events, process_file_events, process_tree, seccomp_events, "
-        "selinux_events, socket_events, user_events"
+        "audit_loss, audit_rules, audit_status, os_version, process_events, process_file_events, process_tree, "
+        "seccomp_events, selinux_events, socket_events, system_info, user_events"
     )
 
 

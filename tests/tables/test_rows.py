@@ -876,7 +876,7 @@ def test_table_kinds_and_schema() -> None:
         "audit_events",
         "audit_loss",
     ]
-    assert [t.name for t in T.live_tables()] == ["audit_status", "audit_rules"]
+    assert [t.name for t in T.live_tables()] == ["system_info", "os_version", "audit_status", "audit_rules"]
     with pytest.raises(KeyError):
         T.live_rows("process_events")
     con = sqlite3.connect(":memory:")
