@@ -954,9 +954,14 @@ One line per row, keys in osquery's order (its `serializeEvent`), for example:
 - `numerics`: always `false`: every value in `columns` is a string (SQL NULL is `""`, osquery's
   `--nullvalue` default; a float is written with 17 significant digits and at least one decimal, osquery's
   `castVariant`); `columns` keys are sorted by name (osquery keeps a row in a sorted map);
-- `decorations`: the `[results_log.decorations]` table, `{}` by default (osquery omits the key when no
-  decorator is configured; auditsql always writes it, so every line has the same keys);
-- `snapshot = true` lines have `"snapshot": [rows...]` and `"action": "snapshot"` instead of `columns`.
+- `decorations`: the `[results_log.decorations]` table and the `[decorators]` queries' columns, keys sorted,
+  `{}` when there are none (osquery omits the key when no decorator is configured; auditsql always writes
+  it, so every line has the same keys); top-level keys instead with `decorations_top_level`;
+- `snapshot = true` lines have `"snapshot": [rows...]` and `"action": "snapshot"` instead of `columns`
+  (`snapshot_event_type`: one line per row with `columns` and `"action": "snapshot"`);
+- a query that reads no event table (only live tables, or none) is differential, as osquery's: each run logs
+  the rows added since the previous run and, unless `removed = false`, the rows removed
+  (`"action": "removed"`, written first); the previous result set is kept in memory only.
 
 The results log is rotated by size as osquery's filesystem logger rotates (`rotate`, `rotate_size`,
 `rotate_max_files` in `[results_log]`): `PATH.1` is the newest rotated file, `PATH.2.gz`... the older ones

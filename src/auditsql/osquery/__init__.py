@@ -18,7 +18,8 @@ from auditsql.osquery.jsonc import looks_like_json
 
 def is_native_json(doc: dict) -> bool:
     """A JSON document written with auditsql's own sections (``{"kernel": ..., "store": ...}``) rather than
-    osquery's: every key is one of auditsql's, and not only ``schedule`` (which both share)."""
+    osquery's: every key is one of auditsql's, and not only ``schedule`` (which both share); ``{}`` is
+    osquery's (the same defaults, and a flagfile may go with it)."""
     from auditsql.config import _TOP_KEYS
 
-    return all(k in _TOP_KEYS for k in doc) and set(doc) != {"schedule"}
+    return bool(doc) and all(k in _TOP_KEYS for k in doc) and set(doc) != {"schedule"}

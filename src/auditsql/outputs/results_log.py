@@ -65,25 +65,17 @@ def calendar_time(t: float) -> str:
 
 
 def host_identifier(kind: str = "hostname", specified: str = "") -> str:
-    """osquery's ``--host_identifier``: ``hostname`` (gethostname), ``uuid`` (DMI product UUID, else
-    /etc/machine-id as a UUID; osquery generates and stores a random one when the hardware has none) or
-    ``specified`` (the hostname when empty, as osquery)."""
+    """osquery's ``--host_identifier``: ``hostname`` (gethostname), ``uuid`` (``system_info.uuid``: the DMI
+    product UUID, else /etc/machine-id as a UUID; osquery generates and stores a random one when the hardware
+    has none) or ``specified`` (the hostname when empty, as osquery)."""
     if kind == "hostname":
         return socket.gethostname().strip()
     if kind == "specified":
         return specified or socket.gethostname().strip()  # osquery falls back to the hostname
-    if kind == "uuid":
-        for path in ("/sys/class/dmi/id/product_uuid", "/etc/machine-id", "/var/lib/dbus/machine-id"):
-            try:
-                with open(path, encoding="ascii") as fh:
-                    text = fh.read().strip()
-            except (OSError, UnicodeDecodeError):
-                continue
-            if len(text) == 32 and all(c in "0123456789abcdefABCDEF" for c in text):
-                text = f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-            if text:
-                return text
-        return socket.gethostname().strip()
+    if kind == "uuid":  # system_info's uuid, as osquery's (auditsql.tables.host)
+        from auditsql.tables.host import identity
+
+        return identity().uuid or socket.gethostname().strip()
     raise ValueError(f"unknown host identifier kind {kind!r}")
 
 
