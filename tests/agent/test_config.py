@@ -326,7 +326,7 @@ def test_unknown_keys_are_named() -> None:
     )
     assert err("[schedule.q1]\nquery = 'select 1'\nplatform = 'linux'\n") == (
         "cfg.toml:3: unknown key 'schedule.q1.platform' (known in a scheduled query: query, interval, "
-        "snapshot, removed, description)"
+        "snapshot, removed, denylist, discovery, description)"
     )
     assert err('{"options": {"host_identifier": "uuid"}}', "osquery.json", True) == (
         "osquery.json:1: unknown key 'options' (known at the top level: kernel, store, tables, results_log, "

@@ -491,3 +491,20 @@ def test_toml_still_toml_and_native_json_still_native(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(js, write(tmp_path / "f", "--events_max=1\n"))
     assert str(info.value).endswith("is auditsql's own (set the keys there)")
+
+
+def test_run_print_config_shows_the_summary_first() -> None:
+    from auditsql.cli import main
+
+    path = str(OSQ / "osquery.example.conf")
+    res = CliRunner().invoke(main, ["run", "--config_path", path, "--print-config"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines()[:4] == [
+        f"# auditsql: {path}: 1 of 1 scheduled query runs here",
+        "# auditsql: decorators: 1 of 2 run here; the others use tables auditsql does not have (logged_in_users)",
+        "# auditsql: keys with no meaning here, ignored: feature_vectors",
+        "[kernel]",
+    ]
+    assert '[schedule.system_info]\nquery = "SELECT hostname, cpu_brand, physical_memory FROM system_info;"' in (
+        res.stdout
+    )
