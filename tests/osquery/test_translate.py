@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from auditsql.config import Config, ConfigError, ScheduledQuery, load, load_config
 from auditsql.osquery.options import OPTIONS, parse_flagfile
@@ -505,6 +507,140 @@ def test_run_print_config_shows_the_summary_first() -> None:
         "# auditsql: keys with no meaning here, ignored: feature_vectors",
         "[kernel]",
     ]
-    assert '[schedule.system_info]\nquery = "SELECT hostname, cpu_brand, physical_memory FROM system_info;"' in (
-        res.stdout
+    assert (
+        '[schedule.system_info]\nquery = "SELECT hostname, cpu_brand, physical_memory FROM system_info;"'
+        in (res.stdout)
     )
+
+
+# -- never a traceback ----------------------------------------------------------------------------------------
+
+_keys = st.sampled_from(
+    [
+        "options",
+        "schedule",
+        "packs",
+        "decorators",
+        "file_paths",
+        "queries",
+        "query",
+        "interval",
+        "platform",
+        "version",
+        "shard",
+        "snapshot",
+        "removed",
+        "denylist",
+        "discovery",
+        "load",
+        "always",
+        "60",
+        "61",
+        "*",
+        "host_identifier",
+        "logger_plugin",
+        "events_max",
+        "kernel.pushdown",
+        "x",
+    ]
+)
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 700000)
+    | st.sampled_from(
+        [
+            "",
+            "1",
+            "60",
+            "true",
+            "no",
+            "linux",
+            "darwin",
+            "9.9.9",
+            "SELECT 1",
+            "SELECT * FROM process_events",
+            "select * from nope",
+            "/etc/%%",
+            "%",
+            "x",
+        ]
+    )
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(_keys, _values, max_size=6))
+def test_any_document_translates_or_is_one_line(tmp_path: Path, doc: dict) -> None:
+    import json
+
+    path = write(tmp_path / "fuzz.conf", json.dumps(doc))
+    try:
+        translate(path)
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(path)
+
+
+_query = st.dictionaries(
+    st.sampled_from(["query", "interval", "platform", "version", "shard", "snapshot", "removed", "denylist"]),
+    _scalars,
+    max_size=5,
+)
+_pack = st.fixed_dictionaries(
+    {},
+    optional={
+        "queries": st.dictionaries(st.text(max_size=3), _query | _scalars, max_size=3),
+        "discovery": st.lists(_scalars, max_size=2) | _scalars,
+        "platform": _scalars,
+        "version": _scalars,
+        "shard": _scalars,
+        "interval": _scalars,
+        "file_paths": st.dictionaries(
+            st.text(max_size=2), st.lists(_scalars, max_size=2) | _scalars, max_size=2
+        ),
+    },
+)
+_doc = st.fixed_dictionaries(
+    {},
+    optional={
+        "options": st.dictionaries(_keys | st.sampled_from(sorted(OPTIONS)), _scalars, max_size=4) | _scalars,
+        "schedule": st.dictionaries(st.text(max_size=3), _query | _scalars, max_size=3) | _scalars,
+        "packs": st.dictionaries(st.text(max_size=3), _pack | _scalars, max_size=3) | _scalars,
+        "decorators": st.fixed_dictionaries(
+            {},
+            optional={
+                "load": st.lists(_scalars, max_size=2) | _scalars,
+                "always": st.lists(_scalars, max_size=2) | _scalars,
+                "interval": st.dictionaries(
+                    st.sampled_from(["60", "61", "0", "x", "120"]),
+                    st.lists(_scalars, max_size=2) | _scalars,
+                    max_size=2,
+                )
+                | _scalars,
+            },
+        )
+        | _scalars,
+        "file_paths": st.dictionaries(
+            st.text(max_size=2), st.lists(_scalars, max_size=2) | _scalars, max_size=2
+        )
+        | _scalars,
+    },
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_doc)
+def test_any_osquery_shaped_document_translates_or_is_one_line(tmp_path: Path, doc: dict) -> None:
+    import json
+
+    path = write(tmp_path / "fuzz.conf", json.dumps(doc))
+    try:
+        translate(path)
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(path)

@@ -237,6 +237,8 @@ class _Translator:
             return
         self.file_paths_of(pack.get("file_paths"), f"{where}.file_paths")
         discovery = []
+        if not isinstance(pack.get("discovery") or [], list):
+            raise ConfigError(f"{path}: {where}.discovery: expected an array of queries")
         for item in pack.get("discovery") or []:
             if not isinstance(item, str):
                 self.details.append(f"{label}: discovery item {item!r} is not a query: ignored")
@@ -302,7 +304,10 @@ class _Translator:
         if not isinstance(dec, dict):
             raise ConfigError(f"{path}: decorators: expected an object (load, always, interval)")
         for point in ("load", "always"):
-            for sql in dec.get(point) or []:
+            queries = dec.get(point) or []
+            if not isinstance(queries, list):
+                raise ConfigError(f"{path}: decorators.{point}: expected an array of queries")
+            for sql in queries:
                 if isinstance(sql, str) and self.decorator_ok(sql):
                     self.decorators[point].append(sql)
         intervals = dec.get("interval") or {}
