@@ -45,7 +45,10 @@ def check_config(path: str, flagfile: str | None) -> None:
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         _fail(f"{path}: {problems[0]}{more}")
-    lines = list(config.notes) or [f"{path}: {len(config.schedule)} scheduled queries, all run here"]
+    n = len(config.schedule)
+    lines = list(config.notes) or [
+        f"{path}: {n} of {n} scheduled {'query runs' if n == 1 else 'queries run'} here"
+    ]
     for line in lines:
         click.echo(f"auditsql: {line}")
     for line in details:

@@ -644,3 +644,15 @@ def test_any_osquery_shaped_document_translates_or_is_one_line(tmp_path: Path, d
         translate(path)
     except ConfigError as exc:
         assert "\n" not in str(exc) and str(exc).startswith(path)
+
+
+def test_check_config_on_toml(tmp_path: Path) -> None:
+    ok = write(tmp_path / "a.toml", "[schedule.q]\nquery = 'SELECT pid FROM process_events'\n")
+    assert check_config(ok) == (0, f"auditsql: {ok}: 1 of 1 scheduled query runs here\n", "")
+    bad = write(tmp_path / "b.toml", "[schedule.q]\nquery = 'SELECT pid FROM processes'\n")
+    assert check_config(bad) == (2, "", f"auditsql: {bad}: schedule.q.query: no such table: processes\n")
+    assert check_config(str(tmp_path / "none.conf")) == (
+        2,
+        "",
+        f"auditsql: {tmp_path / 'none.conf'}: cannot read: No such file or directory\n",
+    )
