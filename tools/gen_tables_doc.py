@@ -46,11 +46,13 @@ counter of its own.
 
 **Text columns hold readable text**: the value's bytes decoded as UTF-8, control characters as they are (a tab
 is a tab, as in osquery); bytes that are not valid UTF-8 are written `\\xNN` and a NUL byte `\\x00`, so a column
-is always valid text. Where exact bytes matter, the JSON columns keep them in the lossless byte-string encoding
-of [event-json.md](event-json.md#byte-strings): printable ASCII as it is except `%` (`%25`) and `+` (`%2b`),
-valid UTF-8 as it is, every other byte `%xx`. `process_events.argv` is a JSON array of the arguments in that
-encoding (`["printf","%25s%0a","a b"]`: decode each with `auditsql._core.unescape`), which tells
-apart what `cmdline` cannot (`a "b c"` and `a b c`); `audit_events.raw` holds every record's exact text.
+is always valid text. `process_events.argv` is a JSON array of the arguments as text by the same rule
+(`["printf","%s\\n","a b"]`: JSON escapes control characters itself), so `json_each(argv)` finds `g++` or
+`date +%s` as typed, and it tells apart what `cmdline` cannot (`a "b c"` and `a b c`). Where exact bytes
+matter, `audit_events` keeps them: `audit_events.raw` holds every record's exact text, and its JSON columns
+(`summary`, `sections`) use the lossless byte-string encoding of [event-json.md](event-json.md#byte-strings)
+(printable ASCII as it is except `%` (`%25`) and `+` (`%2b`), valid UTF-8 as it is, every other byte `%xx`;
+decode with `auditsql._core.unescape`). That encoding belongs to the event JSON, not to a SQL column.
 
 **Unknown is NULL.** Where osquery writes a placeholder (`""`, `0`, `"0"`, `-1`) for a value the event does not
 have, auditsql writes NULL: an absent `ouid` is not root, an unused side of a socket is not address `0`.

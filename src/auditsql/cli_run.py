@@ -22,6 +22,7 @@ from auditsql.agent import LivePlan, RunSink, Stop, boot_time, builtin_rules_pat
 from auditsql.config import Config, ConfigError, load_config, to_toml, with_overrides
 from auditsql.kernel.sources import POLICIES, SOURCES
 from auditsql.log import set_level as set_log_level
+from auditsql.tables.proctree import RULE_KEY as TREE_KEY
 from auditsql.tables.proctree import rules as proctree_rules
 
 __all__ = ["run"]
@@ -264,6 +265,7 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
                 fork_events=config.tables.fork_events,
                 live=True,
                 uptime_base=uptime_base,
+                tree_key=TREE_KEY,
             )
         )
         loss = LossAccount()
