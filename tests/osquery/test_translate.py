@@ -656,3 +656,17 @@ def test_check_config_on_toml(tmp_path: Path) -> None:
         "",
         f"auditsql: {tmp_path / 'none.conf'}: cannot read: No such file or directory\n",
     )
+
+
+def test_explain_takes_an_osquery_config_and_flagfile(tmp_path: Path) -> None:
+    from auditsql.cli import main
+
+    conf = write(
+        tmp_path / "osquery.conf",
+        '{"schedule": {"few": {"query": "SELECT path FROM process_events WHERE path != \'/usr/bin/sed\'"}}}',
+    )
+    flags = write(tmp_path / "osquery.flags", f"--config_path={conf}\n--kernel.pushdown=true\n")
+    res = CliRunner().invoke(main, ["explain", "--flagfile", flags])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines()[0] == f"note: {conf}: 1 of 1 scheduled query runs here"
+    assert "-a always,exit -F arch=b64 -S execve,execveat -F exe!=/usr/bin/sed" in res.stdout.splitlines()
