@@ -4,6 +4,7 @@ file paths, config directories, and one-line errors for bad input."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -661,12 +662,16 @@ def test_check_config_on_toml(tmp_path: Path) -> None:
 def test_explain_takes_an_osquery_config_and_flagfile(tmp_path: Path) -> None:
     from auditsql.cli import main
 
+    tool = tmp_path / "tool"  # one hard link, canonical: a path pushdown can filter on
+    shutil.copy("/usr/bin/true", tool)
     conf = write(
         tmp_path / "osquery.conf",
-        '{"schedule": {"few": {"query": "SELECT path FROM process_events WHERE path != \'/usr/bin/sed\'"}}}',
+        json.dumps(
+            {"schedule": {"few": {"query": f"SELECT path FROM process_events WHERE path != '{tool}'"}}}
+        ),
     )
     flags = write(tmp_path / "osquery.flags", f"--config_path={conf}\n--kernel.pushdown=true\n")
     res = CliRunner().invoke(main, ["explain", "--flagfile", flags])
     assert res.exit_code == 0, res.output
     assert res.stdout.splitlines()[0] == f"note: {conf}: 1 of 1 scheduled query runs here"
-    assert "-a always,exit -F arch=b64 -S execve,execveat -F exe!=/usr/bin/sed" in res.stdout.splitlines()
+    assert f"-a always,exit -F arch=b64 -S execve,execveat -F exe!={tool}" in res.stdout.splitlines()
