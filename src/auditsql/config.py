@@ -538,7 +538,7 @@ def load(path: str | None, flagfile: str | None = None) -> tuple[Config, list[st
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
         try:
-            text = data.decode("utf-8")
+            text = data.decode("utf-8").removeprefix("\ufeff")
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         from auditsql.osquery import is_native_json, looks_like_json

@@ -675,3 +675,9 @@ def test_explain_takes_an_osquery_config_and_flagfile(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert res.stdout.splitlines()[0] == f"note: {conf}: 1 of 1 scheduled query runs here"
     assert f"-a always,exit -F arch=b64 -S execve,execveat -F exe!={tool}" in res.stdout.splitlines()
+
+
+def test_a_byte_order_mark_is_not_in_the_way(tmp_path: Path) -> None:
+    path = tmp_path / "bom.conf"
+    path.write_bytes(b'\xef\xbb\xbf{"options": {"events_max": "7"}}')
+    assert load_config(str(path)).store.events_max == 7
