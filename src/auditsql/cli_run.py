@@ -231,6 +231,7 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
             rotate_max_files=rl.rotate_max_files,
             forward=outputs.results if outputs else None,
             snapshot_event_type=rl.snapshot_event_type,
+            snapshot_path=rl.snapshot_path,
             decorations_top_level=rl.decorations_top_level,
         ).open()
         live = [t.name for t in tables.live_tables()]

@@ -259,6 +259,11 @@ class ResultsLogConfig:
         26214400, "Rotate when the file reaches this many bytes (osquery's `--logger_rotate_size`).", min=1
     )
     rotate_max_files: int = _opt(25, "Rotated files kept (osquery's `--logger_rotate_max_files`).", min=1)
+    snapshot_path: str = _opt(
+        "",
+        "Write snapshot query lines to this file instead of `path` (osquery's filesystem logger writes "
+        "`osqueryd.snapshots.log` beside `osqueryd.results.log`); empty: to `path`.",
+    )
     snapshot_event_type: bool = _opt(
         False,
         'Write a snapshot query\'s rows as one line each, `"action": "snapshot"` with `columns` (osquery\'s '

@@ -277,3 +277,35 @@ def test_run_with_osquerys_example_config_and_a_pack(tmp_path: Path) -> None:
             "name"
         ]
     )
+
+
+def test_snapshots_to_their_own_file(store: Store, tmp_path: Path) -> None:  # noqa: F811
+    """osquery's filesystem logger: results in osqueryd.results.log, snapshots in osqueryd.snapshots.log."""
+    feed, clock = Feeder(store), Clock()
+    results = ResultsLog(
+        str(tmp_path / "osqueryd.results.log"), "web1", snapshot_path=str(tmp_path / "osqueryd.snapshots.log")
+    ).open()
+    jobs = [
+        Job("snap", "SELECT pid FROM process_events", 10, snapshot=True),
+        Job("execs", "SELECT pid FROM process_events", 10),
+    ]
+    sch = Scheduler(
+        store.path,
+        jobs,
+        results,
+        event_tables=[t.name for t in event_tables()],
+        before_run=store.flush,
+        clock=lambda: clock.wall,
+        monotonic=lambda: clock.mono,
+    )
+    sch.start()
+    feed.execs(["/bin/echo"])
+    clock.advance(10)
+    sch.run_due(clock.mono)
+    results.close()
+    snaps = [json.loads(x) for x in (tmp_path / "osqueryd.snapshots.log").read_text().splitlines()]
+    adds = [json.loads(x) for x in (tmp_path / "osqueryd.results.log").read_text().splitlines()]
+    assert [(d["name"], d["action"], d["snapshot"]) for d in snaps] == [
+        ("snap", "snapshot", [{"pid": "1101"}])
+    ]
+    assert [(d["name"], d["action"], d["columns"]) for d in adds] == [("execs", "added", {"pid": "1101"})]

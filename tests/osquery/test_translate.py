@@ -322,6 +322,7 @@ def test_options_map(tmp_path: Path) -> None:
         7,
         "/var/log/osquery/osqueryd.results.log",
     )
+    assert c.results_log.snapshot_path == "/var/log/osquery/osqueryd.snapshots.log"
     assert (c.results_log.rotate, c.results_log.rotate_size, c.results_log.rotate_max_files) == (
         True,
         1048576,

@@ -139,7 +139,9 @@ def _delimiter(o: Options, name: str, value: Any) -> None:
 
 
 def _logger_path(o: Options, name: str, value: Any) -> None:
-    o.set("results_log", "path", os.path.join(as_str(name, value), "osqueryd.results.log"))
+    directory = as_str(name, value)
+    o.set("results_log", "path", os.path.join(directory, "osqueryd.results.log"))
+    o.set("results_log", "snapshot_path", os.path.join(directory, "osqueryd.snapshots.log"))
 
 
 def _logger_plugin(o: Options, name: str, value: Any) -> None:

@@ -23,7 +23,8 @@ Snapshot queries write osquery's snapshot line: ``{"snapshot":[rows],"action":"s
 "hostIdentifier":...,"calendarTime":...,"unixTime":...,"epoch":...,"counter":...,"numerics":false,
 "decorations":{}}`` (``serializeQueryLogItem``: the rows first, then the common keys); with
 ``snapshot_event_type`` (osquery's ``--logger_snapshot_event_type``) one event-format line per row instead,
-``"action":"snapshot"``.
+``"action":"snapshot"``. With ``snapshot_path`` (osquery's ``osqueryd.snapshots.log`` beside
+``osqueryd.results.log``) snapshot lines go to that file instead, rotated the same way.
 
 Rotation is osquery's filesystem logger's (``--logger_rotate``): ``results.jsonl.1``, ``results.jsonl.2.gz``...
 up to ``rotate_max_files`` rotated files (:mod:`auditsql.outputs.rotate`). The results log is written
@@ -134,8 +135,11 @@ class ResultsLog:
         forward: Callable[[list[dict]], object] | None = None,
         snapshot_event_type: bool = False,
         decorations_top_level: bool = False,
+        snapshot_path: str | None = None,
     ) -> None:
         self.path = path or None
+        #: where snapshot lines go when not to ``path`` (osquery's ``osqueryd.snapshots.log``)
+        self.snapshot_path = (snapshot_path or None) if self.path else None
         self.host = host
         self.epoch = epoch
         #: the configured (static) decorations; :meth:`set_decorations` adds the decorators' over them
@@ -145,6 +149,7 @@ class ResultsLog:
         self.decorations_top_level = decorations_top_level
         self._out: BinaryIO | None = stream
         self._file: RotatingFile | None = None
+        self._snap_file: RotatingFile | None = None
         self._rotations = 0
         self._own = False
         self.rotate = rotate
@@ -159,7 +164,13 @@ class ResultsLog:
         file open to group or others is made 0600: :mod:`auditsql.outputs.rotate`)."""
         if self._out is not None or self._file is not None or self.path is None:
             return self
-        path = self.path
+        self._file = self._open_file(self.path)
+        if self.snapshot_path is not None:
+            self._snap_file = self._open_file(self.snapshot_path)
+        self._own = True
+        return self
+
+    def _open_file(self, path: str) -> RotatingFile:
         fix = "pass --results-log with a writable path, or run as root"
         if os.path.isdir(path):
             raise ResultsLogError(f"cannot use {path} as the results log: it is a directory ({fix})")
@@ -170,9 +181,7 @@ class ResultsLog:
             raise ResultsLogError(f"cannot write the results log {path}: permission denied ({fix})") from None
         except OSError as exc:
             raise ResultsLogError(f"cannot write the results log {path}: {exc.strerror} ({fix})") from None
-        self._file = f
-        self._own = True
-        return self
+        return f
 
     def set_decorations(self, decorations: dict[str, str]) -> None:
         """The decorators' columns, over the configured decorations, keys sorted."""
@@ -229,39 +238,43 @@ class ResultsLog:
     def snapshot(self, name: str, counter: int, rows: list[dict[str, str]], when: float) -> int:
         if self.snapshot_event_type:
             dicts = self.event_dicts(name, counter, rows, when, "snapshot")
-            self._write(dicts)
+            self._write(dicts, snapshot=True)
             return len(dicts)
-        self._write([self.snapshot_dict(name, counter, rows, when)])
+        self._write([self.snapshot_dict(name, counter, rows, when)], snapshot=True)
         return 1
 
-    def _write(self, dicts: list[dict]) -> None:
+    def _write(self, dicts: list[dict], snapshot: bool = False) -> None:
         if not dicts:
             return
         self.lines += len(dicts)
-        if self._out is not None or self._file is not None:
+        target = self._snap_file if snapshot and self._snap_file is not None else self._file
+        if self._out is not None or target is not None:
             lines = [_dumps(d) for d in dicts]
             try:
-                if self._file is not None:
-                    self._file.write_lines(lines)
+                if target is not None:
+                    target.write_lines(lines)
                 else:
                     assert self._out is not None
                     self._out.write(b"".join(lines))
                     self._out.flush()
             except OSError as exc:
-                raise ResultsLogError(f"cannot write the results log {self.path}: {exc.strerror}") from None
+                where = self.snapshot_path if target is self._snap_file and snapshot else self.path
+                raise ResultsLogError(f"cannot write the results log {where}: {exc.strerror}") from None
         if self.forward is not None:
             self.forward(dicts)
 
     @property
     def rotations(self) -> int:
         """Rotations done (osquery's scheme, :mod:`auditsql.outputs.rotate`)."""
-        return self._rotations + (self._file.rotations if self._file is not None else 0)
+        files = (self._file, self._snap_file)
+        return self._rotations + sum(f.rotations for f in files if f is not None)
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._rotations += self._file.rotations
-            self._file = None
+        for f in (self._file, self._snap_file):
+            if f is not None:
+                f.close()
+                self._rotations += f.rotations
+        self._file = self._snap_file = None
         if self._out is not None and self._own:
             self._out.close()
         self._out = None
