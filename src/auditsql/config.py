@@ -39,6 +39,7 @@ __all__ = [
     "ConfigError",
     "DecoratorsConfig",
     "SchedulerConfig",
+    "build",
     "load",
     "DEFAULT_RESULTS_LOG",
     "HOST_IDENTIFIERS",
@@ -808,6 +809,12 @@ def _outputs(raw: object, loc: _Locator) -> OutputConfig:
             )
         parts[name] = _section(cls, value, f"output.{name}", loc)
     return OutputConfig(**parts)
+
+
+def build(raw: dict[str, Any], path: str) -> Config:
+    """A Config from ``{section: {key: value}, "schedule": {...}}`` (values checked as a file's are); errors
+    name ``path`` (the osquery translation builds its settings so)."""
+    return _build(raw, _Locator("", path))
 
 
 def _build(raw: dict[str, Any], loc: _Locator) -> Config:

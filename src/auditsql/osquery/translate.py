@@ -27,17 +27,10 @@ from __future__ import annotations
 import glob
 import os
 from collections import Counter
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from auditsql.config import (
-    OUTPUTS,
-    SECTIONS,
-    Config,
-    ConfigError,
-    _build,
-    _Locator,
-)
+from auditsql.config import OUTPUTS, SECTIONS, Config, ConfigError, build
 from auditsql.osquery import jsonc
 from auditsql.osquery.options import OptionError, Options, apply_option, as_bool, as_uint, parse_flagfile
 from auditsql.osquery.packs import (
@@ -118,6 +111,15 @@ def _read(path: str) -> str:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
+def _where(path: str, key: str) -> str:
+    """``PATH:LINE`` of the first ``"key":`` in the file (``PATH`` when not found)."""
+    needle = f'"{key}"'
+    for n, line in enumerate(_read(path).splitlines(), 1):
+        if needle in line:
+            return f"{path}:{n}"
+    return path
+
+
 def _parse(text: str, path: str) -> dict[str, Any]:
     try:
         doc = jsonc.loads(text)
@@ -168,7 +170,7 @@ class _Translator:
             try:
                 apply_option(self.opts, name, value)
             except OptionError as exc:
-                raise ConfigError(f"{_Locator(_read(path), path).where(name)}: options.{exc}") from None
+                raise ConfigError(f"{_where(path, name)}: options.{exc}") from None
 
     def source(self, doc: dict[str, Any], path: str) -> None:
         if "queries" in doc and "schedule" not in doc and "packs" not in doc:
@@ -486,15 +488,9 @@ def _finish(tr: _Translator, path: str) -> Translation:
         }
         for q in tr.queries.values()
     }
-    config = _build(raw, _Locator("", path))
     summary = _summary(tr, path)
-    return Translation(config=_with_notes(config, tuple(summary)), summary=summary, details=tr.details)
-
-
-def _with_notes(config: Config, notes: tuple[str, ...]) -> Config:
-    from dataclasses import replace
-
-    return replace(config, notes=notes)
+    config = replace(build(raw, path), notes=tuple(summary))
+    return Translation(config=config, summary=summary, details=tr.details)
 
 
 def _names(counts: Counter[str]) -> str:
