@@ -248,7 +248,8 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
                 denylist_duration=config.scheduler.denylist_duration,
                 pack_refresh_interval=config.scheduler.pack_refresh_interval,
             )
-            scheduler.start()
+            for err in scheduler.start():  # a decorator that failed: said, the agent goes on
+                say(str(err), "warning")
         if config.fleet.queries:
             from auditsql.fleet.query import start_responder
 

@@ -309,3 +309,28 @@ def test_snapshots_to_their_own_file(store: Store, tmp_path: Path) -> None:  # n
         ("snap", "snapshot", [{"pid": "1101"}])
     ]
     assert [(d["name"], d["action"], d["columns"]) for d in adds] == [("execs", "added", {"pid": "1101"})]
+
+
+def test_a_failing_decorator_is_reported_and_the_query_runs(store: Store) -> None:  # noqa: F811
+    feed, clock = Feeder(store), Clock()
+    dec = Decorators(load=("SELECT 1/0 AS x, nosuch() AS y",), always=("SELECT nosuch() AS z",))
+    out = io.BytesIO()
+    sch = Scheduler(
+        store.path,
+        [Job("execs", "SELECT pid FROM process_events", 10)],
+        ResultsLog(None, "web1", stream=out),  # type: ignore[arg-type]
+        event_tables=[t.name for t in event_tables()],
+        before_run=store.flush,
+        clock=lambda: clock.wall,
+        monotonic=lambda: clock.mono,
+        decorators=dec,
+    )
+    assert [str(e) for e in sch.start()] == [
+        "decorator 'SELECT 1/0 AS x, nosuch() AS y': no such function: nosuch"
+    ]
+    feed.execs(["/bin/echo"])
+    clock.advance(10)
+    assert [str(e) for e in sch.run_due(clock.mono)] == [
+        "decorator 'SELECT nosuch() AS z': no such function: nosuch"
+    ]
+    assert [(d["decorations"], d["columns"]) for d in lines(out)] == [({}, {"pid": "1101"})]

@@ -153,14 +153,16 @@ class Scheduler:
         #: decorator column -> value, as last run
         self.decorations: dict[str, str] = {}
         self._next_decorate: dict[int, float] = {}
+        self._decorator_errors: list[ScheduleError] = []
         #: discovery queries -> (monotonic time checked, all returned rows)
         self._discovered: dict[tuple[str, ...], tuple[float, bool]] = {}
         self._event_tables_lower = [t.lower() for t in self.event_tables]
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Open the read-only connection and take every job's starting marks (rows stored so far are old)."""
+    def start(self) -> list[ScheduleError]:
+        """Open the read-only connection and take every job's starting marks (rows stored so far are old); run
+        the load and interval decorators. Returns the decorators' errors."""
         from auditsql.query.engine import limit_connection, refuse_functions
         from auditsql.store.functions import install
         from auditsql.store.sqlite import ro_uri
@@ -177,11 +179,13 @@ class Scheduler:
         for job in self.jobs:
             job.marks = dict(marks)
             job.next_run = now + job.interval
+        errors: list[ScheduleError] = []
         if self.decorators:
-            self._decorate(self.decorators.load)
+            errors += self._decorate(self.decorators.load)
             for secs, queries in self.decorators.interval.items():
-                self._decorate(queries)
+                errors += self._decorate(queries)
                 self._next_decorate[secs] = now + secs
+        return errors
 
     def close(self) -> None:
         if self.conn is not None:
@@ -213,6 +217,8 @@ class Scheduler:
                     job.denied_until = now + self.denylist_duration
                     exc = ScheduleError(f"{exc}; denylisted for {self.denylist_duration:g} s")
                 errors.append(exc)
+        errors += self._decorator_errors
+        self._decorator_errors = []
         return errors
 
     def run_all(self, snapshots: bool = True) -> list[ScheduleError]:
@@ -228,6 +234,8 @@ class Scheduler:
                 self.run(job)
             except ScheduleError as exc:
                 errors.append(exc)
+        errors += self._decorator_errors
+        self._decorator_errors = []
         return errors
 
     def run(self, job: Job) -> int:
@@ -243,8 +251,8 @@ class Scheduler:
             except Exception as exc:  # the store's one-line errors
                 job.errors += 1
                 raise ScheduleError(f"scheduled query {job.name}: {exc}") from None
-        if self.decorators.always:
-            self._decorate(self.decorators.always)
+        if self.decorators.always:  # a failing decorator is reported with the run's errors, the query runs
+            self._decorator_errors += self._decorate(self.decorators.always)
         self.results.set_decorations(self.decorations)
         when = self.clock()
         now_marks = self._current_marks()
