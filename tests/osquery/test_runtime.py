@@ -10,6 +10,9 @@ import random
 import subprocess
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from auditsql.outputs.results_log import ResultsLog, calendar_time, column_text
 from auditsql.query.schedule import Decorators, Job, Scheduler, splay
 from auditsql.store.sqlite import Store
@@ -334,3 +337,32 @@ def test_a_failing_decorator_is_reported_and_the_query_runs(store: Store) -> Non
         "decorator 'SELECT nosuch() AS z': no such function: nosuch"
     ]
     assert [(d["decorations"], d["columns"]) for d in lines(out)] == [({}, {"pid": "1101"})]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["a", "b", "c", "d"]), max_size=6), min_size=1, max_size=6))
+def test_differential_lines_replay_to_the_current_result_set(runs: list[list[str]]) -> None:
+    """Applying each run's removed then added lines to the previous result set gives the current one."""
+    from collections import Counter
+
+    job = Job("d", "SELECT 1", 1)
+    sch = Scheduler.__new__(Scheduler)
+    log: list[tuple[str, dict]] = []
+    sch.results = type(
+        "R",
+        (),
+        {
+            "added": lambda self, n, c, rows, w: log.extend(("added", r) for r in rows),
+            "removed": lambda self, n, c, rows, w: log.extend(("removed", r) for r in rows),
+        },
+    )()
+    state: Counter = Counter()
+    for rows in runs:
+        log.clear()
+        sch._differential(job, [{"v": v} for v in rows], 0.0)
+        assert [a for a, _ in log] == sorted(
+            (a for a, _ in log), key=lambda a: a != "removed"
+        )  # removed first
+        for action, row in log:
+            state[row["v"]] += 1 if action == "added" else -1
+        assert +state == Counter(rows)
