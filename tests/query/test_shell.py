@@ -318,8 +318,8 @@ def test_dot_command_errors(db, tmp_path):
         "auditsql: usage: .headers on|off",
         "auditsql: usage: .all TABLE",
         "auditsql: unknown table nope: known tables: apparmor_events, audit_events, audit_loss, audit_rules, "
-        "audit_status, process_events, process_file_events, process_tree, seccomp_events, selinux_events, "
-        "socket_events, user_events",
+        "audit_status, os_version, process_events, process_file_events, process_tree, seccomp_events, "
+        "selinux_events, socket_events, system_info, user_events",
     ]
     assert err[5:] == [
         "auditsql: ambiguous command .s: .schema, .separator, .show",
