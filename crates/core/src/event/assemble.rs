@@ -14,8 +14,9 @@ mod serials;
 #[cfg(test)]
 mod tests;
 
-use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use crate::hash::{HashMap, HashSet, RandomState};
 use std::hash::BuildHasher;
 
 use super::{ClosedBy, Event};
@@ -122,7 +123,8 @@ impl Open {
             return records.iter().any(|r| r.text == text);
         }
         let texts = self.texts.get_or_insert_with(|| {
-            let mut m = HashMap::with_capacity(records.len() * 2);
+            let mut m =
+                HashMap::with_capacity_and_hasher(records.len() * 2, RandomState::default());
             for (i, r) in records.iter().enumerate() {
                 m.entry(hasher.hash_one(&r.text[..])).or_insert(i);
             }
@@ -211,7 +213,7 @@ impl Assembler {
             closed: Closed::default(),
             n: 0,
             serials: Serials::default(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             stats: Stats::default(),
         }
     }

@@ -1,7 +1,7 @@
 //! An insertion-ordered hash map with O(1) lookup, removal, move-to-back and pop-front: the operations of
 //! Python's `OrderedDict` that the assembler uses. Entries live in a slab of doubly linked nodes.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::hash::Hash;
 
 const NIL: usize = usize::MAX;
@@ -24,7 +24,7 @@ pub(crate) struct LinkedMap<K, V> {
 impl<K: Hash + Eq + Clone, V> LinkedMap<K, V> {
     pub(crate) fn new() -> Self {
         LinkedMap {
-            index: HashMap::new(),
+            index: HashMap::default(),
             nodes: Vec::new(),
             free: Vec::new(),
             head: NIL,
