@@ -37,7 +37,10 @@ def exec_records(serial: int) -> list[tuple[int, bytes]]:
             ).encode(),
         ),
         (1309, f'{hdr}argc=1 a0="x{serial}"'.encode()),
-        (1302, f'{hdr}item=0 name="/usr/bin/x{serial}" inode=1 dev=08:01 mode=0100755 ouid=0 ogid=0'.encode()),
+        (
+            1302,
+            f'{hdr}item=0 name="/usr/bin/x{serial}" inode=1 dev=08:01 mode=0100755 ouid=0 ogid=0'.encode(),
+        ),
         (1320, hdr.encode()),
     ]
 
@@ -98,7 +101,11 @@ def test_a_killed_run_loses_nothing_it_read_and_the_next_start_stores_each_event
     for serial in range(1, 11):
         first.send(exec_records(serial))
     first.store.flush()  # the commit: events 1-10 stored, the mark held back by the open event
-    assert first.store.journal_position() == (first.journal.start, first.pipeline.mark()[1], first.pipeline.mark()[2])
+    assert first.store.journal_position() == (
+        first.journal.start,
+        first.pipeline.mark()[1],
+        first.pipeline.mark()[2],
+    )
     for serial in range(11, 16):
         first.send(exec_records(serial))
     first.send(exec_records(OPEN_SERIAL)[1:])
