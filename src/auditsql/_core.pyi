@@ -134,7 +134,8 @@ class Pipeline:
 class JournalReplay:
     """The journal's records from a position on (``Pipeline.replay`` reads them)."""
 
-    def __init__(self, dir: str, start: int) -> None: ...
+    def __init__(self, dir: str, start: int, until: int) -> None:
+        """The records from ``start`` to ``until`` (where the running reader's records begin)."""
     frames: int
     bytes: int
     torn_bytes: int

@@ -61,10 +61,19 @@ class Run:
         if b.events or b.row_count:
             self.sink.batch(b)
 
-    def start(self) -> None:
-        self.journal.replay(self.pipeline, self.take, lambda: self.store.events_present)
+    def start(self, live: list[tuple[int, bytes]] = ()) -> None:
+        """As the agent: the reader starts (and journals ``live``, records that come at once), then the replay."""
         self.src, self.peer = pair_source("unicast", journal=self.journal.reader_args())
         self.src.start()
+        for t, text in live:
+            self.peer.send(unicast_msg(t, text))
+        deadline = time.monotonic() + 10
+        while self.src._native.counters()["messages"] < len(live) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.journal.replay(self.pipeline, self.take, lambda: self.store.events_present)
+        want = self.pipeline.stats()["frames"] + len(live)
+        while self.pipeline.stats()["frames"] < want and time.monotonic() < deadline:
+            self.take(self.src.feed(self.pipeline, 0.05))
 
     def send(self, records: list[tuple[int, bytes]]) -> None:
         assert self.src is not None
@@ -114,10 +123,11 @@ def test_a_killed_run_loses_nothing_it_read_and_the_next_start_stores_each_event
 
     second = Run(db)
     assert second.journal.mark is not None and second.journal.mark[0] == first.journal.start
-    second.start()
+    # records arrive (and are journaled) while the replay runs: they are processed once, after it
+    second.start(live=exec_records(16))
     second.take(second.pipeline.finish())
     second.store.close()
-    expect = sorted((f"/usr/bin/x{s}", s) for s in [*range(1, 16), OPEN_SERIAL])
+    expect = sorted((f"/usr/bin/x{s}", s) for s in [*range(1, 17), OPEN_SERIAL])
     assert stored(db) == expect
     # the stored events' 40 records were left out; nothing came twice
     assert second.journal.counts == {

@@ -60,7 +60,7 @@ fn a_replay_from_the_mark_stores_every_event_once_whatever_the_cut() {
     // the uninterrupted run
     let mut whole = Pipeline::new(settings());
     let mut b = Batch::default();
-    let mut r = Replay::open(&dir, 0).unwrap();
+    let mut r = Replay::open(&dir, 0, u64::MAX).unwrap();
     while whole.replay(&mut r, 7, &mut b).unwrap() > 0 {}
     whole.finish(&mut b);
     let mut expect = lines(&b);
@@ -71,14 +71,14 @@ fn a_replay_from_the_mark_stores_every_event_once_whatever_the_cut() {
         // the run killed after `cut` records: what it stored, and its mark
         let mut first = Pipeline::new(settings());
         let mut stored = Batch::default();
-        let mut r = Replay::open(&dir, 0).unwrap();
+        let mut r = Replay::open(&dir, 0, u64::MAX).unwrap();
         first.replay(&mut r, cut, &mut stored).unwrap();
         let mark = first.mark();
         // the next start: replay from the mark, then the end of input
         let mut next = Pipeline::new(settings());
         next.begin_replay(mark.end, &mark.open);
         let mut again = Batch::default();
-        let mut r = Replay::open(&dir, mark.start).unwrap();
+        let mut r = Replay::open(&dir, mark.start, u64::MAX).unwrap();
         while next.replay(&mut r, 5, &mut again).unwrap() > 0 {}
         next.end_replay();
         next.finish(&mut again);

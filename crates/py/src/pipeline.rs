@@ -448,10 +448,11 @@ pub struct JournalReplay {
 
 #[pymethods]
 impl JournalReplay {
+    /// The frames from `start` to `until` (the running reader's first position).
     #[new]
-    fn new(dir: std::path::PathBuf, start: u64) -> PyResult<Self> {
+    fn new(dir: std::path::PathBuf, start: u64, until: u64) -> PyResult<Self> {
         Ok(JournalReplay {
-            inner: journal::Replay::open(&dir, start).map_err(PyErr::from)?,
+            inner: journal::Replay::open(&dir, start, until).map_err(PyErr::from)?,
         })
     }
 

@@ -73,7 +73,7 @@ class Journal:
         events the store left out so far (its dedupe), to count the replay's."""
         start = self.mark[0] if self.mark is not None else 0
         try:
-            r = JournalReplay(self.dir, start)
+            r = JournalReplay(self.dir, start, self.start)  # the running reader writes from self.start
         except OSError as exc:
             raise JournalError(f"cannot read the journal {self.dir}: {exc.strerror or exc}") from None
         before_skipped = pipeline.stats()["replay_skipped"]

@@ -225,6 +225,7 @@ pub struct Replay {
     seg_start: u64,
     off: usize,
     from: u64,
+    until: u64,
     /// frames read
     pub frames: u64,
     /// bytes of frames read
@@ -236,9 +237,11 @@ pub struct Replay {
 }
 
 impl Replay {
-    /// The frames at or after position `from`.
-    pub fn open(dir: &Path, from: u64) -> io::Result<Replay> {
-        let segs = segments(dir)?;
+    /// The frames at or after position `from` and before `until` (where the running reader's frames begin:
+    /// it may be writing already).
+    pub fn open(dir: &Path, from: u64, until: u64) -> io::Result<Replay> {
+        let mut segs = segments(dir)?;
+        segs.retain(|(s, _)| *s < until);
         // the segments that end after `from`: those from the last one starting at or before it
         let first = segs.iter().rposition(|(s, _)| *s <= from).unwrap_or(0);
         let missing = match segs.first() {
@@ -252,6 +255,7 @@ impl Replay {
             seg_start: 0,
             off: 0,
             from,
+            until,
             frames: 0,
             bytes: 0,
             torn_bytes: 0,
@@ -264,6 +268,9 @@ impl Replay {
         loop {
             if self.off < self.data.len() {
                 match read_frame(&self.data, self.off) {
+                    _ if self.seg_start + self.off as u64 >= self.until => {
+                        self.off = self.data.len();
+                    }
                     Some((t, payload, trunc, end)) if plausible(t, payload.len()) => {
                         let pos = self.seg_start + self.off as u64;
                         let start = self.off + FRAME_HEADER;
@@ -334,7 +341,7 @@ mod tests {
     }
 
     fn replay_all(dir: &Path, from: u64) -> (Vec<(u64, String)>, Replay) {
-        let mut r = Replay::open(dir, from).unwrap();
+        let mut r = Replay::open(dir, from, u64::MAX).unwrap();
         let mut out = Vec::new();
         while let Some((pos, t, _, range)) = r.next_frame().unwrap() {
             assert_eq!(t, 1300);
@@ -409,6 +416,13 @@ mod tests {
         let (got, r) = replay_all(&dir, 113);
         assert_eq!(got, vec![(113, "two".into()), (126, "four".into())]);
         assert_eq!(r.torn_bytes, 0);
+        // a replay stops where the running reader's frames begin (it writes while the replay reads)
+        let mut r = Replay::open(&dir, 0, 126).unwrap();
+        let mut n = 0;
+        while r.next_frame().unwrap().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 2);
     }
 
     #[test]

@@ -734,7 +734,7 @@ fn a_journaled_reader_writes_every_frame_before_handing_it_over() {
     assert_eq!(taken[1], (1019, 1038, 1320, b"early two".to_vec()));
     assert_eq!(c.journal_bytes, taken[7].1 - 1000);
     assert_eq!(c.journal_errors, 0);
-    let mut r = Replay::open(&dir, 0).unwrap();
+    let mut r = Replay::open(&dir, 0, u64::MAX).unwrap();
     let mut replayed = Vec::new();
     while let Some((pos, t, _, range)) = r.next_frame().unwrap() {
         let p = r.data()[range].to_vec();
