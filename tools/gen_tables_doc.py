@@ -27,10 +27,11 @@ INTRO = """\
 auditsql stores audit events in SQLite tables that have osquery's names, columns and meanings
 (`process_events`, `socket_events`, `user_events`, `selinux_events`, `apparmor_events`, `seccomp_events`),
 plus tables of its own: `audit_events` (every event, with all its records), `audit_loss` (what was lost, when),
-and the live tables `audit_status` and `audit_rules`, read from the kernel each time a query uses them. `auditsql
-run` fills the tables from the kernel, `auditsql import` from auditd logs (raw or ENRICHED); both map each event
-the same way (the native core's row mappers, `crates/core/src/rows/`, from the event JSON of
-[event-json.md](event-json.md)). Query them with
+and the live tables `audit_status` and `audit_rules`, read from the kernel each time a query uses them. The live
+tables `system_info` and `os_version` are osquery's, read from the host's files each time a query uses them
+(`SELECT uuid AS host_uuid FROM system_info`). `auditsql run` fills the tables from the kernel, `auditsql import`
+from auditd logs (raw or ENRICHED); both map each event the same way (the native core's row mappers,
+`crates/core/src/rows/`, from the event JSON of [event-json.md](event-json.md)). Query them with
 `auditsql query "SQL"` or `auditsql shell`.
 
 **`time` is the audit event's own timestamp**, the `SEC` of `msg=audit(SEC.MSEC:SERIAL)`, in UNIX seconds:
@@ -45,11 +46,13 @@ counter of its own.
 
 **Text columns hold readable text**: the value's bytes decoded as UTF-8, control characters as they are (a tab
 is a tab, as in osquery); bytes that are not valid UTF-8 are written `\\xNN` and a NUL byte `\\x00`, so a column
-is always valid text. Where exact bytes matter, the JSON columns keep them in the lossless byte-string encoding
-of [event-json.md](event-json.md#byte-strings): printable ASCII as it is except `%` (`%25`) and `+` (`%2b`),
-valid UTF-8 as it is, every other byte `%xx`. `process_events.argv` is a JSON array of the arguments in that
-encoding (`["printf","%25s%0a","a b"]`: decode each with `auditsql._core.unescape`), which tells
-apart what `cmdline` cannot (`a "b c"` and `a b c`); `audit_events.raw` holds every record's exact text.
+is always valid text. `process_events.argv` is a JSON array of the arguments as text by the same rule
+(`["printf","%s\\n","a b"]`: JSON escapes control characters itself), so `json_each(argv)` finds `g++` or
+`date +%s` as typed, and it tells apart what `cmdline` cannot (`a "b c"` and `a b c`). Where exact bytes
+matter, `audit_events` keeps them: `audit_events.raw` holds every record's exact text, and its JSON columns
+(`summary`, `sections`) use the lossless byte-string encoding of [event-json.md](event-json.md#byte-strings)
+(printable ASCII as it is except `%` (`%25`) and `+` (`%2b`), valid UTF-8 as it is, every other byte `%xx`;
+decode with `auditsql._core.unescape`). That encoding belongs to the event JSON, not to a SQL column.
 
 **Unknown is NULL.** Where osquery writes a placeholder (`""`, `0`, `"0"`, `-1`) for a value the event does not
 have, auditsql writes NULL: an absent `ouid` is not root, an unused side of a socket is not address `0`.
@@ -113,6 +116,7 @@ _FAMILY_TITLES = {
     "user": "User-space messages",
     "mac": "SELinux and AppArmor",
     "seccomp": "Seccomp",
+    "host": "The host",
     "audit": "auditsql's own tables",
 }
 

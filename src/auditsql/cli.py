@@ -27,6 +27,7 @@ def fail(msg: str, code: int = 1) -> None:
 #: the subcommands defined in modules of their own, imported when used: the agent (`auditsql run`) does not
 #: load NATS, asyncio or the shell unless its configuration asks for them (memory: docs/native-core.md)
 _LAZY_COMMANDS = {
+    "check-config": "auditsql.cli_check:check_config",
     "collect": "auditsql.cli_collect:collect",
     "ctl": "auditsql.cli_ctl:ctl",
     "explain": "auditsql.cli_explain:explain",

@@ -25,11 +25,13 @@ def _fail(msg: str, code: int = 2) -> NoReturn:
 @click.argument("sql", required=False)
 @click.option(
     "--config",
+    "--config_path",
     "config_file",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Explain every scheduled query of this configuration together (and SQL, if given, with them).",
 )
-def explain(sql: str | None, config_file: str | None) -> None:
+@click.option("--flagfile", type=click.Path(dir_okay=False), help="osquery's flags file, read with --config.")
+def explain(sql: str | None, config_file: str | None, flagfile: str | None) -> None:
     """Show the audit rules pushdown would load for SQL (or a configuration's schedule) and what stays in SQL.
 
     SQL `-` reads the query from stdin."""
@@ -39,10 +41,10 @@ def explain(sql: str | None, config_file: str | None) -> None:
     from auditsql.query.schedule import Job, check_queries
     from auditsql.tables import REGISTRY
 
-    if sql is None and config_file is None:
+    if sql is None and config_file is None and flagfile is None:
         _fail('explain needs a query or --config FILE (e.g. auditsql explain "SELECT * FROM process_events")')
     try:
-        config = load_config(config_file) if config_file else Config()
+        config = load_config(config_file, flagfile) if config_file or flagfile else Config()
     except ConfigError as exc:
         _fail(str(exc))
     if sql == "-":
@@ -53,7 +55,9 @@ def explain(sql: str | None, config_file: str | None) -> None:
             _fail("empty query")
         queries.append(("(command line)", sql))
     if not queries:
-        _fail(f"{config_file}: no scheduled query to explain (add [schedule.NAME] query = ...)")
+        _fail(
+            f"{config.source or config_file or flagfile}: no scheduled query to explain (add [schedule.NAME] query = ...)"
+        )
     jobs = [Job(name, q, 1) for name, q in queries]
     problems = check_queries(jobs, (t.ddl() for t in REGISTRY.values()))
     if problems:
@@ -61,7 +65,7 @@ def explain(sql: str | None, config_file: str | None) -> None:
         first = problems[0].replace("schedule.(command line).query: ", "")
         _fail(f"the query does not compile: {first}{more}")
     pd = analyze(queries, include_failed_execs=config.tables.include_failed_execs)
-    head = []
+    head = [f"note: {line}" for line in config.notes]
     if config_file and not config.kernel.pushdown:
         head.append(
             f"note: {config_file} has [kernel] pushdown = false: auditsql run loads the builtin rules unchanged; "

@@ -12,12 +12,12 @@ from typing import Any, NoReturn
 import click
 
 from auditsql.cli_progress import process_file
+from auditsql.query.format import MODE_ALIASES, MODES, Style, mode_name
 from auditsql.sources.logfile import FORMATS, InputError, LogSource, not_audit_message
 from auditsql.store.sqlite import DEFAULT_DB
 
-__all__ = ["import_logs", "mode_options", "query", "shell"]
+__all__ = ["import_logs", "mode_options", "query", "shell", "style_options"]
 
-_MODES = ("table", "json", "csv", "line")
 _DEFAULT_TIMEOUT = 30.0
 
 
@@ -48,43 +48,99 @@ def _timeout_option():  # type: ignore[no-untyped-def]
     )
 
 
-#: the output mode flags: (flag, help)
+#: the output format flags: (flag names, mode, help); two different ones are refused
 _MODE_FLAGS = (
-    ("json", "An array of row objects, like `osqueryi --json`."),
-    ("csv", "Comma-separated values with a header line."),
-    ("line", "One `column = value` line per value, rows apart."),
-    ("table", "An ASCII table (the default)."),
+    (("--json",), "json", "An array of row objects, one a line, every value a string (`osqueryi --json`)."),
+    (
+        ("--json_pretty", "--json-pretty"),
+        "json_pretty",
+        "An indented array of row objects (`osqueryi --json_pretty`).",
+    ),
+    (("--csv",), "csv", "Comma-separated values with a header line (`osqueryi --csv`)."),
+    (("--list",), "list", "Values joined by the separator, `|` unless --separator (`osqueryi --list`)."),
+    (("--line",), "line", "One `column = value` line per value, rows apart (`osqueryi --line`)."),
+    (("--table",), "pretty", "An ASCII table, osqueryi's pretty mode (the default)."),
 )
 
 
+def _chosen_mode(kwargs: dict[str, Any], mode_option: str | None = None) -> str:
+    """The mode the format flags in ``kwargs`` (taken out of it) and ``--mode`` choose (default ``pretty``); two
+    different ones are one error."""
+    given = [(names[0], m) for names, m, _ in _MODE_FLAGS if kwargs.pop(f"mode_{m}")]
+    if mode_option is not None:
+        given.insert(0, (f"--mode {mode_option}", mode_name(mode_option) or mode_option))
+    if len({m for _, m in given}) > 1:
+        _fail(f"{' and '.join(label for label, _ in given)} are both given: choose one output format", 2)
+    return given[0][1] if given else "pretty"
+
+
+def _mode_flags(command: Callable[..., Any]) -> Callable[..., Any]:
+    for names, m, help_text in reversed(_MODE_FLAGS):
+        command = click.option(*names, f"mode_{m}", is_flag=True, help=help_text)(command)
+    return command
+
+
 def mode_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """``--json``, ``--csv``, ``--line``, ``--table`` as the command's ``mode`` argument (default ``table``);
-    two different ones are refused in one line, not silently decided by their order."""
+    """``--json``, ``--json_pretty``, ``--csv``, ``--list``, ``--line``, ``--table`` as the command's ``mode``
+    argument (default ``pretty``); two different ones are refused in one line, not silently decided by their
+    order (osqueryi takes the first of list, line, csv)."""
 
     @functools.wraps(f)
     def command(*args: Any, **kwargs: Any) -> Any:
-        given = [m for m, _ in _MODE_FLAGS if kwargs.pop(f"mode_{m}")]
-        if len(given) > 1:
-            flags = " and ".join(f"--{m}" for m in given)
-            _fail(f"{flags} are both given: choose one output format", 2)
-        return f(*args, mode=given[0] if given else "table", **kwargs)
+        return f(*args, mode=_chosen_mode(kwargs), **kwargs)
 
-    for name, help_text in reversed(_MODE_FLAGS):
-        command = click.option(f"--{name}", f"mode_{name}", is_flag=True, help=help_text)(command)
-    return command
+    return _mode_flags(command)
+
+
+def style_options(*, mode_option: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """osqueryi's output flags as the command's ``style`` argument (a :class:`~auditsql.query.format.Style`):
+    the format flags of :func:`mode_options`, ``--header/--noheader``, ``--separator``, ``--nullvalue``, and with
+    ``mode_option`` the shell's ``--mode MODE``."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def command(*args: Any, header: bool, separator: str | None, nullvalue: str, **kwargs: Any) -> Any:
+            mode = _chosen_mode(kwargs, kwargs.pop("mode_option", None))
+            return f(*args, style=Style(mode, header, separator, nullvalue), **kwargs)
+
+        command = click.option(
+            "--nullvalue", default="", metavar="STR", help="Print STR for NULL values (default: nothing)."
+        )(command)
+        command = click.option(
+            "--separator",
+            metavar="STR",
+            help="The separator of --list and --csv (default `|` and `,`).",
+        )(command)
+        command = click.option(
+            "--header/--noheader",
+            default=True,
+            show_default=True,
+            help="Print the column names first (--list, --csv; the table always has them, as in osqueryi).",
+        )(command)
+        if mode_option:
+            command = click.option(
+                "--mode",
+                "mode_option",
+                type=click.Choice([*MODES, *MODE_ALIASES]),
+                help="The output mode to start in (`.mode` changes it) [default: pretty].",
+            )(command)
+        return _mode_flags(command)
+
+    return decorate
 
 
 @click.command()
 @click.argument("sql")
 @_db_option("The store to read (opened read-only).")
-@mode_options
+@style_options()
 @_timeout_option()
-def query(sql: str, db: str, mode: str, timeout: float) -> None:
+def query(sql: str, db: str, style: Style, timeout: float) -> None:
     """Run read-only SQL over the store and print the rows as they come (SQL `-`: read it from stdin).
 
-    Several statements separated by `;` run in turn, each printing its rows."""
+    Several statements separated by `;` run in turn, each printing its rows. The output is what
+    `osqueryi --FLAGS "SQL"` prints for the same rows."""
     from auditsql.query.engine import Engine, QueryError, split_statements
-    from auditsql.query.format import to_bytes, write_result
+    from auditsql.query.format import to_bytes, write_styled
 
     if sql == "-":
         sql = sys.stdin.read()
@@ -103,7 +159,7 @@ def query(sql: str, db: str, mode: str, timeout: float) -> None:
     try:
         for stmt in stmts:
             rows = engine.rows(stmt)
-            write_result(write, rows.columns, rows, mode)
+            write_styled(write, rows.columns, rows, style)
         out.flush()
     except QueryError as e:
         _flush(out)
@@ -127,17 +183,17 @@ def _flush(out: Any) -> None:
 
 @click.command()
 @_db_option("The store to read (opened read-only).")
-@click.option("--mode", type=click.Choice(_MODES), default="table", show_default=True, help="Output mode.")
+@style_options(mode_option=True)
 @_timeout_option()
-def shell(db: str, mode: str, timeout: float) -> None:
-    """An interactive SQL shell over the store (.tables, .schema, .mode, .help, .quit).
+def shell(db: str, style: Style, timeout: float) -> None:
+    """An interactive SQL shell over the store, with osqueryi's dot commands (.help lists them).
 
     With stdin not a terminal, statements are read from it line by line (scripts, pipes)."""
     from auditsql.query.engine import QueryError
     from auditsql.query.shell import run_shell
 
     try:
-        rc = run_shell(db, timeout=timeout or 0, mode=mode)
+        rc = run_shell(db, timeout=timeout or 0, style=style)
     except QueryError as e:
         _fail(str(e), e.code)
     except BrokenPipeError:

@@ -22,6 +22,7 @@ from auditsql.agent import LivePlan, RunSink, Stop, boot_time, builtin_rules_pat
 from auditsql.config import Config, ConfigError, load_config, to_toml, with_overrides
 from auditsql.kernel.sources import POLICIES, SOURCES
 from auditsql.log import set_level as set_log_level
+from auditsql.tables.proctree import RULE_KEY as TREE_KEY
 from auditsql.tables.proctree import rules as proctree_rules
 
 __all__ = ["run"]
@@ -52,7 +53,17 @@ def _flag_overrides(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @click.command()
 @click.option(
-    "--config", "config_file", type=click.Path(dir_okay=False), help="TOML (or .json) configuration."
+    "--config",
+    "--config_path",
+    "--config-path",
+    "config_file",
+    type=click.Path(),
+    help="Configuration: auditsql's TOML (or JSON), or osquery's osquery.conf (or a directory of *.conf).",
+)
+@click.option(
+    "--flagfile",
+    type=click.Path(dir_okay=False),
+    help="osquery's flags file (--name=value lines), mapped as the config's options (docs/osquery.md).",
 )
 @click.option("--db", help="The SQLite store.  [default: /var/lib/auditsql/auditsql.db]")
 @click.option(
@@ -78,7 +89,9 @@ def _flag_overrides(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     "--log-level", type=click.Choice(("debug", "info", "warning", "error")), help="Lowest level of messages."
 )
 @click.option("--print-config", is_flag=True, help="Print the effective configuration (TOML) and exit.")
-def run(config_file: str | None, duration: float | None, print_config: bool, **flags: Any) -> None:
+def run(
+    config_file: str | None, flagfile: str | None, duration: float | None, print_config: bool, **flags: Any
+) -> None:
     """The main job: live audit events into SQL tables, scheduled queries into an osquery-format results log.
 
     Leaves the kernel as found on exit, SIGINT and SIGTERM.
@@ -92,15 +105,18 @@ def run(config_file: str | None, duration: float | None, print_config: bool, **f
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        config = load_config(config_file) if config_file else Config()
+        config = load_config(config_file, flagfile) if config_file or flagfile else Config()
         config = with_overrides(config, _flag_overrides(flags))
     except ConfigError as exc:
         say(str(exc), "error")
         sys.exit(2)
     set_log_level(config.log.level)
     if print_config:
-        click.echo(to_toml(config), nl=False)
+        notes = "".join(f"# auditsql: {line}\n" for line in config.notes)
+        click.echo(notes + to_toml(config), nl=False)
         sys.exit(0)
+    for line in config.notes:  # what an osquery configuration holds that has no meaning here, once
+        say(line, "warning")
     sys.exit(_run(config, stop, duration))
 
 
@@ -113,12 +129,31 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
     from auditsql.metrics import MetricsError, parse_listen
     from auditsql.outputs.base import OutputError
     from auditsql.outputs.results_log import ResultsLog, ResultsLogError, host_identifier
-    from auditsql.query.schedule import Job, Scheduler, check_queries
+    from auditsql.query.schedule import Decorators, Job, Scheduler, check_queries, splay
     from auditsql.store.sqlite import Store, StoreError
 
     k, st = config.kernel, config.store
-    jobs = [Job(q.name, q.query, q.interval, q.snapshot) for q in config.schedule.values()]
-    problems = check_queries(jobs, (t.ddl() for t in tables.REGISTRY.values()))
+    jobs = [
+        Job(
+            q.name,
+            q.query,
+            splay(q.interval, config.scheduler.splay_percent),
+            q.snapshot,
+            removed=q.removed,
+            denylist=q.denylist,
+            discovery=tuple(q.discovery),
+        )
+        for q in config.schedule.values()
+    ]
+    dec = config.decorators
+    decorators = Decorators(
+        tuple(dec.load), tuple(dec.always), {int(secs): tuple(qs) for secs, qs in dec.interval.items()}
+    )
+    checked = jobs + [
+        Job(f"decorator {n}", sql, 1)
+        for n, sql in enumerate([*dec.load, *dec.always, *(q for qs in dec.interval.values() for q in qs)], 1)
+    ]
+    problems = check_queries(checked, (t.ddl() for t in tables.REGISTRY.values()))
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         say(f"{config.source or 'configuration'}: {problems[0]}{more}", "error")
@@ -196,6 +231,9 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
             rotate_size=rl.rotate_size,
             rotate_max_files=rl.rotate_max_files,
             forward=outputs.results if outputs else None,
+            snapshot_event_type=rl.snapshot_event_type,
+            snapshot_path=rl.snapshot_path,
+            decorations_top_level=rl.decorations_top_level,
         ).open()
         live = [t.name for t in tables.live_tables()]
         if jobs:
@@ -207,8 +245,12 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
                 live_tables=live,
                 refresh_live=store.refresh_live,
                 before_run=store.flush,
+                decorators=decorators,
+                denylist_duration=config.scheduler.denylist_duration,
+                pack_refresh_interval=config.scheduler.pack_refresh_interval,
             )
-            scheduler.start()
+            for err in scheduler.start():  # a decorator that failed: said, the agent goes on
+                say(str(err), "warning")
         if config.fleet.queries:
             from auditsql.fleet.query import start_responder
 
@@ -226,6 +268,7 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
                 fork_events=config.tables.fork_events,
                 live=True,
                 uptime_base=uptime_base,
+                tree_key=TREE_KEY,
             )
         )
         loss = LossAccount()

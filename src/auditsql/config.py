@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields, replace
@@ -36,6 +37,10 @@ __all__ = [
     "StdoutOutputConfig",
     "SyslogOutputConfig",
     "ConfigError",
+    "DecoratorsConfig",
+    "SchedulerConfig",
+    "build",
+    "load",
     "DEFAULT_RESULTS_LOG",
     "HOST_IDENTIFIERS",
     "KernelConfig",
@@ -263,6 +268,21 @@ class ResultsLogConfig:
         26214400, "Rotate when the file reaches this many bytes (osquery's `--logger_rotate_size`).", min=1
     )
     rotate_max_files: int = _opt(25, "Rotated files kept (osquery's `--logger_rotate_max_files`).", min=1)
+    snapshot_path: str = _opt(
+        "",
+        "Write snapshot query lines to this file instead of `path` (osquery's filesystem logger writes "
+        "`osqueryd.snapshots.log` beside `osqueryd.results.log`); empty: to `path`.",
+    )
+    snapshot_event_type: bool = _opt(
+        False,
+        'Write a snapshot query\'s rows as one line each, `"action": "snapshot"` with `columns` (osquery\'s '
+        "`--logger_snapshot_event_type`), instead of one line with a `snapshot` array.",
+    )
+    decorations_top_level: bool = _opt(
+        False,
+        "Put decorations at the top level of each line instead of in `decorations` (osquery's "
+        "`--decorations_top_level`).",
+    )
 
 
 @dataclass(frozen=True)
@@ -400,6 +420,43 @@ class StatusConfig:
 
 
 @dataclass(frozen=True)
+class SchedulerConfig:
+    """How scheduled queries are timed (osquery's `schedule_*` and `pack_*` flags)."""
+
+    splay_percent: int = _opt(
+        0,
+        "Spread each query's interval by up to this percent, at random, once at start (osquery's "
+        "`schedule_splay_percent`, 10 there and in a translated osquery configuration); 0: exact intervals.",
+        min=0,
+    )
+    denylist_duration: int = _opt(
+        0,
+        "Seconds a query interrupted by the time limit is kept from running (see `denylist`; osquery's "
+        "watchdog denylists for a day, 86400, the value a translated osquery configuration gets); 0: never.",
+        min=0,
+    )
+    pack_refresh_interval: int = _opt(
+        3600,
+        "Seconds between checks of a query's `discovery` queries (osquery's `pack_refresh_interval`).",
+        min=1,
+    )
+
+
+@dataclass(frozen=True)
+class DecoratorsConfig:
+    """osquery's decorators: queries whose first row's columns are added to every results-log line's
+    `decorations` (docs/osquery.md)."""
+
+    load: list = _opt([], "Run once at start.")
+    always: list = _opt([], "Run before every scheduled query's run.")
+    interval: dict = _opt(
+        {},
+        'Seconds (a multiple of 60) to the queries run at that interval, e.g. `{60 = ["SELECT ..."]}`.',
+        values="list",
+    )
+
+
+@dataclass(frozen=True)
 class ScheduledQuery:
     """One ``[schedule.NAME]`` entry (osquery's ``schedule`` shape)."""
 
@@ -413,7 +470,22 @@ class ScheduledQuery:
         'Log every row of each run as one osquery snapshot line (`"action": "snapshot"`) instead of the '
         "rows new since the previous run.",
     )
-    removed: bool = _opt(True, "Accepted for osquery compatibility; event rows are only ever `added`.")
+    removed: bool = _opt(
+        True,
+        'Log rows that left the result set as `"action": "removed"` lines (a query reading no event table is '
+        "differential, as osquery's: each run logs the rows added and removed since the previous run; event "
+        "rows are only ever `added`).",
+    )
+    denylist: bool = _opt(
+        True,
+        "A run interrupted by the time limit keeps the query from running for `[scheduler] denylist_duration` "
+        "seconds (osquery's watchdog denylist); `false`: it runs again at its next interval.",
+    )
+    discovery: list = _opt(
+        [],
+        "SQL queries that must all return rows for this query to run, checked every "
+        "`[scheduler] pack_refresh_interval` seconds (an osquery pack's `discovery`).",
+    )
     description: str = _opt("", "Free text.")
 
 
@@ -429,9 +501,13 @@ class Config:
     fleet: FleetConfig = field(default_factory=FleetConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    decorators: DecoratorsConfig = field(default_factory=DecoratorsConfig)
     schedule: dict[str, ScheduledQuery] = field(default_factory=dict)
     #: the file the configuration came from, or None
     source: str | None = None
+    #: what an osquery configuration holds that has no meaning here: summary lines (docs/osquery.md)
+    notes: tuple[str, ...] = ()
 
 
 SECTIONS: dict[str, type] = {
@@ -444,6 +520,8 @@ SECTIONS: dict[str, type] = {
     "fleet": FleetConfig,
     "metrics": MetricsConfig,
     "log": LogConfig,
+    "scheduler": SchedulerConfig,
+    "decorators": DecoratorsConfig,
 }
 #: ``[output.NAME]``: the output types
 OUTPUTS: dict[str, type] = {
@@ -458,18 +536,53 @@ _TOP_KEYS = (*SECTIONS, "output", "schedule")
 # -- loading -------------------------------------------------------------------------------------------------
 
 
-def load_config(path: str) -> Config:
-    """Read ``path`` (TOML, or JSON when it ends in ``.json``) over the defaults."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    return parse_config(text, path, json_syntax=path.endswith(".json"))
+def load_config(path: str | None, flagfile: str | None = None) -> Config:
+    """Read ``path`` over the defaults: auditsql's TOML, or JSON - auditsql's own keys, or an osquery
+    configuration (told by its content, not its name; also a directory of ``*.conf`` files), translated by
+    :mod:`auditsql.osquery.translate` together with an osquery ``flagfile``."""
+    return load(path, flagfile)[0]
+
+
+def load(path: str | None, flagfile: str | None = None) -> tuple[Config, list[str]]:
+    """:func:`load_config`, and for an osquery configuration one line per query or decorator not run."""
+    if path is not None and not os.path.isdir(path):
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        try:
+            text = data.decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        from auditsql.osquery import is_native_json, looks_like_json
+
+        native = not looks_like_json(text)
+        if not native:
+            from auditsql.osquery.jsonc import JsoncError, loads
+
+            try:
+                doc = loads(text)
+            except JsoncError as exc:
+                raise ConfigError(f"{path}:{exc.line}:{exc.col}: invalid JSON: {exc.msg}") from None
+            if not isinstance(doc, dict):
+                raise ConfigError(f"{path}: invalid JSON: the configuration must be an object")
+            native = is_native_json(doc)
+            if native:
+                config = _build(doc, _Locator(text, path))
+        else:
+            config = parse_config(text, path)
+        if native:
+            if flagfile is not None:
+                raise ConfigError(
+                    f"--flagfile {flagfile}: osquery flags go with an osquery configuration; {path} is "
+                    "auditsql's own (set the keys there)"
+                )
+            return config, []
+    from auditsql.osquery.translate import translate
+
+    tr = translate(path, flagfile)
+    return tr.config, tr.details
 
 
 _AT = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$")
@@ -583,6 +696,17 @@ def _check_value(f: Any, value: object, name: str, loc: _Locator, keys: tuple[st
     elif kind.startswith("list"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise bad("an array of strings")
+    elif kind.startswith("dict") and meta.get("values") == "list":
+        if not isinstance(value, dict):
+            raise bad("a table of arrays of strings")
+        for k, v in value.items():
+            if not (k.isdigit() and int(k) > 0 and int(k) % 60 == 0):
+                raise ConfigError(f"{loc.where(*keys, k)}: {name}.{k}: expected seconds, a multiple of 60")
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise ConfigError(
+                    f"{loc.where(*keys, k)}: {name}.{k}: expected an array of strings, "
+                    f"got {_type_name(v)} ({_shown(v)})"
+                )
     elif kind.startswith("dict"):
         if not isinstance(value, dict):
             raise bad("a table of strings")
@@ -695,6 +819,12 @@ def _outputs(raw: object, loc: _Locator) -> OutputConfig:
     return OutputConfig(**parts)
 
 
+def build(raw: dict[str, Any], path: str) -> Config:
+    """A Config from ``{section: {key: value}, "schedule": {...}}`` (values checked as a file's are); errors
+    name ``path`` (the osquery translation builds its settings so)."""
+    return _build(raw, _Locator("", path))
+
+
 def _build(raw: dict[str, Any], loc: _Locator) -> Config:
     parts: dict[str, Any] = {}
     for key, value in raw.items():
@@ -774,8 +904,12 @@ _DOC_HEAD = """\
      tests/agent/test_config.py fails when this page is stale. -->
 
 `auditsql run` needs no configuration: every key below has a default. `--config FILE` reads a TOML file (or
-JSON, when the name ends in `.json`, with the same keys) whose keys override the defaults; command-line flags
-override both. `auditsql run --print-config` prints the effective configuration as TOML and exits.
+JSON with the same keys) whose keys override the defaults; command-line flags override both. A JSON file with
+osquery's keys (`options`, `schedule`, `packs`, `decorators`, `file_paths`), a directory of them, and
+`--flagfile osquery.flags` are osquery's configuration, read as it is: see [docs/osquery.md](osquery.md).
+The format is told by the content, not the name. `auditsql run --print-config` prints the effective
+configuration as TOML (and, for an osquery configuration, the summary of what has no meaning here) and exits;
+`auditsql check-config FILE` checks a configuration without running.
 An unknown key, a value of the wrong type or out of range, or a syntax error stops `auditsql run` before it
 touches the kernel, with one line naming the file, the line and the key.
 
@@ -840,9 +974,14 @@ One line per row, keys in osquery's order (its `serializeEvent`), for example:
 - `numerics`: always `false`: every value in `columns` is a string (SQL NULL is `""`, osquery's
   `--nullvalue` default; a float is written with 17 significant digits and at least one decimal, osquery's
   `castVariant`); `columns` keys are sorted by name (osquery keeps a row in a sorted map);
-- `decorations`: the `[results_log.decorations]` table, `{}` by default (osquery omits the key when no
-  decorator is configured; auditsql always writes it, so every line has the same keys);
-- `snapshot = true` lines have `"snapshot": [rows...]` and `"action": "snapshot"` instead of `columns`.
+- `decorations`: the `[results_log.decorations]` table and the `[decorators]` queries' columns, keys sorted,
+  `{}` when there are none (osquery omits the key when no decorator is configured; auditsql always writes
+  it, so every line has the same keys); top-level keys instead with `decorations_top_level`;
+- `snapshot = true` lines have `"snapshot": [rows...]` and `"action": "snapshot"` instead of `columns`
+  (`snapshot_event_type`: one line per row with `columns` and `"action": "snapshot"`);
+- a query that reads no event table (only live tables, or none) is differential, as osquery's: each run logs
+  the rows added since the previous run and, unless `removed = false`, the rows removed
+  (`"action": "removed"`, written first); the previous result set is kept in memory only.
 
 The results log is rotated by size as osquery's filesystem logger rotates (`rotate`, `rotate_size`,
 `rotate_max_files` in `[results_log]`): `PATH.1` is the newest rotated file, `PATH.2.gz`... the older ones

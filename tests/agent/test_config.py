@@ -314,7 +314,7 @@ def test_json_syntax_error_has_line_and_column() -> None:
 def test_unknown_keys_are_named() -> None:
     assert err("[stor]\ndb = 'x'\n") == (
         "cfg.toml:1: unknown key 'stor' (known at the top level: kernel, store, tables, results_log, status, "
-        "file_events, fleet, metrics, log, output, schedule)"
+        "file_events, fleet, metrics, log, scheduler, decorators, output, schedule)"
     )
     assert err("[store]\ndb = 'x'\n\ndbb = 'y'\n") == (
         "cfg.toml:4: unknown key 'store.dbb' (known in [store]: db, events_expiry, events_max, "
@@ -326,11 +326,11 @@ def test_unknown_keys_are_named() -> None:
     )
     assert err("[schedule.q1]\nquery = 'select 1'\nplatform = 'linux'\n") == (
         "cfg.toml:3: unknown key 'schedule.q1.platform' (known in a scheduled query: query, interval, "
-        "snapshot, removed, description)"
+        "snapshot, removed, denylist, discovery, description)"
     )
     assert err('{"options": {"host_identifier": "uuid"}}', "osquery.json", True) == (
         "osquery.json:1: unknown key 'options' (known at the top level: kernel, store, tables, results_log, "
-        "status, file_events, fleet, metrics, log, output, schedule)"
+        "status, file_events, fleet, metrics, log, scheduler, decorators, output, schedule)"
     )
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import struct
+from pathlib import Path
 
 import pytest
 
 from auditsql import _core
-from auditsql.outputs.ecs import to_ecs
+from auditsql._core import Pipeline, Settings
+from auditsql.outputs.ecs import ECS_VERSION, TreeContext, entity_id, machine_id, to_ecs
+from auditsql.outputs.events import EventsOutput
 from tests.conformance.auditbeat import AUDITBEAT, GOLDENS, _flat, input_lines
 from tests.core import events_and_records, text
 
@@ -142,10 +147,11 @@ def test_a_connect_event() -> None:
             "group": {"id": "1000"},
             "audit": {"id": "1000"},
         },
+        "group": {"id": "1000"},
         "tags": ["net"],
         "host": {"name": "web1"},
         "service": {"type": "auditd"},
-        "ecs": {"version": "8.0.0"},
+        "ecs": {"version": "9.0.0"},
     }
 
 
@@ -153,3 +159,189 @@ def test_escaped_bytes_are_decoded_for_ecs() -> None:
     d = to_ecs({"summary": {"type": "SYSCALL", "exe": "/tmp/a%20b", "argv": ["x%0ay"]}, "SYSCALL": {}})
     assert d["process"]["executable"] == "/tmp/a b"
     assert d["process"]["args"] == ["x\ny"]
+
+
+def test_user_and_group_names_where_the_event_has_them() -> None:
+    evs = _core.render_lines(rendered(CONNECT), resolve_ids=False, format="enriched")
+    ev = evs[0]
+    ev["summary"]["names"] = {"uid": "alice", "gid": "staff", "auid": "alice", "euid": "root"}
+    d = to_ecs(ev)
+    assert d["user"]["name"] == "alice"
+    assert d["user"]["group"] == {"id": "1000", "name": "staff"}
+    assert d["user"]["effective"] == {"id": "1000", "name": "root", "group": {"id": "1000"}}
+    assert d["user"]["audit"] == {"id": "1000", "name": "alice"}
+    assert d["group"] == {"id": "1000", "name": "staff"}
+
+
+# -- the process tree's fields: a fork+exec of curl by bash, then curl's connect and exit --------------------------
+
+
+def _syscall(
+    t: str, serial: int, nr: int, pid: int, ppid: int, exe: str, exit: int, a0: str = "0", ok: str = "yes"
+) -> str:
+    comm = exe.rsplit("/", 1)[1]
+    return (
+        f"type=SYSCALL msg=audit({t}:{serial}): arch=c000003e syscall={nr} success={ok} exit={exit} a0={a0} a1=0 "
+        f"a2=0 a3=0 items=0 ppid={ppid} pid={pid} auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 "
+        f'egid=1000 sgid=1000 fsgid=1000 tty=pts0 ses=3 comm="{comm}" exe="{exe}" subj=unconfined key="k"'
+    )
+
+
+FORK_EXEC = [
+    _syscall("1000.000", 1, 59, 100, 1, "/usr/bin/bash", 0),
+    'type=EXECVE msg=audit(1000.000:1): argc=3 a0="bash" a1="-c" a2="curl x"',
+    "type=EOE msg=audit(1000.000:1): ",
+    _syscall("1001.000", 2, 56, 100, 1, "/usr/bin/bash", 200, a0="1200011"),  # clone -> 200
+    "type=EOE msg=audit(1001.000:2): ",
+    _syscall("1001.500", 3, 59, 200, 100, "/usr/bin/curl", 0),
+    'type=EXECVE msg=audit(1001.500:3): argc=2 a0="curl" a1="x"',
+    "type=EOE msg=audit(1001.500:3): ",
+    _syscall("1002.000", 4, 42, 200, 100, "/usr/bin/curl", -115, ok="no"),
+    "type=SOCKADDR msg=audit(1002.000:4): saddr=02001F905DB8D8220000000000000000",
+    "type=EOE msg=audit(1002.000:4): ",
+    _syscall("1003.000", 5, 231, 200, 100, "/usr/bin/curl", 0),  # exit_group
+    "type=EOE msg=audit(1003.000:5): ",
+]
+
+
+def ecs_through_pipeline(lines: list[str], tree: bool, host_id: str | None = "0123abcd") -> list[dict]:
+    """The ECS documents the events output writes for ``lines``, fed as ``auditsql run`` feeds it."""
+    p = Pipeline(Settings(process_tree=tree, resolve_ids=False, format="raw"))
+    ctx = TreeContext()
+    out = []
+    for b in (p.feed_lines(rendered(lines)), p.finish()):
+        rows, bounds = b.rows, b.event_rows
+        for i, line in enumerate(b.json.splitlines()):
+            ev = json.loads(line)
+            out.append(to_ecs(ev, "web1", ctx(ev, rows[bounds[i] : bounds[i + 1]]), host_id))
+    return out
+
+
+def test_entity_id_recipe() -> None:
+    """SHA-256 of the host id, then pid and start (ns, ms-rounded) as little-endian int64, hex."""
+    assert (
+        entity_id("0123abcd", 200, 1001.0)
+        == hashlib.sha256(b"0123abcd" + struct.pack("<qq", 200, 1_001_000_000_000)).hexdigest()
+    )
+    assert entity_id("abc", 200, 1001.0) == "3d311db88efe56785577d92b593a11c2922284f405e35f8ee3ce05d917bd0d1a"
+    # the same millisecond is the same process; another pid, start or host is another
+    assert entity_id("abc", 200, 1001.0000004) == entity_id("abc", 200, 1001.0)
+    assert len({entity_id("abc", 200, 1001.0), entity_id("abc", 201, 1001.0), entity_id("abc", 200, 1001.001),
+                entity_id("abd", 200, 1001.0)}) == 4  # fmt: skip
+    assert entity_id("abc", 2**63, 1.0) is None
+    assert entity_id("abc", 1, float("nan")) is None
+
+
+def test_tree_fields_of_a_fork_and_exec() -> None:
+    bash_exec, clone, curl_exec, connect, exit_ = ecs_through_pipeline(FORK_EXEC, tree=True)
+    curl_id = entity_id("0123abcd", 200, 1001.0)  # curl's start: bash's clone returning 200
+    assert curl_exec["process"] == {
+        "pid": 200,
+        "ppid": 100,
+        "parent": {
+            "pid": 100,
+            "executable": "/usr/bin/bash",
+            "name": "bash",
+            "command_line": "bash -c curl x",
+        },
+        "executable": "/usr/bin/curl",
+        "name": "curl",
+        "args": ["curl", "x"],
+        "args_count": 2,
+        "entity_id": curl_id,
+        "start": "1970-01-01T00:16:41.000Z",
+    }
+    # every document of curl that has a row with its start carries the same id
+    assert (
+        connect["process"]["entity_id"] == curl_id
+        and connect["process"]["start"] == "1970-01-01T00:16:41.000Z"
+    )
+    assert connect["process"]["parent"] == {"pid": 100}
+    # bash was first seen at its exec (no /proc here): the tree's start is the exec's time
+    assert bash_exec["process"]["entity_id"] == entity_id("0123abcd", 100, 1000.0)
+    # fork and exit events have no row with the caller's start: no id rather than a guessed one
+    assert "entity_id" not in clone["process"] and "entity_id" not in exit_["process"]
+    assert all("container" not in d for d in (bash_exec, clone, curl_exec, connect, exit_))
+    assert curl_exec["host"] == {"name": "web1", "id": "0123abcd"}
+    assert curl_exec["ecs"] == {"version": ECS_VERSION} == {"version": "9.0.0"}
+
+
+def test_without_the_tree_no_tree_field_is_written() -> None:
+    for d in ecs_through_pipeline(FORK_EXEC, tree=False):
+        assert "entity_id" not in d["process"] and "start" not in d["process"], d
+        assert set(d["process"]["parent"]) == {"pid"}
+        assert "container" not in d
+
+
+def test_entity_id_host_part() -> None:
+    # no host id: the host name; an event from another node (node=): the node's name
+    (d,) = ecs_through_pipeline(FORK_EXEC[5:8], tree=True, host_id=None)
+    assert d["process"]["entity_id"] == entity_id("web1", 200, 1001.5)
+    assert d["host"] == {"name": "web1"}
+    (d,) = ecs_through_pipeline(["node=db2 " + ln for ln in FORK_EXEC[5:8]], tree=True)
+    assert d["process"]["entity_id"] == entity_id("db2", 200, 1001.5)
+    assert d["host"] == {"name": "web1"}  # host.id is this host's: not written for another node's event
+
+
+def test_container_id_and_parent_from_the_tree() -> None:
+    ev = {"summary": {"type": "SYSCALL", "pid": 7, "ppid": 6}, "SYSCALL": {}}
+    tree = {
+        "start": 1700000000.25,
+        "parent_executable": "/usr/bin/containerd-shim-runc-v2",
+        "parent_command_line": "/usr/bin/containerd-shim-runc-v2 -namespace moby",
+        "container_id": "ab" * 32,
+    }
+    d = to_ecs(ev, "web1", tree, "m1")
+    assert d["container"] == {"id": "ab" * 32}
+    assert d["process"]["parent"] == {
+        "pid": 6,
+        "executable": "/usr/bin/containerd-shim-runc-v2",
+        "name": "containerd-shim-runc-v2",
+        "command_line": "/usr/bin/containerd-shim-runc-v2 -namespace moby",
+    }
+    assert d["process"]["start"] == "2023-11-14T22:13:20.250Z"
+    assert d["process"]["entity_id"] == entity_id("m1", 7, 1700000000.25)
+    # a start that is not a time writes neither
+    d = to_ecs(ev, "web1", {"start": float("nan")}, "m1")
+    assert "start" not in d["process"] and "entity_id" not in d["process"]
+
+
+def test_tree_context_reads_only_rows_of_the_events_pid() -> None:
+    ctx = TreeContext()
+    p = Pipeline(Settings(process_tree=True, fork_events=True, resolve_ids=False, format="raw"))
+    b = p.feed_lines(rendered(FORK_EXEC[:5]))
+    evs = [json.loads(x) for x in b.json.splitlines()]
+    clone_rows = b.rows[b.event_rows[1] : b.event_rows[2]]
+    # the fork row is the child's (pid 200): it says nothing of bash, the clone's caller
+    assert [(t, r[0]) for t, r in clone_rows if t == "process_events"] == [("process_events", 200)]
+    assert ctx(evs[1], clone_rows) is None
+    assert ctx({"summary": {}}, clone_rows) is None
+
+
+def test_machine_id(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    b.write_text("5f3e0c1d2b4a49e8a1b2c3d4e5f60718\n")
+    assert machine_id((str(a), str(b))) == "5f3e0c1d2b4a49e8a1b2c3d4e5f60718"
+    a.write_text("\n")
+    assert machine_id((str(a), str(b))) == "5f3e0c1d2b4a49e8a1b2c3d4e5f60718"
+    assert machine_id((str(a),)) is None
+
+
+def test_events_output_writes_the_tree_fields(tmp_path: Path) -> None:
+    out = EventsOutput(str(tmp_path / "ev.jsonl"), "ecs", host="web1", host_id="0123abcd").start()
+    p = Pipeline(Settings(process_tree=True, resolve_ids=False, format="raw"))
+    b = p.feed_lines(rendered(FORK_EXEC))
+    rows, bounds = b.rows, b.event_rows
+    for i, line in enumerate(b.json.splitlines()):
+        out.event(json.loads(line), rows[bounds[i] : bounds[i + 1]])
+    out.close()
+    docs = [json.loads(x) for x in (tmp_path / "ev.jsonl").read_text().splitlines()]
+    assert [d["process"].get("entity_id") for d in docs] == [
+        entity_id("0123abcd", 100, 1000.0),
+        None,
+        entity_id("0123abcd", 200, 1001.0),
+        entity_id("0123abcd", 200, 1001.0),
+        None,
+    ]
+    assert docs[2]["process"]["parent"]["executable"] == "/usr/bin/bash"
+    assert out.counters()["sent"] == 5

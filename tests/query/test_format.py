@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import auditsql.query.format as fmt
-from auditsql.query.format import MODES, render, to_bytes, value_text, write_result
+from auditsql.query.format import MODES, mode_name, render, to_bytes, utf8_size, value_text, write_result
 
 COLS = ["pid", "path", "cmdline"]
 ROWS = [(10884, "/usr/bin/whoami", None), (7, "/bin/a b", "")]
 
 
 def test_modes():
-    assert MODES == ("table", "json", "csv", "line")
+    assert MODES == ("pretty", "json", "json_pretty", "csv", "list", "line", "column")
+    assert mode_name("table") == "pretty"  # auditsql's earlier name for osqueryi's pretty mode
+    assert mode_name("lines") == "line"
+    assert mode_name("columns") == "column"
+    assert mode_name("xml") is None
 
 
 def test_value_text_is_sqlites_text_form():
@@ -217,3 +227,268 @@ def test_table_sizing_stops_at_a_number_of_characters(monkeypatch):
     assert render(["v"], [("abcd",), ("abcdef",)], "table") == (
         "+------+\n| v    |\n+------+\n| abcd |\n| abcdef |\n+------+\n"
     )
+
+
+# -- golden bytes for every mode, worked out by hand from osquery's printer.cpp and shell.cpp ------------------
+
+MIXED_COLS = ["name", "pid", "ratio", "note"]
+MIXED = [("bash", 1, 0.5, None), ("zsh", 22, 1e20, "x|y,z")]
+UNI_COLS = ["path", "user"]
+UNI = [("/tmp/é€", "ø"), ("/a", "日本語")]
+
+GOLDEN = {
+    "pretty": (
+        "+------+-----+---------+-------+\n"
+        "| name | pid | ratio   | note  |\n"
+        "+------+-----+---------+-------+\n"
+        "| bash | 1   | 0.5     |       |\n"
+        "| zsh  | 22  | 1.0e+20 | x|y,z |\n"
+        "+------+-----+---------+-------+\n"
+    ),
+    "json": (
+        "[\n"
+        '  {"name":"bash","note":"","pid":"1","ratio":"0.5"},\n'
+        '  {"name":"zsh","note":"x|y,z","pid":"22","ratio":"1.0e+20"}\n'
+        "]\n"
+    ),
+    "json_pretty": (
+        "[\n"
+        "  {\n"
+        '    "name": "bash",\n'
+        '    "note": "",\n'
+        '    "pid": "1",\n'
+        '    "ratio": "0.5"\n'
+        "  },\n"
+        "  {\n"
+        '    "name": "zsh",\n'
+        '    "note": "x|y,z",\n'
+        '    "pid": "22",\n'
+        '    "ratio": "1.0e+20"\n'
+        "  }\n"
+        "]\n"
+    ),
+    "csv": 'name,pid,ratio,note\nbash,1,0.5,\nzsh,22,1.0e+20,"x|y,z"\n',
+    "list": "name|pid|ratio|note\nbash|1|0.5|\nzsh|22|1.0e+20|x|y,z\n",
+    "line": (
+        " name = bash\n  pid = 1\nratio = 0.5\n note = \n\n name = zsh\n  pid = 22\nratio = 1.0e+20\n note = x|y,z\n"
+    ),
+    "column": (
+        "name        pid         ratio       note      \n"
+        "----------  ----------  ----------  ----------\n"
+        "bash        1           0.5                   \n"
+        "zsh         22          1.0e+20     x|y,z     \n"
+    ),
+}
+
+GOLDEN_UNICODE = {
+    "pretty": (
+        "+---------+------+\n| path    | user |\n+---------+------+\n| /tmp/é€ | ø    |\n| /a      | 日本語  |\n"
+        "+---------+------+\n"
+    ),
+    "json": '[\n  {"path":"/tmp/é€","user":"ø"},\n  {"path":"/a","user":"日本語"}\n]\n',
+    "json_pretty": (
+        '[\n  {\n    "path": "/tmp/é€",\n    "user": "ø"\n  },\n  {\n    "path": "/a",\n    "user": "日本語"\n  }\n]\n'
+    ),
+    "csv": 'path,user\n"/tmp/é€","ø"\n/a,"日本語"\n',
+    "list": "path|user\n/tmp/é€|ø\n/a|日本語\n",
+    "line": " path = /tmp/é€\n user = ø\n\n path = /a\n user = 日本語\n",
+    "column": (
+        # widths in bytes: /tmp/é€ is 10 bytes, ø 2, 日本語 9
+        "path        user      \n----------  ----------\n/tmp/é€  ø" + " " * 8 + "\n/a          日本語 \n"
+    ),
+}
+
+GOLDEN_EMPTY = {
+    "pretty": "",
+    "json": "[\n\n]\n",
+    "json_pretty": "[]\n",
+    "csv": "",
+    "list": "",
+    "line": "",
+    "column": "",
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_golden_mixed_types_and_null(mode):
+    assert render(MIXED_COLS, MIXED, mode) == GOLDEN[mode]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_golden_unicode(mode):
+    assert render(UNI_COLS, UNI, mode) == GOLDEN_UNICODE[mode]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_golden_no_rows(mode):
+    assert render(MIXED_COLS, [], mode) == GOLDEN_EMPTY[mode]
+    assert render(MIXED_COLS, [], mode, header=False, separator=";", nullvalue="N") == GOLDEN_EMPTY[mode]
+
+
+def test_pretty_matches_osquerys_printer_tests():
+    # the data of osquery/devtools/tests/printer_tests.cpp; its header and first row are that test's strings
+    cols = ["name", "age", "food", "number"]
+    rows = [
+        ("Mike Jones", "39", "mac and cheese", "1"),
+        ("John Smith", "44", "peanut butter and jelly", "2"),
+        ("Doctor Who", "2000", "fish sticks and custard", "11"),
+    ]
+    assert render(cols, rows, "pretty") == (
+        "+------------+------+-------------------------+--------+\n"
+        "| name       | age  | food                    | number |\n"
+        "+------------+------+-------------------------+--------+\n"
+        "| Mike Jones | 39   | mac and cheese          | 1      |\n"
+        "| John Smith | 44   | peanut butter and jelly | 2      |\n"
+        "| Doctor Who | 2000 | fish sticks and custard | 11     |\n"
+        "+------------+------+-------------------------+--------+\n"
+    )
+    assert utf8_size("Àlex Smith") == 10  # its test_unicode
+
+
+def test_nullvalue_in_every_mode():
+    cols, rows = ["a", "b"], [(None, 1)]
+    got = {m: render(cols, rows, m, "NULL") for m in MODES}
+    assert got == {
+        "pretty": "+------+---+\n| a    | b |\n+------+---+\n| NULL | 1 |\n+------+---+\n",
+        "json": '[\n  {"a":"NULL","b":"1"}\n]\n',
+        "json_pretty": '[\n  {\n    "a": "NULL",\n    "b": "1"\n  }\n]\n',
+        "csv": "a,b\nNULL,1\n",  # the null value unquoted
+        "list": "a|b\nNULL|1\n",
+        "line": "    a = NULL\n    b = 1\n",
+        "column": "a           b         \n----------  ----------\nNULL        1         \n",
+    }
+
+
+def test_header_off():
+    # --noheader touches list, csv and column; the pretty grid keeps its header, as in osqueryi
+    assert render(MIXED_COLS, MIXED, "list", header=False) == "bash|1|0.5|\nzsh|22|1.0e+20|x|y,z\n"
+    assert render(MIXED_COLS, MIXED, "csv", header=False) == 'bash,1,0.5,\nzsh,22,1.0e+20,"x|y,z"\n'
+    assert render(MIXED_COLS, MIXED, "column", header=False) == (
+        "bash        1           0.5                   \nzsh         22          1.0e+20     x|y,z     \n"
+    )
+    for mode in ("pretty", "json", "json_pretty", "line"):
+        assert render(MIXED_COLS, MIXED, mode, header=False) == GOLDEN[mode]
+
+
+def test_separators():
+    assert render(MIXED_COLS, MIXED, "list", "NULL", header=False, separator="\t") == (
+        "bash\t1\t0.5\tNULL\nzsh\t22\t1.0e+20\tx|y,z\n"
+    )
+    # csv quotes a field holding the separator's first byte (not a comma, unless it is the separator)
+    assert render(MIXED_COLS, MIXED, "csv", separator="|") == (
+        'name|pid|ratio|note\nbash|1|0.5|\nzsh|22|1.0e+20|"x|y,z"\n'
+    )
+    assert render(MIXED_COLS, MIXED, "csv", separator=";") == (
+        "name;pid;ratio;note\nbash;1;0.5;\nzsh;22;1.0e+20;x|y,z\n"
+    )
+    # a longer separator: osqueryi compares it with the field's start once its first byte is seen
+    assert render(["v"], [("a:b",), ("::x",), (":x",)], "csv", separator="::") == 'v\na:b\n"::x"\n:x\n'
+    assert render(["v"], [("a",)], "csv", separator="") == "v\na\n"
+
+
+def test_csv_quotes_its_header():
+    assert render(["a b", "c"], [(1, 2)], "csv") == '"a b",c\n1,2\n'
+
+
+def test_pretty_repeated_column_shows_the_last_value():
+    assert (
+        render(["a", "a"], [(1, 22)], "pretty")
+        == "+----+----+\n| a  | a  |\n+----+----+\n| 22 | 22 |\n+----+----+\n"
+    )
+
+
+def test_line_pads_names_by_bytes():
+    assert render(["é", "ab"], [(1, 2)], "line") == "   é = 1\n   ab = 2\n"
+
+
+def test_column_cuts_later_values_to_the_first_rows_widths():
+    assert render(["v"], [("a",), ("abcdefghijklmnop",)], "column") == (
+        "v         \n----------\na         \nabcdefghij\n"
+    )
+    # cut by bytes, as printf's %.*s: a character may be cut in two
+    out = to_bytes(render(["v"], [("a",), ("€€€€",)], "column", header=False))
+    assert out == b"a         \n" + "€€€".encode() + b"\xe2\n"
+    # a name wider than 93 gets spaces after its dashes
+    wide = "w" * 95
+    assert render([wide], [(1,)], "column").splitlines()[1] == "-" * 93 + "  "
+    # past the 100th column, sqlite3's widths are 10 after the header line
+    cols = [f"c{i}" for i in range(101)]
+    lines = render(cols, [(*range(100), "v" * 12), (*range(100), "w")], "column").splitlines()
+    assert lines[0].endswith("  c100        ")  # the header: 12 wide
+    assert lines[1].endswith("  ----------")
+    assert lines[2].endswith("  vvvvvvvvvv")
+    assert lines[3].endswith("  w         ")
+
+
+def test_json_keys_in_byte_order():
+    # U+E000 sorts after a stray byte (\udcff, the byte 0xff as read) by code point, before it by bytes
+    assert render(["\ue000", "\udcff"], [(1, 2)], "json") == '[\n  {"\ue000":"1","\udcff":"2"}\n]\n'
+
+
+def test_utf8_size_is_osquerys():
+    assert utf8_size("abc") == 3
+    assert utf8_size("é€日") == 3
+    assert utf8_size("a\udc80") == 1  # a stray continuation byte counts nothing
+    assert utf8_size("\udc80bc") == 3  # unless it starts the text
+    assert utf8_size("\udcff") == 1  # another byte that is not UTF-8 counts one
+
+
+def test_json_pretty_closed_when_the_rows_fail_midway():
+    parts: list[str] = []
+    with pytest.raises(Cut):
+        write_result(parts.append, ["n"], _rows_then([(1,)], Cut()), "json_pretty")
+    assert "".join(parts) == '[\n  {\n    "n": "1"\n  }\n]\n'
+    parts.clear()
+    with pytest.raises(Cut):
+        write_result(parts.append, ["n"], _rows_then([], Cut()), "json_pretty")
+    assert "".join(parts) == "[]\n"
+
+
+# -- properties: what each mode prints reads back as the values ---------------------------------------------
+
+_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
+_value = st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False), _text)
+_names = st.lists(st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True), min_size=1, max_size=4, unique=True)
+
+
+@st.composite
+def _results(draw):  # type: ignore[no-untyped-def]
+    cols = draw(_names)
+    rows = draw(st.lists(st.tuples(*[_value] * len(cols)), max_size=5))
+    return cols, rows
+
+
+@settings(max_examples=200, deadline=None)
+@given(_results())
+def test_json_modes_read_back_as_the_values(result):
+    cols, rows = result
+    want = [{c: value_text(v) for c, v in zip(cols, row, strict=True)} for row in rows]
+    assert json.loads(render(cols, rows, "json")) == want
+    assert json.loads(render(cols, rows, "json_pretty")) == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(_results(), st.sampled_from([",", ";", "\t", "|", "::"]))
+def test_csv_reads_back_as_the_values(result, sep):
+    cols, rows = result
+    out = render(cols, rows, "csv", "NULL", separator=sep)
+    if not rows:
+        assert out == ""
+        return
+    if (
+        len(sep) > 1
+    ):  # a longer separator quotes only a field starting with it: split by hand where it is safe
+        return
+    got = list(csv.reader(io.StringIO(out, newline=""), delimiter=sep))
+    assert got[0] == cols
+    assert got[1:] == [["NULL" if v is None else value_text(v) for v in row] for row in rows]
+
+
+@settings(max_examples=200, deadline=None)
+@given(_results())
+def test_pretty_rows_line_up(result):
+    cols, rows = result
+    lines = render(cols, rows, "pretty").split("\n")[:-1]
+    # every line as wide as the border, in characters, when no value holds a line break
+    if rows and not any("\n" in value_text(v) for row in rows for v in row):
+        assert {utf8_size(line) for line in lines} == {len(lines[0])}

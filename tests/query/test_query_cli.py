@@ -187,8 +187,8 @@ def test_query_unknown_table(normal_db, tmp_path):
     assert p.returncode == 1
     assert one_error_line(p) == (
         "unknown table process_event: did you mean process_events? known tables: apparmor_events, audit_events, "
-        "audit_loss, audit_rules, audit_status, process_events, process_file_events, process_tree, seccomp_events, "
-        "selinux_events, socket_events, user_events"
+        "audit_loss, audit_rules, audit_status, os_version, process_events, process_file_events, process_tree, "
+        "seccomp_events, selinux_events, socket_events, system_info, user_events"
     )
 
 
@@ -338,7 +338,7 @@ CROSS_JOIN = "SELECT a.eid, b.eid FROM audit_events a, audit_events b, audit_eve
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x, 'row' AS r FROM c"
 
 
-@pytest.mark.parametrize("mode", ["--table", "--csv", "--json", "--line"])
+@pytest.mark.parametrize("mode", ["--table", "--csv", "--json", "--line", "--list", "--json_pretty"])
 def test_a_cross_join_streams(sample_db, tmp_path, mode):
     code, out, err, rss = run_into_pipe(["query", "--db", str(sample_db), mode, CROSS_JOIN], tmp_path)
     assert (code, err) == (0, "")  # the reader went away: not an error
@@ -457,3 +457,52 @@ def test_two_output_formats_are_refused(sample_db, tmp_path, flags, shown):
 
 def test_the_same_output_format_twice_is_fine(sample_db, tmp_path):
     assert ok(run(["query", "--db", str(sample_db), "--csv", "--csv", "SELECT 1 AS n"], tmp_path)) == "n\n1\n"
+
+
+# -- osqueryi's output flags ----------------------------------------------------------------------------------
+
+
+def test_query_list_header_separator_nullvalue(execve_db, tmp_path):
+    sql = "SELECT pid, path, env, 1.5 AS r FROM process_events"
+    q = ["query", "--db", str(execve_db)]
+    assert ok(run([*q, "--list", sql], tmp_path)) == "pid|path|env|r\n10884|/usr/bin/whoami||1.5\n"
+    assert ok(
+        run([*q, "--list", "--noheader", "--separator", "\t", "--nullvalue", "NULL", sql], tmp_path)
+    ) == ("10884\t/usr/bin/whoami\tNULL\t1.5\n")
+    assert ok(run([*q, "--csv", "--separator=;", "--header", sql], tmp_path)) == (
+        "pid;path;env;r\n10884;/usr/bin/whoami;;1.5\n"
+    )
+    assert ok(run([*q, "--line", "--nullvalue", "-", sql], tmp_path)) == (
+        "  pid = 10884\n path = /usr/bin/whoami\n  env = -\n    r = 1.5\n"
+    )
+    # the pretty table and JSON take the null value; the table keeps its header, as in osqueryi
+    assert ok(
+        run([*q, "--noheader", "--nullvalue", "-", "SELECT pid, env FROM process_events"], tmp_path)
+    ) == ("+-------+-----+\n| pid   | env |\n+-------+-----+\n| 10884 | -   |\n+-------+-----+\n")
+    assert ok(run([*q, "--json", "--nullvalue", "-", "SELECT env FROM process_events"], tmp_path)) == (
+        '[\n  {"env":"-"}\n]\n'
+    )
+
+
+def test_query_json_pretty(execve_db, tmp_path):
+    sql = "SELECT pid, path, uptime FROM process_events"
+    for flag in ("--json_pretty", "--json-pretty"):
+        assert ok(run(["query", "--db", str(execve_db), flag, sql], tmp_path)) == (
+            '[\n  {\n    "path": "/usr/bin/whoami",\n    "pid": "10884",\n    "uptime": ""\n  }\n]\n'
+        )
+    out = ok(run(["query", "--db", str(execve_db), "--json_pretty", "SELECT 1 AS n WHERE 0"], tmp_path))
+    assert out == "[]\n"
+
+
+@pytest.mark.parametrize(
+    ("flags", "shown"),
+    [
+        (["--json", "--json_pretty"], "--json and --json_pretty"),
+        (["--list", "--csv"], "--csv and --list"),
+        (["--line", "--list", "--json"], "--json and --list and --line"),
+    ],
+)
+def test_osqueryi_format_flags_conflict(sample_db, tmp_path, flags, shown):
+    p = run(["query", "--db", str(sample_db), *flags, "SELECT 1"], tmp_path)
+    assert (p.returncode, p.stdout) == (2, b"")
+    assert one_error_line(p) == f"{shown} are both given: choose one output format"

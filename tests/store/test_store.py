@@ -207,6 +207,21 @@ def test_create_schema_adds_columns_missing_from_an_older_table(tmp_path):
     assert _rows(db, "SELECT name FROM sqlite_master WHERE type='index'") == [("t_grow_b",)]
 
 
+def test_create_schema_drops_an_index_a_composite_now_serves(tmp_path):
+    from auditsql.tables.registry import Column, Table
+
+    db = str(tmp_path / "x.db")
+    cols = (Column("path", "TEXT", "p", index=True), Column("time", "BIGINT", "t"))
+    s = Store(db, tables=[Table("t_idx", "v1", cols)])
+    s.create_schema()
+    s.close()
+    assert _rows(db, "SELECT name FROM sqlite_master WHERE type='index'") == [("t_idx_path",)]
+    s = Store(db, tables=[Table("t_idx", "v2", cols, indexes=(("path", "time"),))])
+    s.create_schema()
+    s.close()
+    assert _rows(db, "SELECT name FROM sqlite_master WHERE type='index'") == [("t_idx_path_time",)]
+
+
 def test_rows_are_buffered_until_a_batch_is_full(tmp_path):
     db = str(tmp_path / "x.db")
     s = _store(db, batch_rows=3, batch_seconds=3600)

@@ -5,6 +5,9 @@
 //! whole pipeline (bytes → JSON lines and rows) end to end. Printed per record and per event, best of 5.
 
 use std::hint::black_box;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::{Duration, Instant};
 
 use auditsql_core::event::assemble::Assembler;
@@ -41,7 +44,8 @@ fn per(d: Duration, n: usize) -> f64 {
 
 /// The capture repeated with serials shifted, so that events stay distinct.
 fn input() -> Vec<u8> {
-    let base = std::fs::read(LOG).expect("benchmarks/data/run_mix.log");
+    let path = std::env::var("AUDITSQL_BENCH_LOG").unwrap_or_else(|_| LOG.to_owned());
+    let base = std::fs::read(&path).expect("the benchmark input");
     let lines: Vec<&[u8]> = base
         .split(|&c| c == b'\n')
         .filter(|l| !l.is_empty())
@@ -158,6 +162,27 @@ fn main() {
         (b.events, b.rows.len(), b.json.len())
     });
 
+    // what `auditsql run` asks for: rows only (no JSON lines), with the process tree and without it
+    let run = |process_tree: bool| {
+        best(|| {
+            let settings = Settings {
+                resolve_ids: false,
+                events_json: false,
+                process_tree,
+                ..Settings::default()
+            };
+            let mut p = Pipeline::new(settings);
+            let mut b = auditsql_core::pipeline::Batch::default();
+            for chunk in data.chunks(1 << 20) {
+                p.feed_lines(chunk, &mut b);
+            }
+            p.finish(&mut b);
+            (b.events, b.rows.len())
+        })
+        .0
+    };
+    let (t_run_off, t_run_on) = (run(false), run(true));
+
     println!("auditsql-core per-stage cost: {nrec} records, {nev} events, {nrows} rows (best of {ROUNDS})");
     println!(
         "store blobs: {:.0} bytes/event ({:.0} in the log)",
@@ -177,6 +202,8 @@ fn main() {
         ("store blob encode", t_encode),
         ("store blob decode", t_decode),
         ("pipeline end to end", t_all),
+        ("run: rows, tree off", t_run_off),
+        ("run: rows, tree on", t_run_on),
     ] {
         println!(
             "{:<28} {:>12.0} {:>12.0} {:>14.0}",

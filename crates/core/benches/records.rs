@@ -3,6 +3,9 @@
 use auditsql_core::record::encoding::escape;
 use auditsql_core::record::parse::{parse_line, parse_netlink};
 use std::hint::black_box;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::{Duration, Instant};
 
 /// `(type, payload)` of a netlink message.

@@ -66,6 +66,10 @@ pub struct Settings {
     pub live: bool,
     /// boot time (UNIX seconds) of the machine that produced the events, for `uptime`
     pub uptime_base: Option<f64>,
+    /// the key of the process tree's own rule (`auditsql_tree`): with the tree on, no JSON lines and no
+    /// fork rows, its fork and exit events are interpreted only as far as their rows and the tracker read
+    /// ([`Renderer::render_lean`]); their rows are the same
+    pub tree_key: Option<Vec<u8>>,
 }
 
 impl Default for Settings {
@@ -84,6 +88,7 @@ impl Default for Settings {
             fork_events: false,
             live: false,
             uptime_base: None,
+            tree_key: None,
         }
     }
 }
@@ -142,6 +147,8 @@ pub struct InputStats {
     pub not_audit: u64,
     /// journal replay: records left out because their event was stored before the restart
     pub replay_skipped: u64,
+    /// process-tree events interpreted lean ([`Settings::tree_key`])
+    pub lean_events: u64,
 }
 
 /// Where the store stands in the journal (`crate::netlink::journal`), committed with its rows: every frame
@@ -250,7 +257,12 @@ impl Pipeline {
                 settings.window_seconds,
                 settings.single_window as u64,
             ),
-            renderer: Renderer::new(settings.resolve_ids, settings.raw),
+            // user and group names and the `raw` array are written for the event JSON only: no table row
+            // reads the names, and the row mappers take the records themselves
+            renderer: Renderer::new(
+                settings.resolve_ids && settings.events_json,
+                settings.raw && settings.events_json,
+            ),
             mapper: Mapper::new(settings.row_options.clone()),
             tree,
             partial: Vec::new(),
@@ -542,7 +554,13 @@ impl Pipeline {
     }
 
     fn emit(&mut self, ev: &Event, batch: &mut Batch) {
-        let obj = self.renderer.render(ev);
+        let obj = match self.lean(ev) {
+            Some(obj) => {
+                self.input.lean_events += 1;
+                obj
+            }
+            None => self.renderer.render(ev),
+        };
         batch.events += 1;
         batch.event_rows.push(batch.rows.len());
         if self.settings.events_json {
@@ -554,8 +572,14 @@ impl Pipeline {
         if self.settings.rows {
             let first = batch.rows.len();
             let tree = self.tree.as_mut().map(|t| t as &mut dyn ProcessTree);
-            self.mapper
-                .rows_for(&obj, self.settings.uptime_base, tree, &mut batch.rows);
+            let records = (!self.settings.events_json).then_some(ev.records.as_slice());
+            self.mapper.rows_for_records(
+                &obj,
+                records,
+                self.settings.uptime_base,
+                tree,
+                &mut batch.rows,
+            );
             // the event's records, once, compressed: `audit_events` is the event's first row
             if let Some(row) = batch.rows.get_mut(first) {
                 if row.table == "audit_events" {
@@ -566,6 +590,23 @@ impl Pipeline {
             }
         }
         batch.events_end = batch.rows.len();
+    }
+
+    /// The lean object of a process-tree fork or exit event, when nothing needs more of it (see
+    /// [`Settings::tree_key`]).
+    fn lean(&mut self, ev: &Event) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let s = &self.settings;
+        if self.tree.is_none() || s.events_json || s.fork_events || !s.rows {
+            return None;
+        }
+        let obj = self.renderer.render_lean(ev, s.tree_key.as_deref()?)?;
+        let syscall = obj
+            .get("summary")
+            .and_then(|s| s.get("syscall"))
+            .and_then(serde_json::Value::as_str);
+        syscall
+            .is_some_and(crate::proctree::is_tree_syscall)
+            .then_some(obj)
     }
 
     fn drain_tree(&mut self, batch: &mut Batch) {
@@ -641,5 +682,83 @@ mod tests {
         ));
         assert!(!looks_enriched(b"U=\"x\""));
         assert!(!looks_enriched(b"SYSCALL=59"));
+    }
+
+    /// `auditsql run`'s settings over a real capture of its own rules (`benchmarks/data/run_mix.log`).
+    fn run_rows(tree_key: Option<&[u8]>) -> (Vec<Row>, u64) {
+        let log = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../benchmarks/data/run_mix.log"
+        ))
+        .expect("benchmarks/data/run_mix.log");
+        let mut p = Pipeline::new(Settings {
+            resolve_ids: false,
+            events_json: false,
+            process_tree: true,
+            tree_key: tree_key.map(<[u8]>::to_vec),
+            ..Settings::default()
+        });
+        let mut b = Batch::default();
+        p.feed_lines(&log, &mut b);
+        p.finish(&mut b);
+        (b.rows, p.input_stats().lean_events)
+    }
+
+    #[test]
+    fn lean_tree_events_give_the_same_rows() {
+        let (full, none) = run_rows(None);
+        let (lean, n) = run_rows(Some(b"auditsql_tree"));
+        assert_eq!(none, 0);
+        // every fork and exit_group event of the capture (79 keyed auditsql_tree) took the lean path
+        assert_eq!(n, 79);
+        assert_eq!(full.len(), lean.len());
+        for (a, b) in full.iter().zip(&lean) {
+            assert_eq!(a, b);
+        }
+        let tree_events = full
+            .iter()
+            .filter(|r| {
+                r.table == "audit_events"
+                    && r.cells.get(8) == Some(&Cell::Text("auditsql_tree".into()))
+            })
+            .count();
+        assert_eq!(tree_events, 79);
+        assert!(full.iter().any(|r| r.table == "process_tree"));
+    }
+
+    #[test]
+    fn lean_needs_the_key_and_plain_records() {
+        let mut r = Renderer::new(false, true);
+        let line = |t: &str| parse_line(t.as_bytes(), false).remove(0);
+        let ev = |recs: Vec<Record>| Event {
+            node: None,
+            sec: 1,
+            msec: 2,
+            serial: 3,
+            records: recs,
+            closed_by: crate::event::ClosedBy::Eoe,
+            duplicates: 0,
+            seq: 0,
+            began: 0,
+            seen: 0.0,
+        };
+        let sc = "type=SYSCALL msg=audit(1.002:3): arch=c000003e syscall=56 success=yes exit=9 a0=1200011 a1=0 a2=0 a3=0 items=0 ppid=1 pid=2 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=1 comm=\"sh\" exe=\"/bin/sh\" key=\"auditsql_tree\"";
+        let eoe = "type=EOE msg=audit(1.002:3): ";
+        let path = "type=PATH msg=audit(1.002:3): item=0 name=\"/x\"";
+        let lean = r.render_lean(&ev(vec![line(sc), line(eoe)]), b"auditsql_tree");
+        let lean = lean.expect("a plain tree event is lean");
+        assert_eq!(
+            serde_json::to_string(&lean["SYSCALL"]).expect("json"),
+            r#"{"syscall":56,"success":"yes","exit":9,"ppid":1,"pid":2,"auid":0,"uid":0,"gid":0,"euid":0,"comm":"sh","exe":"/bin/sh","key":"auditsql_tree","ARGV":["0x1200011","0x0","0x0","0x0"]}"#
+        );
+        assert!(r
+            .render_lean(&ev(vec![line(sc), line(eoe)]), b"other")
+            .is_none());
+        assert!(r
+            .render_lean(&ev(vec![line(sc), line(path), line(eoe)]), b"auditsql_tree")
+            .is_none());
+        assert!(r
+            .render_lean(&ev(vec![line(eoe)]), b"auditsql_tree")
+            .is_none());
     }
 }

@@ -39,7 +39,7 @@ fn pairs(v: &Value) -> Vec<Field> {
         .iter()
         .map(|kv| {
             let kv = kv.as_array().expect("pair");
-            (bytes(&kv[0]), bytes(&kv[1]))
+            (bytes(&kv[0]).into(), bytes(&kv[1]).into())
         })
         .collect()
 }

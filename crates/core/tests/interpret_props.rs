@@ -54,6 +54,7 @@ proptest! {
         for (k, _) in fields.iter_mut() {
             k.insert(0, b'a');
         }
+        let fields = fields.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
         let rec = Record { fields, ..Record::default() };
         let (_, args, _) = argv::execve_argv(&[&rec]);
         prop_assert!(args.len() <= rec.fields.len());

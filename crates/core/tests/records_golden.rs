@@ -20,7 +20,7 @@ fn bytes_value(b: &[u8]) -> Value {
     }
 }
 
-fn pairs_value(pairs: &[(Vec<u8>, Vec<u8>)]) -> Value {
+fn pairs_value(pairs: &[auditsql_core::record::Field]) -> Value {
     Value::Array(
         pairs
             .iter()

@@ -19,7 +19,7 @@ const LAUREL_EXECVE_SYSCALL: &str = concat!(
 fn fields(pairs: &[(&str, &str)]) -> Vec<Field> {
     pairs
         .iter()
-        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .map(|(k, v)| (k.as_bytes().into(), v.as_bytes().into()))
         .collect()
 }
 
@@ -987,7 +987,7 @@ fn corrupted_subj_running_into_second_record() {
     );
     assert_eq!(
         r.fields[3],
-        (b"subj".to_vec(), b"24970459.090:670):".to_vec())
+        (b"subj"[..].into(), b"24970459.090:670):"[..].into())
     );
 }
 
@@ -1037,7 +1037,7 @@ fn non_utf8_bytes_are_kept() {
     assert_eq!(r[0].text, data);
     assert_eq!(
         r[0].fields[1],
-        (b"name".to_vec(), b"\"/tmp/\xff\xfe\"".to_vec())
+        (b"name"[..].into(), b"\"/tmp/\xff\xfe\""[..].into())
     );
 }
 
@@ -1074,9 +1074,9 @@ fn invalid_utf8_in_key_node_and_word() {
     assert_eq!(
         r[0].fields,
         vec![
-            (b"k\xfe".to_vec(), b"v".to_vec()),
-            (FREE_TEXT.to_vec(), b"\xfaword".to_vec()),
-            (b"x".to_vec(), b"\"\xc0\"".to_vec()),
+            (b"k\xfe"[..].into(), b"v"[..].into()),
+            (FREE_TEXT.into(), b"\xfaword"[..].into()),
+            (b"x"[..].into(), b"\"\xc0\""[..].into()),
         ]
     );
     // a non-ASCII upper-case first letter continues an ENRICHED value in an all-tokens scan, as in Python

@@ -307,7 +307,7 @@ fn audit_line() -> impl Strategy<Value = Line> {
 fn as_fields(pairs: &[(String, String)]) -> Vec<Field> {
     pairs
         .iter()
-        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .map(|(k, v)| (k.as_bytes().into(), v.as_bytes().into()))
         .collect()
 }
 

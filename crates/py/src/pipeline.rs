@@ -25,7 +25,7 @@ impl Settings {
     #[pyo3(signature = (*, format = "auto", resolve_ids = true, raw = true, events_json = true, rows = true,
         window = 512, window_seconds = 3.0, single_window = 16, include_failed_execs = false,
         stat_executable = false, process_tree = false, fork_events = false,
-        live = false, uptime_base = None))]
+        live = false, uptime_base = None, tree_key = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         format: &str,
@@ -42,6 +42,7 @@ impl Settings {
         fork_events: bool,
         live: bool,
         uptime_base: Option<f64>,
+        tree_key: Option<&str>,
     ) -> PyResult<Settings> {
         let format = match format {
             "auto" => Format::Auto,
@@ -74,6 +75,7 @@ impl Settings {
                 fork_events,
                 live,
                 uptime_base,
+                tree_key: tree_key.map(|k| k.as_bytes().to_vec()),
             },
         })
     }

@@ -129,11 +129,18 @@ def _allow_only(eng: Engine, tables: Collection[str]) -> list[str]:
     allowed = frozenset(tables) | {REGISTRY[t].storage for t in tables if t in REGISTRY}
     # what a refused storage table is called in the queries people write
     named = {t.storage: t.name for t in REGISTRY.values()}
+    # live tables are read from TEMP copies (the engine's refresh): listed or refused like the others
+    live = frozenset(t.name for t in REGISTRY.values() if t.kind == "live")
     refused: list[str] = []
     inner = eng._authorize  # the read-only rules stay in force
 
     def authorize(action: int, arg1: str | None, arg2: str | None, db: str | None, src: str | None) -> int:
-        if action == sqlite3.SQLITE_READ and arg1 is not None and arg1 not in allowed and db != "temp":
+        if (
+            action == sqlite3.SQLITE_READ
+            and arg1 is not None
+            and arg1 not in allowed
+            and (db != "temp" or arg1 in live)
+        ):
             if not refused:
                 refused.append(named.get(arg1, arg1))
             return sqlite3.SQLITE_DENY

@@ -24,22 +24,37 @@ names and value types here are the ones its golden files show (``elastic_beats/a
 - ``source.ip``/``port`` and ``destination.ip``/``port`` from the socket address (``connect``/``sendto``/
   ``sendmsg``: destination, egress; ``accept``/``recvfrom``/``recvmsg``: source, ingress; ``bind``: source),
   or ``source.ip`` from a login's ``addr`` (``USER_LOGIN``, ``USER_START``, ``USER_ERR``; ingress);
-- ``host.name``, ``tags`` (the rule keys), ``service.type`` ``"auditd"``, ``ecs.version``.
+- ``host.name``, ``tags`` (the rule keys), ``service.type`` ``"auditd"``, ``ecs.version``;
+- what Elastic Security reads besides: ``group.id``/``group.name`` (a SYSCALL's ``gid``, as ``user.group``),
+  ``host.id`` (:func:`machine_id`), and with the process tree (values read from the event's rows by
+  :class:`TreeContext`; left out without it) ``process.start``, ``process.entity_id`` (:func:`entity_id`),
+  ``process.parent.executable``/``name``/``command_line`` and ``container.id`` (docs/outputs.md).
 
 Ids are text and pids numbers, as Auditbeat writes them. Escaped byte strings (``%xx``) are decoded to text
 (invalid UTF-8 replaced); the exact bytes stay in ``event.original``. Not derived: ``auditd.summary``
-(go-libaudit's actor/object inference) and ``related.user``.
+(go-libaudit's actor/object inference), ``related.user``, ``process.parent.args`` (the tree keeps the parent's
+command line joined by spaces: not splittable exactly) and ``process.parent.entity_id``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import struct
+import time
+from collections.abc import Sequence
 from typing import Any
 
+from auditsql import tables
 from auditsql._core import unescape
 
-__all__ = ["ECS_VERSION", "to_ecs"]
+__all__ = ["ECS_VERSION", "TreeContext", "entity_id", "machine_id", "to_ecs"]
 
-ECS_VERSION = "8.0.0"
+#: the ECS release whose field definitions the documents follow (every field written is in it, ``process.ppid``
+#: and the ``auditd.*`` fields excepted: Auditbeat's, kept for its users)
+ECS_VERSION = "9.0.0"
+#: where the host id is read (go-sysinfo's, which Auditbeat's ``host.id`` comes from)
+MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
 
 _FILE = ("file",)
 _PROC = ("process",)
@@ -229,8 +244,102 @@ def _selinux(ctx: object) -> dict[str, str]:
     return out
 
 
-def to_ecs(event: dict, host: str | None = None) -> dict[str, Any]:
-    """The ECS document for one rendered event (``Renderer(raw=True)`` gives ``event.original``)."""
+def machine_id(paths: Sequence[str] = MACHINE_ID_FILES) -> str | None:
+    """This host's id for ``host.id``: the first non-empty line of ``/etc/machine-id`` (else D-Bus's copy), as
+    Auditbeat reports it; None when neither can be read."""
+    for path in paths:
+        try:
+            with open(path, encoding="ascii") as fh:
+                text = fh.read().strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if text:
+            return text
+    return None
+
+
+def entity_id(host_key: str, pid: int, start: float) -> str | None:
+    """``process.entity_id``: the hex SHA-256 of ``host_key`` (UTF-8), then ``pid`` and the start time in
+    nanoseconds since the epoch, rounded to the millisecond, each a little-endian signed 64-bit integer.
+
+    Auditbeat's recipe (``x-pack/auditbeat/module/system/process``: SHA-256 of the host id, the pid and the start
+    time as little-endian int64, hex), with the whole start time where Auditbeat hashes only its nanoseconds within
+    the second. None for a pid or time beyond 64 bits."""
+    try:
+        tail = struct.pack("<qq", pid, round(start * 1000) * 1_000_000)
+    except (struct.error, OverflowError, ValueError):
+        return None
+    return hashlib.sha256(host_key.encode("utf-8", "surrogateescape") + tail).hexdigest()
+
+
+def _iso_ms(t: float) -> str:
+    ms = round(t * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+
+
+def _clean(v: str) -> str:
+    """A row's text as valid UTF-8 (bytes that were not are replaced)."""
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return v.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return v
+
+
+class TreeContext:
+    """What the process tree knew of an event's process when the event was mapped, read from the event's table
+    rows (those ``Outputs.event`` hands over with it): ``start`` (the process's start, UNIX seconds; from its
+    ``process_events``, ``socket_events`` or ``process_file_events`` row), and from an exec's ``process_events``
+    row ``parent_executable``, ``parent_command_line`` and ``container_id``. Only rows of the event's own pid
+    count (a fork row is the child's). Empty without the tree (those columns are NULL then).
+
+    Built once per output (the column positions); called on the agent's thread, where the rows are."""
+
+    def __init__(self) -> None:
+        pe = tables.get("process_events").stored_names
+        self._exec = tuple(
+            (key, pe.index(col))
+            for key, col in (
+                ("start", "process_start"),
+                ("parent_executable", "parent_path"),
+                ("parent_command_line", "parent_cmdline"),
+                ("container_id", "container_id"),
+            )
+        )
+        self._exec_pid = pe.index("pid")
+        self._start: dict[str, tuple[int, int]] = {}
+        for name in ("socket_events", "process_file_events"):
+            cols = tables.get(name).stored_names
+            self._start[name] = (cols.index("pid"), cols.index("process_start"))
+
+    def __call__(self, event: dict, rows: Sequence[tuple[str, tuple]]) -> dict[str, Any] | None:
+        pid = (event.get("summary") or {}).get("pid")
+        if not rows or not isinstance(pid, int):
+            return None
+        out: dict[str, Any] = {}
+        for table, cells in rows:
+            if table == "process_events":
+                if cells[self._exec_pid] != pid:
+                    continue
+                for key, i in self._exec:
+                    v = cells[i]
+                    if v is not None and v != "":
+                        out[key] = _clean(v) if isinstance(v, str) else v
+            else:
+                at = self._start.get(table)
+                if at is not None and cells[at[0]] == pid and cells[at[1]] is not None:
+                    out.setdefault("start", cells[at[1]])
+        return out or None
+
+
+def to_ecs(
+    event: dict, host: str | None = None, tree: dict[str, Any] | None = None, host_id: str | None = None
+) -> dict[str, Any]:
+    """The ECS document for one rendered event (``Renderer(raw=True)`` gives ``event.original``).
+
+    ``host``: ``host.name``; ``host_id``: ``host.id`` (:func:`machine_id`); ``tree``: what :class:`TreeContext`
+    read from the event's rows (``process.entity_id``, ``process.start``, ``process.parent.executable`` /
+    ``name`` / ``command_line``, ``container.id``); left out, those fields are not written."""
     s: dict = event.get("summary") or {}
     etype = s.get("type") or ""
     is_syscall = etype == "SYSCALL"
@@ -367,6 +476,25 @@ def to_ecs(event: dict, host: str | None = None) -> dict[str, Any]:
         proc["title"] = " ".join(_str(a) for a in title)
     if s.get("cwd") is not None:
         proc["working_directory"] = _str(s["cwd"])
+    node = event.get("NODE")
+    if tree:
+        start, pid = tree.get("start"), s.get("pid")
+        if isinstance(start, int | float) and math.isfinite(start) and isinstance(pid, int):
+            key = str(node) if node else (host_id or host)
+            eid = entity_id(key, pid, start) if key else None
+            if eid is not None:
+                proc["entity_id"] = eid
+            proc["start"] = _iso_ms(start)
+        pexe = tree.get("parent_executable")
+        if isinstance(pexe, str):
+            parent = proc.setdefault("parent", {})
+            parent["executable"] = pexe
+            parent["name"] = pexe.rsplit("/", 1)[-1]
+        pcmd = tree.get("parent_command_line")
+        if isinstance(pcmd, str):
+            proc.setdefault("parent", {})["command_line"] = pcmd
+        if isinstance(tree.get("container_id"), str):
+            out["container"] = {"id": tree["container_id"]}
     if proc:
         out["process"] = proc
 
@@ -379,6 +507,10 @@ def to_ecs(event: dict, host: str | None = None) -> dict[str, Any]:
                 _put(user, path, _str(sc[field]))
                 if names.get(field):
                     _put(user, (*path[:-1], "name"), _str(names[field]))
+        if sc.get("gid") is not None:  # ECS's group of the event: the process's (real) group
+            out["group"] = {"id": _str(sc["gid"])}
+            if names.get("gid"):
+                out["group"]["name"] = _str(names["gid"])
     elif etype == "LOGIN":  # the login uid changes: old one -> user, new one -> user.effective
         old, new = top.get("old-auid"), top.get("new-auid", top.get("auid"))
         if old is not None and old != _UNSET:
@@ -450,6 +582,8 @@ def to_ecs(event: dict, host: str | None = None) -> dict[str, Any]:
         out["tags"] = unescape(key).decode("utf-8", "replace").split("\x01")
     if host:
         out["host"] = {"name": host}
+    if host_id and not node:
+        out.setdefault("host", {})["id"] = host_id
     out["service"] = {"type": "auditd"}
     out["ecs"] = {"version": ECS_VERSION}
     return out

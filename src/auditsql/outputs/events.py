@@ -2,7 +2,8 @@
 
 The laurel shape is the rendered event as it is (docs/event-json.md: laurel's record sections plus ``summary``
 and ``raw``), the line ``auditsql read`` writes; ``ecs`` maps it to Elastic Common Schema as Auditbeat does
-(:mod:`auditsql.outputs.ecs`). Serialising and writing happen on the output's writer thread
+(:mod:`auditsql.outputs.ecs`), with what the process tree knew of the event's process (read from the event's
+rows on the agent's thread: the tree moves on). Serialising and writing happen on the output's writer thread
 (:class:`~auditsql.outputs.base.BufferedOutput`); the agent only enqueues the dict, so a slow disk costs
 buffered events (counted in ``audit_loss`` as ``output_drop`` when the buffer is full), never the reader's time.
 Rotation is the results log's, osquery's scheme (:mod:`auditsql.outputs.rotate`).
@@ -14,7 +15,7 @@ import socket
 from typing import Any
 
 from auditsql.outputs.base import BufferedOutput, OutputError, json_line
-from auditsql.outputs.ecs import to_ecs
+from auditsql.outputs.ecs import TreeContext, machine_id, to_ecs
 from auditsql.outputs.rotate import RotatingFile
 
 __all__ = ["FORMATS", "EventsOutput"]
@@ -35,6 +36,7 @@ class EventsOutput(BufferedOutput):
         buffer: int = 100000,
         host: str | None = None,
         name: str = "events",
+        host_id: str | None = None,
     ) -> None:
         if format not in FORMATS:
             raise OutputError(f"output.events.format: expected one of {', '.join(FORMATS)}, got {format!r}")
@@ -42,6 +44,9 @@ class EventsOutput(BufferedOutput):
         self.path = path
         self.format = format
         self.host = host or socket.gethostname()
+        #: ECS only: ``host.id`` and the host part of ``process.entity_id`` (this host's machine id)
+        self.host_id = (host_id or machine_id()) if format == "ecs" else None
+        self._tree = TreeContext() if format == "ecs" else None
         self.file = RotatingFile(path, rotate, rotate_size, rotate_max_files)
 
     def open(self) -> None:
@@ -54,10 +59,16 @@ class EventsOutput(BufferedOutput):
                 "file, or run as root)"
             ) from None
 
+    def event(self, event: dict, rows: list[tuple[str, tuple]]) -> None:
+        if self._tree is None:
+            super().event(event, rows)
+        elif self.want_events:
+            self._put("event", (event, self._tree(event, rows)))
+
     def write_batch(self, items: list[tuple[str, Any]]) -> None:
         if self.format == "ecs":
-            host = self.host
-            lines = [json_line(to_ecs(item, host)) for _kind, item in items]
+            host, host_id = self.host, self.host_id
+            lines = [json_line(to_ecs(ev, host, tree, host_id)) for _kind, (ev, tree) in items]
         else:
             lines = [json_line(item) for _kind, item in items]
         self.file.write_lines(lines)

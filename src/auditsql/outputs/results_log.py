@@ -13,11 +13,18 @@ The keys, their order and their types are osquery's (``osquery/core/query.cpp``:
   (``--nullvalue``), integers in decimal, floats as boost ``lexical_cast`` writes a double (17 significant
   digits) with ``.0`` added when there is no decimal point (``castVariant``), blobs as UTF-8 text; keys are
   sorted (osquery's row is a ``std::map``), a duplicate column name keeps the last value;
-- ``decorations`` is always written (osquery leaves it out when no decorator is configured).
+- ``decorations`` is always written (osquery leaves it out when no decorator is configured), its keys sorted
+  (osquery's decorations are a ``std::map``); with ``decorations_top_level`` (osquery's
+  ``--decorations_top_level``) they are top-level keys in its place instead;
+- a differential query's rows that left its result set are ``"action":"removed"`` lines, written before the
+  ``added`` ones of the same run (osquery's ``serializeDiffResults``).
 
 Snapshot queries write osquery's snapshot line: ``{"snapshot":[rows],"action":"snapshot","name":...,
 "hostIdentifier":...,"calendarTime":...,"unixTime":...,"epoch":...,"counter":...,"numerics":false,
-"decorations":{}}`` (``serializeQueryLogItem``: the rows first, then the common keys).
+"decorations":{}}`` (``serializeQueryLogItem``: the rows first, then the common keys); with
+``snapshot_event_type`` (osquery's ``--logger_snapshot_event_type``) one event-format line per row instead,
+``"action":"snapshot"``. With ``snapshot_path`` (osquery's ``osqueryd.snapshots.log`` beside
+``osqueryd.results.log``) snapshot lines go to that file instead, rotated the same way.
 
 Rotation is osquery's filesystem logger's (``--logger_rotate``): ``results.jsonl.1``, ``results.jsonl.2.gz``...
 up to ``rotate_max_files`` rotated files (:mod:`auditsql.outputs.rotate`). The results log is written
@@ -59,25 +66,17 @@ def calendar_time(t: float) -> str:
 
 
 def host_identifier(kind: str = "hostname", specified: str = "") -> str:
-    """osquery's ``--host_identifier``: ``hostname`` (gethostname), ``uuid`` (DMI product UUID, else
-    /etc/machine-id as a UUID; osquery generates and stores a random one when the hardware has none) or
-    ``specified`` (the hostname when empty, as osquery)."""
+    """osquery's ``--host_identifier``: ``hostname`` (gethostname), ``uuid`` (``system_info.uuid``: the DMI
+    product UUID, else /etc/machine-id as a UUID; osquery generates and stores a random one when the hardware
+    has none) or ``specified`` (the hostname when empty, as osquery)."""
     if kind == "hostname":
         return socket.gethostname().strip()
     if kind == "specified":
         return specified or socket.gethostname().strip()  # osquery falls back to the hostname
-    if kind == "uuid":
-        for path in ("/sys/class/dmi/id/product_uuid", "/etc/machine-id", "/var/lib/dbus/machine-id"):
-            try:
-                with open(path, encoding="ascii") as fh:
-                    text = fh.read().strip()
-            except (OSError, UnicodeDecodeError):
-                continue
-            if len(text) == 32 and all(c in "0123456789abcdefABCDEF" for c in text):
-                text = f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-            if text:
-                return text
-        return socket.gethostname().strip()
+    if kind == "uuid":  # system_info's uuid, as osquery's (auditsql.tables.host)
+        from auditsql.tables.host import identity
+
+        return identity().uuid or socket.gethostname().strip()
     raise ValueError(f"unknown host identifier kind {kind!r}")
 
 
@@ -134,13 +133,23 @@ class ResultsLog:
         rotate_size: int = 26214400,
         rotate_max_files: int = 25,
         forward: Callable[[list[dict]], object] | None = None,
+        snapshot_event_type: bool = False,
+        decorations_top_level: bool = False,
+        snapshot_path: str | None = None,
     ) -> None:
         self.path = path or None
+        #: where snapshot lines go when not to ``path`` (osquery's ``osqueryd.snapshots.log``)
+        self.snapshot_path = (snapshot_path or None) if self.path else None
         self.host = host
         self.epoch = epoch
-        self.decorations = dict(decorations or {})
+        #: the configured (static) decorations; :meth:`set_decorations` adds the decorators' over them
+        self.static_decorations = dict(decorations or {})
+        self.decorations = dict(sorted(self.static_decorations.items()))
+        self.snapshot_event_type = snapshot_event_type
+        self.decorations_top_level = decorations_top_level
         self._out: BinaryIO | None = stream
         self._file: RotatingFile | None = None
+        self._snap_file: RotatingFile | None = None
         self._rotations = 0
         self._own = False
         self.rotate = rotate
@@ -155,7 +164,13 @@ class ResultsLog:
         file open to group or others is made 0600: :mod:`auditsql.outputs.rotate`)."""
         if self._out is not None or self._file is not None or self.path is None:
             return self
-        path = self.path
+        self._file = self._open_file(self.path)
+        if self.snapshot_path is not None:
+            self._snap_file = self._open_file(self.snapshot_path)
+        self._own = True
+        return self
+
+    def _open_file(self, path: str) -> RotatingFile:
         fix = "pass --results-log with a writable path, or run as root"
         if os.path.isdir(path):
             raise ResultsLogError(f"cannot use {path} as the results log: it is a directory ({fix})")
@@ -166,12 +181,14 @@ class ResultsLog:
             raise ResultsLogError(f"cannot write the results log {path}: permission denied ({fix})") from None
         except OSError as exc:
             raise ResultsLogError(f"cannot write the results log {path}: {exc.strerror} ({fix})") from None
-        self._file = f
-        self._own = True
-        return self
+        return f
+
+    def set_decorations(self, decorations: dict[str, str]) -> None:
+        """The decorators' columns, over the configured decorations, keys sorted."""
+        self.decorations = dict(sorted({**self.static_decorations, **decorations}.items()))
 
     def _head(self, name: str, when: float, counter: int) -> dict[str, object]:
-        return {
+        head: dict[str, object] = {
             "name": name,
             "hostIdentifier": self.host() if callable(self.host) else self.host,
             "calendarTime": calendar_time(when),
@@ -179,13 +196,20 @@ class ResultsLog:
             "epoch": self.epoch,
             "counter": counter,
             "numerics": False,
-            "decorations": self.decorations,
         }
+        if self.decorations_top_level:
+            for k, v in self.decorations.items():
+                head.setdefault(k, v)
+        else:
+            head["decorations"] = self.decorations
+        return head
 
-    def event_dicts(self, name: str, counter: int, rows: Iterable[dict[str, str]], when: float) -> list[dict]:
-        """The ``added`` line dicts for ``rows`` (already ``{column: text}``)."""
+    def event_dicts(
+        self, name: str, counter: int, rows: Iterable[dict[str, str]], when: float, action: str = "added"
+    ) -> list[dict]:
+        """The event-format line dicts for ``rows`` (already ``{column: text}``)."""
         head = self._head(name, when, counter)
-        return [{**head, "columns": cols, "action": "added"} for cols in rows]
+        return [{**head, "columns": cols, "action": action} for cols in rows]
 
     def snapshot_dict(self, name: str, counter: int, rows: list[dict[str, str]], when: float) -> dict:
         return {"snapshot": rows, "action": "snapshot", **self._head(name, when, counter)}
@@ -205,38 +229,52 @@ class ResultsLog:
         self._write(dicts)
         return len(dicts)
 
+    def removed(self, name: str, counter: int, rows: Iterable[dict[str, str]], when: float) -> int:
+        """Write one ``removed`` line per row (a differential query's rows that went away)."""
+        dicts = self.event_dicts(name, counter, rows, when, "removed")
+        self._write(dicts)
+        return len(dicts)
+
     def snapshot(self, name: str, counter: int, rows: list[dict[str, str]], when: float) -> int:
-        self._write([self.snapshot_dict(name, counter, rows, when)])
+        if self.snapshot_event_type:
+            dicts = self.event_dicts(name, counter, rows, when, "snapshot")
+            self._write(dicts, snapshot=True)
+            return len(dicts)
+        self._write([self.snapshot_dict(name, counter, rows, when)], snapshot=True)
         return 1
 
-    def _write(self, dicts: list[dict]) -> None:
+    def _write(self, dicts: list[dict], snapshot: bool = False) -> None:
         if not dicts:
             return
         self.lines += len(dicts)
-        if self._out is not None or self._file is not None:
+        target = self._snap_file if snapshot and self._snap_file is not None else self._file
+        if self._out is not None or target is not None:
             lines = [_dumps(d) for d in dicts]
             try:
-                if self._file is not None:
-                    self._file.write_lines(lines)
+                if target is not None:
+                    target.write_lines(lines)
                 else:
                     assert self._out is not None
                     self._out.write(b"".join(lines))
                     self._out.flush()
             except OSError as exc:
-                raise ResultsLogError(f"cannot write the results log {self.path}: {exc.strerror}") from None
+                where = self.snapshot_path if target is self._snap_file and snapshot else self.path
+                raise ResultsLogError(f"cannot write the results log {where}: {exc.strerror}") from None
         if self.forward is not None:
             self.forward(dicts)
 
     @property
     def rotations(self) -> int:
         """Rotations done (osquery's scheme, :mod:`auditsql.outputs.rotate`)."""
-        return self._rotations + (self._file.rotations if self._file is not None else 0)
+        files = (self._file, self._snap_file)
+        return self._rotations + sum(f.rotations for f in files if f is not None)
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._rotations += self._file.rotations
-            self._file = None
+        for f in (self._file, self._snap_file):
+            if f is not None:
+                f.close()
+                self._rotations += f.rotations
+        self._file = self._snap_file = None
         if self._out is not None and self._own:
             self._out.close()
         self._out = None

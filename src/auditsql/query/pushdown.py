@@ -70,7 +70,7 @@ TABLE_SYSCALLS: dict[str, frozenset[str]] = {
     "process_events": PROCESS_SYSCALLS,
     "socket_events": SOCKET_SYSCALLS,
 }
-#: tables no builtin-rule event fills (user-space messages, MAC, seccomp, watches, kernel state)
+#: tables no builtin-rule event fills (user-space messages, MAC, seccomp, watches, kernel and host state)
 INDEPENDENT_TABLES = frozenset(
     (
         "process_file_events",
@@ -81,6 +81,8 @@ INDEPENDENT_TABLES = frozenset(
         "audit_loss",
         "audit_status",
         "audit_rules",
+        "system_info",
+        "os_version",
     )
 )
 #: a table with a row for every event: reading it needs every builtin rule unfiltered

@@ -15,19 +15,36 @@ How only new rows are returned (osquery's events optimization)
 
 Results go to a :class:`~auditsql.outputs.results_log.ResultsLog`; ``counter`` follows osquery's
 ``Query::addNewEvents``: 0 for the first run of a query that returns rows, +1 for each later run that does.
+
+osquery's scheduler, beyond that (``osquery/dispatcher/scheduler.cpp``, ``packs.cpp``, the decorators parser):
+
+- a query that reads no event table is *differential*: each run logs the rows added since the previous run
+  and, unless ``removed`` is false, the rows removed (``"action": "removed"``, written first); the previous
+  result set is kept in memory, so the first run after a start logs every row as added;
+- ``denylist``: a run interrupted by the time limit keeps the query from running for ``denylist_duration``
+  seconds (osquery's watchdog denylist; 0, the default of a TOML configuration: never), unless the query
+  says ``denylist: false``;
+- ``discovery``: queries that must all return rows for the job to run, checked every
+  ``pack_refresh_interval`` seconds (a pack's discovery); while they do not, the job's runs are skipped and
+  its event rows wait for the next run that happens;
+- decorators: the first row of each ``load`` query at start, of each ``always`` query before every run, of
+  each ``interval`` query at start and then every N seconds, its columns merged into the ``decorations`` of
+  every line (a later column of the same name wins; osquery keeps them in a sorted map).
 """
 
 from __future__ import annotations
 
+import random
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from auditsql.outputs.results_log import ResultsLog, row_columns
+from auditsql.outputs.results_log import ResultsLog, column_text, row_columns
 
-__all__ = ["QUERY_TIME_LIMIT", "Job", "ScheduleError", "Scheduler", "check_queries"]
+__all__ = ["QUERY_TIME_LIMIT", "Decorators", "Job", "ScheduleError", "Scheduler", "check_queries", "splay"]
 
 #: seconds a scheduled query may run before it is interrupted
 QUERY_TIME_LIMIT = 60.0
@@ -45,6 +62,12 @@ class Job:
     query: str
     interval: float
     snapshot: bool = False
+    #: log removed rows of a differential query
+    removed: bool = True
+    #: kept from running for a while after a run interrupted by the time limit
+    denylist: bool = True
+    #: queries that must all return rows for this job to run (a pack's discovery)
+    discovery: tuple[str, ...] = ()
     #: largest rowid per event table when the previous run started
     marks: dict[str, int] = field(default_factory=dict)
     #: the last counter written, None before the first run with rows
@@ -53,6 +76,31 @@ class Job:
     runs: int = 0
     rows: int = 0
     errors: int = 0
+    #: the previous result set of a differential query (rows as sorted column items), None before a run
+    previous: Counter | None = None
+    #: monotonic time before which a denylisted job does not run
+    denied_until: float = 0.0
+
+
+@dataclass(frozen=True)
+class Decorators:
+    """osquery's decorator queries: ``load`` at start, ``always`` before every run, ``interval`` every N s."""
+
+    load: tuple[str, ...] = ()
+    always: tuple[str, ...] = ()
+    interval: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.load or self.always or self.interval)
+
+
+def splay(interval: int, percent: int, rng: random.Random | None = None) -> int:
+    """osquery's ``splayValue``: ``interval`` moved at random by up to ``percent`` percent (at least 1)."""
+    if percent <= 0 or percent > 100:
+        return interval
+    diff = int(interval * percent / 100)
+    low, high = max(1, interval - diff), interval + diff
+    return high if low == high else (rng or random.Random()).randint(low, high)
 
 
 def _quote(name: str) -> str:
@@ -83,6 +131,9 @@ class Scheduler:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         time_limit: float = QUERY_TIME_LIMIT,
+        decorators: Decorators = Decorators(),
+        denylist_duration: float = 0.0,
+        pack_refresh_interval: float = 3600.0,
     ) -> None:
         self.db_path = db_path
         self.jobs = list(jobs)
@@ -96,11 +147,22 @@ class Scheduler:
         self.time_limit = time_limit
         self.conn: sqlite3.Connection | None = None
         self._deadline = 0.0
+        self.decorators = decorators
+        self.denylist_duration = denylist_duration
+        self.pack_refresh_interval = pack_refresh_interval
+        #: decorator column -> value, as last run
+        self.decorations: dict[str, str] = {}
+        self._next_decorate: dict[int, float] = {}
+        self._decorator_errors: list[ScheduleError] = []
+        #: discovery queries -> (monotonic time checked, all returned rows)
+        self._discovered: dict[tuple[str, ...], tuple[float, bool]] = {}
+        self._event_tables_lower = [t.lower() for t in self.event_tables]
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Open the read-only connection and take every job's starting marks (rows stored so far are old)."""
+    def start(self) -> list[ScheduleError]:
+        """Open the read-only connection and take every job's starting marks (rows stored so far are old); run
+        the load and interval decorators. Returns the decorators' errors."""
         from auditsql.query.engine import limit_connection, refuse_functions
         from auditsql.store.functions import install
         from auditsql.store.sqlite import ro_uri
@@ -117,6 +179,13 @@ class Scheduler:
         for job in self.jobs:
             job.marks = dict(marks)
             job.next_run = now + job.interval
+        errors: list[ScheduleError] = []
+        if self.decorators:
+            errors += self._decorate(self.decorators.load)
+            for secs, queries in self.decorators.interval.items():
+                errors += self._decorate(queries)
+                self._next_decorate[secs] = now + secs
+        return errors
 
     def close(self) -> None:
         if self.conn is not None:
@@ -131,28 +200,42 @@ class Scheduler:
     def run_due(self, now: float | None = None) -> list[ScheduleError]:
         """Run the jobs whose time has come; returns the errors (the jobs run again at their next interval)."""
         now = self.monotonic() if now is None else now
+        errors: list[ScheduleError] = []
+        for secs, when in self._next_decorate.items():
+            if when <= now:
+                self._next_decorate[secs] = now + secs
+                errors += self._decorate(self.decorators.interval[secs])
         due = [j for j in self.jobs if j.next_run <= now]
-        if not due:
-            return []
-        errors = []
         for job in due:
             job.next_run = now + job.interval
+            if job.denied_until > now or not self._discovery(job, now):
+                continue
             try:
                 self.run(job)
             except ScheduleError as exc:
+                if job.denylist and self.denylist_duration > 0 and "interrupted after" in str(exc):
+                    job.denied_until = now + self.denylist_duration
+                    exc = ScheduleError(f"{exc}; denylisted for {self.denylist_duration:g} s")
                 errors.append(exc)
+        errors += self._decorator_errors
+        self._decorator_errors = []
         return errors
 
     def run_all(self, snapshots: bool = True) -> list[ScheduleError]:
         """Run every job now (at shutdown: the rows since each job's last run are not lost)."""
         errors = []
+        now = self.monotonic()
         for job in self.jobs:
             if job.snapshot and not snapshots:
+                continue
+            if job.denied_until > now or not self._discovery(job, now):
                 continue
             try:
                 self.run(job)
             except ScheduleError as exc:
                 errors.append(exc)
+        errors += self._decorator_errors
+        self._decorator_errors = []
         return errors
 
     def run(self, job: Job) -> int:
@@ -168,6 +251,9 @@ class Scheduler:
             except Exception as exc:  # the store's one-line errors
                 job.errors += 1
                 raise ScheduleError(f"scheduled query {job.name}: {exc}") from None
+        if self.decorators.always:  # a failing decorator is reported with the run's errors, the query runs
+            self._decorator_errors += self._decorate(self.decorators.always)
+        self.results.set_decorations(self.decorations)
         when = self.clock()
         now_marks = self._current_marks()
         ranges = {}
@@ -187,11 +273,77 @@ class Scheduler:
         if job.snapshot:
             cols = [row_columns(names, r) for r in rows]
             self.results.snapshot(job.name, 0, cols, when)
+        elif not self._event_based(job):
+            self._differential(job, [row_columns(names, r) for r in rows], when)
         elif rows:
             job.counter = 0 if job.counter is None else job.counter + 1
             self.results.added(job.name, job.counter, (row_columns(names, r) for r in rows), when)
         job.rows += len(rows)
         return len(rows)
+
+    def _event_based(self, job: Job) -> bool:
+        return bool(_mentions(job.query, self.event_tables))
+
+    def _differential(self, job: Job, rows: list[dict[str, str]], when: float) -> None:
+        """osquery's ``addNewResults``: log the rows added and removed since the previous run."""
+        now = Counter(tuple(r.items()) for r in rows)
+        before = job.previous if job.previous is not None else Counter()
+        job.previous = now
+        added = now - before
+        removed = before - now if job.removed else Counter()
+        if not added and not removed:
+            return
+        job.counter = 0 if job.counter is None else job.counter + 1
+        if removed:
+            self.results.removed(job.name, job.counter, [dict(r) for r in removed.elements()], when)
+        if added:
+            self.results.added(job.name, job.counter, [dict(r) for r in added.elements()], when)
+
+    def _discovery(self, job: Job, now: float) -> bool:
+        """Whether ``job``'s discovery queries all return rows (checked every pack_refresh_interval)."""
+        if not job.discovery:
+            return True
+        seen = self._discovered.get(job.discovery)
+        if seen is not None and now - seen[0] < self.pack_refresh_interval:
+            return seen[1]
+        ok = True
+        for sql in job.discovery:
+            try:
+                _names, rows = self._plain(sql)
+            except (sqlite3.Error, ScheduleError):
+                ok = False
+            else:
+                ok = bool(rows)
+            if not ok:
+                break
+        self._discovered[job.discovery] = (now, ok)
+        return ok
+
+    def _plain(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """Run ``sql`` over the whole tables (decorators, discovery), live tables refreshed first."""
+        if self.conn is None:
+            raise RuntimeError("Scheduler.start() was not called")
+        live = _mentions(sql, self.live_tables)
+        if live and self.refresh_live is not None:
+            try:
+                self.refresh_live(live)
+            except Exception as exc:  # the store's one-line errors
+                raise ScheduleError(str(exc)) from None
+        return self._execute(sql, {})
+
+    def _decorate(self, queries: Iterable[str]) -> list[ScheduleError]:
+        """Run decorator queries; the first row's columns go into :attr:`decorations`."""
+        errors = []
+        for sql in queries:
+            try:
+                names, rows = self._plain(sql)
+            except (sqlite3.Error, ScheduleError) as exc:
+                errors.append(ScheduleError(f"decorator {sql!r}: {exc}"))
+                continue
+            if rows:
+                for name, value in zip(names, rows[0], strict=True):
+                    self.decorations[name] = column_text(value)
+        return errors
 
     def _current_marks(self) -> dict[str, int]:
         assert self.conn is not None

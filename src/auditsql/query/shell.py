@@ -9,6 +9,11 @@ Piped (stdin is not a terminal): statements and dot commands are read line by li
 prompts; a last statement without ``;`` still runs at EOF. The exit status is 1 if any statement or command
 failed (like ``sqlite3`` and ``osqueryi``), else 0.
 
+Dot commands are osqueryi's (osquery/devtools/shell.cpp): ``.all``, ``.headers``, ``.mode``, ``.nullvalue``,
+``.separator``, ``.show``, ``.print``, ``.tables``, ``.schema``, ... Their arguments are split as osqueryi
+splits them: on spaces, ``'...'`` and ``"..."`` quote, and ``\\t``, ``\\n``, ``\\r``, ``\\\\`` and ``\\NNN``
+(octal) are resolved outside single quotes. A command may be shortened to a prefix no other command shares.
+
 A failing statement or command prints one line (``auditsql: ...``) on stderr and the shell goes on.
 """
 
@@ -16,41 +21,183 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import string
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import IO, Any
 
 from auditsql.query.engine import Engine, QueryError, split_statements
-from auditsql.query.format import MODES, to_bytes, write_result
+from auditsql.query.format import DEFAULT_SEPARATORS, MODES, Style, mode_name, to_bytes, write_styled
 
-__all__ = ["HELP", "HISTORY_FILE", "Shell", "run_shell"]
+__all__ = ["DOT_COMMANDS", "HELP", "HISTORY_FILE", "Shell", "parse_bool", "run_shell", "split_dot_command"]
 
 HISTORY_FILE = "~/.auditsql_history"
 PROMPT = "auditsql> "
 CONTINUE = "     ...> "
-DOT_COMMANDS = (".exit", ".help", ".mode", ".quit", ".schema", ".tables")
-_MODE_ALIASES = {"pretty": "table", "lines": "line"}
 
 HELP = """\
 Enter SQL statements ending with ';' (read-only: SELECT, WITH, EXPLAIN, read PRAGMAs), or a dot command:
-.tables [PREFIX]  List the tables (all, or those whose name starts with PREFIX)
-.schema [TABLE]   Show the CREATE statements of all tables, or of TABLE
-.mode [MODE]      Set the output mode: table (default), json, csv, line; without MODE, show it
+.all TABLE        Select all from a table
+.exit, .quit      Leave the shell (so does Ctrl-D)
+.features         osquery's feature flags: not in auditsql
+.headers ON|OFF   Turn display of headers on or off (list, csv and column modes)
 .help             Show this message
-.quit, .exit      Leave the shell (so does Ctrl-D)
+.mode [MODE]      Set the output mode; without MODE, show it. MODE is one of:
+                    pretty       Pretty printed SQL results (default; also: table)
+                    json         An array of row objects, one a line (osqueryi --json)
+                    json_pretty  An indented array of row objects (osqueryi --json_pretty)
+                    csv          Comma-separated values (sets the separator to ',')
+                    list         Values delimited by the .separator string
+                    line         One value per line
+                    column       Left-aligned columns
+.nullvalue STR    Use STR in place of NULL values
+.print STR...     Print literal STR
+.schema [TABLE]   Show the CREATE statements of all tables, or of TABLE
+.separator STR    Change the separator of the list and csv modes
+.show             Show the current values of the settings (also: .summary)
+.tables [PREFIX]  List the tables (all, or those whose name starts with PREFIX)
+.version          Show the versions of auditsql and SQLite
 Live tables (audit_status, audit_rules) are read from the kernel when a statement names them.
 """
+
+#: each dot command and the usage line shown when its arguments are wrong
+DOT_USAGE = {
+    ".all": ".all TABLE",
+    ".exit": ".exit",
+    ".features": ".features",
+    ".headers": ".headers on|off",
+    ".help": ".help",
+    ".mode": ".mode [" + "|".join(MODES) + "]",
+    ".nullvalue": ".nullvalue STR",
+    ".print": ".print STR...",
+    ".quit": ".quit",
+    ".schema": ".schema [TABLE]",
+    ".separator": ".separator STR",
+    ".show": ".show",
+    ".tables": ".tables [PREFIX]",
+    ".version": ".version",
+}
+DOT_COMMANDS = tuple(sorted(DOT_USAGE))
+#: other names osqueryi knows the commands by
+DOT_ALIASES = {".header": ".headers", ".summary": ".show"}
+#: the text osqueryi takes for true and false (osquery's ``tryTo<bool>``); digits are a number, 0 false
+_BOOLS = {
+    "1": True, "0": False, "y": True, "yes": True, "n": False, "no": False, "t": True, "true": True,
+    "f": False, "false": False, "ok": True, "disable": False, "enable": True, "on": True, "off": False,
+}  # fmt: skip
+#: the width of the names in ``.show`` (osqueryi's ``%13.13s``)
+SHOW_WIDTH = 13
+
+
+def parse_bool(text: str) -> bool | None:
+    """osqueryi's ``booleanValue``: a number (decimal, or hex after ``0x``) is true unless 0; else one of
+    osquery's words for true and false, in any case. None: neither."""
+    hexa = text.startswith("0x")
+    digits = text[2:] if hexa else text
+    if all(c in string.hexdigits for c in digits) if hexa else (digits.isascii() and digits.isdigit()):
+        return (int(digits or "0", 16 if hexa else 10) & 0xFFFFFFFF) != 0
+    return _BOOLS.get(text.lower())
+
+
+#: C's isspace() in the C locale: the separators of a dot command's words
+_SPACE = " \t\n\v\f\r"
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+
+
+def _resolve_backslashes(token: str) -> str:
+    r"""sqlite3's ``resolve_backslashes``: ``\n \t \r \\`` and up to three octal digits; a backslash before
+    any other character is dropped. A NUL ends the token (it ends the C string)."""
+    out: list[str] = []
+    i = 0
+    while i < len(token):
+        c = token[i]
+        if c == "\\":
+            i += 1
+            if i >= len(token):
+                break
+            c = token[i]
+            if c in _ESCAPES:
+                c = _ESCAPES[c]
+            elif "0" <= c <= "7":
+                v = int(c)
+                for _ in range(2):
+                    if i + 1 < len(token) and "0" <= token[i + 1] <= "7":
+                        i += 1
+                        v = v * 8 + int(token[i])
+                v &= 0xFF
+                if v == 0:
+                    break
+                c = chr(v) if v < 0x80 else chr(0xDC00 + v)  # a byte, as surrogateescape holds it
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def split_dot_command(line: str) -> list[str]:
+    """A dot command line split into words as osqueryi's ``do_meta_command`` splits it (the leading ``.`` is
+    kept on the first word)."""
+    words: list[str] = []
+    i, n = 1, len(line)
+    while i < n and len(words) < 50:
+        while i < n and line[i] in _SPACE:
+            i += 1
+        if i >= n:
+            break
+        if line[i] in "'\"":
+            delim = line[i]
+            i += 1
+            start = i
+            while i < n and line[i] != delim:
+                if line[i] == "\\" and delim == '"' and i + 1 < n:
+                    i += 1
+                i += 1
+            word = line[start:i]
+            i += 1  # past the closing quote
+            words.append(_resolve_backslashes(word) if delim == '"' else word)
+        else:
+            start = i
+            while i < n and line[i] not in _SPACE:
+                i += 1
+            words.append(_resolve_backslashes(line[start:i]))
+    if words:
+        words[0] = "." + words[0]
+    return words
+
+
+def _c_string(text: str) -> str:
+    """osqueryi's ``output_c_string``: ``text`` in double quotes, C escapes, other bytes outside printable
+    ASCII in octal."""
+    out = ['"']
+    for b in to_bytes(text):
+        ch = chr(b)
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch in "\t\n\r":
+            out.append({"\t": "\\t", "\n": "\\n", "\r": "\\r"}[ch])
+        elif 0x20 <= b < 0x7F:
+            out.append(ch)
+        else:
+            out.append(f"\\{b:03o}")
+    out.append('"')
+    return "".join(out)
 
 
 class Shell:
     """Reads lines, runs statements and dot commands, writes results. Used by both the interactive loop and
-    the piped mode; ``feed(line)`` returns False when the shell should stop."""
+    the piped mode; ``feed(line)`` returns False when the shell should stop. The output settings start from
+    ``style`` and change with ``.mode``, ``.headers``, ``.separator`` and ``.nullvalue``."""
 
-    def __init__(self, engine: Engine, out: IO[bytes], err: IO[bytes], mode: str = "table") -> None:
+    def __init__(self, engine: Engine, out: IO[bytes], err: IO[bytes], style: Style | str = "pretty") -> None:
+        if isinstance(style, str):
+            style = Style(mode_name(style) or style)
         self.engine = engine
         self.out = out
         self.err = err
-        self.mode = mode
+        #: the output settings; the separator is the shell's own from the start (``.mode csv`` sets a comma)
+        self.style = replace(style, separator=style.sep)
         self.pending: list[str] = []
         self.errors = 0
 
@@ -78,7 +225,7 @@ class Shell:
             if not line.strip():
                 return True
             if line.lstrip().startswith("."):
-                return self.dot(line.strip())
+                return self.dot(line.strip(_SPACE))
         self.pending.append(line)
         text = "\n".join(self.pending)
         if ";" in line and sqlite3.complete_statement(text):
@@ -100,7 +247,7 @@ class Shell:
         for stmt in split_statements(text):
             try:
                 rows = self.engine.rows(stmt)
-                write_result(self.write_piece, rows.columns, rows, self.mode)
+                write_styled(self.write_piece, rows.columns, rows, self.style)
             except QueryError as e:
                 self.out.flush()
                 self.error(str(e))
@@ -116,44 +263,133 @@ class Shell:
 
     # -- dot commands ------------------------------------------------------------------------------------------
 
+    def command(self, word: str) -> str | None:
+        """The dot command ``word`` names: itself, an alias, or a prefix of one command only (as osqueryi and
+        sqlite3 take ``.tab`` and ``.q``). None (and an error line) when it names none or several."""
+        word = DOT_ALIASES.get(word, word)
+        if word in DOT_USAGE:
+            return word
+        names = {DOT_ALIASES.get(c, c) for c in (*DOT_USAGE, *DOT_ALIASES) if c.startswith(word)}
+        if len(names) == 1 and len(word) > 1:
+            return names.pop()
+        if len(names) > 1 and len(word) > 1:
+            self.error(f"ambiguous command {word}: {', '.join(sorted(names))}")
+        else:
+            self.error(f"unknown command {word}: .help lists the commands")
+        return None
+
     def dot(self, line: str) -> bool:
-        parts = line.split()
-        cmd, args = parts[0], parts[1:]
-        if cmd not in DOT_COMMANDS:  # a unique abbreviation, as osqueryi and sqlite3 take them (.tab, .q)
-            full = [c for c in DOT_COMMANDS if c.startswith(cmd)]
-            if len(full) == 1 and len(cmd) > 1:
-                cmd = full[0]
-        tables = self.engine.tables
+        words = split_dot_command(line)
+        if not words:
+            return True
+        cmd = self.command(words[0])
+        if cmd is None:
+            return True
         if cmd in (".quit", ".exit"):
             return False
-        if cmd == ".help":
-            self.write(HELP)
-        elif cmd == ".tables":
-            prefix = args[0] if args else ""
-            self.write("".join(f"  => {n}\n" for n in sorted(tables) if n.startswith(prefix)))
-        elif cmd == ".schema":
-            if not args:
-                self.write("".join(tables[n].ddl() + "\n" for n in sorted(tables)))
-            elif args[0] in tables:
-                self.write(tables[args[0]].ddl() + "\n")
-            else:
-                names = [n for n in sorted(tables) if n.startswith(args[0])]
-                if names:
-                    self.write("".join(tables[n].ddl() + "\n" for n in names))
-                else:
-                    self.error(f"unknown table {args[0]}: .tables lists the tables")
-        elif cmd == ".mode":
-            if not args:
-                self.write(f"{self.mode}\n")
-            else:
-                m = _MODE_ALIASES.get(args[0], args[0])
-                if m in MODES:
-                    self.mode = m
-                else:
-                    self.error(f"unknown mode {args[0]}: choose one of {', '.join(MODES)}")
+        handler, counts = self._handlers()[cmd]
+        args = words[1:]
+        if len(args) not in counts:
+            self.error(f"usage: {DOT_USAGE[cmd]}")
         else:
-            self.error(f"unknown command {cmd}: .help lists the commands")
+            handler(args)
         return True
+
+    def _handlers(self) -> dict[str, tuple[Callable[[list[str]], None], range]]:
+        many = range(0, 50)
+        return {
+            ".all": (self._all, range(1, 2)),
+            ".features": (self._features, range(0, 1)),
+            ".headers": (self._headers, range(1, 2)),
+            ".help": (lambda args: self.write(HELP), many),
+            ".mode": (self._mode, range(0, 2)),
+            ".nullvalue": (self._nullvalue, range(1, 2)),
+            ".print": (lambda args: self.write(" ".join(args) + "\n"), many),
+            ".schema": (self._schema, range(0, 2)),
+            ".separator": (self._separator, range(1, 2)),
+            ".show": (self._show, range(0, 1)),
+            ".tables": (self._tables, range(0, 2)),
+            ".version": (lambda args: self.write(self._version()), range(0, 1)),
+        }
+
+    def _all(self, args: list[str]) -> None:
+        self.run_sql(f"SELECT * FROM {args[0]}")
+
+    def _features(self, args: list[str]) -> None:
+        self.error(
+            ".features lists osquery's disable_*/enable_* flags: auditsql has none (.show lists the shell's "
+            "settings, `auditsql status` the agent's)"
+        )
+
+    def _headers(self, args: list[str]) -> None:
+        value = parse_bool(args[0])
+        if value is None:
+            self.error(f".headers {args[0]}: give on or off")
+        else:
+            self.style = replace(self.style, header=value)
+
+    def _mode(self, args: list[str]) -> None:
+        if not args:
+            self.write(f"{self.style.mode}\n")
+            return
+        m = mode_name(args[0])
+        if m is None:
+            self.error(f"unknown mode {args[0]}: choose one of {', '.join(MODES)}")
+            return
+        self.style = replace(self.style, mode=m)
+        if m == "csv":  # as osqueryi's .mode csv: the separator becomes a comma (and stays for list)
+            self.style = replace(self.style, separator=DEFAULT_SEPARATORS["csv"])
+
+    def _nullvalue(self, args: list[str]) -> None:
+        self.style = replace(self.style, nullvalue=args[0])
+
+    def _separator(self, args: list[str]) -> None:
+        self.style = replace(self.style, separator=args[0])
+
+    def _schema(self, args: list[str]) -> None:
+        tables = self.engine.tables
+        if not args:
+            self.write("".join(tables[n].ddl() + "\n" for n in sorted(tables)))
+        elif args[0] in tables:
+            self.write(tables[args[0]].ddl() + "\n")
+        else:
+            names = [n for n in sorted(tables) if n.startswith(args[0])]
+            if names:
+                self.write("".join(tables[n].ddl() + "\n" for n in names))
+            else:
+                self.error(f"unknown table {args[0]}: .tables lists the tables")
+
+    def _tables(self, args: list[str]) -> None:
+        prefix = args[0] if args else ""
+        self.write("".join(f"  => {n}\n" for n in sorted(self.engine.tables) if n.startswith(prefix)))
+
+    def _version(self) -> str:
+        from auditsql import __version__
+
+        return f"auditsql {__version__}\nusing SQLite {sqlite3.sqlite_version}\n"
+
+    def _show(self, args: list[str]) -> None:
+        """osqueryi's ``.show``: the versions, then the settings as ``%13.13s: value`` lines; its "Shell
+        settings" block is osqueryi's, line for line."""
+
+        def line(name: str, value: str) -> str:
+            return f"{name[:SHOW_WIDTH]:>{SHOW_WIDTH}}: {value}\n"
+
+        timeout = self.engine.timeout
+        self.write(
+            self._version()
+            + "\nGeneral settings:\n"
+            + line("Database", self.engine.db_path)
+            + line("Timeout", f"{timeout:g} s" if timeout else "none")
+            + "\nShell settings:\n"
+            + line("echo", "off")
+            + line("headers", "on" if self.style.header else "off")
+            + line("mode", self.style.mode)
+            + line("nullvalue", _c_string(self.style.nullvalue))
+            + line("output", "stdout")
+            + line("separator", _c_string(self.style.sep))
+            + line("width", "")
+        )
 
 
 # -- completion -----------------------------------------------------------------------------------------------
@@ -197,10 +433,12 @@ def _completer(engine: Engine):  # type: ignore[no-untyped-def]
                     yield from (Completion(c, -len(word)) for c in DOT_COMMANDS if c.startswith(word))
                     return
                 word = "" if stripped.endswith(" ") else parts[-1]
-                if parts[0] in (".schema", ".tables"):
+                if parts[0] in (".all", ".schema", ".tables"):
                     yield from (Completion(t, -len(word)) for t in tables if t.startswith(word))
                 elif parts[0] == ".mode":
                     yield from (Completion(m, -len(word)) for m in MODES if m.startswith(word))
+                elif parts[0] in (".headers", ".header"):
+                    yield from (Completion(b, -len(word)) for b in ("off", "on") if b.startswith(word))
                 return
             word = document.get_word_before_cursor(WORD=False)
             if word and not (word[-1].isalnum() or word[-1] == "_"):
@@ -297,7 +535,7 @@ def run_shell(
     db_path: str,
     *,
     timeout: float | None = None,
-    mode: str = "table",
+    style: Style | None = None,
     stdin: IO[bytes] | None = None,
     stdout: IO[bytes] | None = None,
     stderr: IO[bytes] | None = None,
@@ -307,7 +545,7 @@ def run_shell(
     from auditsql.query.engine import DEFAULT_TIMEOUT
 
     engine = Engine(db_path, timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
-    shell = Shell(engine, stdout or sys.stdout.buffer, stderr or sys.stderr.buffer, mode)
+    shell = Shell(engine, stdout or sys.stdout.buffer, stderr or sys.stderr.buffer, style or Style())
     try:
         inp = stdin or sys.stdin.buffer
         if stdin is None and sys.stdin.isatty() and sys.stdout.isatty():

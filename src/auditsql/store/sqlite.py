@@ -443,6 +443,8 @@ class Store:
                         conn.execute(f"ALTER TABLE {t.storage} ADD COLUMN {c.name} {_SQLITE_TYPES[c.type]}")
                 for stmt in rest:
                     conn.execute(stmt)
+                for name in t.redundant_indexes():
+                    conn.execute(f"DROP INDEX IF EXISTS {name}")
             keep_dictionaries(conn)
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -5,13 +5,13 @@ core's (``auditsql._core.Pipeline``, crates/core/src/rows/); the columns it fill
 declarations (``auditsql._core.table_columns()``, tests/tables/test_doc.py). The store and the agent use:
 
 * :func:`event_tables`, :func:`live_tables` — the tables by kind;
-* :func:`live_rows` — the current rows of a live table, read from the kernel;
+* :func:`live_rows` — the current rows of a live table, read from the kernel or the host's files;
 * :func:`loss_rows` — ``audit_loss`` rows from ``auditsql.kernel.loss`` loss records.
 """
 
 from __future__ import annotations
 
-from auditsql.tables import audit, file, mac, process, proctree, seccomp, socket, user
+from auditsql.tables import audit, file, host, mac, process, proctree, seccomp, socket, user
 from auditsql.tables.audit import LiveTableError, loss_row, rules_rows, status_rows
 from auditsql.tables.registry import COMMON_EVENT_COLUMNS, REGISTRY, Column, Table, get, register
 
@@ -36,13 +36,18 @@ def event_tables() -> list[Table]:
 
 
 def live_tables() -> list[Table]:
-    """Tables read from the kernel when queried (kind ``live``)."""
+    """Tables read from the kernel or the host when queried (kind ``live``)."""
     return [t for t in REGISTRY.values() if t.kind == "live"]
 
 
 def live_rows(name: str) -> list[tuple]:
-    """The current rows of the live table ``name`` (``audit_status``, ``audit_rules``), read from the kernel.
-    Raises :class:`LiveTableError` (one line: cause and fix) when the kernel cannot be asked."""
+    """The current rows of the live table ``name``: ``audit_status``, ``audit_rules`` read from the kernel,
+    ``system_info``, ``os_version`` from the host's files. Raises :class:`LiveTableError` (one line: cause and
+    fix) when the kernel cannot be asked."""
+    if name == "system_info":
+        return host.system_info_rows()
+    if name == "os_version":
+        return host.os_version_rows()
     if name == "audit_status":
         return status_rows()
     if name == "audit_rules":
@@ -57,7 +62,7 @@ def loss_rows(records: list[dict]) -> list[tuple]:
 
 
 # keep the family modules referenced (their import declares the tables)
-_MODULES = (audit, file, mac, process, proctree, seccomp, socket, user)
+_MODULES = (audit, file, host, mac, process, proctree, seccomp, socket, user)
 # the registry in reading order (osquery's tables first, then auditsql's own): `.tables`, docs/tables.md
 _ORDER = (
     "process_events",
@@ -68,6 +73,8 @@ _ORDER = (
     "selinux_events",
     "apparmor_events",
     "seccomp_events",
+    "system_info",
+    "os_version",
     "audit_events",
     "audit_loss",
     "audit_status",

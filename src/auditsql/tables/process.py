@@ -6,8 +6,11 @@ Mapping (osquery's ``AuditProcessEventSubscriber`` is the reference, its defects
   ``a10`` comes before ``a2``), at full length with split arguments (``aN[0]``, ``aN[1]``...) joined (osquery
   keeps ``aN_len`` and the pieces as separate words), joined by single spaces without quoting, as osquery
   joins them. ``cmdline_size`` is the byte length of that command line. ``argv`` (extension) is the JSON
-  array of the arguments in the byte-string encoding of ``docs/event-json.md``, which gives the exact bytes
-  back, also where ``cmdline`` is ambiguous (an argument with a space, bytes that are not UTF-8).
+  array of the arguments as text, each by the rule of ``cmdline`` (UTF-8; a byte that is not UTF-8 as
+  ``\\xNN``; JSON escapes control characters itself), so ``json_each(argv)`` finds ``g++`` and ``+%s`` as they
+  were typed and tells apart what ``cmdline`` cannot (``a "b c"`` and ``a b c``). The percent-encoding of
+  the event JSON (``g%2b%2b``) is not used in a SQL column; the exact bytes stay in ``audit_events``
+  (``audit_field(blob, 'EXECVE', 'a1')``, ``json_extract(summary, '$.argv')``).
 * ``path`` is the ``exe=`` of the ``SYSCALL`` record (the new program); ``mode``, ``owner_uid``,
   ``owner_gid`` come from the first ``PATH`` record (the file named in the call: for a script, the script),
   ``mode`` written as the kernel writes it (``0100755``).
@@ -108,8 +111,8 @@ PROCESS_EVENTS = register(
             Column(
                 "argv",
                 "TEXT",
-                "JSON array of the arguments, each in the byte-string encoding of "
-                "docs/event-json.md (`%xx` escapes; exact bytes)",
+                "JSON array of the arguments as text, each by the rule of `cmdline` (a byte that is not UTF-8 "
+                "as `\\xNN`): `json_each(argv)` finds `g++`, `+%s`, a tab as they are",
                 extension=True,
             ),
             Column("argc", "BIGINT", "Number of arguments received", extension=True),

@@ -86,7 +86,7 @@ class Table:
         cols = ",\n  ".join(f"{c.name} {_SQLITE_TYPES[c.type]}" for c in self.stored_columns)
         out = [f"CREATE TABLE IF NOT EXISTS {store} (\n  {cols}\n);"]
         for c in self.columns:
-            if c.index:
+            if c.index and c.name not in self.covered:
                 out.append(f"CREATE INDEX IF NOT EXISTS {self.name}_{c.name} ON {store}({c.name});")
         for cols in self.indexes:
             out.append(
@@ -96,6 +96,18 @@ class Table:
             picks = self.select_list().replace(", ", ",\n  ")
             out.append(f"CREATE VIEW IF NOT EXISTS {self.name} AS SELECT\n  {picks}\nFROM {store};")
         return "\n".join(out)
+
+    @property
+    def covered(self) -> frozenset[str]:
+        """Indexed columns that lead a composite index: it serves their lookups, so they get no index of their
+        own (one B-tree less to write per row)."""
+        return frozenset(
+            cols[0] for cols in self.indexes if any(c.name == cols[0] and c.index for c in self.columns)
+        )
+
+    def redundant_indexes(self) -> tuple[str, ...]:
+        """Names of the single-column indexes older stores have for :attr:`covered` columns (dropped on open)."""
+        return tuple(f"{self.name}_{c}" for c in sorted(self.covered))
 
     def insert_sql(self) -> str:
         names = ", ".join(self.stored_names)

@@ -197,6 +197,12 @@ fn path_summary(p: &Value) -> Value {
 
 const PATH_KEYS: [&str; 6] = ["name", "nametype", "inode", "mode", "ouid", "ogid"];
 
+/// The SYSCALL fields of a lean object ([`Renderer::render_lean`]): those the summary copies that the row
+/// mappers and the process tree read.
+pub const LEAN_KEYS: [&str; 12] = [
+    "syscall", "success", "exit", "pid", "ppid", "auid", "uid", "euid", "gid", "comm", "exe", "key",
+];
+
 /// Section cache bound (entries), and the longest body cached.
 const CACHE_MAX: usize = 8192;
 const CACHE_BODY_MAX: usize = 2048;
@@ -320,6 +326,77 @@ impl Renderer {
             d.insert("raw".into(), Value::Array(raw));
         }
         d
+    }
+
+    /// A lean object of a bookkeeping event: one SYSCALL record (with at most one PROCTITLE and an EOE)
+    /// written by the rule keyed `key`, for callers that need its table rows but not its JSON (the process
+    /// tree's fork and exit events, two thirds of a fork/exec load). It holds what the row mappers and the
+    /// tracker read, each value as [`Renderer::render`] writes it: `ID`, `NODE`, a `SYSCALL` section with
+    /// [`LEAN_KEYS`] and `ARGV`, an empty `PROCTITLE` (the section list of `audit_events.types`), the
+    /// summary of those, and `raw`. None when the event is anything else: it is then rendered in full.
+    pub fn render_lean(&mut self, ev: &Event, key: &[u8]) -> Option<Map<String, Value>> {
+        let sc = ev.records.first().filter(|r| r.rtype == SYSCALL)?;
+        let mut proctitle = false;
+        for (i, rec) in ev.records.iter().enumerate() {
+            if rec.error.is_some() || !rec.enrich.is_empty() {
+                return None;
+            }
+            match rec.rtype {
+                SYSCALL if i == 0 => {}
+                PROCTITLE if !proctitle => proctitle = true,
+                EOE => {}
+                _ => return None,
+            }
+        }
+        let written = sc.get(b"key")?;
+        if written.strip_prefix(b"\"")?.strip_suffix(b"\"")? != key {
+            return None;
+        }
+        let arch_token = sc.get(b"arch");
+        let (arch_num, arch_name) = arch_of(arch_token);
+        let mut sec = Map::with_capacity(LEAN_KEYS.len() + 1);
+        let mut argv: Vec<Value> = Vec::with_capacity(4);
+        for (k, tok) in &sc.fields {
+            match self.kinds.kind(k) {
+                Kind::Free | Kind::Msg => return None,
+                Kind::ScArg => {
+                    let a = hex_text(tok).unwrap_or_else(|| text_of(tok).unwrap_or_default());
+                    argv.push(Value::String(a));
+                }
+                kind => {
+                    let Some(&name) = LEAN_KEYS.iter().find(|n| n.as_bytes() == k.as_slice())
+                    else {
+                        continue;
+                    };
+                    if !sec.contains_key(name) {
+                        sec.insert(name.to_owned(), values::convert(kind, tok));
+                    }
+                }
+            }
+        }
+        sec.insert("ARGV".into(), Value::Array(argv));
+        let mut d = Map::new();
+        d.insert("ID".into(), Value::String(ev.id()));
+        if let Some(node) = &ev.node {
+            d.insert("NODE".into(), Value::String(lossless(node).into_owned()));
+        }
+        d.insert("SYSCALL".into(), Value::Object(sec));
+        if proctitle {
+            d.insert("PROCTITLE".into(), Value::Object(Map::new()));
+        }
+        let s = self.summarize(
+            ev,
+            &d,
+            (arch_token, arch_num, arch_name.as_deref()),
+            None,
+            Vec::new(),
+        );
+        d.insert("summary".into(), Value::Object(s));
+        if self.raw {
+            let raw = ev.records.iter().map(|r| raw_text(&r.text)).collect();
+            d.insert("raw".into(), Value::Array(raw));
+        }
+        Some(d)
     }
 
     /// The event's JSON object as one compact line of JSON, appended to `out` (no newline).

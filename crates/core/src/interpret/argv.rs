@@ -41,7 +41,7 @@ pub fn execve_argv(records: &[&Record]) -> (Option<i64>, Vec<Vec<u8>>, Vec<Strin
             if k.first() != Some(&b'a') {
                 continue;
             }
-            if k == b"argc" {
+            if k.as_slice() == b"argc" {
                 match py::int(tok) {
                     Some(n) => argc = Some(n),
                     None => warnings.push(format!("argc is not a number: {}", py::repr(tok))),
@@ -137,7 +137,7 @@ mod tests {
             name: b"EXECVE".to_vec(),
             fields: fields
                 .iter()
-                .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .map(|(k, v)| (k.as_bytes().into(), v.as_bytes().into()))
                 .collect(),
             ..Record::default()
         }

@@ -16,8 +16,11 @@ pub mod values;
 /// Key under which words that are not `key=value` (`login`, `policy loaded`, free text) are kept.
 pub const FREE_TEXT: &[u8] = b"";
 
+/// A key or value token: inline up to 24 bytes (most are), on the heap beyond.
+pub type Tok = smallvec::SmallVec<[u8; 24]>;
+
 /// A `(key, token)` pair as written: the token keeps its quotes.
-pub type Field = (Vec<u8>, Vec<u8>);
+pub type Field = (Tok, Tok);
 
 /// A parsed record. `error` is set (and `rtype` may be 0) when the line could not be parsed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -53,7 +56,7 @@ impl Record {
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
         self.fields
             .iter()
-            .find(|(k, _)| k == key)
+            .find(|(k, _)| k.as_slice() == key)
             .map(|(_, v)| v.as_slice())
     }
 

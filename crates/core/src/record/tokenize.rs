@@ -5,7 +5,7 @@
 //! expression for the general case with repairs for the odd shapes (AppArmor's `subj=... (enforce)`, `old`/
 //! `new` qualifiers, glued ENRICHED keys). Each is ported as written, with the same results in linear time:
 //! the first two differ from the general scan on some odd bodies.
-use super::{Field, FREE_TEXT};
+use super::{Field, Tok, FREE_TEXT};
 use crate::interpret::pyunicode::DECIMAL_ZEROS;
 use memchr::{memchr, memchr2, memchr_iter, memmem};
 
@@ -140,7 +140,7 @@ fn user_message(raw: &[u8], detect: bool) -> Option<Vec<Field>> {
     let head = raw.get(..i)?;
     let head_end = head.iter().rposition(|&c| c != b' ').map_or(0, |j| j + 1);
     let mut fields = plain_fields(head.get(..head_end)?, detect)?;
-    fields.push((b"msg".to_vec(), raw.get(i + 5..)?.to_vec()));
+    fields.push((Tok::from_slice(b"msg"), Tok::from_slice(raw.get(i + 5..)?)));
     Some(fields)
 }
 
@@ -156,7 +156,9 @@ fn plain_fields(raw: &[u8], detect: bool) -> Option<Vec<Field>> {
         return None;
     }
     let mut fields = Vec::with_capacity(eqs);
-    plain_matches(raw, detect, |k, v| fields.push((k.to_vec(), v.to_vec())))?;
+    plain_matches(raw, detect, |k, v| {
+        fields.push((Tok::from_slice(k), Tok::from_slice(v)))
+    })?;
     Some(fields)
 }
 
@@ -347,12 +349,15 @@ impl<'a> Scanner<'a> {
                     if !matches!(value.first(), Some(b'"' | b'\'' | b'{')) {
                         if let Some(g) = glued_key(value).filter(|&g| g > 0) {
                             // an ENRICHED key glued to a bare value: `cap_frootid=0OUID="root"`
-                            fields.push((key.to_vec(), slice(value, (0, g)).to_vec()));
+                            fields.push((
+                                Tok::from_slice(key),
+                                Tok::from_slice(slice(value, (0, g))),
+                            ));
                             return (fold(fields, qualified), Some(vstart + g));
                         }
                     }
                 }
-                fields.push((key.to_vec(), value.to_vec()));
+                fields.push((Tok::from_slice(key), Tok::from_slice(value)));
                 i = vend;
                 continue;
             }
@@ -363,7 +368,7 @@ impl<'a> Scanner<'a> {
             match last {
                 // AppArmor: `subj=/usr/sbin/cupsd (enforce)` is one value
                 Some((k, v))
-                    if k == b"subj"
+                    if k.as_slice() == b"subj"
                         && word.starts_with(b"(")
                         && word.len() > 1
                         && word.ends_with(b")") =>
@@ -378,7 +383,7 @@ impl<'a> Scanner<'a> {
                 }
                 _ => {
                     qualified |= is_qualifier(word);
-                    fields.push((FREE_TEXT.to_vec(), word.to_vec()));
+                    fields.push((Tok::from_slice(FREE_TEXT), Tok::from_slice(word)));
                 }
             }
         }
@@ -426,18 +431,18 @@ fn fold(fields: Vec<Field>, qualified: bool) -> Vec<Field> {
 /// `old auid=1 new auid=2` (pre-3.x kernels) → `old-auid`, `new-auid`.
 fn fold_qualifiers(fields: Vec<Field>) -> Vec<Field> {
     let mut out: Vec<Field> = Vec::with_capacity(fields.len());
-    let mut pending: Option<Vec<u8>> = None;
+    let mut pending: Option<Tok> = None;
     for (k, v) in fields {
         if k.is_empty() && is_qualifier(&v) {
             if let Some(p) = pending.replace(v) {
-                out.push((FREE_TEXT.to_vec(), p));
+                out.push((Tok::from_slice(FREE_TEXT), p));
             }
             continue;
         }
         let mut k = k;
         if let Some(p) = pending.take() {
             if k.is_empty() {
-                out.push((FREE_TEXT.to_vec(), p));
+                out.push((Tok::from_slice(FREE_TEXT), p));
             } else {
                 let mut qualified = p;
                 qualified.push(b'-');
@@ -448,7 +453,7 @@ fn fold_qualifiers(fields: Vec<Field>) -> Vec<Field> {
         out.push((k, v));
     }
     if let Some(p) = pending {
-        out.push((FREE_TEXT.to_vec(), p));
+        out.push((Tok::from_slice(FREE_TEXT), p));
     }
     out
 }
@@ -488,7 +493,7 @@ fn unparen(fields: &mut Vec<Field>) {
             k.remove(0);
         }
         if inside {
-            if k.is_empty() && v == b")" {
+            if k.is_empty() && v.as_slice() == b")" {
                 inside = false;
                 return false;
             }

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::common::Common;
+use super::common::{Common, Raw, RawItem};
 use super::summary::Summary;
 use super::value::{cell, into_string, truthy, write_json, write_json_str};
 use super::{Cell, Object, Row};
@@ -41,7 +41,7 @@ pub fn is_section(key: &str) -> bool {
 }
 
 /// The event's `audit_events` row, `blob` left NULL for the pipeline to fill.
-pub fn audit_event_row(event: &Object, s: &Summary, common: &Common) -> Row {
+pub fn audit_event_row(event: &Object, raw: Option<Raw<'_>>, s: &Summary, common: &Common) -> Row {
     let mut types = String::new();
     for k in event.keys().filter(|k| is_section(k)) {
         if !types.is_empty() {
@@ -49,15 +49,10 @@ pub fn audit_event_row(event: &Object, s: &Summary, common: &Common) -> Row {
         }
         types.push_str(k);
     }
-    let raw = event.get("raw");
     let closed_by = match s.closed_by {
         Some(Value::Null) | None => {
-            let last = match raw {
-                Some(Value::Array(a)) => a.last(),
-                _ => None,
-            };
-            let eoe = match last {
-                Some(Value::String(s)) => s.contains("type=EOE msg=audit("),
+            let eoe = match raw.and_then(|r| r.last()) {
+                Some(RawItem::Text(s)) => s.contains("type=EOE msg=audit("),
                 _ => s.rtype.and_then(Value::as_str) == Some("SYSCALL"),
             };
             Cell::Text(if eoe { "eoe" } else { "single" }.to_owned())

@@ -92,31 +92,89 @@ pub fn sections_of(v: Option<&Value>) -> Vec<Option<&Object>> {
     }
 }
 
+/// An event's raw records: the `raw` array of its JSON object, or the records themselves when no JSON
+/// was rendered with them (`auditsql run` without outputs). Both read the same: a record's text when it
+/// is UTF-8, else its bytes (what `{"base64": ...}` holds).
+#[derive(Clone, Copy, Debug)]
+pub enum Raw<'a> {
+    Json(&'a [Value]),
+    Records(&'a [Record]),
+}
+
+/// One raw record as [`Raw`] gives it.
+pub enum RawItem<'a> {
+    Text(&'a str),
+    Bytes(std::borrow::Cow<'a, [u8]>),
+    /// a `raw` item that is neither (not from the renderer)
+    Other,
+}
+
+impl<'a> Raw<'a> {
+    /// `records` when given, else the event's `raw` array (None when it has none).
+    pub fn of(event: &'a Object, records: Option<&'a [Record]>) -> Option<Raw<'a>> {
+        match (records, event.get("raw")) {
+            (Some(r), _) => Some(Raw::Records(r)),
+            (None, Some(Value::Array(a))) => Some(Raw::Json(a)),
+            _ => None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Raw::Json(a) => a.len(),
+            Raw::Records(r) => r.len(),
+        }
+    }
+
+    /// The `i`th raw record.
+    pub fn item(&self, i: usize) -> RawItem<'a> {
+        match *self {
+            Raw::Json(a) => match a.get(i) {
+                Some(Value::String(s)) => RawItem::Text(s),
+                Some(Value::Object(o)) => match o.get("base64") {
+                    Some(Value::String(b)) => match b64decode(b) {
+                        Some(bytes) => RawItem::Bytes(std::borrow::Cow::Owned(bytes)),
+                        None => RawItem::Other,
+                    },
+                    _ => RawItem::Other,
+                },
+                _ => RawItem::Other,
+            },
+            Raw::Records(r) => match r.get(i) {
+                Some(rec) => match std::str::from_utf8(&rec.text) {
+                    Ok(s) => RawItem::Text(s),
+                    Err(_) => RawItem::Bytes(std::borrow::Cow::Borrowed(&rec.text)),
+                },
+                None => RawItem::Other,
+            },
+        }
+    }
+
+    /// The last raw record, if any.
+    pub fn last(&self) -> Option<RawItem<'a>> {
+        self.len().checked_sub(1).map(|i| self.item(i))
+    }
+}
+
 /// Python's `raw_by_name`: the event's raw records of the given type names, parsed again, grouped by name
 /// in arrival order. Only raw lines that can hold one of the names are parsed.
-pub fn raw_by_name(event: &Object, names: &[&str]) -> HashMap<String, Vec<Record>> {
+pub fn raw_by_name(raw: Option<Raw<'_>>, names: &[&str]) -> HashMap<String, Vec<Record>> {
     let mut out: HashMap<String, Vec<Record>> = HashMap::new();
-    let Some(Value::Array(raw)) = event.get("raw") else {
+    let Some(raw) = raw else {
         return out;
     };
     let wanted: HashSet<&str> = names.iter().copied().collect();
     let marks = Marks::new(&wanted);
-    for item in raw {
-        let recs = match item {
-            Value::String(s) => {
+    for i in 0..raw.len() {
+        let recs = match raw.item(i) {
+            RawItem::Text(s) => {
                 if !marks.found_in(s) {
                     continue;
                 }
                 parse_text(s.as_bytes(), true)
             }
-            Value::Object(o) => match o.get("base64") {
-                Some(Value::String(b)) => match b64decode(b) {
-                    Some(bytes) => parse_line(&bytes, true),
-                    None => continue,
-                },
-                _ => continue,
-            },
-            _ => continue,
+            RawItem::Bytes(bytes) => parse_line(&bytes, true),
+            RawItem::Other => continue,
         };
         for rec in recs {
             let Ok(name) = std::str::from_utf8(&rec.name) else {

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::common::{raw_by_name, record_message, sections_of, Common};
+use super::common::{raw_by_name, record_message, sections_of, Common, Raw};
 use super::value::{as_int, py_isspace, py_str, text_of, truthy};
 use super::{Cell, Object, Row};
 
@@ -215,9 +215,15 @@ fn apparmor_row(name: &str, number: i128, sec: &Object, message: Cell, common: &
 }
 
 /// Rows for the MAC sections `(name, type number)` of the event.
-pub fn mac_rows(event: &Object, sections: &[(&str, i128)], common: &Common, out: &mut Vec<Row>) {
+pub fn mac_rows(
+    event: &Object,
+    raw: Option<Raw<'_>>,
+    sections: &[(&str, i128)],
+    common: &Common,
+    out: &mut Vec<Row>,
+) {
     let names: Vec<&str> = sections.iter().map(|(n, _)| *n).collect();
-    let mut raws = raw_by_name(event, &names);
+    let mut raws = raw_by_name(raw, &names);
     for &(name, number) in sections {
         let recs = raws.remove(name).unwrap_or_default();
         for (k, sec) in sections_of(event.get(name)).into_iter().enumerate() {

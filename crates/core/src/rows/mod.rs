@@ -137,9 +137,23 @@ impl Mapper {
         &mut self,
         event: &Object,
         uptime_base: Option<f64>,
+        tree: Option<&mut dyn ProcessTree>,
+        out: &mut Vec<Row>,
+    ) {
+        self.rows_for_records(event, None, uptime_base, tree, out);
+    }
+
+    /// [`Mapper::rows_for`] of an event rendered without its `raw` array: `records` are its records (the
+    /// rows are the same as from the object with `raw`).
+    pub fn rows_for_records(
+        &mut self,
+        event: &Object,
+        records: Option<&[crate::record::Record]>,
+        uptime_base: Option<f64>,
         mut tree: Option<&mut dyn ProcessTree>,
         out: &mut Vec<Row>,
     ) {
+        let raw = common::Raw::of(event, records);
         let empty = Object::new();
         let summary = match event.get("summary") {
             Some(Value::Object(s)) => s,
@@ -147,7 +161,7 @@ impl Mapper {
         };
         let s = summary::Summary::new(summary);
         let common = common::event_columns(event, uptime_base);
-        out.push(audit::audit_event_row(event, &s, &common));
+        out.push(audit::audit_event_row(event, raw, &s, &common));
         if event.contains_key("SYSCALL") {
             let name = s.syscall.and_then(Value::as_str).unwrap_or("");
             if process::is_exec(name) {
@@ -190,10 +204,10 @@ impl Mapper {
             }
         }
         if !users.is_empty() {
-            user::user_rows(event, &users, &common, out);
+            user::user_rows(event, raw, &users, &common, out);
         }
         if !macs.is_empty() {
-            mac::mac_rows(event, &macs, &common, out);
+            mac::mac_rows(event, raw, &macs, &common, out);
         }
         if has_seccomp {
             seccomp::seccomp_rows(event, &common, out);

@@ -6,7 +6,9 @@ use serde_json::Value;
 
 use super::common::{first_section, Common};
 use super::summary::Summary;
-use super::value::{as_int, cell, int_cell, list_json, py_int, text, text_cell, text_of, text_str};
+use super::value::{
+    as_int, cell, int_cell, py_int, strings_json, text, text_cell, text_of, text_str,
+};
 use super::{Cell, Object, ProcExt, Row};
 use crate::record::encoding::unescape;
 
@@ -102,15 +104,14 @@ pub fn process_row(
         (Cell::Null, Cell::Null, Cell::Null, Cell::Null);
     let mut overflows = "";
     if let Some(Value::Array(argv)) = s.argv {
-        let mut line = String::new();
+        // each argument as text (the rule of every text column: `text_str`); `cmdline` joins them, `argv` is
+        // their JSON array (JSON escapes control characters itself); the exact bytes stay in audit_events
+        let mut args: Vec<String> = Vec::with_capacity(argv.len());
         let mut size: usize = argv.len().saturating_sub(1);
-        for (i, a) in argv.iter().enumerate() {
-            if i > 0 {
-                line.push(' ');
-            }
+        for a in argv {
             match a {
                 Value::String(s) => {
-                    line.push_str(&text_str(s));
+                    args.push(text_str(s));
                     size += if s.contains('%') {
                         unescape(s).len()
                     } else {
@@ -120,13 +121,13 @@ pub fn process_row(
                 other => {
                     let t = text(Some(other)).unwrap_or_default();
                     size += t.len();
-                    line.push_str(&t);
+                    args.push(t);
                 }
             }
         }
-        cmdline = Cell::Text(line);
+        cmdline = Cell::Text(args.join(" "));
         cmdline_size = int_cell(size as i128);
-        argv_json = Cell::Text(list_json(argv));
+        argv_json = Cell::Text(strings_json(&args));
         argc = int_cell(argv.len() as i128);
         if let Some(Value::Array(ws)) = s.warnings {
             if ws.iter().filter_map(Value::as_str).any(argv_warning) {

@@ -162,7 +162,7 @@ fn eleven_or_more_arguments_stay_in_order() {
     assert_eq!(
         row["argv"],
         t(
-            r#"["printf","%25s%2b%25d","two","three","hello world","%ffA","six","seven","eight","a%09b","ten","eleven"]"#
+            r#"["printf","%s+%d","two","three","hello world","\\xffA","six","seven","eight","a\tb","ten","eleven"]"#
         )
     );
     assert_eq!(
@@ -932,6 +932,33 @@ fn wazuh_touch_open_syscall_creates() {
 }
 
 // -- robustness ----------------------------------------------------------------------------------------
+
+#[test]
+fn argv_is_the_arguments_as_text() {
+    // the summary's byte-string encoding (`%2b` is `+`, `%25` is `%`) is undone: argv holds text, as cmdline
+    let argv = [
+        "g%2b%2b",
+        "date",
+        "%2b%25s",
+        "a%09b",
+        "x%0ay",
+        "%01",
+        "%ffA",
+        "caf\u{e9}",
+    ];
+    let ev = serde_json::json!({"ID": "1.000:1", "SYSCALL": {}, "summary": {"syscall": "execve", "argv": argv}});
+    let row = named(&map_with(&mut Mapper::default(), ev.as_object().unwrap(), None)[1]);
+    assert_eq!(
+        row["argv"],
+        t(r#"["g++","date","+%s","a\tb","x\ny","\u0001","\\xffA","café"]"#)
+    );
+    assert_eq!(
+        row["cmdline"],
+        t("g++ date +%s a\tb x\ny \u{1} \\xffA caf\u{e9}")
+    );
+    // the byte length of the exact arguments: `\xff` is one byte
+    assert_eq!(row["cmdline_size"], i(3 + 4 + 3 + 3 + 3 + 1 + 2 + 5 + 7));
+}
 
 #[test]
 fn odd_shapes_never_panic() {

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::common::{raw_by_name, sections_of, Common};
+use super::common::{raw_by_name, sections_of, Common, Raw};
 use super::value::{as_int, parse_int, text_of, token_text, PyInt};
 use super::{Cell, Object, Row};
 use crate::record::msgtypes;
@@ -74,8 +74,14 @@ fn int_cell(v: Option<&Value>) -> Cell {
 }
 
 /// One `user_events` row per record of the user-space sections `names` of the event.
-pub fn user_rows(event: &Object, names: &[&str], common: &Common, out: &mut Vec<Row>) {
-    let mut raws = raw_by_name(event, names);
+pub fn user_rows(
+    event: &Object,
+    raw: Option<Raw<'_>>,
+    names: &[&str],
+    common: &Common,
+    out: &mut Vec<Row>,
+) {
+    let mut raws = raw_by_name(raw, names);
     for name in names {
         let recs = raws.remove(*name).unwrap_or_default();
         for (k, sec) in sections_of(event.get(*name)).into_iter().enumerate() {

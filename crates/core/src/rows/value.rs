@@ -314,9 +314,9 @@ pub fn to_json(v: &Value) -> String {
     into_string(buf)
 }
 
-/// [`to_json`] of a list.
-pub fn list_json(v: &[Value]) -> String {
-    let mut buf = Vec::with_capacity(16 + v.len() * 16);
+/// The compact JSON array of `v`'s strings.
+pub fn strings_json(v: &[String]) -> String {
+    let mut buf = Vec::with_capacity(2 + v.iter().map(|s| s.len() + 3).sum::<usize>());
     let _ = serde_json::to_writer(&mut buf, v);
     into_string(buf)
 }

@@ -109,7 +109,7 @@ mod render_tests {
             .map(|n| n.as_bytes().to_vec());
         let pairs = |p: &[(&str, &str)]| {
             p.iter()
-                .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .map(|(k, v)| (k.as_bytes().into(), v.as_bytes().into()))
                 .collect()
         };
         Record {
@@ -460,10 +460,17 @@ mod render_props {
         ]
     }
 
+    fn as_fields(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<crate::record::Field> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_slice().into(), v.as_slice().into()))
+            .collect()
+    }
+
     fn record(
         rtype: u32,
-        fields: Vec<(Vec<u8>, Vec<u8>)>,
-        enrich: Vec<(Vec<u8>, Vec<u8>)>,
+        fields: Vec<crate::record::Field>,
+        enrich: Vec<crate::record::Field>,
     ) -> Record {
         let text = b"type=PATH msg=audit(1.000:1): ...".to_vec();
         Record {
@@ -485,8 +492,8 @@ mod render_props {
         fn section_values_match_convert(
             fields in prop::collection::btree_map(prop::sample::select(KEYS.to_vec()), token(), 0..8)
         ) {
-            let fields: Vec<(Vec<u8>, Vec<u8>)> =
-                fields.into_iter().map(|(k, v)| (k.as_bytes().to_vec(), v)).collect();
+            let fields: Vec<crate::record::Field> =
+                fields.into_iter().map(|(k, v)| (k.as_bytes().into(), v.into())).collect();
             let want: Map<String, Value> = fields
                 .iter()
                 .map(|(k, v)| {
@@ -512,7 +519,7 @@ mod render_props {
         ) {
             let records: Vec<Record> = rtypes
                 .iter()
-                .map(|&t| Record { text: text.clone(), node: node.clone(), name: format!("T{t}").into_bytes(), ..record(t, fields.clone(), enrich.clone()) })
+                .map(|&t| Record { text: text.clone(), node: node.clone(), name: format!("T{t}").into_bytes(), ..record(t, as_fields(&fields), as_fields(&enrich)) })
                 .collect();
             let ev = Event { node, sec: 1, msec: 2, serial: 3, records, closed_by: ClosedBy::Window, duplicates: 1, seq: 0, began: 0, seen: 0.0 };
             let mut out = Vec::new();
@@ -539,9 +546,13 @@ mod golden_records {
         }
     }
 
-    fn pairs(v: &Value) -> Vec<(Vec<u8>, Vec<u8>)> {
+    fn pairs(v: &Value) -> Vec<crate::record::Field> {
         v.as_array()
-            .map(|a| a.iter().map(|p| (bytes(&p[0]), bytes(&p[1]))).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|p| (bytes(&p[0]).into(), bytes(&p[1]).into()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
