@@ -15,7 +15,7 @@
 //! replays ([`Replay`]) from it.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -294,22 +294,18 @@ impl Replay {
             let (start, path) = (*start, path.clone());
             self.next_seg += 1;
             self.data.clear();
+            // the frames before `from` are stored: read from it (a mark is always a frame's start)
+            let skip = self.from.saturating_sub(start);
             match File::open(&path) {
                 Ok(mut f) => {
+                    f.seek(SeekFrom::Start(skip))?;
                     f.read_to_end(&mut self.data)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             }
-            self.seg_start = start;
+            self.seg_start = start + skip;
             self.off = 0;
-            // skip the frames before `from` (they are stored); frames are walked to find the boundary
-            while self.seg_start + (self.off as u64) < self.from && self.off < self.data.len() {
-                match read_frame(&self.data, self.off) {
-                    Some((t, payload, _, end)) if plausible(t, payload.len()) => self.off = end,
-                    _ => break,
-                }
-            }
         }
     }
 
