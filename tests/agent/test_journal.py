@@ -18,7 +18,7 @@ from auditsql._core import Pipeline, Settings
 from auditsql.agent import RunSink
 from auditsql.kernel.journal import Journal, JournalError, journal_dir, open_journal
 from auditsql.kernel.sources import NetlinkSource
-from auditsql.store.sqlite import Store
+from auditsql.store.sqlite import Store, StoreError
 from tests.test_live_unit import pair_source, unicast_msg
 
 #: an event left open at the first commit (no EOE yet): it holds the mark back to its first record
@@ -215,3 +215,26 @@ def test_a_journal_directory_that_cannot_be_used_is_one_line(tmp_path: Path) -> 
         "permissions, or set [store] journal = false)"
     )
     assert not os.path.exists(missing.parent)
+
+
+def test_the_mark_is_committed_with_the_rows_or_not_at_all(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "s.db"))
+    store.create_schema()
+    assert store.journal_position() is None
+    released: list[int] = []
+    store.on_journal_commit = released.append
+    loss = tables.loss_rows([{"time": 1.0, "cause": "serial_gap", "count": 1, "detail": None}])
+    store.journal_mark = (10, 20, b"")
+    store.insert([("audit_loss", r) for r in loss])
+    assert store.flush() == 1
+    assert store.journal_position() == (10, 20, b"") and released == [10]
+    # nothing to commit: nothing written, the mark stays
+    store.journal_mark = (30, 40, b"")
+    assert store.flush() == 0
+    assert store.journal_position() == (10, 20, b"") and released == [10]
+    # a commit that fails takes its mark with it
+    store.insert([("audit_loss", (1,))])  # too few values: SQLite refuses the batch
+    with pytest.raises(StoreError):
+        store.flush()
+    assert store.journal_position() == (10, 20, b"") and released == [10]
+    store.close()
