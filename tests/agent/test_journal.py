@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from auditsql.agent import RunSink
 from auditsql.kernel.journal import Journal, JournalError, journal_dir, open_journal
 from auditsql.kernel.sources import NetlinkSource
 from auditsql.store.sqlite import Store, StoreError
+from tests.agent.test_run_pipeline import AUDITSQL
 from tests.test_live_unit import pair_source, unicast_msg
 
 #: an event left open at the first commit (no EOE yet): it holds the mark back to its first record
@@ -238,3 +240,33 @@ def test_the_mark_is_committed_with_the_rows_or_not_at_all(tmp_path: Path) -> No
         store.flush()
     assert store.journal_position() == (10, 20, b"") and released == [10]
     store.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="auditsql run checks for root first")
+def test_run_refuses_a_journal_it_cannot_use_with_one_line_before_touching_the_kernel(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    Path(journal_dir(str(db))).write_text("not a directory")
+    res = subprocess.run(
+        [
+            AUDITSQL,
+            "run",
+            "--db",
+            str(db),
+            "--results-log",
+            "",
+            "--rules",
+            "none",
+            "--state-file",
+            str(tmp_path / "st"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert res.returncode == 1
+    assert res.stderr == (
+        f"auditsql: cannot use the journal directory {db}.journal: it is not a directory (fix its permissions, or "
+        "set [store] journal = false)\n"
+    )
+    assert not (tmp_path / "st").exists()  # the kernel was not touched
