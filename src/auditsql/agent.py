@@ -538,7 +538,7 @@ def replay_journal(
         )
     if c["replayed_frames"] or journal.torn_bytes:
         say(
-            f"journal: replayed {c['replayed_frames']} records an earlier run had read and not stored all of "
+            f"journal: replayed {c['replayed_frames']} records an earlier run had read "
             f"({c['replay_skipped']} left out: their events were stored; {c['replay_duplicates']} events the store "
             f"held already); torn {journal.torn_bytes} bytes"
         )
