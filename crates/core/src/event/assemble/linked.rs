@@ -109,6 +109,17 @@ impl<K: Hash + Eq + Clone, V> LinkedMap<K, V> {
         self.remove_at(self.head)
     }
 
+    /// Entries in order.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&K, &V)) {
+        let mut i = self.head;
+        while let Some(n) = self.nodes.get(i) {
+            if let Some((k, v)) = n.entry.as_ref() {
+                f(k, v);
+            }
+            i = n.next;
+        }
+    }
+
     /// Values in order, mutable.
     pub(crate) fn for_each_mut(&mut self, mut f: impl FnMut(&mut V)) {
         let mut i = self.head;
