@@ -17,6 +17,8 @@ from auditsql.sources.logfile import FORMATS, InputError, LogSource, not_audit_m
 
 #: the pipeline's input counters, printed per file by ``read --stats``
 _INPUT_STATS = frozenset(("lines", "skipped_lines", "bytes", "frames", "nul_runs", "not_audit"))
+#: the pipeline's counters that only a live run's journal replay moves, not printed for logs
+_LIVE_STATS = frozenset(("replay_skipped",))
 
 
 def fail(msg: str, code: int = 1) -> None:
@@ -152,7 +154,7 @@ def read(
             out.close()
     st = pipeline.stats()
     if show_stats:
-        parts = [f"{k}={v}" for k, v in st.items() if k not in _INPUT_STATS]
+        parts = [f"{k}={v}" for k, v in st.items() if k not in _INPUT_STATS and k not in _LIVE_STATS]
         click.echo("auditsql: " + " ".join(parts + detected), err=True)
     if st["records"] and st["not_audit"] * 2 > st["records"] and st["errors"] < st["records"]:
         fail(not_audit_message(st["not_audit"], st["records"]))
