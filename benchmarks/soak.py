@@ -299,7 +299,10 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "file": counter(tmp / "file.out", "files"),
     }
     stored = {
-        "exec": query(db, "SELECT count(*) FROM process_events WHERE uid = ?", NOBODY),
+        # the load generator's own children (uid alone also counts other processes run as nobody)
+        "exec": query(
+            db, "SELECT count(*) FROM process_events WHERE uid = ? AND parent = ?", NOBODY, loads["exec"].pid
+        ),
         "connect": query(
             db,
             "SELECT count(*) FROM socket_events WHERE action = 'connect' AND remote_port = ?",

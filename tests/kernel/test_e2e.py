@@ -245,11 +245,11 @@ def loginuid() -> int:
 
 def _cmdline(argv: list[str | bytes]) -> tuple[str, int, str, int]:
     """(cmdline, cmdline_size, argv JSON, argc) as process_events has them for these arguments."""
-    from auditsql._core import escape
-
     raw = [a if isinstance(a, bytes) else a.encode() for a in argv]
-    cmdline = " ".join(b.decode("utf-8", "backslashreplace") for b in raw)
-    argv_json = json.dumps([escape(b) for b in raw], ensure_ascii=False, separators=(",", ":"))
+    # argv holds each argument by cmdline's text rule (docs/tables.md), not the event JSON's percent-encoding
+    texts = [b.decode("utf-8", "backslashreplace") for b in raw]
+    cmdline = " ".join(texts)
+    argv_json = json.dumps(texts, ensure_ascii=False, separators=(",", ":"))
     return cmdline, sum(len(b) for b in raw) + len(raw) - 1, argv_json, len(raw)
 
 
