@@ -8,6 +8,8 @@ import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from auditsql import _core
 from auditsql._core import Pipeline, Settings
@@ -342,6 +344,56 @@ def test_odd_summary_tree_values_write_nothing(tree: dict) -> None:
     assert "container" not in d
     ev["summary"]["tree"] = "x"
     assert to_ecs(ev, "web1")["process"] == {"pid": 7, "ppid": 6, "parent": {"pid": 6}}
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+_TREE_KEYS = (
+    "start",
+    "parent",
+    "parent_start",
+    "parent_exe",
+    "parent_argv",
+    "parent_cmdline",
+    "container_id",
+)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(_TREE_KEYS), st.just(6) | _JSON | st.lists(st.text(max_size=4), max_size=3)
+    )
+)
+def test_any_summary_tree_maps(tree: dict) -> None:
+    """Whatever ``summary.tree`` holds, the document is valid JSON and its tree fields are consistent."""
+    ev = {"summary": {"type": "SYSCALL", "pid": 7, "ppid": 6, "tree": tree}, "SYSCALL": {}}
+    d = to_ecs(ev, "web1", host_id="m1")
+    json.dumps(d, allow_nan=False)
+    proc, parent = d["process"], d["process"]["parent"]
+    assert proc["pid"] == 7 and parent["pid"] == 6
+    if "entity_id" in proc:
+        assert proc["entity_id"] == entity_id("m1", 7, tree["start"])
+    if len(parent) > 1:  # facts of another pid than the event's ppid are not this parent's
+        assert tree["parent"] == 6
+    if "entity_id" in parent:
+        assert parent["entity_id"] == entity_id("m1", 6, tree["parent_start"])
+    if "args" in parent:
+        assert parent["command_line"] == " ".join(parent["args"]) and parent["args_count"] == len(
+            parent["args"]
+        )
+    assert set(parent) <= {
+        "pid",
+        "entity_id",
+        "start",
+        "executable",
+        "name",
+        "args",
+        "args_count",
+        "command_line",
+    }
 
 
 def test_machine_id(tmp_path: Path) -> None:

@@ -271,9 +271,24 @@ def entity_id(host_key: str, pid: int, start: float) -> str | None:
     return hashlib.sha256(host_key.encode("utf-8", "surrogateescape") + tail).hexdigest()
 
 
-def _iso_ms(t: float) -> str:
+def _iso_ms(t: float) -> str | None:
+    """UNIX seconds as ISO 8601 UTC with milliseconds; None for a time ``gmtime`` cannot give."""
     ms = round(t * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _identify(to: dict, key: str | None, pid: int, start: float) -> None:
+    """``entity_id`` and ``start`` of the process ``pid`` started at ``start``, into ``to``: each when it can be
+    computed (a pid or a time beyond 64 bits has no id, a time beyond ``gmtime`` no ``start``)."""
+    eid = entity_id(key, pid, start) if key else None
+    if eid is not None:
+        to["entity_id"] = eid
+    iso = _iso_ms(start)
+    if iso is not None:
+        to["start"] = iso
 
 
 def _start(v: object) -> float | None:
@@ -284,19 +299,19 @@ def _tree_fields(out: dict, proc: dict, tree: dict, pid: object, key: str | None
     """``summary.tree`` (what the process tree knew of the event's process) as ECS fields, into ``proc``
     (``process``) and ``out``; ``key``: the host part of the entity ids."""
     start, pstart, ppid = _start(tree.get("start")), _start(tree.get("parent_start")), tree.get("parent")
+    if not isinstance(ppid, int) or isinstance(ppid, bool):
+        ppid = None
     if start is not None and isinstance(pid, int):
-        eid = entity_id(key, pid, start) if key else None
-        if eid is not None:
-            proc["entity_id"] = eid
-        proc["start"] = _iso_ms(start)
+        _identify(proc, key, pid, start)
+    if isinstance(tree.get("container_id"), str):
+        out["container"] = {"id": tree["container_id"]}
+    if ppid is None or ppid != proc.get("parent", {}).get("pid", ppid):
+        return  # the parent facts are of the event's ppid (the pipeline's); anything else is not this parent
     parent: dict[str, Any] = {}
-    if isinstance(ppid, int) and "parent" not in proc:  # a user-space message: no ppid of its own
+    if "parent" not in proc:  # a user-space message: no ppid of its own
         parent["pid"] = ppid
-    if pstart is not None and isinstance(ppid, int):
-        eid = entity_id(key, ppid, pstart) if key else None
-        if eid is not None:
-            parent["entity_id"] = eid
-        parent["start"] = _iso_ms(pstart)
+    if pstart is not None:
+        _identify(parent, key, ppid, pstart)
     pexe = tree.get("parent_exe")
     if isinstance(pexe, str):
         parent["executable"] = pexe
@@ -310,8 +325,6 @@ def _tree_fields(out: dict, proc: dict, tree: dict, pid: object, key: str | None
         parent["command_line"] = tree["parent_cmdline"]
     if parent:
         proc.setdefault("parent", {}).update(parent)
-    if isinstance(tree.get("container_id"), str):
-        out["container"] = {"id": tree["container_id"]}
 
 
 def to_ecs(event: dict, host: str | None = None, *, host_id: str | None = None) -> dict[str, Any]:
