@@ -76,7 +76,9 @@ Issue phases: ``auditsql run`` (both modes): idle (no load, one phase long: its 
 loss (``backlog_wait_time 0``, 200,000 connects: rows stored counted in its db right after the phase, and
 the kernel's ``lost``), then ``rss``: connect storms until its stats file's ``events`` passes 1,000,000,
 then VmRSS and VmHWM from /proc/PID/status. ``auditd RAW`` (each rule set): idle, exec 1000/s (repeats).
-``py null reader`` (each rule set): exec at max, storm, loss. The "issue figures" table at the end: figure,
+``py null reader`` (each rule set): exec at max, storm, loss. ``auditsql run (tree off, journal off)``
+(``run-off-nj``: ``[store] journal = false``): idle and exec 1000/s (repeats), beside ``run-off`` for the raw-frame
+journal's cost (docs/reliability.md); ``--issue --consumers run-off,run-off-nj`` measures that alone. The "issue figures" table at the end: figure,
 auditsql value, peer value, target, met. ``--issue --quick``: 1 s phases, one repeat, 10,000 connects,
 100,000 events for RSS.
 
@@ -870,6 +872,8 @@ class Run(Listen):
         #: the rules it had loaded while it ran (all but its self-exclusion rule), read after it registered
         self.loaded_rules: list[bytes] = []
         self.knobs: dict[str, int] = {}
+        #: [store] journal; off: only the idle and exec 1000/s phases run (what the journal costs)
+        self.journal = True
 
     def start(self) -> None:
         state = self.tmp / "state.json"
@@ -877,11 +881,14 @@ class Run(Listen):
         before = set(list_kernel_rules())
         argv = [auditsql_exe(), "run", "--source", "unicast", "--db", str(self.db), "--results-log", ""]
         argv += ["--status-interval", "0", "--state-file", str(state), "--stats-file", str(self.stats)]
+        config = "" if self.mode is None else RUN_MODES[self.mode]
+        if not self.journal:
+            config += "[store]\njournal = false\n"
         if self.mode is None:
             argv += ["--rules", "none"]
-        elif RUN_MODES[self.mode]:
+        if config:
             cfg = self.tmp / "run.toml"
-            cfg.write_text(RUN_MODES[self.mode], encoding="utf-8")
+            cfg.write_text(config, encoding="utf-8")
             argv += ["--config", str(cfg)]
         self.proc = start(argv, self.tmp / "stderr.log")
         self.wait_registered()
@@ -1471,6 +1478,8 @@ def run_consumer(consumer: Consumer, st: Settings, problems: list[str]) -> list[
                     if i:
                         wait_quiet(st.quiet_threshold, st.quiet_wait)
                     phases.append(exec_rate(1000, "exec 1000/s" if i == 0 else f"exec 1000/s #{i + 1}"))
+            if kind == "run" and not getattr(consumer, "journal", True):
+                kind = "run, journal off"  # the journal's cost: idle and exec 1000/s only
             if kind in ("run", "null", "off"):
                 phases.append(exec_max())
                 phases.append(storm())
@@ -1530,6 +1539,8 @@ def vm_mb(pids: list[int]) -> dict[str, float]:
 #: ``--issue``'s consumers: (kind, mode); run as shipped in that mode, and its peers under its rules
 ISSUE_CONSUMERS = {
     "run-off": ("run", "tree off"),
+    # the journal's cost (docs/reliability.md, kill -9): idle and exec 1000/s only, with [store] journal = false
+    "run-off-nj": ("run", "tree off"),
     "raw-off": ("auditd-raw", "tree off"),
     "null-off": ("null", "tree off"),
     "run-on": ("run", "defaults"),
@@ -1538,6 +1549,7 @@ ISSUE_CONSUMERS = {
 }
 ISSUE_TITLES = {
     "run-off": "auditsql run (tree off)",
+    "run-off-nj": "auditsql run (tree off, journal off)",
     "raw-off": "auditd RAW (tree-off rules)",
     "null-off": "py null reader (tree-off rules)",
     "run-on": "auditsql run (defaults)",
@@ -1557,6 +1569,9 @@ def make_consumer(
         c = Run(d, uid, mode) if base == "run" else make_consumer(base, d, None, uid)
         c.name = ISSUE_TITLES[name]
         c.ruleset = rulesets[mode]
+        if name == "run-off-nj":
+            assert isinstance(c, Run)
+            c.journal = False
         return c
     if name == "off":
         return Off(d)
@@ -1849,6 +1864,21 @@ def issue_report(
             auditsql_runs=a,
             peer_runs=p,
             slow_generator=min(rates) < 950 if rates else None,
+        )
+    on = [ph.cpu_pct for n, ph in by.get(T["run-off"], {}).items() if n.startswith("exec 1000/s")]
+    off = [ph.cpu_pct for n, ph in by.get(T["run-off-nj"], {}).items() if n.startswith("exec 1000/s")]
+    m_on, m_off = _median(on), _median(off)
+    if m_off is not None:
+        add(
+            "CPU % at 1000 exec/s, tree off: the journal's cost",
+            _f(m_on, "{:.2f}") + " (journal on)",
+            _f(m_off, "{:.2f}") + " (journal off)",
+            "measured (no target)",
+            None,
+            value=m_on,
+            peer_value=m_off,
+            auditsql_runs=on,
+            peer_runs=off,
         )
     for phase, label, unit in (("exec max", "exec at max", "exec/s"), ("storm", "connect storm", "conn/s")):
         for mode, suffix in (("defaults", "on"), ("tree off", "off")):

@@ -466,6 +466,7 @@ def test_listen_plugin_mode_reads_stdin_to_eof(tmp_path) -> None:
         "auditsql_output_drop 0",
         "auditsql_spool_drop 0",
         "auditsql_store_full 0",
+        "auditsql_journal_torn 0",
         "auditsql_retention 0",
     ]
     assert format_stats(written)[0] == f"auditsql_pid {written['pid']} (plugin, exited)"

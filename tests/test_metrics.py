@@ -37,6 +37,7 @@ def test_the_collector_over_http() -> None:
         "reader": {"messages": 40},
         "loss": {"kernel_lost": 3, "output_drop": 0},
         "queue": 5,
+        "journal": {"bytes": 4096, "errors": 0, "replayed_frames": 30, "replay_skipped": 8, "torn_bytes": 14},
     }
     outs = {"syslog": {"sent": 7, "dropped": 2, "queued": 4, "errors": 1}}
     col = AgentCollector(
@@ -63,6 +64,12 @@ def test_the_collector_over_http() -> None:
         'auditsql_loss_total{cause="serial_gap"}': 0.0,
         'auditsql_loss_total{cause="output_drop"}': 0.0,
         "auditsql_queue_depth": 5.0,
+        "auditsql_journal_bytes_total": 4096.0,
+        "auditsql_journal_errors_total": 0.0,
+        'auditsql_journal_replay_total{what="replayed_frames"}': 30.0,
+        'auditsql_journal_replay_total{what="replay_skipped"}': 8.0,
+        'auditsql_journal_replay_total{what="replay_duplicates"}': 0.0,
+        'auditsql_journal_replay_total{what="torn_bytes"}': 14.0,
         'auditsql_output_backlog{output="syslog"}': 4.0,
         'auditsql_output_sent_total{output="syslog"}': 7.0,
         'auditsql_output_dropped_total{output="syslog"}': 2.0,

@@ -104,6 +104,14 @@ class Pipeline:
     def pump(self, reader: Reader, timeout: float, max_frames: int = 4096) -> Batch:
         """Take what the native reader holds (waiting up to timeout for the first frame, GIL released) and
         process it without Python seeing the frames."""
+    def mark(self) -> tuple[int, int, bytes]:
+        """Where the processing stands in the journal: (the first record of the oldest open event, the position
+        processed to, the open events' keys); committed with the store's rows."""
+    def begin_replay(self, end: int, open: bytes) -> None:
+        """Before a replay from a mark: below ``end`` only the records of the ``open`` events are taken."""
+    def end_replay(self) -> None: ...
+    def replay(self, journal: JournalReplay, max_frames: int = 4096) -> Batch:
+        """Up to max_frames records of the journal, processed (GIL released)."""
     def tick(self, now: float) -> Batch:
         """Close events older than window_seconds (wall clock, UNIX seconds)."""
     def finish(self) -> Batch:
@@ -123,13 +131,41 @@ class Pipeline:
     def seed_listeners(self, proc_root: str = "/proc") -> int:
         """Remember the TCP sockets listening now, for the accept rows of servers started before auditsql."""
 
+class JournalReplay:
+    """The journal's records from a position on (``Pipeline.replay`` reads them)."""
+
+    def __init__(self, dir: str, start: int, until: int) -> None:
+        """The records from ``start`` to ``until`` (where the running reader's records begin)."""
+    frames: int
+    bytes: int
+    torn_bytes: int
+    missing_bytes: int
+
+def journal_recover(dir: str) -> dict[str, int]:
+    """At start: {"segments", "end", "torn_bytes"}; a torn last record is cut off."""
+
+def journal_release(dir: str, below: int) -> int:
+    """Delete the segments wholly below ``below``; how many."""
+
+def journal_clear(dir: str) -> int:
+    """Delete every segment; how many."""
+
 class Reader:
     """The native netlink reader: a thread that drains an audit netlink socket into a buffer. It reads a
     duplicate of ``fd`` (bound, and registered for unicast): the caller keeps its own socket."""
 
     def __init__(
-        self, fd: int, policy: str = "block", buffer_bytes: int = 512 << 20, buffer_frames: int | None = None
-    ) -> None: ...
+        self,
+        fd: int,
+        policy: str = "block",
+        buffer_bytes: int = 512 << 20,
+        buffer_frames: int | None = None,
+        journal: tuple[str, int] | None = None,
+        early: list[tuple[int, bytes, int]] = ...,
+        segment_bytes: int = 32 << 20,
+    ) -> None:
+        """``journal``: (directory, first position): each receive call's records are appended there (one write)
+        before they can be taken; ``early``: records received before the thread started, held first."""
     def counters(self) -> dict[str, int]: ...
     def pending(self) -> int: ...
     def finished(self) -> bool: ...

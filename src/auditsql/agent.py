@@ -30,6 +30,7 @@ import orjson
 from auditsql import log as _log
 from auditsql._core import Batch, Pipeline, release_memory
 from auditsql.kernel.coexist import KernelWatch
+from auditsql.kernel.journal import Journal, JournalError
 from auditsql.kernel.loss import KernelLossReasons, KernelLostPoller, LossAccount, SerialTracker, write_stats
 from auditsql.kernel.netlink import AuditNetlinkError
 from auditsql.kernel.snapshot import (
@@ -224,6 +225,8 @@ class LivePlan:
     #: rules features add (process tree, file watches, UDP sends, pushdown): (origin label, auditctl line),
     #: loaded after the rules file in this order (a ``-A`` line is prepended by the kernel)
     extra_rules: list[tuple[str, str]] = field(default_factory=list)
+    #: the raw-frame journal (``auditsql run``, [store] journal): the reader writes it, the loop replays it first
+    journal: Journal | None = None
 
 
 class Sink(Protocol):
@@ -310,7 +313,8 @@ def run_live(
                     if exc.errno != errno.EEXIST:
                         raise Stop(f"{where}: the kernel refused the rule: {exc.strerror}") from exc
                     say(f"{where}: the rule is already loaded; left as it is")
-        src = open_source(mode, session, plan.policy, plan.queue_size, plan.rcvbuf, loss)
+        journal = plan.journal.reader_args() if plan.journal is not None else None
+        src = open_source(mode, session, plan.policy, plan.queue_size, plan.rcvbuf, loss, journal=journal)
         src.start()
         if session is not None:
             changes = dict(knobs)
@@ -321,13 +325,15 @@ def run_live(
                 say(kept_line(name, value, changes[name]))
         say(describe(src, why, plan.verb) + "".join(f"; {d}" for d in plan.details))
         keep = (exclude_pid_rule(os.getpid()),) if plan.exclude_self else ()
-        code = loop(stop, src, session, sink, pipeline, loss, stats_interval, duration, stats_file, keep)
+        code = loop(
+            stop, src, session, sink, pipeline, loss, stats_interval, duration, stats_file, keep, plan.journal
+        )
     except Stop as exc:
         say(str(exc), "error")
         code = exc.code
         if src is not None:  # the counters as they stand (what the stop dropped included)
             _write_stats(stats_file, src, pipeline, loss, sink)
-    except (SnapshotInUse, SourceError) as exc:
+    except (SnapshotInUse, SourceError, JournalError) as exc:
         say(str(exc), "error")
         code = 1
     except AuditNetlinkError as exc:
@@ -400,10 +406,12 @@ def loop(
     duration: float | None,
     stats_file: str | None = None,
     keep_rules: Collection[bytes] = (),
+    journal: Journal | None = None,
 ) -> int:
     """Read, process and store until ``stop`` (or ``duration``, or the source ends); then stop auditing
     (the session's rules but ``keep_rules`` are deleted), read what was audited to the end, stop the source
-    and close every event. The exit code."""
+    and close every event. The exit code. ``journal``: replayed first (what an earlier run read and did not
+    store), before any record of the source."""
     trackers: dict[str | None, SerialTracker] = {}
     poller = KernelLostPoller(loss, reasons=KernelLossReasons()) if session is not None else None
     if poller is not None:
@@ -424,6 +432,10 @@ def loop(
                 watch.record(text)
         if b.events or b.rows:
             sink.batch(b)
+
+    if journal is not None:
+        replay_journal(journal, pipeline, take, sink, loss)
+    journal_failed = False
 
     started = time.monotonic()
     end = started + duration if duration is not None else None
@@ -458,10 +470,13 @@ def loop(
                 if watch is not None:
                     watch.check(poller.status if poller is not None else None, now)
                 src.book()
+                if journal is not None and not journal_failed and src.counters.get("journal_errors"):
+                    journal_failed = True
+                    say(f"cannot write the journal {journal.dir}: it is off until the next start", "error")
                 for tr in trackers.values():
                     tr.settle()
                 sink.loss(loss.drain())
-                _write_stats(stats_file, src, pipeline, loss, sink)
+                _write_stats(stats_file, src, pipeline, loss, sink, journal)
                 next_poll = now + POLL_LOST
             if next_stats is not None and now >= next_stats:
                 events = pipeline.stats()["events"]
@@ -503,10 +518,30 @@ def loop(
     for tr in trackers.values():
         tr.flush()
     sink.loss(loss.drain())
-    _write_stats(stats_file, src, pipeline, loss, sink)
+    _write_stats(stats_file, src, pipeline, loss, sink, journal)
     sink.finish()
     say("stopped; " + status_line(None, pipeline.stats()["events"], src, loss, poller, sink.status_parts()))
     return code
+
+
+def replay_journal(
+    journal: Journal, pipeline: Pipeline, take: Callable[[Batch], None], sink: Sink, loss: LossAccount
+) -> None:
+    """The start of a run with a journal: what an earlier run read and did not store, processed first; one
+    line says what it found. A torn last record (cut by a kill) is counted as lost (``journal_torn``)."""
+    store = getattr(sink, "store", None)
+    journal.replay(pipeline, take, lambda: int(getattr(store, "events_present", 0)))
+    c = journal.counts
+    if journal.torn_bytes:
+        loss.add(
+            "journal_torn", 1, f"{journal.torn_bytes} bytes of a record cut short by a kill ({journal.dir})"
+        )
+    if c["replayed_frames"] or journal.torn_bytes:
+        say(
+            f"journal: replayed {c['replayed_frames']} records an earlier run had read "
+            f"({c['replay_skipped']} left out: their events were stored; {c['replay_duplicates']} events the store "
+            f"held already); torn {journal.torn_bytes} bytes"
+        )
 
 
 def drain_kernel(
@@ -565,7 +600,12 @@ live_stats: dict[str, Any] = {}
 
 
 def _write_stats(
-    path: str | None, src: LiveSource, pipeline: Pipeline, loss: LossAccount, sink: Sink | None = None
+    path: str | None,
+    src: LiveSource,
+    pipeline: Pipeline,
+    loss: LossAccount,
+    sink: Sink | None = None,
+    journal: Journal | None = None,
 ) -> None:
     stats = {
         "pid": os.getpid(),
@@ -578,6 +618,8 @@ def _write_stats(
     }
     if sink is not None:
         stats.update(sink.stats())
+    if journal is not None:
+        stats["journal"] = journal.stats(src.counters)
     live_stats.update(stats)
     if not path:
         return
@@ -663,10 +705,13 @@ class RunSink:
         space_left: tuple[int, float] = (0, 0.0),
         full_retry: float = FULL_RETRY,
         space_warn_every: float = SPACE_WARN_EVERY,
+        journal_mark: Callable[[], tuple[int, int, bytes]] | None = None,
     ) -> None:
         if disk_full_action not in DISK_FULL_ACTIONS:
             raise ValueError(f"disk_full_action: expected one of {', '.join(DISK_FULL_ACTIONS)}")
         self.store = store
+        #: the pipeline's journal mark (``Pipeline.mark``): handed to the store before each batch, committed with it
+        self.journal_mark = journal_mark
         #: what writes rows of its own on idle ticks, not tied to one event (the process tree's /proc sweep):
         #: each has ``idle(monotonic_now) -> Batch`` (its rows after the last event index)
         self.row_sources = list(row_sources)
@@ -830,6 +875,8 @@ class RunSink:
         else:
 
             def put() -> None:
+                if self.journal_mark is not None:
+                    self.store.journal_mark = self.journal_mark()
                 if rows is None:
                     # no Python object per row: the store's native writer takes them
                     self.store.insert_batch(b)

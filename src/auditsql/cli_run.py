@@ -124,6 +124,7 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
     import auditsql.tables as tables
     from auditsql._core import Pipeline, Settings
     from auditsql.config import parse_space
+    from auditsql.kernel.journal import JournalError, open_journal
     from auditsql.kernel.loss import LossAccount
     from auditsql.metrics import MetricsError, parse_listen
     from auditsql.outputs.base import OutputError
@@ -208,7 +209,7 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
         except MetricsError as exc:
             say(str(exc), "error")
             return 2
-    store = results = scheduler = None
+    store = results = scheduler = journal = None
     responder = None
     outputs = metrics = None
     try:
@@ -271,6 +272,9 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
             )
         )
         loss = LossAccount()
+        if st.journal and k.source != "plugin":  # docs/reliability.md: nothing read is lost to a kill
+            journal = open_journal(st.db, store.journal_position())
+            store.on_journal_commit = journal.release
         sink = RunSink(
             store,
             tables.loss_rows,
@@ -284,6 +288,7 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
             loss=loss,
             disk_full_action=st.disk_full_action,
             space_left=parse_space(st.space_left),
+            journal_mark=pipeline.mark if journal is not None else None,
         )
         if scheduler is not None:
             scheduler.before_run = sink.commit  # a full store's file system is the sink's to handle
@@ -314,6 +319,7 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
             manages="run",
             locked_hint="use --rules none and --no-exclude-self",
             details=details,
+            journal=journal,
         )
         plan.extra_rules += proctree_rules(config) + feature_rules
         pipeline.seed_listeners()  # the ports of servers already listening, for their accept rows
@@ -328,7 +334,10 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
             config.status.stats_file or None,
             loss,
         )
-    except (Stop, StoreError, ResultsLogError) as exc:
+        if journal is not None and code == 0:
+            store.flush()
+            journal.clear()  # a clean stop: everything read is stored
+    except (Stop, StoreError, ResultsLogError, JournalError) as exc:
         say(str(exc), "error")
         code = getattr(exc, "code", 1)
     except (OutputError, MetricsError) as exc:  # before the kernel was touched

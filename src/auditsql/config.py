@@ -186,6 +186,14 @@ class StoreConfig:
         "Resolve numeric ids to user and group names from this host where the event does not carry them.",
         flag="--resolve-ids/--no-resolve-ids",
     )
+    journal: bool = _opt(
+        True,
+        "Journal every record the kernel hands over (`DB.journal/`, private segments of 32 MiB, page cache "
+        "only: no fsync) before it is processed, commit the journal position with the rows, and replay from "
+        "it at the next start: a `kill -9` loses nothing auditsql had read (a power loss can, as auditd's "
+        "`flush = none`). `false`: a kill loses the last second of events (`batch_seconds`) "
+        "(docs/reliability.md).",
+    )
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,27 @@ class AgentCollector:
         yield GaugeMetricFamily(
             "auditsql_queue_depth", "Records read and not yet processed.", value=int(st.get("queue", 0))
         )
+        journal = st.get("journal")
+        if isinstance(journal, dict):  # auditsql run's raw-frame journal (docs/reliability.md)
+            yield CounterMetricFamily(
+                "auditsql_journal_bytes",
+                "Bytes of records written to the journal.",
+                value=int(journal.get("bytes", 0)),
+            )
+            yield CounterMetricFamily(
+                "auditsql_journal_errors",
+                "Journal writes that failed (the journal is off until the next start).",
+                value=int(journal.get("errors", 0)),
+            )
+            replay = CounterMetricFamily(
+                "auditsql_journal_replay",
+                "What the start's replay of the journal did: records replayed, records left out (their events were "
+                "stored), events the store left out as stored, bytes of a torn last record.",
+                labels=["what"],
+            )
+            for what in ("replayed_frames", "replay_skipped", "replay_duplicates", "torn_bytes"):
+                replay.add_metric([what], int(journal.get(what, 0)))
+            yield replay
         store = st.get("store")
         if isinstance(store, dict):
             yield GaugeMetricFamily(

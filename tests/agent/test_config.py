@@ -318,11 +318,11 @@ def test_unknown_keys_are_named() -> None:
     )
     assert err("[store]\ndb = 'x'\n\ndbb = 'y'\n") == (
         "cfg.toml:4: unknown key 'store.dbb' (known in [store]: db, events_expiry, events_max, "
-        "max_size, retention_interval, disk_full_action, space_left, resolve_ids)"
+        "max_size, retention_interval, disk_full_action, space_left, resolve_ids, journal)"
     )
     assert err("store.dbb = 1\n") == (
         "cfg.toml:1: unknown key 'store.dbb' (known in [store]: db, events_expiry, events_max, "
-        "max_size, retention_interval, disk_full_action, space_left, resolve_ids)"
+        "max_size, retention_interval, disk_full_action, space_left, resolve_ids, journal)"
     )
     assert err("[schedule.q1]\nquery = 'select 1'\nplatform = 'linux'\n") == (
         "cfg.toml:3: unknown key 'schedule.q1.platform' (known in a scheduled query: query, interval, "
@@ -401,7 +401,7 @@ def test_cli_config_error_is_one_line(tmp_path: Path, keep_signals: None) -> Non
     assert (code, out) == (2, "")
     assert errtext == (
         f"auditsql: {cfg}:3: unknown key 'store.bogus' (known in [store]: db, events_expiry, events_max, "
-        "max_size, retention_interval, disk_full_action, space_left, resolve_ids)\n"
+        "max_size, retention_interval, disk_full_action, space_left, resolve_ids, journal)\n"
     )
 
 

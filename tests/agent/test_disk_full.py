@@ -266,14 +266,19 @@ def test_space_left_warns_then_again_every_10_minutes(
 
 def test_ctl_s_lines_of_the_store() -> None:
     stats = {"pid": 0, "source": "plugin", "events": 5, "loss": {"store_full": 4}}
-    assert format_stats({**stats, "store": {"full": True, "free_bytes": 0, "space_low": True}})[-5:] == [
+    assert format_stats({**stats, "store": {"full": True, "free_bytes": 0, "space_low": True}})[-6:] == [
         "auditsql_store_full 4",
+        "auditsql_journal_torn 0",
         "auditsql_retention 0",
         "auditsql_store_writable 0",
         "auditsql_store_free_bytes 0",
         "auditsql_store_space_low 1",
     ]
-    assert format_stats(stats)[-2:] == ["auditsql_store_full 4", "auditsql_retention 0"]  # listen: no store
+    assert format_stats(stats)[-3:] == [
+        "auditsql_store_full 4",
+        "auditsql_journal_torn 0",
+        "auditsql_retention 0",
+    ]  # listen: no store
 
 
 def test_metrics_of_the_store() -> None:

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod event;
+pub mod hash;
 pub mod interpret;
 pub mod netlink;
 pub mod pipeline;

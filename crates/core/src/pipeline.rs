@@ -7,9 +7,12 @@
 //! and what the caller must see (configuration-change records). Nothing is dropped: a line that is not an
 //! audit record becomes an error event with its bytes kept.
 
-use crate::event::assemble::Assembler;
+use std::collections::HashSet;
+
+use crate::event::assemble::{key_of, Assembler, Key};
 use crate::event::render::Renderer;
 use crate::event::Event;
+use crate::netlink::journal::{Replay, FRAME_HEADER};
 use crate::proctree::{Tracker, TreeSettings};
 use crate::record::parse::{parse_line, parse_netlink, NOT_AUDIT};
 use crate::record::Record;
@@ -142,8 +145,74 @@ pub struct InputStats {
     pub nul_runs: u64,
     /// lines of log text that are not audit records at all (no `type=` header: syslog, other text)
     pub not_audit: u64,
+    /// journal replay: records left out because their event was stored before the restart
+    pub replay_skipped: u64,
     /// process-tree events interpreted lean ([`Settings::tree_key`])
     pub lean_events: u64,
+}
+
+/// Where the store stands in the journal (`crate::netlink::journal`), committed with its rows: every frame
+/// below `start` belongs to an event that is stored; of the frames from `start` to `end`, only those of the
+/// events still `open` are not; every frame from `end` on is not.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mark {
+    /// the first record of the oldest open event (`end` when none is open): the segments below are deleted,
+    /// the next start replays from here
+    pub start: u64,
+    /// the position after the last frame processed
+    pub end: u64,
+    /// the open events' keys ([`encode_keys`])
+    pub open: Vec<u8>,
+}
+
+/// Event keys as bytes (for the store): per key `[u8 has node][u32 node length][node][u64 sec][u64 msec]
+/// [u64 serial]`, little endian.
+pub fn encode_keys<'a>(keys: impl Iterator<Item = &'a Key>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (node, sec, msec, serial) in keys {
+        let node = node.as_deref();
+        out.push(u8::from(node.is_some()));
+        let n = node.unwrap_or_default();
+        out.extend_from_slice(&u32::try_from(n.len()).unwrap_or(0).to_le_bytes());
+        out.extend_from_slice(n.get(..u32::MAX as usize).unwrap_or(n));
+        for v in [sec, msec, serial] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// [`encode_keys`] back; what does not decode (a damaged value) ends the list.
+pub fn decode_keys(mut data: &[u8]) -> Vec<Key> {
+    fn take<'a>(data: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = data.split_at_checked(n)?;
+        *data = rest;
+        Some(head)
+    }
+    fn u64_of(data: &mut &[u8]) -> Option<u64> {
+        Some(u64::from_le_bytes(take(data, 8)?.try_into().ok()?))
+    }
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        let Some(key) = (|| {
+            let has = *take(&mut data, 1)?.first()?;
+            let len = u32::from_le_bytes(take(&mut data, 4)?.try_into().ok()?) as usize;
+            let node = take(&mut data, len)?;
+            let (sec, msec, serial) = (u64_of(&mut data)?, u64_of(&mut data)?, u64_of(&mut data)?);
+            Some(((has != 0).then(|| node.to_vec()), sec, msec, serial))
+        })() else {
+            break;
+        };
+        out.push(key);
+    }
+    out
+}
+
+/// A replay's rule: below `end`, only the records of the `open` events are taken again.
+#[derive(Debug)]
+struct ReplayFilter {
+    end: u64,
+    open: HashSet<Key>,
 }
 
 /// Bytes → events → JSON and rows. Owns all state; see the module doc.
@@ -161,6 +230,10 @@ pub struct Pipeline {
     closed: Vec<Event>,
     /// compresses each event's records into its `audit_events.blob`
     codec: Codec,
+    /// the journal position of the frame being processed, and the position after the last one
+    pos: u64,
+    fed_end: u64,
+    replay: Option<ReplayFilter>,
 }
 
 impl Pipeline {
@@ -199,6 +272,9 @@ impl Pipeline {
             input: InputStats::default(),
             closed: Vec::new(),
             codec: Codec::new(),
+            pos: 0,
+            fed_end: 0,
+            replay: None,
             settings,
         }
     }
@@ -298,6 +374,73 @@ impl Pipeline {
         self.record(rec, batch);
     }
 
+    /// [`Pipeline::feed_frame`] of a journaled frame at position `pos`, `end` the position after it.
+    pub fn feed_frame_at(
+        &mut self,
+        pos: u64,
+        end: u64,
+        msg_type: u32,
+        payload: &[u8],
+        trunc: usize,
+        batch: &mut Batch,
+    ) {
+        self.pos = pos;
+        self.assembler.position = pos;
+        self.feed_frame(msg_type, payload, trunc, batch);
+        self.fed_end = self.fed_end.max(end);
+    }
+
+    /// Where the processing stands in the journal: see [`Mark`].
+    pub fn mark(&self) -> Mark {
+        let mut start = self.fed_end;
+        let mut keys = Vec::new();
+        self.assembler.open_firsts(|k, first| {
+            start = start.min(first);
+            keys.push(k.clone());
+        });
+        Mark {
+            start,
+            end: self.fed_end,
+            open: encode_keys(keys.iter()),
+        }
+    }
+
+    /// Before a replay from the store's [`Mark`]: below `mark.end`, only the records of the events open then
+    /// are taken (the others' events are stored). Positions before `start` are never fed again, so the
+    /// processing starts there.
+    pub fn begin_replay(&mut self, end: u64, open: &[u8]) {
+        self.replay = Some(ReplayFilter {
+            end,
+            open: decode_keys(open).into_iter().collect(),
+        });
+    }
+
+    /// Up to `max_frames` frames of a journal replay (see [`Pipeline::begin_replay`]); how many were read
+    /// (0: the journal is at its end).
+    pub fn replay(
+        &mut self,
+        journal: &mut Replay,
+        max_frames: usize,
+        batch: &mut Batch,
+    ) -> std::io::Result<usize> {
+        let mut n = 0;
+        while n < max_frames {
+            let Some((pos, t, trunc, range)) = journal.next_frame()? else {
+                break;
+            };
+            let payload = journal.data().get(range).unwrap_or_default();
+            let end = pos + (payload.len() + FRAME_HEADER) as u64;
+            self.feed_frame_at(pos, end, u32::from(t), payload, trunc as usize, batch);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// After a replay: every record is taken.
+    pub fn end_replay(&mut self) {
+        self.replay = None;
+    }
+
     /// Live sources: close events that saw no record for `window_seconds` of wall clock (`now`, UNIX
     /// seconds); the process tree's changed rows follow.
     pub fn tick(&mut self, now: f64, batch: &mut Batch) {
@@ -381,6 +524,12 @@ impl Pipeline {
     }
 
     fn record(&mut self, rec: Record, batch: &mut Batch) {
+        if let Some(f) = &self.replay {
+            if self.pos < f.end && !f.open.contains(&key_of(&rec)) {
+                self.input.replay_skipped += 1;
+                return;
+            }
+        }
         batch.records += 1;
         if rec.rtype == AUDIT_CONFIG_CHANGE {
             batch.config_changes.push(rec.text.clone());

@@ -47,6 +47,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pipeline::Settings>()?;
     m.add_class::<pipeline::Batch>()?;
     m.add_class::<pipeline::Pipeline>()?;
+    pipeline::register(m)?;
     reader::register(m)?;
     store::register(m)?;
     sqlite::register(m)?;

@@ -1,6 +1,7 @@
 //! `Settings`, `Pipeline` and `Batch`: the event path's boundary. Work happens with the GIL released;
 //! a batch becomes Python objects once, at the end of a call.
 
+use auditsql_core::netlink::journal;
 use auditsql_core::pipeline::{self as core, Format};
 use auditsql_core::rows::{Cell, Row, RowOptions};
 use pyo3::exceptions::PyValueError;
@@ -298,13 +299,50 @@ impl Pipeline {
             // one hand-over per batch: the reader wakes this thread when `max_frames` are held or the
             // linger after the first frame is over, never once per frame
             let frames = reader.gather(wait, linger, max_frames, 64 << 20);
-            for (t, payload, trunc) in frames.iter() {
-                inner.feed_frame(u32::from(t), payload, trunc as usize, &mut b);
+            for (pos, end, t, payload, trunc) in frames.iter_at() {
+                inner.feed_frame_at(pos, end, u32::from(t), payload, trunc as usize, &mut b);
             }
             reader.recycle(frames);
             b
         });
         batch_to_py(py, b)
+    }
+
+    /// Where the processing stands in the journal: `(start, end, open)` (`auditsql_core::pipeline::Mark`):
+    /// what the store commits with its rows.
+    fn mark<'py>(&self, py: Python<'py>) -> (u64, u64, Bound<'py, PyBytes>) {
+        let m = self.inner.mark();
+        (m.start, m.end, PyBytes::new(py, &m.open))
+    }
+
+    /// Before a replay from the store's mark `(end, open)`: below `end` only the open events' records count.
+    fn begin_replay(&mut self, end: u64, open: &[u8]) {
+        self.inner.begin_replay(end, open);
+    }
+
+    /// After a replay: every record counts again.
+    fn end_replay(&mut self) {
+        self.inner.end_replay();
+    }
+
+    /// Up to `max_frames` frames of the journal, processed (GIL released); `records` 0 and
+    /// `journal.frames` unchanged at the end.
+    #[pyo3(signature = (journal, max_frames = 4096))]
+    fn replay(
+        &mut self,
+        py: Python<'_>,
+        journal: &Bound<'_, JournalReplay>,
+        max_frames: usize,
+    ) -> PyResult<Batch> {
+        let mut j = journal.borrow_mut();
+        let r = &mut j.inner;
+        let inner = &mut self.inner;
+        let b = py.detach(|| {
+            let mut b = core::Batch::default();
+            let n = inner.replay(r, max_frames.max(1), &mut b);
+            n.map(|_| b)
+        });
+        batch_to_py(py, b.map_err(PyErr::from)?)
     }
 
     fn tick(&mut self, py: Python<'_>, now: f64) -> PyResult<Batch> {
@@ -328,6 +366,7 @@ impl Pipeline {
         d.set_item("frames", i.frames)?;
         d.set_item("nul_runs", i.nul_runs)?;
         d.set_item("not_audit", i.not_audit)?;
+        d.set_item("replay_skipped", i.replay_skipped)?;
         Ok(d)
     }
 
@@ -401,4 +440,78 @@ impl Pipeline {
     fn tree_size(&self) -> usize {
         self.inner.tree().map_or(0, |t| t.size())
     }
+}
+
+/// A replay of the journal from a position (the store's mark) to its end; fed by `Pipeline.replay`.
+#[pyclass(module = "auditsql._core")]
+pub struct JournalReplay {
+    inner: journal::Replay,
+}
+
+#[pymethods]
+impl JournalReplay {
+    /// The frames from `start` to `until` (the running reader's first position).
+    #[new]
+    fn new(dir: std::path::PathBuf, start: u64, until: u64) -> PyResult<Self> {
+        Ok(JournalReplay {
+            inner: journal::Replay::open(&dir, start, until).map_err(PyErr::from)?,
+        })
+    }
+
+    /// Frames read so far.
+    #[getter]
+    fn frames(&self) -> u64 {
+        self.inner.frames
+    }
+
+    /// Their bytes.
+    #[getter]
+    fn bytes(&self) -> u64 {
+        self.inner.bytes
+    }
+
+    /// Bytes that were no frame (a torn or damaged segment tail), skipped.
+    #[getter]
+    fn torn_bytes(&self) -> u64 {
+        self.inner.torn_bytes
+    }
+
+    /// Bytes between the start and the first segment, deleted already (nothing replayed from them).
+    #[getter]
+    fn missing_bytes(&self) -> u64 {
+        self.inner.missing_bytes
+    }
+}
+
+/// At start: the journal's end, its torn tail cut off: `{"segments", "end", "torn_bytes"}`.
+#[pyfunction]
+fn journal_recover<'py>(py: Python<'py>, dir: std::path::PathBuf) -> PyResult<Bound<'py, PyDict>> {
+    let r = py.detach(|| journal::recover(&dir)).map_err(PyErr::from)?;
+    let d = PyDict::new(py);
+    d.set_item("segments", r.segments)?;
+    d.set_item("end", r.end)?;
+    d.set_item("torn_bytes", r.torn_bytes)?;
+    Ok(d)
+}
+
+/// Deletes the segments wholly below `below`; how many.
+#[pyfunction]
+fn journal_release(py: Python<'_>, dir: std::path::PathBuf, below: u64) -> PyResult<usize> {
+    py.detach(|| journal::release(&dir, below))
+        .map_err(PyErr::from)
+}
+
+/// Deletes every segment (a clean stop); how many.
+#[pyfunction]
+fn journal_clear(py: Python<'_>, dir: std::path::PathBuf) -> PyResult<usize> {
+    py.detach(|| journal::clear(&dir)).map_err(PyErr::from)
+}
+
+/// Adds the journal's class and functions to the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<JournalReplay>()?;
+    m.add_function(wrap_pyfunction!(journal_recover, m)?)?;
+    m.add_function(wrap_pyfunction!(journal_release, m)?)?;
+    m.add_function(wrap_pyfunction!(journal_clear, m)?)?;
+    Ok(())
 }

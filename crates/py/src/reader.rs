@@ -6,6 +6,7 @@
 use std::os::fd::{BorrowedFd, RawFd};
 use std::time::Duration;
 
+use auditsql_core::netlink::journal::{self, Writer};
 use auditsql_core::netlink::{self as nl, FrameBuf, Policy, ReaderSettings};
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
@@ -54,13 +55,21 @@ impl Reader {
     /// Starts reading a duplicate of `fd` (an audit netlink socket, bound and registered): the caller keeps
     /// its own socket object. `policy` is "block" or "drop"; `buffer_bytes` what the reader holds at most,
     /// `buffer_frames` (None: no limit) how many records (the Python reader's `queue_size` under drop).
+    /// `journal`: `(directory, first position)`: every frame is appended there before it is processed
+    /// (`auditsql_core::netlink::journal`). `early`: records received before (while registering), held first.
     #[new]
-    #[pyo3(signature = (fd, policy = "block", buffer_bytes = 512 << 20, buffer_frames = None))]
+    #[pyo3(signature = (fd, policy = "block", buffer_bytes = 512 << 20, buffer_frames = None,
+        journal = None, early = Vec::new(), segment_bytes = journal::SEGMENT_BYTES))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         fd: RawFd,
         policy: &str,
         buffer_bytes: usize,
         buffer_frames: Option<usize>,
+        journal: Option<(std::path::PathBuf, u64)>,
+        early: Vec<(u16, Vec<u8>, u32)>,
+        segment_bytes: u64,
     ) -> PyResult<Self> {
         let policy = Policy::parse(policy).ok_or_else(|| {
             CoreError::new_err(format!(
@@ -86,7 +95,14 @@ impl Reader {
             on_idle: Some(crate::release_thread_memory),
             ..ReaderSettings::default()
         };
-        let inner = nl::Reader::start(owned, settings).map_err(PyErr::from)?;
+        let writer = journal.map(|(dir, start)| Writer::new(&dir, start, segment_bytes));
+        let early: Vec<(u16, &[u8], u32)> = early
+            .iter()
+            .map(|(t, p, trunc)| (*t, p.as_slice(), *trunc))
+            .collect();
+        let inner = py
+            .detach(|| nl::Reader::start_journaled(owned, settings, writer, &early))
+            .map_err(PyErr::from)?;
         Ok(Reader { inner })
     }
 

@@ -70,6 +70,8 @@ CAUSES = (
     "spool_drop",
     # events the store could not take: its file system was full ([store] disk_full_action; docs/store.md)
     "store_full",
+    # a record the journal held cut short: a kill came in the middle of its write (auditsql.kernel.journal)
+    "journal_torn",
     # not a loss: rows the store's retention deleted (age, row count, size), booked so that a user can tell
     # age-out from loss
     "retention",

@@ -327,6 +327,7 @@ class NetlinkSource(LiveSource):
         loss: LossAccount | None = None,
         sock: Any = None,
         reader: str = DEFAULT_READER,
+        journal: tuple[str, int] | None = None,
     ) -> None:
         if mode not in ("unicast", "multicast"):
             raise ValueError(f"mode must be unicast or multicast, not {mode!r}")
@@ -347,6 +348,9 @@ class NetlinkSource(LiveSource):
         self.took_over: int | None = None
         #: control replies (NLMSG_ERROR) seen by the reader: (type, seq, payload); used while registering
         self._controls: list[tuple[int, int, bytes]] = []
+        #: (directory, first position): the native reader journals every record there before it is processed
+        #: (auditsql.kernel.journal); the thread model does not journal
+        self.journal = journal if reader == "native" else None
 
     # -- open --------------------------------------------------------------------------------------------
 
@@ -375,15 +379,18 @@ class NetlinkSource(LiveSource):
 
     def _start_native(self) -> None:
         """The core's reader thread on (a duplicate of) the bound, registered socket; records that arrived
-        while registering are handed over first (``_early``)."""
+        while registering (``_early``) are handed to it: journaled and held first."""
         from auditsql._core import Reader
 
+        early, self._early = self._early, []
         try:
             self._native = Reader(
                 self._sock.fileno(),
                 self.policy,
                 buffer_bytes=NATIVE_BUFFER,
                 buffer_frames=self.queue_size if self.policy == "drop" else None,
+                journal=self.journal,
+                early=early,
             )
         except OSError as exc:
             raise SourceError(f"cannot start the netlink reader: {exc.strerror or exc}") from exc
@@ -591,9 +598,10 @@ def open_source(
     loss: LossAccount | None = None,
     stream: BinaryIO | None = None,
     reader: str = DEFAULT_READER,
+    journal: tuple[str, int] | None = None,
 ) -> LiveSource:
-    """A source for ``mode`` (unicast, multicast or plugin), not started. ``reader`` applies to the kernel
-    sources (the plugin stream is always read by a thread)."""
+    """A source for ``mode`` (unicast, multicast or plugin), not started. ``reader`` and ``journal`` apply to
+    the kernel sources (the plugin stream is always read by a thread, and not journaled)."""
     if mode == "plugin":
         return PluginSource(stream, queue_size, policy, loss)
-    return NetlinkSource(mode, session, rcvbuf, queue_size, policy, loss, reader=reader)
+    return NetlinkSource(mode, session, rcvbuf, queue_size, policy, loss, reader=reader, journal=journal)

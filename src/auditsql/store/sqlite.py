@@ -116,6 +116,15 @@ DEFAULT_BATCH_SECONDS = 1.0
 
 #: the table of loss records: a failed batch's rows of it are handed back (StoreFull.loss_rows)
 LOSS_TABLE = "audit_loss"
+#: where ``auditsql run``'s journal stands, committed with the rows (auditsql.kernel.journal): one row
+JOURNAL_TABLE = "audit_journal"
+_JOURNAL_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {JOURNAL_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 1), start INTEGER NOT NULL, "
+    "processed INTEGER NOT NULL, open_events BLOB NOT NULL, time REAL NOT NULL)"
+)
+_JOURNAL_PUT = (
+    f"INSERT OR REPLACE INTO {JOURNAL_TABLE} (id, start, processed, open_events, time) VALUES (1, ?, ?, ?, ?)"
+)
 
 _RO_HINT = "run `auditsql run` or `auditsql import` first, or pass --db"
 #: the store layout this program writes: 1 was the layout before compact events (user_version 0 or 1)
@@ -316,6 +325,11 @@ class Store:
         self.last_retention: dict[str, dict[str, int]] = {}
         self.batches = 0
         self._functions: StoreFunctions | None = None
+        #: the journal mark of the rows handed so far (``Pipeline.mark()``), committed with them; None: no journal
+        self.journal_mark: tuple[int, int, bytes] | None = None
+        #: called with the committed mark's start after each commit that wrote one (the journal's release)
+        self.on_journal_commit: Callable[[int], None] | None = None
+        self._journal_table = False
         #: leaves out of inserts the events already stored (``auditsql.store.dedupe``; None: tables without them)
         self.dedupe = None if readonly else EventDedupe.for_tables(self.tables, self._raw_bytes)
         self.conn = self._open_ro() if readonly else self._open_rw()
@@ -548,6 +562,11 @@ class Store:
                 if rows:
                     conn.executemany(self._insert_sql[name], rows)
                     done.append((name, len(rows)))
+            mark = self.journal_mark
+            if mark is not None:
+                if not self._journal_table:
+                    conn.execute(_JOURNAL_DDL)  # made by the first commit with a mark: a store of a run
+                conn.execute(_JOURNAL_PUT, (*mark, time.time()))
             conn.execute("COMMIT")
         except (sqlite3.DatabaseError, sqlite3.ProgrammingError, _core_error()) as e:
             _rollback(conn)
@@ -561,7 +580,21 @@ class Store:
         for name, k in done:
             self.counts[name] += k
         self.batches += 1
+        if mark is not None:
+            self._journal_table = True
+            if self.on_journal_commit is not None:
+                self.on_journal_commit(mark[0])
         return n
+
+    def journal_position(self) -> tuple[int, int, bytes] | None:
+        """The journal mark last committed (``auditsql run``'s journal), or None."""
+        try:
+            row = self.conn.execute(
+                f"SELECT start, processed, open_events FROM {JOURNAL_TABLE} WHERE id = 1"
+            ).fetchone()
+        except sqlite3.DatabaseError:
+            return None
+        return None if row is None else (int(row[0]), int(row[1]), bytes(row[2]))
 
     def _clear(self) -> None:
         for rows in self._pending.values():

@@ -102,7 +102,8 @@ AUDIT_LOSS = register(
                 "`kernel_lost`, `serial_gap`, `enobufs`, `truncated`, `queue_drop`; `output_drop` (an output's "
                 "buffer overflowed) or `spool_drop` (the NATS spool was full); `store_full` (events the store "
                 "could not take, its file system full: one row per outage, written once it could be written "
-                "again); `retention` (rows retention deleted: not a loss)",
+                "again); `journal_torn` (a record the journal held was cut short by a kill: auditsql run's next "
+                "start cut it off); `retention` (rows retention deleted: not a loss)",
                 index=True,
             ),
             Column("count", "BIGINT", "How many records were lost"),

@@ -14,8 +14,9 @@ mod serials;
 #[cfg(test)]
 mod tests;
 
-use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use crate::hash::{HashMap, HashSet, RandomState};
 use std::hash::BuildHasher;
 
 use super::{ClosedBy, Event};
@@ -75,9 +76,10 @@ impl Stats {
 }
 
 /// (node, sec, msec, serial): what makes records one event.
-type Key = (Option<Vec<u8>>, u64, u64, u64);
+pub type Key = (Option<Vec<u8>>, u64, u64, u64);
 
-fn key_of(rec: &Record) -> Key {
+/// The event `rec` belongs to.
+pub fn key_of(rec: &Record) -> Key {
     (rec.node.clone(), rec.sec, rec.msec, rec.serial)
 }
 
@@ -108,11 +110,17 @@ fn event_of(rec: Record, closed_by: ClosedBy) -> Event {
 struct Open {
     ev: Event,
     texts: Option<HashMap<u64, usize>>,
+    /// the journal position of its first record ([`Assembler::position`] then)
+    first: u64,
 }
 
 impl Open {
-    fn new(ev: Event) -> Self {
-        Open { ev, texts: None }
+    fn new(ev: Event, first: u64) -> Self {
+        Open {
+            ev,
+            texts: None,
+            first,
+        }
     }
 
     /// Is `text` exactly the text of a record already in the event? Linear for small events, hashed after.
@@ -122,7 +130,8 @@ impl Open {
             return records.iter().any(|r| r.text == text);
         }
         let texts = self.texts.get_or_insert_with(|| {
-            let mut m = HashMap::with_capacity(records.len() * 2);
+            let mut m =
+                HashMap::with_capacity_and_hasher(records.len() * 2, RandomState::default());
             for (i, r) in records.iter().enumerate() {
                 m.entry(hasher.hash_one(&r.text[..])).or_insert(i);
             }
@@ -190,6 +199,9 @@ pub struct Assembler {
     hasher: RandomState,
     /// counters, named as the Python assembler's
     pub stats: Stats,
+    /// the journal position of the record being pushed (set by the caller; an event opened by it remembers
+    /// it: see [`Assembler::open_firsts`])
+    pub position: u64,
 }
 
 impl Default for Assembler {
@@ -211,14 +223,21 @@ impl Assembler {
             closed: Closed::default(),
             n: 0,
             serials: Serials::default(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             stats: Stats::default(),
+            position: 0,
         }
     }
 
     /// Events still open.
     pub fn open_events(&self) -> usize {
         self.singles.len() + self.pending.len()
+    }
+
+    /// Each open event's key and the journal position of its first record.
+    pub fn open_firsts(&self, mut f: impl FnMut(&Key, u64)) {
+        self.singles.for_each(|k, o| f(k, o.first));
+        self.pending.for_each(|k, o| f(k, o.first));
     }
 
     /// Add one record; the events it closes are appended to `out`.
@@ -262,9 +281,9 @@ impl Assembler {
             if single {
                 // usually an event on its own, but the kernel may add the sending syscall's records
                 // (SYSCALL, SOCKADDR, EOE) under the same serial: wait a few records for them
-                self.singles.push_back(key, Open::new(ev));
+                self.singles.push_back(key, Open::new(ev, self.position));
             } else {
-                self.pending.push_back(key, Open::new(ev));
+                self.pending.push_back(key, Open::new(ev, self.position));
             }
             self.expire(out);
             return;

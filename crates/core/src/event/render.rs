@@ -9,7 +9,7 @@
 //!  "raw": ["type=SYSCALL msg=audit(...): ...", ...]}  every record's exact text, in arrival order
 //! ```
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 
 use base64::Engine as _;
 use serde_json::map::Entry;
@@ -228,7 +228,7 @@ impl Renderer {
             ids: resolve_ids.then(Identities::new),
             raw,
             kinds: Kinds::new(),
-            cache: HashMap::new(),
+            cache: HashMap::default(),
             key: Vec::new(),
             iso_sec: None,
             iso_base: String::new(),

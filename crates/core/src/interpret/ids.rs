@@ -2,7 +2,7 @@
 //! events/identity.py.) Lookups go through the C library (`getpwuid_r`/`getgrgid_r`), so NSS sources
 //! (LDAP, sssd) answer as they did for Python's `pwd`/`grp`.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 
 use nix::unistd::{Gid, Group, Uid, User};
 

@@ -23,6 +23,10 @@ pub struct Counters {
     pub foreign: AtomicU64,
     /// Datagrams shorter than a netlink header.
     pub errors: AtomicU64,
+    /// Bytes of frames appended to the journal.
+    pub journal_bytes: AtomicU64,
+    /// Journal writes that failed (the journal is off after the first).
+    pub journal_errors: AtomicU64,
 }
 
 /// One reading of [`Counters`].
@@ -46,6 +50,10 @@ pub struct CounterSnapshot {
     pub foreign: u64,
     /// See [`Counters::errors`].
     pub errors: u64,
+    /// See [`Counters::journal_bytes`].
+    pub journal_bytes: u64,
+    /// See [`Counters::journal_errors`].
+    pub journal_errors: u64,
 }
 
 impl Counters {
@@ -68,13 +76,15 @@ impl Counters {
             ignored: get(&self.ignored),
             foreign: get(&self.foreign),
             errors: get(&self.errors),
+            journal_bytes: get(&self.journal_bytes),
+            journal_errors: get(&self.journal_errors),
         }
     }
 }
 
 impl CounterSnapshot {
     /// `(name, value)` in the Python reader's order (the keys of the stats file's `reader` object).
-    pub fn pairs(&self) -> [(&'static str, u64); 9] {
+    pub fn pairs(&self) -> [(&'static str, u64); 11] {
         [
             ("messages", self.messages),
             ("bytes", self.bytes),
@@ -85,6 +95,8 @@ impl CounterSnapshot {
             ("ignored", self.ignored),
             ("foreign", self.foreign),
             ("errors", self.errors),
+            ("journal_bytes", self.journal_bytes),
+            ("journal_errors", self.journal_errors),
         ]
     }
 }

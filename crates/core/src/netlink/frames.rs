@@ -2,7 +2,7 @@
 //! chunks of about [`CHUNK_BYTES`], never one allocation per frame.
 
 /// The frame header: type, truncated length, payload length.
-pub(crate) const FRAME_HEADER: usize = 10;
+pub const FRAME_HEADER: usize = 10;
 /// A chunk takes frames until it holds this much (it may exceed it by one frame).
 pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 
@@ -42,6 +42,8 @@ pub(crate) fn read_frame(data: &[u8], pos: usize) -> Option<(u16, &[u8], u32, us
 pub(crate) struct Chunk {
     pub(crate) data: Vec<u8>,
     pub(crate) frames: usize,
+    /// the journal position of the first frame (see [`crate::netlink::journal`])
+    pub(crate) pos: u64,
 }
 
 impl Chunk {
@@ -71,9 +73,12 @@ impl Chunk {
         let rest = self.data.split_off(pos);
         let head = std::mem::replace(&mut self.data, rest);
         self.frames -= n;
+        let at = self.pos;
+        self.pos += pos as u64;
         Some(Chunk {
             data: head,
             frames: n,
+            pos: at,
         })
     }
 }
@@ -139,6 +144,20 @@ impl FrameBuf {
             chunks: &self.chunks,
             pos: 0,
         }
+    }
+
+    /// `(position, end, msg_type, payload, trunc)` per frame: [`FrameBuf::iter`] with each frame's journal
+    /// position and the position after it (the reader's frames; 0-based for frames pushed by hand).
+    pub fn iter_at(&self) -> impl Iterator<Item = (u64, u64, u16, &[u8], u32)> {
+        self.chunks.iter().flat_map(|c| {
+            let mut pos = 0;
+            std::iter::from_fn(move || {
+                let (t, payload, trunc, end) = read_frame(&c.data, pos)?;
+                let at = c.pos + pos as u64;
+                pos = end;
+                Some((at, c.pos + end as u64, t, payload, trunc))
+            })
+        })
     }
 }
 

@@ -16,6 +16,7 @@
 
 mod counters;
 mod frames;
+pub mod journal;
 mod reader;
 mod recv;
 

@@ -12,6 +12,7 @@ use nix::errno::Errno;
 
 use super::counters::{CounterSnapshot, Counters};
 use super::frames::{push_frame, Chunk, FrameBuf, CHUNK_BYTES};
+use super::journal::Writer;
 use super::recv::{classify, Datagram, Receiver};
 use super::{DEFAULT_BUFFER_BYTES, RECV_SIZE};
 
@@ -23,9 +24,9 @@ const MAX_BATCH: usize = 1024;
 const MAX_RECV_SIZE: usize = 1 << 20;
 /// On stop, the reader drains what the socket still holds, up to this much (a storm cannot keep it).
 const FINAL_DRAIN_BYTES: usize = 64 << 20;
-/// [`ReaderSettings::coalesce`]'s default: 2 ms holds about 30 records of a steady 1000 exec/s load
-/// (and less than 1 MiB of a storm, far below the socket buffer).
-pub const DEFAULT_COALESCE: Duration = Duration::from_millis(2);
+/// [`ReaderSettings::coalesce`]'s default: 10 ms holds about 70 records of a steady 1000 exec/s load
+/// (and about 300 KB of a storm, far below the socket buffer); the consumer lingers 20 ms anyway.
+pub const DEFAULT_COALESCE: Duration = Duration::from_millis(10);
 /// Frames read before an empty socket counts as the end of a burst ([`ReaderSettings::on_idle`]).
 pub const IDLE_AFTER_FRAMES: u64 = 50_000;
 /// [`ReaderSettings::coalesce`]'s upper bound.
@@ -129,6 +130,8 @@ struct Queue {
     reader_waiting: bool,
     /// the reader thread ended: nothing more will come
     done: bool,
+    /// the journal position after the last frame held (the next frame's)
+    end_pos: u64,
 }
 
 /// When the buffer counts as full.
@@ -150,21 +153,26 @@ impl Queue {
         self.bytes >= limit.bytes || self.frames >= limit.frames
     }
 
-    fn push(&mut self, msg_type: u16, trunc: u32, payload: &[u8]) {
+    /// Appends `frames` whole frames (one receive call's, as journaled): one copy.
+    fn push_block(&mut self, block: &[u8], frames: usize) {
         let room = match self.chunks.back() {
             Some(last) => last.data.len() < CHUNK_BYTES,
             None => false,
         };
         if !room {
             let data = self.spare.pop().unwrap_or_default();
-            self.chunks.push_back(Chunk { data, frames: 0 });
+            self.chunks.push_back(Chunk {
+                data,
+                frames: 0,
+                pos: self.end_pos,
+            });
         }
         if let Some(last) = self.chunks.back_mut() {
-            let before = last.data.len();
-            push_frame(&mut last.data, msg_type, trunc, payload);
-            last.frames += 1;
-            self.frames += 1;
-            self.bytes += last.data.len() - before;
+            last.data.extend_from_slice(block);
+            last.frames += frames;
+            self.frames += frames;
+            self.bytes += block.len();
+            self.end_pos += block.len() as u64;
         }
     }
 }
@@ -214,6 +222,18 @@ impl Reader {
     /// Starts the reader thread on `fd` (an audit netlink socket, bound and, for unicast, registered).
     /// Fails only when the thread cannot be spawned.
     pub fn start(fd: OwnedFd, settings: ReaderSettings) -> std::io::Result<Reader> {
+        Reader::start_journaled(fd, settings, None, &[])
+    }
+
+    /// [`Reader::start`] with a journal: every frame is appended to it (one write per receive call) before
+    /// the processing side can take it, and frames carry their journal positions. `early` are records
+    /// received on the socket before the thread started (while registering): journaled and held first.
+    pub fn start_journaled(
+        fd: OwnedFd,
+        settings: ReaderSettings,
+        journal: Option<Writer>,
+        early: &[(u16, &[u8], u32)],
+    ) -> std::io::Result<Reader> {
         let settings = ReaderSettings {
             batch: settings.batch.clamp(1, MAX_BATCH),
             recv_size: settings.recv_size.min(MAX_RECV_SIZE),
@@ -231,13 +251,27 @@ impl Reader {
             error: Mutex::new(None),
             counters: Counters::default(),
         });
+        let mut out = Outbox {
+            buf: Vec::new(),
+            journal,
+        };
+        if let Some(w) = out.journal.as_ref() {
+            shared.lock().end_pos = w.position();
+        }
+        if !early.is_empty() {
+            for (t, payload, trunc) in early {
+                Counters::add(&shared.counters.messages, 1);
+                push_frame(&mut out.buf, *t, *trunc, payload);
+            }
+            out.hand_over(&shared, early.len());
+        }
         let theirs = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
             .name("auditsql-reader".into())
             .spawn(move || {
                 // built here: recvmmsg's headers hold raw pointers and do not cross threads
                 let rx = Receiver::new(fd, settings.batch, settings.recv_size);
-                if let Err(e) = read_loop(&theirs, rx, &settings) {
+                if let Err(e) = read_loop(&theirs, rx, &settings, &mut out) {
                     theirs.set_error(e);
                 }
                 theirs.end();
@@ -402,6 +436,7 @@ fn read_loop(
     shared: &Shared,
     mut rx: Receiver,
     settings: &ReaderSettings,
+    out: &mut Outbox,
 ) -> Result<(), ReaderError> {
     let limit = Limit {
         bytes: settings.buffer_bytes,
@@ -413,7 +448,7 @@ fn read_loop(
     let mut burst = 0u64;
     loop {
         if shared.stop.load(Ordering::Acquire) {
-            return final_drain(shared, &mut rx);
+            return final_drain(shared, &mut rx, out);
         }
         if settings.policy == Policy::Block && !wait_for_space(shared, limit) {
             continue;
@@ -422,7 +457,7 @@ fn read_loop(
             Ok(n) => {
                 busy = true;
                 burst += n as u64;
-                store(shared, &rx, n, settings.policy, limit);
+                store(shared, &rx, n, settings.policy, limit, out);
             }
             Err(Errno::EAGAIN) if busy && !settings.coalesce.is_zero() => {
                 busy = false;
@@ -504,11 +539,11 @@ fn wait_for_space(shared: &Shared, limit: Limit) -> bool {
 }
 
 /// On stop: what the socket holds now is kept whatever the limit (the Python reader's flush).
-fn final_drain(shared: &Shared, rx: &mut Receiver) -> Result<(), ReaderError> {
+fn final_drain(shared: &Shared, rx: &mut Receiver, out: &mut Outbox) -> Result<(), ReaderError> {
     let mut drained = 0usize;
     while drained < FINAL_DRAIN_BYTES {
         match rx.recv() {
-            Ok(n) => drained += store(shared, rx, n, Policy::Block, Limit::NONE),
+            Ok(n) => drained += store(shared, rx, n, Policy::Block, Limit::NONE, out),
             Err(Errno::EAGAIN) => return Ok(()),
             Err(Errno::EINTR) => {}
             Err(Errno::ENOBUFS) => Counters::add(&shared.counters.enobufs, 1),
@@ -523,13 +558,61 @@ fn final_drain(shared: &Shared, rx: &mut Receiver) -> Result<(), ReaderError> {
     Ok(())
 }
 
+/// The reader thread's frames of one receive call, on their way to the journal and the buffer.
+struct Outbox {
+    /// the frames being handed over (reused: no allocation per call once grown)
+    buf: Vec<u8>,
+    journal: Option<Writer>,
+}
+
+impl Outbox {
+    /// Journals the `frames` frames of `buf` (one write), then appends them to the buffer and wakes the
+    /// consumer once it has what it waits for.
+    fn hand_over(&mut self, shared: &Shared, frames: usize) {
+        if let Some(w) = self.journal.as_mut() {
+            let was_failed = w.failed();
+            match w.append(&self.buf) {
+                Ok(()) if !was_failed => {
+                    Counters::add(&shared.counters.journal_bytes, self.buf.len() as u64)
+                }
+                Ok(()) => {}
+                Err(_) => Counters::add(&shared.counters.journal_errors, 1),
+            }
+        }
+        let mut q = shared.lock();
+        let before = q.frames;
+        q.push_block(&self.buf, frames);
+        self.buf.clear();
+        // the consumer is woken once it has what it waits for, not for every datagram
+        let wake = q.consumer_waiting && q.frames > before && q.frames >= q.consumer_wants;
+        drop(q);
+        if wake {
+            shared.data.notify_one();
+        }
+    }
+}
+
 /// Classifies and counts the `n` datagrams just received and keeps the records (policy drop: those that
-/// find room). Returns the bytes received.
-fn store(shared: &Shared, rx: &Receiver, n: usize, policy: Policy, limit: Limit) -> usize {
+/// find room): journaled, then held. Returns the bytes received.
+fn store(
+    shared: &Shared,
+    rx: &Receiver,
+    n: usize,
+    policy: Policy,
+    limit: Limit,
+    out: &mut Outbox,
+) -> usize {
     let c = &shared.counters;
     let mut received = 0;
-    let mut q = shared.lock();
-    let before = q.frames;
+    // policy drop: what is held now, to tell which records find room (one look, not one per record)
+    let (held_frames, held_bytes) = if policy == Policy::Drop {
+        let q = shared.lock();
+        (q.frames, q.bytes)
+    } else {
+        (0, 0)
+    };
+    out.buf.clear();
+    let mut frames = 0usize;
     for i in 0..n {
         let Some((data, meta)) = rx.datagram(i) else {
             break;
@@ -549,20 +632,21 @@ fn store(shared: &Shared, rx: &Receiver, n: usize, policy: Policy, limit: Limit)
                 if trunc != 0 {
                     Counters::add(&c.truncated, 1);
                 }
-                if policy == Policy::Drop && q.full(limit) {
+                if policy == Policy::Drop
+                    && (held_bytes + out.buf.len() >= limit.bytes
+                        || held_frames + frames >= limit.frames)
+                {
                     Counters::add(&c.queue_full, 1);
                     Counters::add(&c.queue_drops, 1);
                     continue;
                 }
-                q.push(msg_type, trunc, payload);
+                push_frame(&mut out.buf, msg_type, trunc, payload);
+                frames += 1;
             }
         }
     }
-    // the consumer is woken once it has what it waits for, not for every datagram
-    let wake = q.consumer_waiting && q.frames > before && q.frames >= q.consumer_wants;
-    drop(q);
-    if wake {
-        shared.data.notify_one();
+    if frames > 0 {
+        out.hand_over(shared, frames);
     }
     received
 }

@@ -186,6 +186,8 @@ fn records_controls_short_and_truncated_datagrams() {
                 ignored: 3,
                 foreign: 0,
                 errors: 2,
+                journal_bytes: 0,
+                journal_errors: 0,
             },
             "batch {batch}"
         );
@@ -699,4 +701,56 @@ fn the_end_of_a_burst_is_told_once_not_every_idle_moment() {
     }
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(IDLE_CALLS.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_journaled_reader_writes_every_frame_before_handing_it_over() {
+    use super::journal::{Replay, Writer};
+    let dir = std::env::temp_dir().join(format!("auditsql-reader-journal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (rd, wr) = pair();
+    let early: Vec<(u16, &[u8], u32)> = vec![(1300, b"early one", 0), (1320, b"early two", 0)];
+    let journal = Writer::new(&dir, 1000, 1 << 20);
+    let reader = Reader::start_journaled(
+        rd,
+        settings(Policy::Block, 1 << 20, 4, 256),
+        Some(journal),
+        &early,
+    )
+    .unwrap();
+    for i in 0..6 {
+        put(&wr, &nlmsg(1300, &body(i, 20)));
+    }
+    put(&wr, &nlmsg(1000, b"a control message: not journaled"));
+    let c = wait_for(&reader, |c| c.messages == 8);
+    let got = reader.take(SEC, 100, usize::MAX);
+    assert_eq!(got.len(), 8);
+    let taken: Vec<(u64, u64, u16, Vec<u8>)> = got
+        .iter_at()
+        .map(|(pos, end, t, p, _)| (pos, end, t, p.to_vec()))
+        .collect();
+    assert_eq!(taken[0], (1000, 1019, 1300, b"early one".to_vec()));
+    assert_eq!(taken[1], (1019, 1038, 1320, b"early two".to_vec()));
+    assert_eq!(c.journal_bytes, taken[7].1 - 1000);
+    assert_eq!(c.journal_errors, 0);
+    let mut r = Replay::open(&dir, 0, u64::MAX).unwrap();
+    let mut replayed = Vec::new();
+    while let Some((pos, t, _, range)) = r.next_frame().unwrap() {
+        let p = r.data()[range].to_vec();
+        replayed.push((pos, pos + 10 + p.len() as u64, t, p));
+    }
+    assert_eq!(replayed, taken);
+    // a frame taken in two parts keeps its positions
+    for i in 6..9 {
+        put(&wr, &nlmsg(1300, &body(i, 20)));
+    }
+    wait_for(&reader, |c| c.messages == 11);
+    let one = reader.take(SEC, 1, usize::MAX);
+    let rest = reader.take(SEC, 10, usize::MAX);
+    let first: Vec<u64> = one.iter_at().map(|f| f.0).collect();
+    let next: Vec<u64> = rest.iter_at().map(|f| f.0).collect();
+    assert_eq!(first, vec![taken[7].1]);
+    assert_eq!(next.len(), 2);
+    assert_eq!(next[0], one.iter_at().next().unwrap().1);
 }

@@ -1,7 +1,9 @@
 //! A hash map that remembers insertion order, as a Python dict does: O(1) insert, lookup and removal, the
 //! oldest entry first on [`Fifo::pop_oldest`] and in [`Fifo::keys`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::hash::HashMap;
 use std::hash::Hash;
 
 /// An insertion-ordered map. Replacing the value of a present key keeps its place (as `d[k] = v` in
@@ -17,7 +19,7 @@ pub(crate) struct Fifo<K, V> {
 impl<K: Copy + Eq + Hash, V> Default for Fifo<K, V> {
     fn default() -> Self {
         Fifo {
-            map: HashMap::new(),
+            map: HashMap::default(),
             order: VecDeque::new(),
             seq: 0,
         }

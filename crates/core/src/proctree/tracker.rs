@@ -1,7 +1,7 @@
 //! The tracker's state, lookups, rows, and its /proc side: seed, reload, sweep.
 
+use crate::hash::HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -139,7 +139,7 @@ impl Tracker {
             fs,
             local,
             node_names: vec![String::new()],
-            node_ids: HashMap::new(),
+            node_ids: HashMap::default(),
             nodes: vec![Fifo::default()],
             slots: Vec::new(),
             free: Vec::new(),

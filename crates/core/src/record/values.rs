@@ -15,8 +15,8 @@
 //! hex/octal, non-ASCII decimal digits). Hex and octal text is normalised whatever its size; a decimal
 //! beyond the i64/u64 range is kept as text (Python's ints are unbounded, JSON numbers here are not).
 
+use crate::hash::HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use serde_json::Value;
 

@@ -1,7 +1,9 @@
 //! A bounded map that forgets the entry set longest ago (Python: an `OrderedDict` with `move_to_end` on
 //! every set and `popitem(last=False)` past the bound).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::hash::HashMap;
 use std::hash::Hash;
 
 /// Bounded map, oldest-set entry evicted first. Reads do not refresh an entry.
@@ -18,7 +20,7 @@ impl<K: Eq + Hash + Clone, V> Bounded<K, V> {
     /// An empty map holding at most `max` entries.
     pub fn new(max: usize) -> Self {
         Bounded {
-            map: HashMap::new(),
+            map: HashMap::default(),
             order: VecDeque::new(),
             next: 0,
             max,

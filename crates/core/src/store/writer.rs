@@ -5,7 +5,7 @@
 //! Python's own `sqlite3` module loaded, on that module's connection, inside the transaction the store
 //! opened. One SQLite per process, one connection per store (docs/native-core.md, "SQLite: one copy").
 
-use std::collections::HashSet;
+use crate::hash::HashSet;
 use std::hash::{Hash, Hasher};
 
 use crate::rows::{Cell, Row};
@@ -149,7 +149,7 @@ impl Dedupe {
     pub fn new(key: EventKey) -> Self {
         Self {
             key,
-            buffered: HashSet::new(),
+            buffered: HashSet::default(),
             events_present: 0,
             rows_present: 0,
         }

@@ -1,7 +1,7 @@
 //! An insertion-ordered hash map with O(1) lookup, removal, move-to-back and pop-front: the operations of
 //! Python's `OrderedDict` that the assembler uses. Entries live in a slab of doubly linked nodes.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::hash::Hash;
 
 const NIL: usize = usize::MAX;
@@ -24,7 +24,7 @@ pub(crate) struct LinkedMap<K, V> {
 impl<K: Hash + Eq + Clone, V> LinkedMap<K, V> {
     pub(crate) fn new() -> Self {
         LinkedMap {
-            index: HashMap::new(),
+            index: HashMap::default(),
             nodes: Vec::new(),
             free: Vec::new(),
             head: NIL,
@@ -107,6 +107,17 @@ impl<K: Hash + Eq + Clone, V> LinkedMap<K, V> {
 
     pub(crate) fn pop_front(&mut self) -> Option<V> {
         self.remove_at(self.head)
+    }
+
+    /// Entries in order.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&K, &V)) {
+        let mut i = self.head;
+        while let Some(n) = self.nodes.get(i) {
+            if let Some((k, v)) = n.entry.as_ref() {
+                f(k, v);
+            }
+            i = n.next;
+        }
     }
 
     /// Values in order, mutable.

@@ -1,7 +1,9 @@
 //! Serial number bookkeeping per node: the highest serial seen and the serials still missing below it, so
 //! that lost events are counted (wrap-safe at 2^32) and a late event filling a gap uncounts it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::hash::HashMap;
 
 const SERIAL_MOD: u64 = 1 << 32;
 const HALF: u64 = 1 << 31;
