@@ -1,7 +1,8 @@
 """The ECS event stream on the real kernel, through ``auditsql run`` with the process tree: a parent forks, its
-child execs and makes two socket calls; the child's documents carry the parent's executable and command line, one
-``process.entity_id`` (the recipe of docs/outputs.md over the tree's start time), and the exact user and group
-names.
+child execs, makes two socket calls and exits. Every document of each process (fork, exec, socket calls,
+exit_group) carries one ``process.entity_id`` (the recipe of docs/outputs.md over the tree's start time) and its
+parent's (``process.parent.entity_id``); the child's carry the parent's executable and exact arguments; user and
+group names are exact.
 
 Etiquette as in tests/kernel/test_run.py: the ``live_kernel`` fixture holds the kernel-test lock, stops the
 processes the test started by pid, and checks that the kernel is back as found.
@@ -18,6 +19,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -46,6 +48,11 @@ PARENT = (
 def expected_entity_id(key: str, pid: int, start: float) -> str:
     """docs/outputs.md's recipe, written out again."""
     return hashlib.sha256(key.encode() + struct.pack("<qq", pid, round(start * 1000) * 1_000_000)).hexdigest()
+
+
+def iso_ms(t: float) -> str:
+    ms = round(t * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
 def test_fork_exec_documents_carry_tree_fields(live_kernel: LiveKernel) -> None:
@@ -84,45 +91,69 @@ def test_fork_exec_documents_carry_tree_fields(live_kernel: LiveKernel) -> None:
     finish(lk, run)
     ds = docs()  # all of them, now that the run has drained its outputs
 
+    me = os.getpid()
     starts = dict(
         run.query(
-            "SELECT pid, process_start FROM process_tree WHERE pid IN (?, ?) AND process_start = "
+            "SELECT pid, process_start FROM process_tree WHERE pid IN (?, ?, ?) AND process_start = "
             "(SELECT max(process_start) FROM process_tree t WHERE t.pid = process_tree.pid)",
             parent.pid,
             child,
+            me,
         )
     )
-    assert set(starts) == {parent.pid, child}
+    assert set(starts) == {parent.pid, child, me}
     host_key = machine_id() or ds[0]["host"]["name"]
+    my_id = expected_entity_id(host_key, me, starts[me])
     parent_id = expected_entity_id(host_key, parent.pid, starts[parent.pid])
     child_id = expected_entity_id(host_key, child, starts[child])
-    assert parent_id != child_id
+    assert len({my_id, parent_id, child_id}) == 3
     if machine_id():
         assert {d["host"]["id"] for d in ds} == {machine_id()}
 
+    def syscalls(pid: int) -> list[str]:
+        return sorted(d["auditd"]["data"]["syscall"] for d in ds if d["process"]["pid"] == pid)
+
+    # every document of the parent and of the child, the fork and the exits included, carries its process's id
+    # and its parent's: the parent's fork of the child, both execs, the child's socket calls, both exit_groups
+    assert syscalls(parent.pid) == ["clone", "execve", "exit_group"]
+    assert syscalls(child) == ["bind", "connect", "execve", "exit_group"]
+    for d in ds:
+        pid = d["process"]["pid"]
+        ppid = me if pid == parent.pid else parent.pid
+        want = (
+            expected_entity_id(host_key, pid, starts[pid]),
+            expected_entity_id(host_key, ppid, starts[ppid]),
+        )
+        assert (d["process"]["entity_id"], d["process"]["parent"]["entity_id"]) == want, d
+        assert (d["process"]["start"], d["process"]["parent"]["start"]) == (
+            iso_ms(starts[pid]),
+            iso_ms(starts[ppid]),
+        )
+
     by = {(d["process"]["pid"], d["event"].get("action")): d for d in ds}
     exe = os.path.realpath(sys.executable)
-    # the parent's exec: its parent is this test process
+    # the parent's exec: its parent is this test process, seeded from /proc when the run started
     p_exec = by[(parent.pid, "executed")]["process"]
-    assert p_exec["entity_id"] == parent_id
-    assert p_exec["parent"]["pid"] == os.getpid()
-    assert p_exec["parent"]["executable"] == os.path.realpath(f"/proc/{os.getpid()}/exe")
-    # the child's exec, bind and connect: one id; the parent's executable and command line
+    assert p_exec["parent"]["pid"] == me
+    assert p_exec["parent"]["executable"] == os.path.realpath(f"/proc/{me}/exe")
+    my_args = Path(f"/proc/{me}/cmdline").read_bytes().rstrip(b"\0").decode().split("\0")
+    assert p_exec["parent"]["args"] == my_args and p_exec["parent"]["args_count"] == len(my_args)
+    # the child's documents: the parent's executable and arguments, exactly
     c_exec = by[(child, "executed")]["process"]
     assert c_exec["args"] == ["python3", "-c", CHILD, str(port), marker]
-    assert c_exec["parent"] == {
-        "pid": parent.pid,
-        "executable": exe,
-        "name": os.path.basename(exe),
-        "command_line": " ".join([sys.executable, "-c", PARENT, CHILD, str(port), marker]),
-    }
-    c_docs = [d for d in ds if d["process"]["pid"] == child and d["event"].get("action") != "executed"]
-    with_id = [d for d in c_docs if "entity_id" in d["process"]]
-    assert sorted(d["event"]["action"] for d in with_id) == ["bound-socket", "connected-to"]
-    assert {d["process"]["entity_id"] for d in with_id} == {c_exec["entity_id"]} == {child_id}
-    assert {d["process"]["start"] for d in with_id} == {c_exec["start"]}
-    # what else the child did (its exit_group) has no row with its start: no id rather than a guessed one
-    assert {d["auditd"]["data"]["syscall"] for d in c_docs if d not in with_id} <= {"exit_group"}
+    parent_args = [sys.executable, "-c", PARENT, CHILD, str(port), marker]
+    for d in ds:
+        if d["process"]["pid"] == child:
+            assert d["process"]["parent"] == {
+                "pid": parent.pid,
+                "entity_id": parent_id,
+                "start": p_exec["start"],
+                "executable": exe,
+                "name": os.path.basename(exe),
+                "args": parent_args,
+                "args_count": 6,
+                "command_line": " ".join(parent_args),
+            }
     # names, exactly: this process's user and group (the child inherits them)
     user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
     for d in (by[(child, "executed")], by[(child, "connected-to")], by[(parent.pid, "executed")]):

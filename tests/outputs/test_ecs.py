@@ -8,10 +8,12 @@ import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from auditsql import _core
 from auditsql._core import Pipeline, Settings
-from auditsql.outputs.ecs import ECS_VERSION, TreeContext, entity_id, machine_id, to_ecs
+from auditsql.outputs.ecs import ECS_VERSION, entity_id, machine_id, to_ecs
 from auditsql.outputs.events import EventsOutput
 from tests.conformance.auditbeat import AUDITBEAT, GOLDENS, _flat, input_lines
 from tests.core import events_and_records, text
@@ -207,13 +209,9 @@ FORK_EXEC = [
 def ecs_through_pipeline(lines: list[str], tree: bool, host_id: str | None = "0123abcd") -> list[dict]:
     """The ECS documents the events output writes for ``lines``, fed as ``auditsql run`` feeds it."""
     p = Pipeline(Settings(process_tree=tree, resolve_ids=False, format="raw"))
-    ctx = TreeContext()
     out = []
     for b in (p.feed_lines(rendered(lines)), p.finish()):
-        rows, bounds = b.rows, b.event_rows
-        for i, line in enumerate(b.json.splitlines()):
-            ev = json.loads(line)
-            out.append(to_ecs(ev, "web1", ctx(ev, rows[bounds[i] : bounds[i + 1]]), host_id))
+        out.extend(to_ecs(json.loads(line), "web1", host_id=host_id) for line in b.json.splitlines())
     return out
 
 
@@ -232,38 +230,50 @@ def test_entity_id_recipe() -> None:
     assert entity_id("abc", 1, float("nan")) is None
 
 
+BASH_ID = entity_id("0123abcd", 100, 1000.0)  # bash was first seen at its exec (no /proc here): its start
+CURL_ID = entity_id("0123abcd", 200, 1001.0)  # curl's start: bash's clone returning 200
+
+
 def test_tree_fields_of_a_fork_and_exec() -> None:
     bash_exec, clone, curl_exec, connect, exit_ = ecs_through_pipeline(FORK_EXEC, tree=True)
-    curl_id = entity_id("0123abcd", 200, 1001.0)  # curl's start: bash's clone returning 200
+    bash_parent = {"pid": 100, "entity_id": BASH_ID, "start": "1970-01-01T00:16:40.000Z",
+                   "executable": "/usr/bin/bash", "name": "bash", "args": ["bash", "-c", "curl x"],
+                   "args_count": 3, "command_line": "bash -c curl x"}  # fmt: skip
     assert curl_exec["process"] == {
         "pid": 200,
         "ppid": 100,
-        "parent": {
-            "pid": 100,
-            "executable": "/usr/bin/bash",
-            "name": "bash",
-            "command_line": "bash -c curl x",
-        },
+        "parent": bash_parent,
         "executable": "/usr/bin/curl",
         "name": "curl",
         "args": ["curl", "x"],
         "args_count": 2,
-        "entity_id": curl_id,
+        "entity_id": CURL_ID,
         "start": "1970-01-01T00:16:41.000Z",
     }
-    # every document of curl that has a row with its start carries the same id
-    assert (
-        connect["process"]["entity_id"] == curl_id
-        and connect["process"]["start"] == "1970-01-01T00:16:41.000Z"
-    )
-    assert connect["process"]["parent"] == {"pid": 100}
-    # bash was first seen at its exec (no /proc here): the tree's start is the exec's time
-    assert bash_exec["process"]["entity_id"] == entity_id("0123abcd", 100, 1000.0)
-    # fork and exit events have no row with the caller's start: no id rather than a guessed one
-    assert "entity_id" not in clone["process"] and "entity_id" not in exit_["process"]
+    # every document of curl carries the same id and parent, its exit_group's too
+    for d in (connect, exit_):
+        assert d["process"]["entity_id"] == CURL_ID and d["process"]["start"] == "1970-01-01T00:16:41.000Z"
+        assert d["process"]["parent"] == bash_parent
+    # bash's own documents, its clone's too, carry the id curl's documents give their parent; its parent (1)
+    # is unknown to the tree here: its pid only
+    for d in (bash_exec, clone):
+        assert d["process"]["entity_id"] == BASH_ID and d["process"]["start"] == "1970-01-01T00:16:40.000Z"
+        assert d["process"]["parent"] == {"pid": 1}
     assert all("container" not in d for d in (bash_exec, clone, curl_exec, connect, exit_))
     assert curl_exec["host"] == {"name": "web1", "id": "0123abcd"}
     assert curl_exec["ecs"] == {"version": ECS_VERSION} == {"version": "9.0.0"}
+
+
+def test_a_user_space_message_gets_its_process_and_parent_from_the_tree() -> None:
+    user_cmd = (
+        'type=USER_CMD msg=audit(1002.500:9): pid=200 uid=1000 auid=1000 ses=3 msg=\'cwd="/" cmd=6C73 '
+        'exe="/usr/bin/curl" terminal=pts/0 res=success\''
+    )
+    docs = ecs_through_pipeline([*FORK_EXEC[:8], user_cmd], tree=True)
+    (d,) = [d for d in docs if d["auditd"]["message_type"] == "user_cmd"]
+    assert d["process"]["entity_id"] == CURL_ID
+    assert d["process"]["parent"]["pid"] == 100 and d["process"]["parent"]["entity_id"] == BASH_ID
+    assert "ppid" not in d["process"]
 
 
 def test_without_the_tree_no_tree_field_is_written() -> None:
@@ -283,39 +293,107 @@ def test_entity_id_host_part() -> None:
     assert d["host"] == {"name": "web1"}  # host.id is this host's: not written for another node's event
 
 
-def test_container_id_and_parent_from_the_tree() -> None:
-    ev = {"summary": {"type": "SYSCALL", "pid": 7, "ppid": 6}, "SYSCALL": {}}
+def test_container_id_and_parent_from_summary_tree() -> None:
     tree = {
         "start": 1700000000.25,
-        "parent_executable": "/usr/bin/containerd-shim-runc-v2",
-        "parent_command_line": "/usr/bin/containerd-shim-runc-v2 -namespace moby",
+        "parent": 6,
+        "parent_start": 1699999999.5,
+        "parent_exe": "/usr/bin/containerd-shim-runc-v2",
+        "parent_cmdline": "/usr/bin/containerd-shim-runc-v2 -namespace moby",
         "container_id": "ab" * 32,
     }
-    d = to_ecs(ev, "web1", tree, "m1")
+    ev = {"summary": {"type": "SYSCALL", "pid": 7, "ppid": 6, "tree": tree}, "SYSCALL": {}}
+    d = to_ecs(ev, "web1", host_id="m1")
     assert d["container"] == {"id": "ab" * 32}
+    # a parent whose argument list the tree does not have (taken back from the store): its command line
     assert d["process"]["parent"] == {
         "pid": 6,
+        "entity_id": entity_id("m1", 6, 1699999999.5),
+        "start": "2023-11-14T22:13:19.500Z",
         "executable": "/usr/bin/containerd-shim-runc-v2",
         "name": "containerd-shim-runc-v2",
         "command_line": "/usr/bin/containerd-shim-runc-v2 -namespace moby",
     }
     assert d["process"]["start"] == "2023-11-14T22:13:20.250Z"
     assert d["process"]["entity_id"] == entity_id("m1", 7, 1700000000.25)
-    # a start that is not a time writes neither
-    d = to_ecs(ev, "web1", {"start": float("nan")}, "m1")
-    assert "start" not in d["process"] and "entity_id" not in d["process"]
+    # the tree's text is written as it is: no %xx decoding of a name that has a %
+    ev["summary"]["tree"] = {"parent": 6, "parent_exe": "/opt/a%20b", "parent_argv": ["x%41", "\\xff"]}
+    assert to_ecs(ev, "web1")["process"]["parent"] == {
+        "pid": 6, "executable": "/opt/a%20b", "name": "a%20b", "args": ["x%41", "\\xff"], "args_count": 2,
+        "command_line": "x%41 \\xff",
+    }  # fmt: skip
 
 
-def test_tree_context_reads_only_rows_of_the_events_pid() -> None:
-    ctx = TreeContext()
-    p = Pipeline(Settings(process_tree=True, fork_events=True, resolve_ids=False, format="raw"))
-    b = p.feed_lines(rendered(FORK_EXEC[:5]))
-    evs = [json.loads(x) for x in b.json.splitlines()]
-    clone_rows = b.rows[b.event_rows[1] : b.event_rows[2]]
-    # the fork row is the child's (pid 200): it says nothing of bash, the clone's caller
-    assert [(t, r[0]) for t, r in clone_rows if t == "process_events"] == [("process_events", 200)]
-    assert ctx(evs[1], clone_rows) is None
-    assert ctx({"summary": {}}, clone_rows) is None
+@pytest.mark.parametrize(
+    "tree",
+    [
+        {"start": float("nan")},
+        {"start": True},
+        {"start": "1.5"},
+        {"parent_start": 1.0},  # no parent pid to hash it with
+        {"parent_argv": ["a", 1]},
+        {"parent_argv": "a b"},
+        {"parent_exe": 3, "container_id": None},
+        {},
+    ],
+)
+def test_odd_summary_tree_values_write_nothing(tree: dict) -> None:
+    ev = {"summary": {"type": "SYSCALL", "pid": 7, "ppid": 6, "tree": tree}, "SYSCALL": {}}
+    d = to_ecs(ev, "web1", host_id="m1")
+    assert d["process"] == {"pid": 7, "ppid": 6, "parent": {"pid": 6}}
+    assert "container" not in d
+    ev["summary"]["tree"] = "x"
+    assert to_ecs(ev, "web1")["process"] == {"pid": 7, "ppid": 6, "parent": {"pid": 6}}
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+_TREE_KEYS = (
+    "start",
+    "parent",
+    "parent_start",
+    "parent_exe",
+    "parent_argv",
+    "parent_cmdline",
+    "container_id",
+)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(_TREE_KEYS), st.just(6) | _JSON | st.lists(st.text(max_size=4), max_size=3)
+    )
+)
+def test_any_summary_tree_maps(tree: dict) -> None:
+    """Whatever ``summary.tree`` holds, the document is valid JSON and its tree fields are consistent."""
+    ev = {"summary": {"type": "SYSCALL", "pid": 7, "ppid": 6, "tree": tree}, "SYSCALL": {}}
+    d = to_ecs(ev, "web1", host_id="m1")
+    json.dumps(d, allow_nan=False)
+    proc, parent = d["process"], d["process"]["parent"]
+    assert proc["pid"] == 7 and parent["pid"] == 6
+    if "entity_id" in proc:
+        assert proc["entity_id"] == entity_id("m1", 7, tree["start"])
+    if len(parent) > 1:  # facts of another pid than the event's ppid are not this parent's
+        assert tree["parent"] == 6
+    if "entity_id" in parent:
+        assert parent["entity_id"] == entity_id("m1", 6, tree["parent_start"])
+    if "args" in parent:
+        assert parent["command_line"] == " ".join(parent["args"]) and parent["args_count"] == len(
+            parent["args"]
+        )
+    assert set(parent) <= {
+        "pid",
+        "entity_id",
+        "start",
+        "executable",
+        "name",
+        "args",
+        "args_count",
+        "command_line",
+    }
 
 
 def test_machine_id(tmp_path: Path) -> None:
@@ -336,12 +414,7 @@ def test_events_output_writes_the_tree_fields(tmp_path: Path) -> None:
         out.event(json.loads(line), rows[bounds[i] : bounds[i + 1]])
     out.close()
     docs = [json.loads(x) for x in (tmp_path / "ev.jsonl").read_text().splitlines()]
-    assert [d["process"].get("entity_id") for d in docs] == [
-        entity_id("0123abcd", 100, 1000.0),
-        None,
-        entity_id("0123abcd", 200, 1001.0),
-        entity_id("0123abcd", 200, 1001.0),
-        None,
-    ]
-    assert docs[2]["process"]["parent"]["executable"] == "/usr/bin/bash"
+    assert [d["process"]["entity_id"] for d in docs] == [BASH_ID, BASH_ID, CURL_ID, CURL_ID, CURL_ID]
+    assert [d["process"]["parent"].get("entity_id") for d in docs] == [None, None, BASH_ID, BASH_ID, BASH_ID]
+    assert docs[2]["process"]["parent"]["args"] == ["bash", "-c", "curl x"]
     assert out.counters()["sent"] == 5

@@ -248,6 +248,8 @@ impl Pipeline {
                 live: settings.live,
                 fork_events: settings.fork_events,
                 uptime_base: settings.uptime_base,
+                // the argument lists are for the event JSON's `summary.tree.parent_argv`
+                args: settings.events_json,
                 ..TreeSettings::default()
             })
         });
@@ -554,7 +556,7 @@ impl Pipeline {
     }
 
     fn emit(&mut self, ev: &Event, batch: &mut Batch) {
-        let obj = match self.lean(ev) {
+        let mut obj = match self.lean(ev) {
             Some(obj) => {
                 self.input.lean_events += 1;
                 obj
@@ -563,12 +565,6 @@ impl Pipeline {
         };
         batch.events += 1;
         batch.event_rows.push(batch.rows.len());
-        if self.settings.events_json {
-            // a Map of JSON values always serialises; an error here would be a bug, never bad input
-            if serde_json::to_writer(&mut batch.json, &obj).is_ok() {
-                batch.json.push(b'\n');
-            }
-        }
         if self.settings.rows {
             let first = batch.rows.len();
             let tree = self.tree.as_mut().map(|t| t as &mut dyn ProcessTree);
@@ -590,6 +586,25 @@ impl Pipeline {
             }
         }
         batch.events_end = batch.rows.len();
+        if self.settings.events_json {
+            // after the rows: they bring the tree up to this event
+            self.add_tree_facts(&mut obj);
+            // a Map of JSON values always serialises; an error here would be a bug, never bad input
+            if serde_json::to_writer(&mut batch.json, &obj).is_ok() {
+                batch.json.push(b'\n');
+            }
+        }
+    }
+
+    /// With the process tree on: what it knows of the event's process, as `summary.tree`
+    /// (docs/event-json.md; [`Tracker::event_facts`]). Nothing when the tree is off or does not know it.
+    fn add_tree_facts(&self, obj: &mut serde_json::Map<String, serde_json::Value>) {
+        let Some(facts) = self.tree.as_ref().and_then(|t| t.event_facts(obj)) else {
+            return;
+        };
+        if let Some(serde_json::Value::Object(summary)) = obj.get_mut("summary") {
+            summary.insert("tree".to_string(), serde_json::Value::Object(facts));
+        }
     }
 
     /// The lean object of a process-tree fork or exit event, when nothing needs more of it (see

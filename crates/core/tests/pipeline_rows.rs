@@ -45,11 +45,14 @@ fn rows_only_pipelines_give_the_same_rows() {
     let logs = logs();
     assert_eq!(logs.len(), 207);
     let mut compared = [0; 2];
+    let mut with_tree_facts = 0;
     for (path, _format) in &logs {
         // the corpus sits beside the repository (../shared); a missing file is a broken checkout
         let log = fs::read(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut json = Vec::new();
         for tree in [false, true] {
             let full = rows(&log, true, tree);
+            json.push(full.json.clone());
             let lean = rows(&log, false, tree);
             assert_eq!(full.events, lean.events, "{path}");
             assert_eq!(full.rows.len(), lean.rows.len(), "{path} (tree {tree})");
@@ -58,7 +61,34 @@ fn rows_only_pipelines_give_the_same_rows() {
             }
             compared[usize::from(tree)] += full.rows.len();
         }
+        with_tree_facts += same_but_tree_facts(&json[0], &json[1], path);
     }
+    // the events whose process the tree knew (it follows exec, fork and exit; logs carry few forks)
+    assert_eq!(with_tree_facts, 358);
     // tree off: the goldens' rows (testdata/golden/*.rows.jsonl); tree on adds process_tree rows
     assert_eq!(compared, [1446, 1646]);
+}
+
+/// The event JSON with the tree on is the JSON with the tree off plus `summary.tree`: how many lines have it.
+fn same_but_tree_facts(off: &[u8], on: &[u8], path: &str) -> usize {
+    let (off, on): (Vec<&[u8]>, Vec<&[u8]>) = (
+        off.split(|&c| c == b'\n').collect(),
+        on.split(|&c| c == b'\n').collect(),
+    );
+    assert_eq!(off.len(), on.len(), "{path}");
+    let mut n = 0;
+    for (a, b) in off.iter().zip(&on) {
+        if a == b {
+            continue;
+        }
+        let mut v: serde_json::Value = serde_json::from_slice(b).expect("event JSON");
+        let facts = v
+            .get_mut("summary")
+            .and_then(serde_json::Value::as_object_mut)
+            .and_then(|s| s.remove("tree"));
+        assert!(facts.is_some_and(|f| f.get("start").is_some()), "{path}");
+        assert_eq!(serde_json::to_vec(&v).expect("JSON"), *a, "{path}");
+        n += 1;
+    }
+    n
 }

@@ -26,14 +26,14 @@ names and value types here are the ones its golden files show (``elastic_beats/a
   or ``source.ip`` from a login's ``addr`` (``USER_LOGIN``, ``USER_START``, ``USER_ERR``; ingress);
 - ``host.name``, ``tags`` (the rule keys), ``service.type`` ``"auditd"``, ``ecs.version``;
 - what Elastic Security reads besides: ``group.id``/``group.name`` (a SYSCALL's ``gid``, as ``user.group``),
-  ``host.id`` (:func:`machine_id`), and with the process tree (values read from the event's rows by
-  :class:`TreeContext`; left out without it) ``process.start``, ``process.entity_id`` (:func:`entity_id`),
-  ``process.parent.executable``/``name``/``command_line`` and ``container.id`` (docs/outputs.md).
+  ``host.id`` (:func:`machine_id`), and with the process tree (the event's ``summary.tree``, docs/event-json.md;
+  left out without it) ``process.start``, ``process.entity_id`` (:func:`entity_id`), ``process.parent.pid``
+  (user-space messages), ``start``, ``entity_id``, ``executable``, ``name``, ``args``, ``args_count``,
+  ``command_line``, and ``container.id`` (docs/outputs.md).
 
 Ids are text and pids numbers, as Auditbeat writes them. Escaped byte strings (``%xx``) are decoded to text
 (invalid UTF-8 replaced); the exact bytes stay in ``event.original``. Not derived: ``auditd.summary``
-(go-libaudit's actor/object inference), ``related.user``, ``process.parent.args`` (the tree keeps the parent's
-command line joined by spaces: not splittable exactly) and ``process.parent.entity_id``.
+(go-libaudit's actor/object inference) and ``related.user``.
 """
 
 from __future__ import annotations
@@ -45,10 +45,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from auditsql import tables
 from auditsql._core import unescape
 
-__all__ = ["ECS_VERSION", "TreeContext", "entity_id", "machine_id", "to_ecs"]
+__all__ = ["ECS_VERSION", "entity_id", "machine_id", "to_ecs"]
 
 #: the ECS release whose field definitions the documents follow (every field written is in it, ``process.ppid``
 #: and the ``auditd.*`` fields excepted: Auditbeat's, kept for its users)
@@ -272,74 +271,68 @@ def entity_id(host_key: str, pid: int, start: float) -> str | None:
     return hashlib.sha256(host_key.encode("utf-8", "surrogateescape") + tail).hexdigest()
 
 
-def _iso_ms(t: float) -> str:
+def _iso_ms(t: float) -> str | None:
+    """UNIX seconds as ISO 8601 UTC with milliseconds; None for a time ``gmtime`` cannot give."""
     ms = round(t * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
-
-
-def _clean(v: str) -> str:
-    """A row's text as valid UTF-8 (bytes that were not are replaced)."""
     try:
-        v.encode("utf-8")
-    except UnicodeEncodeError:
-        return v.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return v
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
-class TreeContext:
-    """What the process tree knew of an event's process when the event was mapped, read from the event's table
-    rows (those ``Outputs.event`` hands over with it): ``start`` (the process's start, UNIX seconds; from its
-    ``process_events``, ``socket_events`` or ``process_file_events`` row), and from an exec's ``process_events``
-    row ``parent_executable``, ``parent_command_line`` and ``container_id``. Only rows of the event's own pid
-    count (a fork row is the child's). Empty without the tree (those columns are NULL then).
-
-    Built once per output (the column positions); called on the agent's thread, where the rows are."""
-
-    def __init__(self) -> None:
-        pe = tables.get("process_events").stored_names
-        self._exec = tuple(
-            (key, pe.index(col))
-            for key, col in (
-                ("start", "process_start"),
-                ("parent_executable", "parent_path"),
-                ("parent_command_line", "parent_cmdline"),
-                ("container_id", "container_id"),
-            )
-        )
-        self._exec_pid = pe.index("pid")
-        self._start: dict[str, tuple[int, int]] = {}
-        for name in ("socket_events", "process_file_events"):
-            cols = tables.get(name).stored_names
-            self._start[name] = (cols.index("pid"), cols.index("process_start"))
-
-    def __call__(self, event: dict, rows: Sequence[tuple[str, tuple]]) -> dict[str, Any] | None:
-        pid = (event.get("summary") or {}).get("pid")
-        if not rows or not isinstance(pid, int):
-            return None
-        out: dict[str, Any] = {}
-        for table, cells in rows:
-            if table == "process_events":
-                if cells[self._exec_pid] != pid:
-                    continue
-                for key, i in self._exec:
-                    v = cells[i]
-                    if v is not None and v != "":
-                        out[key] = _clean(v) if isinstance(v, str) else v
-            else:
-                at = self._start.get(table)
-                if at is not None and cells[at[0]] == pid and cells[at[1]] is not None:
-                    out.setdefault("start", cells[at[1]])
-        return out or None
+def _identify(to: dict, key: str | None, pid: int, start: float) -> None:
+    """``entity_id`` and ``start`` of the process ``pid`` started at ``start``, into ``to``: each when it can be
+    computed (a pid or a time beyond 64 bits has no id, a time beyond ``gmtime`` no ``start``)."""
+    eid = entity_id(key, pid, start) if key else None
+    if eid is not None:
+        to["entity_id"] = eid
+    iso = _iso_ms(start)
+    if iso is not None:
+        to["start"] = iso
 
 
-def to_ecs(
-    event: dict, host: str | None = None, tree: dict[str, Any] | None = None, host_id: str | None = None
-) -> dict[str, Any]:
+def _start(v: object) -> float | None:
+    return v if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def _tree_fields(out: dict, proc: dict, tree: dict, pid: object, key: str | None) -> None:
+    """``summary.tree`` (what the process tree knew of the event's process) as ECS fields, into ``proc``
+    (``process``) and ``out``; ``key``: the host part of the entity ids."""
+    start, pstart, ppid = _start(tree.get("start")), _start(tree.get("parent_start")), tree.get("parent")
+    if not isinstance(ppid, int) or isinstance(ppid, bool):
+        ppid = None
+    if start is not None and isinstance(pid, int):
+        _identify(proc, key, pid, start)
+    if isinstance(tree.get("container_id"), str):
+        out["container"] = {"id": tree["container_id"]}
+    if ppid is None or ppid != proc.get("parent", {}).get("pid", ppid):
+        return  # the parent facts are of the event's ppid (the pipeline's); anything else is not this parent
+    parent: dict[str, Any] = {}
+    if "parent" not in proc:  # a user-space message: no ppid of its own
+        parent["pid"] = ppid
+    if pstart is not None:
+        _identify(parent, key, ppid, pstart)
+    pexe = tree.get("parent_exe")
+    if isinstance(pexe, str):
+        parent["executable"] = pexe
+        parent["name"] = pexe.rsplit("/", 1)[-1]
+    pargs = tree.get("parent_argv")
+    if isinstance(pargs, list) and all(isinstance(a, str) for a in pargs):
+        parent["args"] = pargs
+        parent["args_count"] = len(pargs)
+        parent["command_line"] = " ".join(pargs)
+    elif isinstance(tree.get("parent_cmdline"), str):
+        parent["command_line"] = tree["parent_cmdline"]
+    if parent:
+        proc.setdefault("parent", {}).update(parent)
+
+
+def to_ecs(event: dict, host: str | None = None, *, host_id: str | None = None) -> dict[str, Any]:
     """The ECS document for one rendered event (``Renderer(raw=True)`` gives ``event.original``).
 
-    ``host``: ``host.name``; ``host_id``: ``host.id`` (:func:`machine_id`); ``tree``: what :class:`TreeContext`
-    read from the event's rows (``process.entity_id``, ``process.start``, ``process.parent.executable`` /
-    ``name`` / ``command_line``, ``container.id``); left out, those fields are not written."""
+    ``host``: ``host.name``; ``host_id``: ``host.id`` (:func:`machine_id`) and the host part of the entity ids.
+    The process tree's fields come from the event's ``summary.tree`` (docs/event-json.md; the pipeline adds it
+    with the tree on): without it they are not written."""
     s: dict = event.get("summary") or {}
     etype = s.get("type") or ""
     is_syscall = etype == "SYSCALL"
@@ -477,24 +470,9 @@ def to_ecs(
     if s.get("cwd") is not None:
         proc["working_directory"] = _str(s["cwd"])
     node = event.get("NODE")
-    if tree:
-        start, pid = tree.get("start"), s.get("pid")
-        if isinstance(start, int | float) and math.isfinite(start) and isinstance(pid, int):
-            key = str(node) if node else (host_id or host)
-            eid = entity_id(key, pid, start) if key else None
-            if eid is not None:
-                proc["entity_id"] = eid
-            proc["start"] = _iso_ms(start)
-        pexe = tree.get("parent_executable")
-        if isinstance(pexe, str):
-            parent = proc.setdefault("parent", {})
-            parent["executable"] = pexe
-            parent["name"] = pexe.rsplit("/", 1)[-1]
-        pcmd = tree.get("parent_command_line")
-        if isinstance(pcmd, str):
-            proc.setdefault("parent", {})["command_line"] = pcmd
-        if isinstance(tree.get("container_id"), str):
-            out["container"] = {"id": tree["container_id"]}
+    tree = s.get("tree")
+    if isinstance(tree, dict):
+        _tree_fields(out, proc, tree, s.get("pid"), str(node) if node else (host_id or host))
     if proc:
         out["process"] = proc
 

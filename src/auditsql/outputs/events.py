@@ -2,8 +2,8 @@
 
 The laurel shape is the rendered event as it is (docs/event-json.md: laurel's record sections plus ``summary``
 and ``raw``), the line ``auditsql read`` writes; ``ecs`` maps it to Elastic Common Schema as Auditbeat does
-(:mod:`auditsql.outputs.ecs`), with what the process tree knew of the event's process (read from the event's
-rows on the agent's thread: the tree moves on). Serialising and writing happen on the output's writer thread
+(:mod:`auditsql.outputs.ecs`), with what the process tree knew of the event's process (the event's
+``summary.tree``, written by the pipeline as the event closed). Serialising and writing happen on the output's writer thread
 (:class:`~auditsql.outputs.base.BufferedOutput`); the agent only enqueues the dict, so a slow disk costs
 buffered events (counted in ``audit_loss`` as ``output_drop`` when the buffer is full), never the reader's time.
 Rotation is the results log's, osquery's scheme (:mod:`auditsql.outputs.rotate`).
@@ -15,7 +15,7 @@ import socket
 from typing import Any
 
 from auditsql.outputs.base import BufferedOutput, OutputError, json_line
-from auditsql.outputs.ecs import TreeContext, machine_id, to_ecs
+from auditsql.outputs.ecs import machine_id, to_ecs
 from auditsql.outputs.rotate import RotatingFile
 
 __all__ = ["FORMATS", "EventsOutput"]
@@ -46,7 +46,6 @@ class EventsOutput(BufferedOutput):
         self.host = host or socket.gethostname()
         #: ECS only: ``host.id`` and the host part of ``process.entity_id`` (this host's machine id)
         self.host_id = (host_id or machine_id()) if format == "ecs" else None
-        self._tree = TreeContext() if format == "ecs" else None
         self.file = RotatingFile(path, rotate, rotate_size, rotate_max_files)
 
     def open(self) -> None:
@@ -59,16 +58,10 @@ class EventsOutput(BufferedOutput):
                 "file, or run as root)"
             ) from None
 
-    def event(self, event: dict, rows: list[tuple[str, tuple]]) -> None:
-        if self._tree is None:
-            super().event(event, rows)
-        elif self.want_events:
-            self._put("event", (event, self._tree(event, rows)))
-
     def write_batch(self, items: list[tuple[str, Any]]) -> None:
         if self.format == "ecs":
             host, host_id = self.host, self.host_id
-            lines = [json_line(to_ecs(ev, host, tree, host_id)) for _kind, (ev, tree) in items]
+            lines = [json_line(to_ecs(ev, host, host_id=host_id)) for _kind, ev in items]
         else:
             lines = [json_line(item) for _kind, item in items]
         self.file.write_lines(lines)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::proc::{Proc, Text};
+use super::proc::{Args, Proc, Text};
 use super::text::{cell, event_columns, hex_low64, int_of, node_str, py_trunc, text, text_str};
 use super::tracker::{Count, EarlyExit, Key, Pending, ProcId, Tracker};
 use super::{CLONE_PARENT, CLONE_THREAD, FLAGS_IN_A1, PENDING_MAX, START_SLACK};
@@ -69,6 +69,7 @@ struct ParentView {
     parent_start: Option<f64>,
     path: Text,
     cmdline: Text,
+    args: Args,
     cwd: Text,
     container_id: Text,
 }
@@ -81,6 +82,15 @@ fn creds(p: &mut Proc, summary: &Object) {
     p.gid = cell(summary.get("gid"));
 }
 
+/// One argument as text (Python's `text(a) or ""`).
+fn arg_text(a: &Value) -> Cow<'_, str> {
+    match a {
+        Value::String(s) if !s.contains('%') => Cow::Borrowed(s.as_str()),
+        Value::String(s) => Cow::Owned(text_str(s)),
+        other => Cow::Owned(text(Some(other)).unwrap_or_default()),
+    }
+}
+
 /// Python's `" ".join(text(a) or "" for a in argv)`.
 fn join_argv(argv: &[Value]) -> String {
     let mut out = String::new();
@@ -88,13 +98,14 @@ fn join_argv(argv: &[Value]) -> String {
         if i > 0 {
             out.push(' ');
         }
-        match a {
-            Value::String(s) if !s.contains('%') => out.push_str(s),
-            Value::String(s) => out.push_str(&text_str(s)),
-            other => out.push_str(&text(Some(other)).unwrap_or_default()),
-        }
+        out.push_str(&arg_text(a));
     }
     out
+}
+
+/// The arguments as [`join_argv`] joins them, one by one.
+fn split_argv(argv: &[Value]) -> Arc<[Box<str>]> {
+    argv.iter().map(|a| Box::from(arg_text(a))).collect()
 }
 
 enum Clone3 {
@@ -343,6 +354,7 @@ impl Tracker {
                 parent_start: p.parent_start,
                 path: p.path.clone(),
                 cmdline: p.cmdline.clone(),
+                args: p.args.clone(),
                 cwd: p.cwd.clone(),
                 container_id: p.container_id.clone(),
             },
@@ -353,6 +365,7 @@ impl Tracker {
                 parent_start: None,
                 path: None,
                 cmdline: None,
+                args: None,
                 cwd: None,
                 container_id: None,
             },
@@ -402,6 +415,7 @@ impl Tracker {
                 p.parent_start = creator_start;
                 p.path = par.path.clone();
                 p.cmdline = par.cmdline.clone();
+                p.args = par.args.clone();
                 p.cwd = par.cwd.clone();
                 p.comm = text(summary.get("comm"));
                 creds(&mut p, summary);
@@ -512,11 +526,15 @@ impl Tracker {
             return Some(id);
         }
         self.counters.execs += 1;
+        let keep_args = self.keep_args;
         let p = self.slot_mut(id)?;
         p.path = shared(text(summary.get("exe")));
-        p.cmdline = match summary.get("argv") {
-            Some(Value::Array(argv)) => Some(Arc::from(join_argv(argv))),
-            _ => None,
+        (p.cmdline, p.args) = match summary.get("argv") {
+            Some(Value::Array(argv)) => (
+                Some(Arc::from(join_argv(argv))),
+                keep_args.then(|| split_argv(argv)),
+            ),
+            _ => (None, None),
         };
         if let Some(cwd) = summary.get("cwd").filter(|v| !v.is_null()) {
             p.cwd = shared(text(Some(cwd)));
@@ -546,6 +564,7 @@ impl Tracker {
         }
         let Some(id) = p else {
             // the exit of a vfork child can come before its parent's vfork: remember it for the fork
+            self.last_exit = None;
             if self.early_exits.len() >= PENDING_MAX {
                 self.early_exits.pop_oldest();
             }
@@ -554,5 +573,6 @@ impl Tracker {
             return;
         };
         self.exit_proc(id, Some(t), code, "exit_group", Some(eid), Count::Exits);
+        self.last_exit = Some(((node, pid), id));
     }
 }

@@ -17,6 +17,7 @@
 
 mod container;
 mod events;
+mod facts;
 mod fifo;
 mod proc;
 pub mod procfs;
@@ -27,7 +28,8 @@ mod tracker;
 mod tests;
 
 pub use container::container_id;
-pub use proc::Proc;
+pub use facts::Facts;
+pub use proc::{Args, Proc};
 pub use tracker::{Tracker, TreeSettings};
 
 /// fork-like syscalls the tree follows (Python: `FORK_SYSCALLS`)

@@ -8,6 +8,8 @@ use crate::rows::Cell;
 
 /// Shared text: a forked child starts with its parent's path, command line, cwd and container.
 pub type Text = Option<Arc<str>>;
+/// Shared argument list (a forked child shares its parent's): each argument as text, as `cmdline` joins them.
+pub type Args = Option<Arc<[Box<str>]>>;
 
 /// One process (Python: `Proc`). `last_seen`: the latest time it was known alive (UNIX seconds).
 #[derive(Clone, Debug)]
@@ -26,6 +28,9 @@ pub struct Proc {
     pub path: Text,
     /// The command line: the last exec's argv joined by spaces (Python joined it lazily; same text).
     pub cmdline: Text,
+    /// The same arguments as a list, kept only when the tracker keeps them ([`super::TreeSettings::args`]:
+    /// the event JSON is written); None for a process taken back from the store (its row has `cmdline` only).
+    pub args: Args,
     /// Working directory at the last exec (or at the /proc seed).
     pub cwd: Text,
     /// User ID (as the event had it).
@@ -77,6 +82,7 @@ impl Proc {
             parent_start: None,
             path: None,
             cmdline: None,
+            args: None,
             cwd: None,
             uid: Cell::Null,
             auid: Cell::Null,

@@ -40,6 +40,8 @@ pub struct ProcInfo {
     pub path: Option<String>,
     /// `cmdline`'s arguments joined by spaces (None when empty).
     pub cmdline: Option<String>,
+    /// `cmdline`'s arguments (None when empty).
+    pub args: Option<Vec<String>>,
     /// The `cwd` link.
     pub cwd: Option<String>,
     /// Real user ID (status `Uid:`).
@@ -114,6 +116,7 @@ impl ProcFs {
                 .map(|a| backslash_decode(a).into_owned())
                 .collect();
             p.cmdline = Some(args.join(" "));
+            p.args = Some(args);
         }
         p.cwd = Self::readlink(&self.file(pid, "cwd"));
         let status = Self::read_path(&self.file(pid, "status")).unwrap_or_default();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::tracker::ProcId;
-use super::{Proc, Tracker, TreeSettings};
+use super::{Facts, Proc, Tracker, TreeSettings};
 use crate::rows::{Cell, Object, ProcExt, ProcessTree, Row};
 
 const COLS: [&str; 24] = [
@@ -1296,4 +1296,187 @@ fn the_row_mapper_feeds_the_tree_and_fills_exec_extensions() {
     .map(|c| col(pe[0], c).clone());
     assert_eq!(ext, [T("/usr/bin/bash"), T("bash -l"), R(5.0), N]);
     assert_eq!(col(pe[0], "pid"), &I(11));
+}
+
+// -- facts: what the event JSON's summary.tree carries --------------------------------------------------
+
+fn keeping_args() -> Tracker {
+    Tracker::new(TreeSettings {
+        live: false,
+        args: true,
+        ..TreeSettings::default()
+    })
+}
+
+#[test]
+fn facts_of_every_event_of_a_process_and_its_parent() {
+    let mut tree = keeping_args();
+    feed(
+        &mut tree,
+        &[
+            ev("1000.000", 1, "execve", 100, 1)
+                .exe("/usr/bin/bash")
+                .argv(&["bash", "-c", "curl x%20y"]),
+            ev("1001.000", 2, "clone", 100, 1).exit(200).a0("0x1200011"),
+            ev("1001.500", 3, "execve", 200, 100)
+                .exe("/usr/bin/curl")
+                .argv(&["curl", "x"]),
+        ],
+    );
+    let bash = tree.facts(None, 100, Some(1)).unwrap();
+    assert_eq!(
+        bash,
+        Facts {
+            start: 1000.0,
+            parent: Some(1),
+            ..Facts::default()
+        }
+    );
+    let curl = tree.facts(None, 200, Some(100)).unwrap();
+    let args: Vec<&str> = curl
+        .parent_args
+        .as_deref()
+        .unwrap()
+        .iter()
+        .map(|a| &**a)
+        .collect();
+    assert_eq!(args, ["bash", "-c", "curl x y"]); // the text, as cmdline joins it
+    assert_eq!(
+        (
+            curl.start,
+            curl.parent,
+            curl.parent_start,
+            curl.parent_exe.as_deref(),
+            curl.parent_cmdline.as_deref()
+        ),
+        (1001.0, Some(100), Some(1000.0), Some("/usr/bin/bash"), None)
+    );
+    // the child shares its parent's list until it execs: one allocation
+    feed(
+        &mut tree,
+        &[ev("1002.000", 4, "clone", 100, 1).exit(201).a0("0x1200011")],
+    );
+    let (p, c) = (tree.get(None, 100).unwrap(), tree.get(None, 201).unwrap());
+    assert!(Arc::ptr_eq(
+        p.args.as_ref().unwrap(),
+        c.args.as_ref().unwrap()
+    ));
+    // no ppid in the event (a user-space message): the parent the tree recorded
+    assert_eq!(tree.facts(None, 200, None).unwrap().parent, Some(100));
+    // the exit_group's own event still finds the process; a later one does not
+    feed(
+        &mut tree,
+        &[ev("1003.000", 5, "exit_group", 200, 100).gone()],
+    );
+    assert!(tree.get(None, 200).is_none());
+    assert_eq!(tree.facts(None, 200, Some(100)), Some(curl));
+    tree.drain();
+    feed(
+        &mut tree,
+        &[ev("1004.000", 6, "exit_group", 201, 100).gone()],
+    );
+    assert!(tree.facts(None, 200, Some(100)).is_none());
+    assert!(tree.facts(None, 999, None).is_none());
+    assert!(tree.facts(Some("elsewhere"), 100, None).is_none());
+}
+
+#[test]
+fn facts_of_a_parent_gone_and_of_a_node() {
+    let mut tree = keeping_args();
+    seeded(&mut tree, 100, 50.0, "/usr/sbin/sshd", Some(1));
+    feed(
+        &mut tree,
+        &[
+            ev("1000.000", 1, "clone", 100, 1).exit(200).a0("0x1200011"),
+            ev("1001.000", 2, "exit_group", 100, 1).gone(),
+            ev("1000.000", 3, "execve", 100, 1).node("db2").argv(&["x"]),
+        ],
+    );
+    // the parent exited: its start is what the fork recorded, nothing else of it is known
+    let f = tree.facts(None, 200, Some(100)).unwrap();
+    assert_eq!(
+        (f.start, f.parent, f.parent_start, f.parent_exe),
+        (1000.0, Some(100), Some(50.0), None)
+    );
+    // reparented (ppid 1, unknown to the tree): no parent start rather than the creator's
+    assert_eq!(tree.facts(None, 200, Some(1)).unwrap().parent_start, None);
+    // another node's pid 100 is another process
+    assert_eq!(
+        tree.facts(Some("db2"), 100, None)
+            .map(|f| (f.start, f.parent)),
+        Some((1000.0, Some(1)))
+    );
+}
+
+#[test]
+fn args_are_kept_only_when_asked_and_read_from_proc() {
+    let mut tree = offline();
+    feed(
+        &mut tree,
+        &[ev("1.000", 1, "execve", 5, 1).argv(&["a", "b"])],
+    );
+    let p = tree.get(None, 5).unwrap();
+    assert_eq!(
+        (p.cmdline.as_deref(), p.args.is_none()),
+        (Some("a b"), true)
+    );
+    let fp = FakeProc::new();
+    fp.add(500, "S", 1, 100, "/usr/bin/sleep", b"sleep\x00a b\0");
+    fp.add(501, "S", 500, 200, "/usr/bin/sleep", b"x\0");
+    let mut tree = Tracker::new(TreeSettings {
+        args: true,
+        ..fp.settings()
+    });
+    assert_eq!(tree.seed(), 2);
+    let f = tree.facts(None, 501, Some(500)).unwrap();
+    let args: Vec<&str> = f
+        .parent_args
+        .as_deref()
+        .unwrap()
+        .iter()
+        .map(|a| &**a)
+        .collect();
+    assert_eq!(args, ["sleep", "a b"]);
+    assert_eq!((f.start, f.parent_start), (2.0, Some(1.0)));
+    assert_eq!(f.container_id.as_deref(), Some(CID));
+}
+
+#[test]
+fn event_facts_as_json() {
+    let mut tree = keeping_args();
+    let events = [
+        ev("1000.000", 1, "execve", 100, 1).argv(&["bash"]),
+        ev("1001.000", 2, "clone", 100, 1).exit(200).a0("0x1200011"),
+    ];
+    feed(&mut tree, &events);
+    let child = ev("1001.250", 3, "connect", 200, 100).json();
+    assert_eq!(
+        Value::Object(tree.event_facts(&child).unwrap()),
+        json!({"start": 1001.0, "parent": 100, "parent_start": 1000.0, "parent_exe": "/usr/bin/bash",
+               "parent_argv": ["bash"]})
+    );
+    assert_eq!(
+        Value::Object(tree.event_facts(&events[0].json()).unwrap()),
+        json!({"start": 1000.0, "parent": 1})
+    );
+    // a parent known only by its joined command line (a reloaded row)
+    let mut p = Proc::new(0, 300, 5.0, "proc");
+    p.path = Some(Arc::from("/usr/sbin/cron"));
+    p.cmdline = Some(Arc::from("/usr/sbin/cron -f"));
+    tree.put(0, p);
+    let e = json!({"ID": "9.000:9", "summary": {"pid": 100, "ppid": 300}});
+    assert_eq!(
+        tree.event_facts(e.as_object().unwrap())
+            .unwrap()
+            .get("parent_cmdline"),
+        Some(&json!("/usr/sbin/cron -f"))
+    );
+    for e in [
+        json!({"summary": {"pid": 999}}),
+        json!({"summary": {}}),
+        json!({"summary": 3}),
+        json!({}),
+    ] {
+        assert!(tree.event_facts(e.as_object().unwrap()).is_none());
+    }
 }

@@ -27,6 +27,9 @@ pub struct TreeSettings {
     pub proc_root: PathBuf,
     /// `node=` names that mean this host (with `""`, and the host name when live).
     pub local_names: Vec<String>,
+    /// Keep each process's argument list beside its joined command line ([`Proc::args`]), for
+    /// [`Tracker::facts`]' `parent_argv` (the pipeline turns it on when it writes the event JSON).
+    pub args: bool,
 }
 
 impl Default for TreeSettings {
@@ -37,6 +40,7 @@ impl Default for TreeSettings {
             uptime_base: None,
             proc_root: PathBuf::from("/proc"),
             local_names: Vec::new(),
+            args: false,
         }
     }
 }
@@ -113,6 +117,10 @@ pub struct Tracker {
     next_sweep: f64,
     pub(super) counters: Counters,
     pub(super) max_procs: usize,
+    /// keep [`Proc::args`] ([`TreeSettings::args`])
+    pub(super) keep_args: bool,
+    /// the process the last `exit_group` ended: [`Tracker::facts`] of its own event find it there
+    pub(super) last_exit: Option<(Key, ProcId)>,
 }
 
 impl Tracker {
@@ -143,6 +151,8 @@ impl Tracker {
             next_sweep: 0.0,
             counters: Counters::default(),
             max_procs: super::MAX_PROCS,
+            keep_args: settings.args,
+            last_exit: None,
         }
     }
 
@@ -444,6 +454,11 @@ impl Tracker {
         let int = |v: Option<i64>| v.map_or(Cell::Null, Cell::Int);
         p.path = shared(info.path);
         p.cmdline = shared(info.cmdline);
+        if self.keep_args {
+            p.args = info
+                .args
+                .map(|a| a.into_iter().map(String::into_boxed_str).collect());
+        }
         p.cwd = shared(info.cwd);
         p.uid = int(info.uid);
         p.euid = int(info.euid);
