@@ -111,7 +111,7 @@ def transient(exc: BaseException) -> bool:
     """Whether a failed statement is worth retrying (the server went away, a deadlock, a serialization or
     shutdown error), rather than the data or the rights being wrong."""
     psycopg = _import()
-    if isinstance(exc, psycopg.OperationalError | psycopg.errors.TransactionRollbackError):
+    if isinstance(exc, psycopg.OperationalError | psycopg.errors.TransactionRollback):
         return not isinstance(exc, psycopg.errors.InsufficientPrivilege)
     return isinstance(exc, psycopg.InterfaceError)
 
