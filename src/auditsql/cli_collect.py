@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from auditsql.agent import say
 from auditsql.fleet.collector import (
@@ -105,6 +106,10 @@ def collect(
 
     Query a SQLite store with `auditsql query --db PATH` or `auditsql shell --db PATH`.
     """
+    explicit_db = click.get_current_context().get_parameter_source("db") is not ParameterSource.DEFAULT
+    if store is not None and explicit_db:
+        say("--db (a SQLite file) and --store (PostgreSQL) name two central stores: pass one of them")
+        sys.exit(2)
     if store is not None and not is_url(store):
         say(f"--store takes a postgresql:// URL (got {store!r}); a SQLite file is --db FILE")
         sys.exit(2)
@@ -152,12 +157,12 @@ def parse_retention(specs: tuple[str, ...]) -> dict[str, int]:
     out: dict[str, int] = {}
     default: int | None = None
     for spec in specs:
-        name, _, days = spec.rpartition("=")
+        name, sep, days = spec.rpartition("=")
         try:
             n = int(days)
         except ValueError:
             n = -1
-        if n < 1:
+        if n < 1 or (sep and not name):
             raise ValueError(f"--retention {spec}: expected [TABLE=]DAYS with DAYS a whole number >= 1")
         if not name:
             default = n

@@ -217,6 +217,23 @@ def test_bad_strings_are_escaped_not_a_stuck_batch(pg_url: str) -> None:
     ]
 
 
+def test_a_message_postgresql_refuses_is_counted_not_a_stuck_stream(pg_url: str) -> None:
+    refused = [row("process_events", host="h1", pid=1, time="yesterday")]  # text in a bigint column
+    good = [row("process_events", host="h1", pid=2, time=NOW)]
+    said: list[str] = []
+    col = collector(pg_url, say=said.append)
+    try:
+        msgs = [(1, rows_message("process_events", refused)), (2, rows_message("process_events", good))]
+        assert col.write(msgs) == 1
+        assert (col.stats["bad"], col.stats["messages"]) == (1, 1)
+        assert col.write(msgs) == 0  # both claimed: acknowledged, never retried
+    finally:
+        col.close()
+    assert said == ["collect: messages PostgreSQL refuses are skipped and counted as undecodable"]
+    assert sql(pg_url, "SELECT pid FROM process_events") == [(2,)]
+    assert sql(pg_url, "SELECT seq FROM fleet_consumed ORDER BY seq") == [(1,), (2,)]
+
+
 def test_concurrent_collectors_store_each_message_once(pg_url: str) -> None:
     """Two sinks (two collectors) commit overlapping batches at the same time, as redeliveries make them."""
     n = 300
@@ -298,6 +315,11 @@ def test_process_tree_rows_are_upserts(pg_url: str) -> None:
             [(2, rows_message("process_tree", [proc(2, exit_time=float(NOW), exit_source="exit_group")]))]
         )
         col.write([(3, rows_message("process_tree", [proc(2)], host="h2"))])
+        # an older state of h1's pid 1 committed late (another collector's batch) does not overwrite the newer
+        old = row(
+            "process_tree", host="h1", node="", pid=1, process_start=start, time=NOW - 50, cmdline="old"
+        )
+        col.write([(4, rows_message("process_tree", [old]))])
     finally:
         col.close()
     assert sql(pg_url, "SELECT host, pid, cmdline, exit_time FROM process_tree ORDER BY host, pid") == [

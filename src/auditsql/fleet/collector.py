@@ -508,10 +508,14 @@ class Collector:
                     except Exception:  # noqa: BLE001 - only an optimisation of the bookkeeping
                         pass
                     if self.pg is not None:
+                        from auditsql.store.pg.connect import PgError
+
                         try:
                             self.pg.prune(floor)
                         except StoreUnavailable:
                             pass  # the next batch waits for the server
+                        except PgError as exc:
+                            self._warn(f"collect: {exc}")
                     next_floor = now + FLOOR_INTERVAL
                 if msgs and self.pg is not None:
                     batch = self.decode_pg([(m.metadata.sequence.stream, m.data) for m in msgs])
@@ -558,10 +562,14 @@ class Collector:
         """Run ``step`` until PostgreSQL takes it; while it is unavailable, say so once, keep the fetched
         ``msgs`` ours (``in_progress``: their ack wait starts again) and retry every ``RETRY`` s. False when
         stopped first."""
+        from auditsql.store.pg.connect import PgError
+
         said = False
         while True:
             try:
                 step()
+            except PgError as exc:
+                raise CollectError(str(exc), exc.code) from None
             except StoreUnavailable as exc:
                 if not said:
                     held = f"; {len(msgs)} messages held unacknowledged" if msgs else ""

@@ -245,9 +245,15 @@ class PgSink:
                 cp.write_row((*r, i))
         key = ", ".join(map(q, t.key))
         sets = ", ".join(f"{q(c)} = EXCLUDED.{q(c)}" for c in t.names if c not in t.key)
+        # a row's time is its last change's: an older state arriving late (another collector's batch, a
+        # redelivery) does not overwrite a newer one
+        newer = ""
+        if "time" in t.names:
+            mine = f"{q(t.storage)}.{q('time')}"
+            newer = f" WHERE {mine} IS NULL OR EXCLUDED.{q('time')} IS NULL OR EXCLUDED.{q('time')} >= {mine}"
         conn.execute(
             f"INSERT INTO {q(t.storage)} ({cols}) SELECT DISTINCT ON ({key}) {cols} FROM {q(stage)} "
-            f"ORDER BY {key}, _ord DESC ON CONFLICT ({key}) DO UPDATE SET {sets}"
+            f"ORDER BY {key}, _ord DESC ON CONFLICT ({key}) DO UPDATE SET {sets}{newer}"
         )
         conn.execute(f"DELETE FROM {q(stage)}")  # a failed savepoint may come back to it in this transaction
 

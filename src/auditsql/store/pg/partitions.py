@@ -18,6 +18,7 @@ The DEFAULT partition itself is never dropped.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -65,7 +66,7 @@ class Partitions:
         out = set()
         for r in rows:
             v = r[i]
-            if isinstance(v, int | float) and not isinstance(v, bool) and v == v:
+            if isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and math.isfinite(v):
                 d = int(v // DAY)
                 if FIRST_DAY <= d <= last:
                     out.add(d)
