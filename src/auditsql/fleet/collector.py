@@ -51,6 +51,7 @@ from typing import Any
 from auditsql.fleet.connect import ConnectError, NatsOptions, StreamError, connect, ensure_stream
 from auditsql.fleet.pg_sink import Item, PgSink, StoreUnavailable
 from auditsql.outputs.nats import loads, unwire
+from auditsql.store.pg.connect import PgError
 from auditsql.store.sqlite import Store, StoreError
 from auditsql.tables.registry import Column, Table
 
@@ -182,8 +183,6 @@ class Collector:
 
     def open_store(self, *, migrate_only: bool = False) -> None:
         if self.pg is not None:
-            from auditsql.store.pg.connect import PgError
-
             try:
                 self.pg.open(migrate_only=migrate_only)
                 if self.retention:
@@ -334,8 +333,6 @@ class Collector:
     def commit_pg(self, batch: PgBatch) -> int:
         """Commit a decoded batch into PostgreSQL: the messages whose sequences the commit claims are stored
         (the others were before). :class:`StoreUnavailable`: retry later."""
-        from auditsql.store.pg.connect import PgError
-
         assert self.pg is not None
         items, meta, seqs = batch
         try:
@@ -508,8 +505,6 @@ class Collector:
                     except Exception:  # noqa: BLE001 - only an optimisation of the bookkeeping
                         pass
                     if self.pg is not None:
-                        from auditsql.store.pg.connect import PgError
-
                         try:
                             self.pg.prune(floor)
                         except StoreUnavailable:
@@ -529,8 +524,6 @@ class Collector:
                         await m.ack()
                 if self.pg is not None and self.retention and now >= next_retention:
                     try:
-                        from auditsql.store.pg.connect import PgError
-
                         self.pg.retention(self.retention)
                     except (StoreUnavailable, PgError) as exc:
                         self._warn(f"collect: retention failed: {exc}; tried again in an hour")
@@ -562,8 +555,6 @@ class Collector:
         """Run ``step`` until PostgreSQL takes it; while it is unavailable, say so once, keep the fetched
         ``msgs`` ours (``in_progress``: their ack wait starts again) and retry every ``RETRY`` s. False when
         stopped first."""
-        from auditsql.store.pg.connect import PgError
-
         said = False
         while True:
             try:
