@@ -28,7 +28,7 @@ from auditsql.fleet.pg_sink import PgSink
 from auditsql.outputs import nats as nats_output
 from auditsql.store.pg.connect import PgError, connect, redact
 from auditsql.store.pg.partitions import DAY
-from auditsql.store.pg.schema import PG_TYPES, SCHEMA_VERSION
+from auditsql.store.pg.schema import PG_TYPES, SCHEMA_VERSION, _missing
 from auditsql.store.sqlite import Store
 from tests import storedb
 from tests.fleet.test_central_store import HOST, agent_rows
@@ -154,6 +154,18 @@ def test_the_schema_comes_from_the_registry(pg_url: str) -> None:
     assert sql(pg_url, "SELECT version, dict FROM audit_dictionaries") == [(v, fns.dictionary(v))]
     # opening again changes nothing
     collector(pg_url).close()
+    assert sql(pg_url, "SELECT count(*) FROM auditsql_schema") == [(1,)]
+    # what the registry declares and the database lacks is added at open (a newer auditsql, same version)
+    sql(pg_url, "DROP INDEX process_events_path_time; DROP VIEW process_ancestry")
+    sql(pg_url, 'ALTER TABLE process_events DROP COLUMN "cwd"')
+    sink = PgSink(pg_url, central_tables())
+    assert sink.conn is None
+    sink.open()
+    try:
+        assert sink.conn is not None and _missing(sink.conn, list(sink.tables.values())) == []
+    finally:
+        sink.close()
+    assert sql(pg_url, "SELECT count(*) FROM pg_views WHERE viewname = 'process_ancestry'") == [(1,)]
     assert sql(pg_url, "SELECT count(*) FROM auditsql_schema") == [(1,)]
 
 

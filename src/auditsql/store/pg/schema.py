@@ -120,24 +120,28 @@ class PgTable:
         out += [f"{v}" for v in self.views]
         return out
 
-    def create_indexes(self) -> list[str]:
+    def index_specs(self) -> list[tuple[str, str]]:
+        """(name, what follows ``ON``) of each index: the upsert key, the composites, the BRIN."""
         out = []
         if self.key:
-            out.append(
-                f"CREATE UNIQUE INDEX IF NOT EXISTS {q(self.name + '_key')} ON {q(self.storage)} "
-                f"({', '.join(map(q, self.key))})"
-            )
+            out.append((self.name + "_key", f"{q(self.storage)} ({', '.join(map(q, self.key))})"))
         for cols in self.indexes:
-            out.append(
-                f"CREATE INDEX IF NOT EXISTS {q(self.name + '_' + '_'.join(cols))} ON {q(self.storage)} "
-                f"({', '.join(map(q, cols))})"
-            )
+            out.append((self.name + "_" + "_".join(cols), f"{q(self.storage)} ({', '.join(map(q, cols))})"))
         if self.partition:
             out.append(
-                f"CREATE INDEX IF NOT EXISTS {q(self.name + '_' + self.partition + '_brin')} ON {q(self.storage)} "
-                f"USING brin ({q(self.partition)})"
+                (f"{self.name}_{self.partition}_brin", f"{q(self.storage)} USING brin ({q(self.partition)})")
             )
         return out
+
+    def create_indexes(self) -> list[str]:
+        return [
+            f"CREATE {'UNIQUE ' if name.endswith('_key') else ''}INDEX IF NOT EXISTS {q(name)} ON {on}"
+            for name, on in self.index_specs()
+        ]
+
+    @property
+    def view_names(self) -> tuple[str, ...]:
+        return tuple(v.split()[4] for v in self.views)  # CREATE OR REPLACE VIEW name AS ...
 
 
 def partition_column(t: Table, key: tuple[str, ...] | None) -> str | None:
@@ -260,18 +264,25 @@ def schema_version(conn: psycopg.Connection) -> int:
 
 
 def _missing(conn: psycopg.Connection, tables: Sequence[PgTable]) -> list[str]:
-    """Tables and columns the registry declares that the database lacks (``table`` or ``table.column``)."""
+    """Tables, columns, indexes and views the registry declares that the database lacks (``table``,
+    ``table.column``, ``index NAME``, ``view NAME``)."""
     have: dict[str, set[str]] = {}
     for tname, cname in conn.execute(
         "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s", (SCHEMA,)
     ):
         have.setdefault(tname, set()).add(cname)
+    indexes = {
+        n for (n,) in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", (SCHEMA,))
+    }
+    views = {n for (n,) in conn.execute("SELECT viewname FROM pg_views WHERE schemaname = %s", (SCHEMA,))}
     out = []
     for t in tables:
         if t.storage not in have:
             out.append(t.storage)
             continue
         out += [f"{t.storage}.{c}" for c in t.names if c not in have[t.storage]]
+        out += [f"index {n}" for n, _ in t.index_specs() if n not in indexes]
+        out += [f"view {v}" for v in t.view_names if v not in views]
     return out
 
 
