@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.fleet.conftest import NatsServer
 from tests.fleet.test_fleet_e2e import (
@@ -33,6 +34,8 @@ from tests.fleet.test_fleet_e2e import (
     write,
 )
 from tests.pgcluster import PgCluster
+
+pytestmark = pytest.mark.postgres
 
 
 def pg(url: str, query: str) -> list[tuple]:

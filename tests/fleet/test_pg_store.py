@@ -37,6 +37,8 @@ from tests.pgcluster import PgCluster
 
 NOW = int(time.time())
 
+pytestmark = pytest.mark.postgres
+
 
 def sql(url: str, query: str, args: tuple = ()) -> list[tuple]:
     with psycopg.connect(url, autocommit=True, options="-c search_path=auditsql") as c:

@@ -25,8 +25,8 @@ Indexes (:func:`indexes`)
 Migrations (:data:`MIGRATIONS`)
     ``auditsql_schema`` records each applied version (``version``, ``applied``, ``by_role``, ``note``). At open,
     a database of a newer version is refused (exit 2, nothing touched); an older one is migrated in one
-    transaction under an advisory lock, so collectors starting together migrate once. Columns and tables the
-    registry declares but the database lacks are added in the same way (``ADD COLUMN IF NOT EXISTS``; old rows
+    transaction under an advisory lock, so collectors starting together migrate once. Tables, columns, indexes
+    and views the registry declares but the database lacks are added in the same way (``ADD COLUMN IF NOT EXISTS``; old rows
     read NULL), without a version: the registry is the schema.
 """
 
