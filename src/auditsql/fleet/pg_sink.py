@@ -255,7 +255,9 @@ class PgSink:
             f"INSERT INTO {q(t.storage)} ({cols}) SELECT DISTINCT ON ({key}) {cols} FROM {q(stage)} "
             f"ORDER BY {key}, _ord DESC ON CONFLICT ({key}) DO UPDATE SET {sets}{newer}"
         )
-        conn.execute(f"DELETE FROM {q(stage)}")  # a failed savepoint may come back to it in this transaction
+        conn.execute(
+            f"DELETE FROM {q(stage)}"
+        )  # the next message of this transaction starts empty (_commit_each)
 
     # -- bookkeeping and retention -----------------------------------------------------------------------------
 
