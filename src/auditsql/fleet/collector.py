@@ -45,7 +45,6 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from auditsql.fleet.connect import ConnectError, NatsOptions, StreamError, connect, ensure_stream
@@ -53,7 +52,7 @@ from auditsql.fleet.pg_sink import Item, PgSink, StoreUnavailable
 from auditsql.outputs.nats import loads, unwire
 from auditsql.store.pg.connect import PgError
 from auditsql.store.sqlite import Store, StoreError
-from auditsql.tables.registry import Column, Table
+from auditsql.tables.central import central_tables
 
 __all__ = [
     "DEFAULT_CENTRAL_DB",
@@ -66,20 +65,6 @@ __all__ = [
 
 DEFAULT_CENTRAL_DB = "/var/lib/auditsql/central.db"
 DEFAULT_DURABLE = "auditsql-collector"
-HOST_COLUMN = Column("host", "TEXT", "The agent that recorded the row (`[output.nats] host`)", extension=True)
-RESULTS_TABLE = Table(
-    "query_results",
-    "Scheduled query results of every agent, one row per osquery-format result line (central store only).",
-    (
-        HOST_COLUMN,
-        Column("name", "TEXT", "The scheduled query's name"),
-        Column("action", "TEXT", "`added` or `snapshot`"),
-        Column("unix_time", "BIGINT", "`unixTime` of the line", index=True),
-        Column("counter", "BIGINT", "`counter` of the line"),
-        Column("line", "TEXT", "The line as the agent's results log writes it (JSON)"),
-    ),
-    kind="internal",
-)
 _STATE_DDL = (
     "CREATE TABLE IF NOT EXISTS fleet_consumed (stream TEXT, durable TEXT, created TEXT, done TEXT, "
     "messages INTEGER, PRIMARY KEY (stream, durable))"
@@ -105,21 +90,6 @@ class CollectError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
-
-
-def central_tables() -> list[Table]:
-    """The registry's event and internal tables with ``host`` first, and ``query_results``."""
-    import auditsql.tables  # noqa: F401 - fills the registry
-    from auditsql.tables.registry import REGISTRY
-
-    out = []
-    for t in REGISTRY.values():
-        if t.kind == "live":
-            continue
-        extra = (("host", "time"),) if "time" in t.column_names else (("host",),)
-        out.append(replace(t, columns=(HOST_COLUMN, *t.columns), indexes=(*t.indexes, *extra)))
-    out.append(RESULTS_TABLE)
-    return out
 
 
 def percentiles(samples: list[float], points: tuple[float, ...] = (50, 90, 99)) -> dict[str, float]:
