@@ -1,4 +1,5 @@
-"""Fixtures for the fleet tests: a real ``nats-server -js`` on loopback, started and stopped by pid.
+"""Fixtures for the fleet tests: a real ``nats-server -js`` on loopback, started and stopped by pid; a private
+PostgreSQL cluster (``pg_cluster``, one per session) and a database of its own per test (``pg_url``).
 
 ``jetstream`` gives a :class:`NatsServer` on a free port with its own store directory; tests may ``stop()``
 and ``start()`` it again (same port, same store) to simulate an outage. Nothing is killed by name.
@@ -15,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.pgcluster import PgCluster, bindir
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
@@ -82,3 +85,27 @@ def jetstream(tmp_path: Path) -> Iterator[NatsServer]:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A private PostgreSQL cluster for the session (tests/pgcluster.py): initdb + pg_ctl on a temp dir and a
+    loopback port, run as an unprivileged user, stopped by its pid. Never the system's cluster."""
+    if bindir() is None:
+        pytest.fail("PostgreSQL is not installed (apt-get install postgresql); the PostgreSQL tests need it")
+    cluster = PgCluster().init().start()
+    try:
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PgCluster, request: pytest.FixtureRequest) -> str:
+    """A fresh database of its own for one test; its superuser URL."""
+    if pg_cluster.pid is None:  # a test that stopped the server failed before it started it again
+        pg_cluster.start()
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50].lower()
+    pg_cluster.psql(f'DROP DATABASE IF EXISTS "{name}"')
+    pg_cluster.create_db(name)
+    return pg_cluster.url(db=name)

@@ -26,6 +26,13 @@ Exactly once, through ``kill -9``
 
     Duplicates the agents publish (a message re-sent after a lost acknowledgement) are dropped by JetStream
     through ``Nats-Msg-Id`` within the stream's duplicate window (see docs/fleet.md).
+
+PostgreSQL (``store``: a ``postgresql://`` URL)
+    The same tables in PostgreSQL, partitioned by day, written with ``COPY`` by :mod:`auditsql.fleet.pg_sink`,
+    whose transaction claims the batch's sequences in the database itself: any number of collectors may share
+    the durable consumer. While PostgreSQL is unavailable the batch in hand stays unacknowledged (its ack wait
+    extended while it is retried every ``RETRY`` seconds) and nothing more is fetched. Retention drops day
+    partitions (``retention``: table → days, every ``RETENTION_INTERVAL`` seconds).
 """
 
 from __future__ import annotations
@@ -38,13 +45,14 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from auditsql.fleet.connect import ConnectError, NatsOptions, StreamError, connect, ensure_stream
+from auditsql.fleet.pg_sink import Item, PgSink, StoreUnavailable
 from auditsql.outputs.nats import loads, unwire
+from auditsql.store.pg.connect import PgError
 from auditsql.store.sqlite import Store, StoreError
-from auditsql.tables.registry import Column, Table
+from auditsql.tables.central import central_tables
 
 __all__ = [
     "DEFAULT_CENTRAL_DB",
@@ -57,47 +65,31 @@ __all__ = [
 
 DEFAULT_CENTRAL_DB = "/var/lib/auditsql/central.db"
 DEFAULT_DURABLE = "auditsql-collector"
-HOST_COLUMN = Column("host", "TEXT", "The agent that recorded the row (`[output.nats] host`)", extension=True)
-RESULTS_TABLE = Table(
-    "query_results",
-    "Scheduled query results of every agent, one row per osquery-format result line (central store only).",
-    (
-        HOST_COLUMN,
-        Column("name", "TEXT", "The scheduled query's name"),
-        Column("action", "TEXT", "`added` or `snapshot`"),
-        Column("unix_time", "BIGINT", "`unixTime` of the line", index=True),
-        Column("counter", "BIGINT", "`counter` of the line"),
-        Column("line", "TEXT", "The line as the agent's results log writes it (JSON)"),
-    ),
-    kind="internal",
-)
 _STATE_DDL = (
     "CREATE TABLE IF NOT EXISTS fleet_consumed (stream TEXT, durable TEXT, created TEXT, done TEXT, "
     "messages INTEGER, PRIMARY KEY (stream, durable))"
 )
 #: seconds before the server redelivers a message fetched and not acknowledged (a collector killed mid-batch)
 ACK_WAIT = 10.0
+#: a batch decoded for PostgreSQL: its items, (host, ts) by sequence, every sequence
+PgBatch = tuple[list[Item], dict[int, tuple[str, float | None]], list[int]]
 #: latency samples kept for the percentiles (a reservoir beyond this)
 _SAMPLES = 1_000_000
+#: seconds between attempts to commit a batch while PostgreSQL is unavailable
+RETRY = 2.0
+#: seconds between retention passes (PostgreSQL; the first at start)
+RETENTION_INTERVAL = 3600.0
+#: seconds between reads of the consumer's acknowledgement floor (and, in PostgreSQL, prunes below it)
+FLOOR_INTERVAL = 10.0
 
 
 class CollectError(Exception):
-    """The collector cannot run; ``str()`` is one line naming the cause and the fix."""
+    """The collector cannot run; ``str()`` is one line naming the cause and the fix; ``code`` the exit status
+    (2: bad input, such as refused credentials or a database of a newer schema)."""
 
-
-def central_tables() -> list[Table]:
-    """The registry's event and internal tables with ``host`` first, and ``query_results``."""
-    import auditsql.tables  # noqa: F401 - fills the registry
-    from auditsql.tables.registry import REGISTRY
-
-    out = []
-    for t in REGISTRY.values():
-        if t.kind == "live":
-            continue
-        extra = (("host", "time"),) if "time" in t.column_names else (("host",),)
-        out.append(replace(t, columns=(HOST_COLUMN, *t.columns), indexes=(*t.indexes, *extra)))
-    out.append(RESULTS_TABLE)
-    return out
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def percentiles(samples: list[float], points: tuple[float, ...] = (50, 90, 99)) -> dict[str, float]:
@@ -123,9 +115,12 @@ class Collector:
         say: Callable[[str], None] | None = None,
         stats_file: str | None = None,
         status_interval: float = 10.0,
+        store: str | None = None,
+        retention: dict[str, int] | None = None,
     ) -> None:
         self.opts = opts
         self.db = db
+        self.retention = dict(retention or {})
         self.durable = durable
         self.batch = batch
         self.say = say or (lambda msg: None)
@@ -133,6 +128,9 @@ class Collector:
         self.status_interval = status_interval
         self.tables = {t.name: t for t in central_tables()}
         self._sql = {n: t.insert_sql() for n, t in self.tables.items()}
+        #: the PostgreSQL store, when ``store`` is a URL (else the SQLite file ``db``)
+        self.pg = PgSink(store, list(self.tables.values()), say=self.say) if store else None
+        self.where = self.pg.where if self.pg is not None else db
         self._maps: dict[tuple[str, tuple[str, ...]], list[int | None] | None] = {}
         self.store: Store | None = None
         #: committed stream sequences: sorted, disjoint [first, last] ranges
@@ -153,7 +151,21 @@ class Collector:
 
     # -- the store ---------------------------------------------------------------------------------------------
 
-    def open_store(self) -> None:
+    def open_store(self, *, migrate_only: bool = False) -> None:
+        if self.pg is not None:
+            try:
+                self.pg.open(migrate_only=migrate_only)
+                if self.retention:
+                    self.pg.retention(self.retention)
+            except PgError as exc:
+                raise CollectError(str(exc), exc.code) from None
+            except StoreUnavailable as exc:
+                raise CollectError(str(exc), 2) from None
+            return
+        if self.retention:
+            raise CollectError(
+                "--retention needs --store postgresql://... (the SQLite store keeps everything)", 2
+            )
         try:
             self.store = Store(self.db, tables=self.tables.values())
             self.store.create_schema()
@@ -214,9 +226,11 @@ class Collector:
         return m
 
     def write(self, msgs: list[tuple[int, bytes]], floor: int = 0) -> int:
-        """Store a batch of (stream sequence, payload) in one transaction with the sequences in ``done``;
-        returns the number of messages stored (those already in ``done`` are skipped). ``floor``: the
-        consumer's acknowledgement floor, if known."""
+        """Store a batch of (stream sequence, payload) in one transaction with its sequences; returns the number
+        of messages stored (those committed before are skipped). ``floor``: the consumer's acknowledgement
+        floor, if known. PostgreSQL: :class:`StoreUnavailable` when the batch is to be retried later."""
+        if self.pg is not None:
+            return self._write_pg(msgs)
         assert self.store is not None
         by_table: dict[str, list[tuple]] = {}
         stamps: list[float] = []
@@ -228,41 +242,14 @@ class Collector:
                 self.stats["skipped"] += 1
                 continue
             seqs.append(seq)
-            try:
-                d = loads(data)
-                host, table = d["host"], d["table"]
-                if table == "results":
-                    rows = [
-                        (
-                            host,
-                            line.get("name"),
-                            line.get("action"),
-                            line.get("unixTime"),
-                            line.get("counter"),
-                            json.dumps(line, separators=(",", ":")),
-                        )
-                        for line in d["lines"]
-                    ]
-                    table = "query_results"
-                elif table in self.tables:
-                    m = self._column_map(table, tuple(d["columns"]))
-                    if m is None:
-                        rows = [(host, *map(unwire, r)) for r in d["rows"]]
-                    else:
-                        rows = [(host, *(None if i is None else unwire(r[i]) for i in m)) for r in d["rows"]]
-                else:
-                    self.stats["unknown"] += 1
-                    self._warn(f"collect: messages for table {table} (unknown here) are skipped and counted")
-                    continue
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                self.stats["bad"] += 1
-                self._warn(f"collect: undecodable messages are skipped and counted ({type(exc).__name__})")
+            got = self._decode(data)
+            if got is None:
                 continue
+            host, table, rows, ts = got
             by_table.setdefault(table, []).extend(rows)
             hosts[host] = hosts.get(host, 0) + 1
             stored += 1
-            ts = d.get("ts")
-            if isinstance(ts, (int, float)):
+            if ts is not None:
                 stamps.append(ts)
         conn = self.store.conn
         nrows = sum(len(r) for r in by_table.values())
@@ -290,14 +277,99 @@ class Collector:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise CollectError(f"cannot write {nrows} rows to {self.db}: {exc}") from None
-        now = time.time()
         self.done = done
+        self._stored(stored, nrows, stamps)
+        return stored
+
+    def _write_pg(self, msgs: list[tuple[int, bytes]]) -> int:
+        return self.commit_pg(self.decode_pg(msgs))
+
+    def decode_pg(self, msgs: list[tuple[int, bytes]]) -> PgBatch:
+        """A fetched batch decoded once (it may be committed more than once: PostgreSQL unavailable)."""
+        items: list[Item] = []
+        meta: dict[int, tuple[str, float | None]] = {}
+        seen: set[int] = set()
+        for seq, data in msgs:
+            if seq in seen:  # the same message twice in one batch: stored once
+                continue
+            seen.add(seq)
+            got = self._decode(data)
+            if got is not None:
+                host, table, rows, ts = got
+                items.append((seq, table, rows))
+                meta[seq] = (host, ts)
+        return items, meta, [seq for seq, _ in msgs]
+
+    def commit_pg(self, batch: PgBatch) -> int:
+        """Commit a decoded batch into PostgreSQL: the messages whose sequences the commit claims are stored
+        (the others were before). :class:`StoreUnavailable`: retry later."""
+        assert self.pg is not None
+        items, meta, seqs = batch
+        try:
+            claimed, refused = self.pg.commit(items, seqs)
+        except PgError as exc:
+            raise CollectError(str(exc), exc.code) from None
+        self.stats["skipped"] += len(seqs) - len(claimed) - len(refused)
+        if refused:
+            self.stats["bad"] += len(refused)
+            self._warn("collect: messages PostgreSQL refuses are skipped and counted as undecodable")
+        hosts = self.stats["hosts"]
+        stamps: list[float] = []
+        nrows = stored = 0
+        for seq, _table, rows in items:
+            if seq in claimed:
+                host, ts = meta[seq]
+                hosts[host] = hosts.get(host, 0) + 1
+                stored += 1
+                nrows += len(rows)
+                if ts is not None:
+                    stamps.append(ts)
+        self._stored(stored, nrows, stamps)
+        return stored
+
+    def _stored(self, stored: int, nrows: int, stamps: list[float]) -> None:
+        now = time.time()
         self.stats["messages"] += stored
         self.stats["rows"] += nrows
         self.stats["batches"] += 1
         for ts in stamps:
             self._sample(now - ts)
-        return stored
+
+    def _decode(self, data: bytes) -> tuple[str, str, list[tuple], float | None] | None:
+        """(host, central table, rows, ts) of one message; None for one that is skipped and counted (undecodable,
+        or for a table unknown here)."""
+        try:
+            d = loads(data)
+            host, table = d["host"], d["table"]
+            if table == "results":
+                rows = [
+                    (
+                        host,
+                        line.get("name"),
+                        line.get("action"),
+                        line.get("unixTime"),
+                        line.get("counter"),
+                        json.dumps(line, separators=(",", ":")),
+                    )
+                    for line in d["lines"]
+                ]
+                table = "query_results"
+            elif table in self.tables:
+                m = self._column_map(table, tuple(d["columns"]))
+                if m is None:
+                    rows = [(host, *map(unwire, r)) for r in d["rows"]]
+                else:
+                    rows = [(host, *(None if i is None else unwire(r[i]) for i in m)) for r in d["rows"]]
+            else:
+                self.stats["unknown"] += 1
+                self._warn(f"collect: messages for table {table} (unknown here) are skipped and counted")
+                return None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            self.stats["bad"] += 1
+            self._warn(f"collect: undecodable messages are skipped and counted ({type(exc).__name__})")
+            return None
+        ts = d.get("ts")
+        return host, table, rows, ts if isinstance(ts, (int, float)) else None
 
     def _sample(self, v: float) -> None:
         self._nlat += 1
@@ -321,7 +393,7 @@ class Collector:
         import nats.js.errors as jse
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-        if self.store is None:
+        if self.store is None and (self.pg is None or self.pg.conn is None):
             self.open_store()
         end = time.monotonic() + duration if duration is not None else None
         nc = None
@@ -348,7 +420,13 @@ class Collector:
                 self.say(f"collect: {note}")
             js = nc.jetstream(timeout=10.0)
             info = await js.stream_info(self.opts.stream)
-            self._load_state(info.created.isoformat() if info.created else "")
+            created = info.created.isoformat() if info.created else ""
+            if self.pg is not None:
+                pg = self.pg
+                if not await self._pg_retry(lambda: pg.attach(self.opts.stream, self.durable, created), stop):
+                    return 0
+            else:
+                self._load_state(created)
             subject = f"{self.opts.subject_prefix}.>"
             try:
                 psub = await js.pull_subscribe(
@@ -369,10 +447,11 @@ class Collector:
                 ) from None
             self.say(
                 f"collecting ({', '.join(self.opts.servers())}; stream {self.opts.stream}; durable "
-                f"{self.durable}; db {self.db}; pid {os.getpid()})"
+                f"{self.durable}; {'store' if self.pg is not None else 'db'} {self.where}; pid {os.getpid()})"
             )
             next_status = time.monotonic() + self.status_interval if self.status_interval else None
             next_stats = next_floor = 0.0
+            next_retention = time.monotonic() + RETENTION_INTERVAL
             floor = 0
             last_msgs, last_t = 0, time.monotonic()
             while not stop.is_set():
@@ -395,11 +474,30 @@ class Collector:
                         floor = (await psub.consumer_info()).ack_floor.stream_seq or 0
                     except Exception:  # noqa: BLE001 - only an optimisation of the bookkeeping
                         pass
-                    next_floor = now + 10.0
-                if msgs:
+                    if self.pg is not None:
+                        try:
+                            self.pg.prune(floor)
+                        except StoreUnavailable:
+                            pass  # the next batch waits for the server
+                        except PgError as exc:
+                            self._warn(f"collect: {exc}")
+                    next_floor = now + FLOOR_INTERVAL
+                if msgs and self.pg is not None:
+                    batch = self.decode_pg([(m.metadata.sequence.stream, m.data) for m in msgs])
+                    if not await self._pg_retry(lambda b=batch: self.commit_pg(b), stop, msgs):
+                        break  # stopped while PostgreSQL was away: nothing acknowledged, all redelivered
+                    for m in msgs:
+                        await m.ack()
+                elif msgs:
                     self.write([(m.metadata.sequence.stream, m.data) for m in msgs], floor)
                     for m in msgs:
                         await m.ack()
+                if self.pg is not None and self.retention and now >= next_retention:
+                    try:
+                        self.pg.retention(self.retention)
+                    except (StoreUnavailable, PgError) as exc:
+                        self._warn(f"collect: retention failed: {exc}; tried again in an hour")
+                    next_retention = now + RETENTION_INTERVAL
                 now = time.monotonic()
                 if self.stats_file and now >= next_stats:
                     self.write_stats()
@@ -422,6 +520,33 @@ class Collector:
                 self.write_stats()
         self.say("stopped; " + self.status_line(None))
         return 0
+
+    async def _pg_retry(self, step: Callable[[], object], stop: asyncio.Event, msgs: list[Any] = ()) -> bool:
+        """Run ``step`` until PostgreSQL takes it; while it is unavailable, say so once, keep the fetched
+        ``msgs`` ours (``in_progress``: their ack wait starts again) and retry every ``RETRY`` s. False when
+        stopped first."""
+        said = False
+        while True:
+            try:
+                step()
+            except PgError as exc:
+                raise CollectError(str(exc), exc.code) from None
+            except StoreUnavailable as exc:
+                if not said:
+                    held = f"; {len(msgs)} messages held unacknowledged" if msgs else ""
+                    self.say(f"collect: {exc}{held}; retrying every {RETRY:g} s")
+                    said = True
+                for m in msgs:
+                    try:
+                        await m.in_progress()
+                    except Exception:  # noqa: BLE001 - then JetStream redelivers them: claimed once all the same
+                        pass
+                if await _wait(stop, RETRY):
+                    return False
+                continue
+            if said:
+                self.say(f"collect: {self.where} is back; resuming")
+            return True
 
     def status_line(self, rate: float | None) -> str:
         s = self.stats
@@ -448,6 +573,7 @@ class Collector:
             **self.stats,
             "time": time.time(),
             "done": self.done[:10],
+            "store": self.where,
             "latency": percentiles(self.latency),
             "latency_samples": self._nlat,
         }
@@ -460,6 +586,8 @@ class Collector:
             pass  # counters are a convenience
 
     def close(self) -> None:
+        if self.pg is not None:
+            self.pg.close()
         if self.store is not None:
             try:
                 self.store.close()

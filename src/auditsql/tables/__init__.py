@@ -7,6 +7,9 @@ declarations (``auditsql._core.table_columns()``, tests/tables/test_doc.py). The
 * :func:`event_tables`, :func:`live_tables` — the tables by kind;
 * :func:`live_rows` — the current rows of a live table, read from the kernel or the host's files;
 * :func:`loss_rows` — ``audit_loss`` rows from ``auditsql.kernel.loss`` loss records.
+
+The fleet's central store (``auditsql collect``: SQLite or PostgreSQL) has the same tables with ``host`` first,
+plus ``query_results``: :func:`auditsql.tables.central.central_tables`.
 """
 
 from __future__ import annotations

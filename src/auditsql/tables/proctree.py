@@ -62,7 +62,7 @@ _FLAGS_IN_A1 = frozenset(("s390", "s390x"))
 
 
 def _key_index(scope: tuple[str, ...]) -> str:
-    cols = ", ".join((*scope, "pid", "process_start"))
+    cols = ", ".join((*scope, "pid", "process_start"))  # scope: TreeTable.upsert_key's node, host before it
     return f"CREATE UNIQUE INDEX IF NOT EXISTS process_tree_key ON process_tree({cols});"
 
 
@@ -91,6 +91,8 @@ class TreeTable(Table):
 
     #: SQL condition a row must meet to be deleted by retention (rows of live processes are kept)
     retention_keep: str = "exit_time IS NOT NULL"
+    #: the unique key rows are upserted on (the central stores put ``host`` before it)
+    upsert_key: tuple[str, ...] = ("node", "pid", "process_start")
 
     def ddl(self) -> str:
         scope = ("host", "node") if "host" in self.column_names else ("node",)  # the central store
