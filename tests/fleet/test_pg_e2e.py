@@ -164,6 +164,11 @@ def test_postgresql_stopped_for_30s_loses_nothing(
             write(p.stdin, feed(n // 3, 0))
         wait_for(lambda: pg_stored(pg_url) >= 2 * (n // 3), what="the first slice in PostgreSQL")
         wait_for(lambda: ack_floor(jetstream.url)[1] == 0, what="the first slice acknowledged")
+        # both collectors past their start (schema checked): a server lost while starting is an exit 2
+        wait_for(
+            lambda: all("auditsql: collecting (" in (tmp_path / f"c{k}.stderr").read_text() for k in (1, 2)),
+            what="both collectors running",
+        )
         pg_cluster.stop()
         down = time.monotonic()
         for p in procs:

@@ -81,3 +81,33 @@ def test_db_and_store_together_is_one_line_exit_2(tmp_path: object) -> None:
     assert res.stderr.decode().splitlines() == [
         "auditsql: --db (a SQLite file) and --store (PostgreSQL) name two central stores: pass one of them"
     ]
+
+
+def test_a_server_lost_while_starting_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # PostgreSQL stopped between the connection and the schema check (seen in the 30 s outage test under load)
+    import psycopg
+
+    from auditsql.fleet import pg_sink
+    from auditsql.store.pg.connect import PgError
+
+    class Conn:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    def lost(*args: object, **kwargs: object) -> None:
+        raise psycopg.OperationalError(
+            "consuming input failed: server closed the connection unexpectedly\nmore"
+        )
+
+    monkeypatch.setattr(pg_sink, "connect", lambda url, application: Conn())
+    monkeypatch.setattr(pg_sink, "open_schema", lost)
+    sink = pg_sink.PgSink("postgresql://u:secret@127.0.0.1:1/db", central_tables())
+    with pytest.raises(PgError) as info:
+        sink.open()
+    assert str(info.value) == (
+        "PostgreSQL postgresql://u:***@127.0.0.1:1/db: lost the connection while starting: consuming input failed: "
+        "server closed the connection unexpectedly"
+    )
+    assert info.value.code == 2

@@ -76,17 +76,23 @@ class PgSink:
     def open(self, *, migrate_only: bool = False) -> None:
         """Connect, check or migrate the schema, check the role's rights. :class:`PgError` (code 2) when the
         server, the credentials, the role or the schema will not do."""
+        import psycopg
+
         from auditsql._core import StoreFunctions
 
         fns = StoreFunctions()
         version = fns.newest_dictionary()
         conn = connect(self.url, application="auditsql collect")
         self.conn = conn
-        open_schema(
-            conn, list(self.tables.values()), self.where, (version, fns.dictionary(version)), self.say
-        )
-        if not migrate_only:
-            check_rights(conn, list(self.tables.values()), self.where)
+        try:
+            open_schema(
+                conn, list(self.tables.values()), self.where, (version, fns.dictionary(version)), self.say
+            )
+            if not migrate_only:
+                check_rights(conn, list(self.tables.values()), self.where)
+        except psycopg.Error as exc:
+            # the server went away while starting (stopped, restarted): as unreachable at start
+            raise PgError(f"{self.where}: lost the connection while starting: {_first(exc)}") from None
 
     def _conn(self) -> psycopg.Connection:
         """The connection, made again when it was lost; :class:`StoreUnavailable` while that fails."""
