@@ -29,6 +29,9 @@ const FINAL_DRAIN_BYTES: usize = 64 << 20;
 pub const DEFAULT_COALESCE: Duration = Duration::from_millis(10);
 /// Frames read before an empty socket counts as the end of a burst ([`ReaderSettings::on_idle`]).
 pub const IDLE_AFTER_FRAMES: u64 = 50_000;
+/// The reader hands what it received over (journal write, buffer) once the socket is empty, or once it
+/// holds this much: one journal write per wake-up, not one per receive call.
+const HAND_OVER_BYTES: usize = 1 << 20;
 /// [`ReaderSettings::coalesce`]'s upper bound.
 const MAX_COALESCE: Duration = Duration::from_millis(50);
 /// Chunks kept for reuse after [`Reader::recycle`].
@@ -253,6 +256,7 @@ impl Reader {
         });
         let mut out = Outbox {
             buf: Vec::new(),
+            frames: 0,
             journal,
         };
         if let Some(w) = out.journal.as_ref() {
@@ -263,7 +267,8 @@ impl Reader {
                 Counters::add(&shared.counters.messages, 1);
                 push_frame(&mut out.buf, *t, *trunc, payload);
             }
-            out.hand_over(&shared, early.len());
+            out.frames += early.len();
+            out.hand_over(&shared);
         }
         let theirs = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
@@ -271,7 +276,10 @@ impl Reader {
             .spawn(move || {
                 // built here: recvmmsg's headers hold raw pointers and do not cross threads
                 let rx = Receiver::new(fd, settings.batch, settings.recv_size);
-                if let Err(e) = read_loop(&theirs, rx, &settings, &mut out) {
+                let result = read_loop(&theirs, rx, &settings, &mut out);
+                // whatever ended the loop, what was received is journaled and handed over
+                out.hand_over(&theirs);
+                if let Err(e) = result {
                     theirs.set_error(e);
                 }
                 theirs.end();
@@ -450,20 +458,31 @@ fn read_loop(
         if shared.stop.load(Ordering::Acquire) {
             return final_drain(shared, &mut rx, out);
         }
-        if settings.policy == Policy::Block && !wait_for_space(shared, limit) {
-            continue;
+        if settings.policy == Policy::Block && out.full(shared, limit) {
+            // the consumer makes room from what it was handed
+            out.hand_over(shared);
+            if !wait_for_space(shared, limit) {
+                continue;
+            }
         }
         match rx.recv() {
             Ok(n) => {
                 busy = true;
                 burst += n as u64;
                 store(shared, &rx, n, settings.policy, limit, out);
+                if out.buf.len() >= HAND_OVER_BYTES {
+                    out.hand_over(shared);
+                }
             }
             Err(Errno::EAGAIN) if busy && !settings.coalesce.is_zero() => {
+                // the socket is empty: what this wake-up received goes to the journal in one write, then
+                // to the consumer
+                out.hand_over(shared);
                 busy = false;
                 std::thread::sleep(settings.coalesce);
             }
             Err(Errno::EAGAIN) => {
+                out.hand_over(shared);
                 if burst >= IDLE_AFTER_FRAMES {
                     burst = 0;
                     if let Some(idle) = settings.on_idle {
@@ -543,7 +562,12 @@ fn final_drain(shared: &Shared, rx: &mut Receiver, out: &mut Outbox) -> Result<(
     let mut drained = 0usize;
     while drained < FINAL_DRAIN_BYTES {
         match rx.recv() {
-            Ok(n) => drained += store(shared, rx, n, Policy::Block, Limit::NONE, out),
+            Ok(n) => {
+                drained += store(shared, rx, n, Policy::Block, Limit::NONE, out);
+                if out.buf.len() >= HAND_OVER_BYTES {
+                    out.hand_over(shared);
+                }
+            }
             Err(Errno::EAGAIN) => return Ok(()),
             Err(Errno::EINTR) => {}
             Err(Errno::ENOBUFS) => Counters::add(&shared.counters.enobufs, 1),
@@ -558,17 +582,31 @@ fn final_drain(shared: &Shared, rx: &mut Receiver, out: &mut Outbox) -> Result<(
     Ok(())
 }
 
-/// The reader thread's frames of one receive call, on their way to the journal and the buffer.
+/// The reader thread's frames received since the socket was last found empty (or [`HAND_OVER_BYTES`]), on
+/// their way to the journal and the buffer.
 struct Outbox {
     /// the frames being handed over (reused: no allocation per call once grown)
     buf: Vec<u8>,
+    /// how many frames `buf` holds
+    frames: usize,
     journal: Option<Writer>,
 }
 
 impl Outbox {
-    /// Journals the `frames` frames of `buf` (one write), then appends them to the buffer and wakes the
-    /// consumer once it has what it waits for.
-    fn hand_over(&mut self, shared: &Shared, frames: usize) {
+    /// Whether the buffer with what this holds reaches `limit` (policy block waits then).
+    fn full(&self, shared: &Shared, limit: Limit) -> bool {
+        let q = shared.lock();
+        q.bytes + self.buf.len() >= limit.bytes || q.frames + self.frames >= limit.frames
+    }
+
+    /// Journals the frames of `buf` (one write), then appends them to the buffer and wakes the consumer once
+    /// it has what it waits for. Nothing to do when `buf` is empty.
+    fn hand_over(&mut self, shared: &Shared) {
+        if self.frames == 0 {
+            self.buf.clear();
+            return;
+        }
+        let frames = std::mem::take(&mut self.frames);
         if let Some(w) = self.journal.as_mut() {
             let was_failed = w.failed();
             match w.append(&self.buf) {
@@ -611,7 +649,6 @@ fn store(
     } else {
         (0, 0)
     };
-    out.buf.clear();
     let mut frames = 0usize;
     for i in 0..n {
         let Some((data, meta)) = rx.datagram(i) else {
@@ -634,7 +671,7 @@ fn store(
                 }
                 if policy == Policy::Drop
                     && (held_bytes + out.buf.len() >= limit.bytes
-                        || held_frames + frames >= limit.frames)
+                        || held_frames + out.frames + frames >= limit.frames)
                 {
                     Counters::add(&c.queue_full, 1);
                     Counters::add(&c.queue_drops, 1);
@@ -645,8 +682,6 @@ fn store(
             }
         }
     }
-    if frames > 0 {
-        out.hand_over(shared, frames);
-    }
+    out.frames += frames;
     received
 }
