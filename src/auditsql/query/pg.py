@@ -58,7 +58,21 @@ _FIRST_WORD = re.compile(r"\s*(?:(?:--[^\n]*\n?|/\*.*?\*/)\s*)*(\(|[A-Za-z]+)", 
 #: types psycopg would load as Python objects that are printed as PostgreSQL's text instead (the others: numbers,
 #: booleans, text, bytea)
 _TYPED = frozenset(
-    ("int2", "int4", "int8", "oid", "float4", "float8", "numeric", "bool", "bytea", "text", "varchar", "bpchar", "name")
+    (
+        "int2",
+        "int4",
+        "int8",
+        "oid",
+        "float4",
+        "float8",
+        "numeric",
+        "bool",
+        "bytea",
+        "text",
+        "varchar",
+        "bpchar",
+        "name",
+    )
 )
 _T = TypeVar("_T")
 
