@@ -25,7 +25,7 @@ PostgreSQL with one and two collectors beside the SQLite collector (rows/s, byte
 fleet questions over 10M rows.
 
 Usage: python3 benchmarks/fleet.py [--events N] [--rate R] [--seconds S] [--skip-live] [--json FILE]
-       python3 benchmarks/fleet.py --central [--central-events N] [--agent-rate R] [--latency-seconds S]
+       python3 benchmarks/fleet.py --central [--central-events N] [--fill-rate R] [--agent-rate R] [--latency-seconds S]
            [--query-rows N] [--json FILE]
 """
 
@@ -343,8 +343,9 @@ def main() -> None:
     ap.add_argument("--skip-live", action="store_true")
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--central", action="store_true", help="run the central store phases only (fleet_pg.py)")
-    ap.add_argument("--central-events", type=int, default=10000, help="events each of the 10 agents replays")
+    ap.add_argument("--central-events", type=int, default=50000, help="events each of the 10 agents replays")
     ap.add_argument("--agent-rate", type=int, default=50, help="events/s per agent in the latency phases")
+    ap.add_argument("--fill-rate", type=int, default=400, help="events/s per agent filling the stream")
     ap.add_argument("--latency-seconds", type=float, default=15.0, help="length of each latency phase")
     ap.add_argument("--query-rows", type=int, default=10_000_000, help="rows per table for the questions")
     args = ap.parse_args()

@@ -4,9 +4,10 @@ One run, on a private PostgreSQL cluster (tests/pgcluster.py: initdb + pg_ctl on
 its pid) with durable settings (``fsync`` and ``synchronous_commit`` on, as in production; only the sizes are
 raised: ``shared_buffers`` 1 GB, ``max_wal_size`` 8 GB) and a fresh ``nats-server -js`` per phase:
 
-- ``ingest``: ten real agents (``auditsql run --source plugin``, distinct hosts, NATS on) replay a log built from
-  real corpus events (benchmarks/replay.py: execve, connect and PAM events, new serials, stamped now) into the
-  stream while no collector runs; then the same stream is drained three times, each by a fresh durable: one
+- ``ingest``: ten real agents (``auditsql run --source plugin``, distinct hosts, NATS on) replay events built
+  from real corpus events (benchmarks/replay.py: execve, connect and PAM events, new serials, stamped now), fed
+  at ``--fill-rate`` events/s each (a busy host: the agents' messages are batched as at that rate, not as at
+  full speed, where one message holds up to 1024 events), into the stream while no collector runs; then the same stream is drained three times, each by a fresh durable: one
   SQLite collector (``--db``), one PostgreSQL collector (``--store``), two PostgreSQL collectors sharing one
   durable. rows/s = the rows stored (every table) / the time from the first to the last row committed, so the
   figure is the collectors' and the database's, not the agents' (ten agents on 2 CPUs cannot produce as fast as a
@@ -184,29 +185,75 @@ def agent_counts(agents: list[tuple[Path, Any]]) -> dict[str, int]:
     return total
 
 
+def acked(
+    nats_url: str, durable: str, total: int, timeout: float = 900
+) -> tuple[float | None, float | None, int]:
+    """Watch the durable consumer (a cheap poll that does not load the store): when its first message was
+    acknowledged (after its commit) and when all ``total`` were; and the stream's message count."""
+    import asyncio
+
+    import nats
+    from nats.js.errors import NotFoundError
+
+    async def watch() -> tuple[float | None, float | None, int]:
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        first = None
+        msgs = (await js.stream_info("AUDITSQL")).state.messages
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    info = await js.consumer_info("AUDITSQL", durable)
+                except NotFoundError:
+                    info = None
+                now = time.monotonic()
+                done = info.ack_floor.stream_seq or 0 if info is not None else 0
+                if done and first is None:
+                    first = now
+                if done >= total:
+                    return first, now, msgs
+                await asyncio.sleep(0.05)
+            return first, None, msgs
+        finally:
+            await nc.close()
+
+    return asyncio.run(watch())
+
+
+def stream_last(nats_url: str) -> int:
+    import asyncio
+
+    import nats
+
+    async def last() -> int:
+        nc = await nats.connect(nats_url)
+        try:
+            return int((await nc.jetstream().stream_info("AUDITSQL")).state.last_seq)
+        finally:
+            await nc.close()
+
+    return asyncio.run(last())
+
+
 def drain(
     tmp: Path, nats: str, kind: str, where: str | Path, n: int, durable: str, want: dict[str, int]
 ) -> dict[str, Any]:
-    """Start ``n`` collectors on a stream already holding every message; time them storing it all."""
+    """Start ``n`` collectors on a stream already holding every message; time them storing it all (from the first
+    acknowledgement to the last: every acknowledgement follows its commit)."""
     events, rows = want["audit_events_data"], sum(want.values())
+    last_seq = stream_last(nats)
     t0 = time.monotonic()
     procs = start_collectors(tmp, nats, kind, where, n, durable)
-    first = last = None
     try:
-        while time.monotonic() - t0 < 900:
-            got = central_events(kind, where)
-            now = time.monotonic()
-            if got and first is None:
-                first = now
-            if got >= events:
-                last = now
-                break
-            time.sleep(0.2)
+        first, last, msgs = acked(nats, durable, last_seq)
     finally:
         for p, _s in procs:
             fleet.stop_proc(p)
     got_rows = storage_counts(kind, where)
-    out: dict[str, Any] = {"collectors": n, "rows": rows, "events": events, "exact": got_rows == want}
+    out: dict[str, Any] = {
+        "collectors": n, "rows": rows, "events": events, "messages": msgs, "exact": got_rows == want,
+    }  # fmt: skip
     if first is not None and last is not None and last > first:
         out["rows_s"] = rows / (last - first)
         out["with_start_rows_s"] = rows / (last - t0)
@@ -335,10 +382,10 @@ def run(tmp: Path, args: Any) -> list[dict[str, Any]]:
         per = args.central_events
         srv = fleet.Server(tmp)
         try:
-            feed = tmp / "central-feed.log"
-            feed.write_bytes(b"".join(events(per)))
+            blocks = [events(per) for _ in range(AGENTS)]
             t = time.monotonic()
-            agents = start_agents(tmp, "fill", srv.url, lambda i: fleet.fh(feed, "rb"))
+            agents = start_agents(tmp, "fill", srv.url, lambda i: subprocess.PIPE)
+            feed_agents(agents, blocks, args.fill_rate, per / args.fill_rate)
             wait_agents(agents)
             fill_s = time.monotonic() - t
             want = agent_counts(agents)
@@ -346,7 +393,7 @@ def run(tmp: Path, args: Any) -> list[dict[str, Any]]:
             print(
                 f"central: {AGENTS} agents replayed {AGENTS * per:,} corpus events ({rows:,} rows, "
                 f"{', '.join(f'{k} {v:,}' for k, v in want.items() if v)}) into the stream in {fill_s:.1f} s "
-                f"({AGENTS * per / fill_s:,.0f} events/s: the agents' own rate, no collector running)",
+                f"({args.fill_rate} events/s per agent offered; no collector running)",
                 flush=True,
             )
             runs = {
@@ -365,7 +412,8 @@ def run(tmp: Path, args: Any) -> list[dict[str, Any]]:
             rate = r.get("rows_s") or 0
             line = (
                 f"ingest {label:25} {rate:>9,.0f} rows/s ({r.get('seconds', 0):.1f} s first to last row; "
-                f"{r.get('with_start_rows_s', 0):,.0f} with the collectors' start); {r['bytes_per_event']:,.0f} "
+                f"{r.get('with_start_rows_s', 0):,.0f} with the collectors' start; {r['messages']:,} messages); "
+                f"{r['bytes_per_event']:,.0f} "
                 f"bytes/event; exactly once: {r['exact']}"
             )
             if name == "pg1":
