@@ -185,6 +185,33 @@ def agent_counts(agents: list[tuple[Path, Any]]) -> dict[str, int]:
     return total
 
 
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU of ``pid`` (with ``children``: also that of its reaped children), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(pid: int | None) -> float:
+    """The PostgreSQL server's CPU so far: the postmaster with its reaped children (backends that ended) and its
+    live children (background workers, backends still connected)."""
+    if pid is None:
+        return 0.0
+    total = cpu_seconds(pid, children=True)
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == pid:
+                total += cpu_seconds(int(d.name))
+    return total
+
+
 def acked(
     nats_url: str, durable: str, total: int, timeout: float = 900
 ) -> tuple[float | None, float | None, int]:
@@ -237,23 +264,38 @@ def stream_last(nats_url: str) -> int:
 
 
 def drain(
-    tmp: Path, nats: str, kind: str, where: str | Path, n: int, durable: str, want: dict[str, int]
+    tmp: Path,
+    nats: str,
+    kind: str,
+    where: str | Path,
+    n: int,
+    durable: str,
+    want: dict[str, int],
+    server: int | None = None,
 ) -> dict[str, Any]:
     """Start ``n`` collectors on a stream already holding every message; time them storing it all (from the first
     acknowledgement to the last: every acknowledgement follows its commit)."""
     events, rows = want["audit_events_data"], sum(want.values())
     last_seq = stream_last(nats)
+    server_before = server_cpu(server)
     t0 = time.monotonic()
     procs = start_collectors(tmp, nats, kind, where, n, durable)
+    collector_cpu = 0.0
     try:
         first, last, msgs = acked(nats, durable, last_seq)
+        collector_cpu = sum(cpu_seconds(p.pid) for p, _s in procs)
     finally:
         for p, _s in procs:
             fleet.stop_proc(p)
+    time.sleep(0.5)  # the collectors' backends end and are reaped
     got_rows = storage_counts(kind, where)
     out: dict[str, Any] = {
         "collectors": n, "rows": rows, "events": events, "messages": msgs, "exact": got_rows == want,
     }  # fmt: skip
+    # CPU seconds per million rows (collectors: from their start, Python's start-up included)
+    out["collector_cpu_s_per_mrow"] = collector_cpu / rows * 1e6
+    if server is not None:
+        out["server_cpu_s_per_mrow"] = (server_cpu(server) - server_before) / rows * 1e6
     if first is not None and last is not None and last > first:
         out["rows_s"] = rows / (last - first)
         out["with_start_rows_s"] = rows / (last - t0)
@@ -398,8 +440,8 @@ def run(tmp: Path, args: Any) -> list[dict[str, Any]]:
             )
             runs = {
                 "sqlite": drain(tmp, srv.url, "sqlite", tmp / "central.db", 1, "drain-sqlite", want),
-                "pg1": drain(tmp, srv.url, "pg", urls["pg1"], 1, "drain-pg1", want),
-                "pg2": drain(tmp, srv.url, "pg", urls["pg2"], 2, "drain-pg2", want),
+                "pg1": drain(tmp, srv.url, "pg", urls["pg1"], 1, "drain-pg1", want, cluster.pid),
+                "pg2": drain(tmp, srv.url, "pg", urls["pg2"], 2, "drain-pg2", want, cluster.pid),
             }
         finally:
             srv.stop()
@@ -414,7 +456,9 @@ def run(tmp: Path, args: Any) -> list[dict[str, Any]]:
                 f"ingest {label:25} {rate:>9,.0f} rows/s ({r.get('seconds', 0):.1f} s first to last row; "
                 f"{r.get('with_start_rows_s', 0):,.0f} with the collectors' start; {r['messages']:,} messages); "
                 f"{r['bytes_per_event']:,.0f} "
-                f"bytes/event; exactly once: {r['exact']}"
+                f"bytes/event; exactly once: {r['exact']}; CPU s per million rows: collectors "
+                f"{r['collector_cpu_s_per_mrow']:.1f}"
+                + (f", PostgreSQL {r['server_cpu_s_per_mrow']:.1f}" if "server_cpu_s_per_mrow" in r else "")
             )
             if name == "pg1":
                 line += f"; {rate / lite if lite else 0:.2f}x SQLite (target >= {TARGET_PG_X:g}x)"

@@ -151,6 +151,13 @@ def test_the_sqlite_functions_the_schema_provides(pg_url: str, tmp_path: Path) -
              't"q', None, "2023-11-14 22:13:20", "2023-11-14 22:13:20", None,
              "2023-11-14 22:13:20 318 2 % 1700000000", "2023-11-14T22:13:20.250", "29/02", "2024-02-29 10:11:12")
         ]  # fmt: skip
+        # the portable forms docs/fleet.md gives where the two differ
+        portable = (
+            "SELECT CAST(json_extract('{\"n\":0}', '$.n') AS INTEGER) = 0 AS a, CAST(86400 AS BIGINT) * 365 * 100 AS b,"
+            " lower('ABC') LIKE 'abc' AS c, coalesce(NULL, 'x') AS d, 'a' || 'b' AS e"
+        )
+        assert pg.execute(portable) == lite.execute(portable)
+        assert render(*pg.execute(portable), "csv") == "a,b,c,d,e\n1,3153600000,1,x,ab\n"
         # the current time: the same second (or the next) in both
         now = "SELECT unixepoch(), unixepoch('now'), strftime('%s', 'now'), datetime('now')"
         (lt,) = lite.execute(now)[1]
