@@ -234,6 +234,9 @@ def test_read_only_streaming_and_the_time_limit(pg_url: str, tmp_path: Path) -> 
             "LIMIT, or raise --timeout)"
         )
         assert pg.execute("SELECT 1 AS one")[1] == [(1,)]  # the session goes on
+        # EXPLAIN and SHOW run as they are
+        assert pg.execute("SHOW search_path") == (["search_path"], [("auditsql",)])
+        assert pg.execute("EXPLAIN SELECT * FROM process_events WHERE path = 'x'")[0] == ["QUERY PLAN"]
         # errors a user meets: one line
         for stmt, msg in (
             (
@@ -257,6 +260,20 @@ def test_read_only_streaming_and_the_time_limit(pg_url: str, tmp_path: Path) -> 
             with pytest.raises(QueryError) as err:
                 list(pg.rows(stmt))
             assert str(err.value).startswith(msg), str(err.value)
+            assert "\n" not in str(err.value)
+
+
+def test_a_connection_lost_is_one_line(pg_url: str, tmp_path: Path) -> None:
+    load_captures(tmp_path, pg_url)
+    with PgEngine(pg_url) as pg:
+        assert pg.conn is not None
+        backend = pg.conn.info.backend_pid
+        assert sql(pg_url, "SELECT pg_terminate_backend(%s)", (backend,)) == [(True,)]
+        for _ in range(2):
+            with pytest.raises(QueryError) as err:
+                list(pg.rows("SELECT count(*) FROM process_events"))
+            assert str(err.value).startswith(f"PostgreSQL {redact(pg_url)}: ")
+            assert str(err.value).endswith(" (the query was not completed)")
             assert "\n" not in str(err.value)
 
 
@@ -336,7 +353,7 @@ def test_the_reader_role_and_a_role_without_rights(
     assert (res.returncode, one_line(res)) == (
         2,
         f"auditsql: PostgreSQL {redact(role_url(pg_cluster, pg_url, n))}: role {n} lacks SELECT on "
-        "auditsql.apparmor_events, which queries need (grant the reader role its rights (docs/fleet.md))",
+        "auditsql.apparmor_events, which queries need: grant the reader role its rights (docs/fleet.md)",
     )
     pg_cluster.psql(f"REVOKE SELECT ON auditsql.auditsql_schema FROM {n}", db=db)
     res = query("--store", role_url(pg_cluster, pg_url, n), "SELECT 1")

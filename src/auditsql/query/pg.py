@@ -104,12 +104,19 @@ class PgRows:
     """The rows of one statement, fetched from the server as they are read (iterate once); ``columns``."""
 
     def __init__(
-        self, engine: PgEngine | None = None, columns: list[str] | None = None, first=(), sql: str = ""
-    ):  # type: ignore[no-untyped-def]
+        self,
+        engine: PgEngine | None = None,
+        columns: list[str] | None = None,
+        first: list[tuple] | None = None,
+        sql: str = "",
+        *,
+        more: bool = True,
+    ) -> None:
         self._engine = engine
-        self._first: list[tuple] = list(first)
+        self._first: list[tuple] = first or []
         self._sql = sql
-        self._more = engine is not None and len(self._first) == FETCH_ROWS
+        #: whether the cursor may hold more rows than the first fetch
+        self._more = more and engine is not None and len(self._first) == FETCH_ROWS
         self.columns: list[str] = columns or []
 
     def __iter__(self) -> Iterator[tuple]:
@@ -221,7 +228,7 @@ class PgEngine:
         ).fetchall()
         if lacking:
             raise QueryError(
-                f"{where}: role {user} lacks SELECT on {SCHEMA}.{lacking[0][0]}, which queries need ({fix})",
+                f"{where}: role {user} lacks SELECT on {SCHEMA}.{lacking[0][0]}, which queries need: {fix}",
                 2,
             )
 
@@ -312,13 +319,16 @@ class PgEngine:
         self._spent = 0.0
         conn = self.conn
         try:
-            conn.execute("BEGIN READ ONLY")
+            try:
+                conn.execute("BEGIN READ ONLY")
+            except _psycopg().Error as exc:
+                raise QueryError(self._explain(exc, sql, 0)) from None
             if word in _PLAIN_WORDS:
                 cur = self._step(lambda: conn.execute(sql), sql, 0)
                 columns = [d.name for d in cur.description or ()]
                 rows = self._step(cur.fetchall, sql, 0) if cur.description else []
                 self._end()
-                return PgRows(self, columns, rows, sql) if columns else PgRows()
+                return PgRows(self, columns, rows, sql, more=False) if columns else PgRows()
             self._step(lambda: conn.execute(_DECLARE + sql), sql, len(_DECLARE))
             cur = conn.cursor()
             first = self._step(
