@@ -5,9 +5,10 @@ session finds them through its ``search_path``. docs/fleet.md lists them and the
 
 SQLite's, as far as they are cheap in SQL:
 
-* ``json_extract(text, path)``: paths ``$``, ``$.a.b``, ``$.a[0]``; a JSON string comes back unquoted, a
-  number, ``true``/``false`` or an object or array as its JSON text, a JSON ``null`` as NULL. The result is
-  always ``text`` (SQLite's is typed): compare it with text, or cast (``json_extract(...)::bigint = 0``).
+* ``json_extract(text, path)``: paths ``$``, ``$.a.b``, ``$.a[0]``; a JSON string comes back unquoted, ``true``
+  and ``false`` as ``1`` and ``0``, a number or an object or array as its JSON text, a JSON ``null`` as NULL: what
+  SQLite prints (tests/fleet/test_pg_json.py), but a real in exponent form (``1.5e3``; SQLite: ``1500.0``). The
+  result is always ``text`` (SQLite's is typed): cast it (``CAST(json_extract(...) AS INTEGER) = 0``).
 * ``datetime(unix, 'unixepoch')`` and ``datetime('now')``: ``YYYY-MM-DD HH:MM:SS`` in UTC; another modifier
   gives NULL (as an unknown one does in SQLite).
 * ``strftime(format, 'now')``, ``strftime(format, unix, 'unixepoch')``: ``%Y %m %d %H %M %S %s %j %w %f %%``;
@@ -87,7 +88,8 @@ def statements() -> list[str]:
 END $do$""",
         """CREATE OR REPLACE FUNCTION json_extract(j text, path text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
-  SELECT CASE json_typeof(v) WHEN 'string' THEN v #>> '{}' WHEN 'null' THEN NULL ELSE v::text END
+  SELECT CASE json_typeof(v) WHEN 'string' THEN v #>> '{}' WHEN 'null' THEN NULL
+    WHEN 'boolean' THEN CASE WHEN v::text = 'true' THEN '1' ELSE '0' END ELSE v::text END
   FROM (SELECT j::json #> string_to_array(
           ltrim(regexp_replace(substr(path, 2), '\\[(\\d+)\\]', '.\\1', 'g'), '.'), '.') AS v) s
 $fn$""",
