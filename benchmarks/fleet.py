@@ -20,7 +20,13 @@ Phases (each on a fresh ``nats-server -js`` on loopback, started and stopped by 
 Latency: enqueue in the agent's NATS output to commit in the collector, per message (p50/p90/p99/max).
 Counts are exact: the central ``process_events`` rows by host and distinct eid against what was fed.
 
+With ``--central``, only the central store phases run instead (benchmarks/fleet_pg.py): ten agents into
+PostgreSQL with one and two collectors beside the SQLite collector (rows/s, bytes per event, latency), and three
+fleet questions over 10M rows.
+
 Usage: python3 benchmarks/fleet.py [--events N] [--rate R] [--seconds S] [--skip-live] [--json FILE]
+       python3 benchmarks/fleet.py --central [--central-events N] [--fill-rate R] [--agent-rate R] [--latency-seconds S]
+           [--query-rows N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -336,7 +342,19 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="length of the live load")
     ap.add_argument("--skip-live", action="store_true")
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--central", action="store_true", help="run the central store phases only (fleet_pg.py)")
+    ap.add_argument("--central-events", type=int, default=50000, help="events each of the 10 agents replays")
+    ap.add_argument("--agent-rate", type=int, default=50, help="events/s per agent in the latency phases")
+    ap.add_argument("--fill-rate", type=int, default=400, help="events/s per agent filling the stream")
+    ap.add_argument("--latency-seconds", type=float, default=15.0, help="length of each latency phase")
+    ap.add_argument("--query-rows", type=int, default=10_000_000, help="rows per table for the questions")
     args = ap.parse_args()
+    if args.central:
+        from benchmarks import fleet_pg
+
+        with tempfile.TemporaryDirectory(prefix="auditsql-fleet-bench-") as t:
+            fleet_pg.run(Path(t), args)
+        return
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="auditsql-fleet-bench-") as t:
         tmp = Path(t)

@@ -24,6 +24,8 @@ from pathlib import Path
 SUPER = "postgres"
 SUPER_PASSWORD = "super-secret"
 _RUN_AS = "nobody"
+#: the tests' server settings: no durability (fast), small
+TEST_SETTINGS = "-c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=60 -c shared_buffers=32MB"
 
 
 def bindir() -> Path | None:
@@ -88,11 +90,9 @@ class PgCluster:
         pwfile.unlink()
         return self
 
-    def start(self) -> PgCluster:
-        opts = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} -c fsync=off "
-            "-c full_page_writes=off -c synchronous_commit=off -c max_connections=60 -c shared_buffers=32MB"
-        )
+    def start(self, settings: str = TEST_SETTINGS) -> PgCluster:
+        """Start the server with ``settings`` (``-c name=value`` options; the tests' own by default)."""
+        opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} {settings}"
         res = self._run(
             self.bin / "pg_ctl", "start", "-D", self.data, "-l", self.log, "-w", "-t", "60", "-o", opts,
             check=False,

@@ -44,8 +44,33 @@ def _timeout_option():  # type: ignore[no-untyped-def]
         show_default=True,
         metavar="SECONDS",
         callback=_check_timeout,
-        help="Stop a statement after SQLite spent this long computing its rows (0: no limit).",
+        help="Stop a statement after the database spent this long computing its rows (0: no limit; PostgreSQL: "
+        "its statement_timeout).",
     )
+
+
+def _store_option():  # type: ignore[no-untyped-def]
+    return click.option(
+        "--store",
+        metavar="URL",
+        help="Read the PostgreSQL central store of `auditsql collect` (postgresql://USER@HOST/DB; read-only "
+        "transactions; docs/fleet.md) instead of the SQLite file of --db.",
+    )
+
+
+def _check_store(ctx: click.Context, store: str | None) -> None:
+    """One line and exit 2 for a --store that is not a PostgreSQL URL, or given with --db."""
+    if store is None:
+        return
+    from auditsql.store.pg.connect import is_url
+
+    if not is_url(store):
+        _fail(f"--store takes a postgresql:// URL (got {store!r}); a SQLite file is --db FILE", 2)
+    if ctx.get_parameter_source("db") is click.core.ParameterSource.COMMANDLINE:
+        _fail(
+            "--db and --store are both given: read one store (--db FILE for SQLite, --store URL for PostgreSQL)",
+            2,
+        )
 
 
 #: the output format flags: (flag names, mode, help); two different ones are refused
@@ -132,23 +157,31 @@ def style_options(*, mode_option: bool = False) -> Callable[[Callable[..., Any]]
 @click.command()
 @click.argument("sql")
 @_db_option("The store to read (opened read-only).")
+@_store_option()
 @style_options()
 @_timeout_option()
-def query(sql: str, db: str, style: Style, timeout: float) -> None:
+@click.pass_context
+def query(ctx: click.Context, sql: str, db: str, store: str | None, style: Style, timeout: float) -> None:
     """Run read-only SQL over the store and print the rows as they come (SQL `-`: read it from stdin).
 
     Several statements separated by `;` run in turn, each printing its rows. The output is what
-    `osqueryi --FLAGS "SQL"` prints for the same rows."""
+    `osqueryi --FLAGS "SQL"` prints for the same rows. With --store, the PostgreSQL central store."""
     from auditsql.query.engine import Engine, QueryError, split_statements
     from auditsql.query.format import to_bytes, write_styled
 
+    _check_store(ctx, store)
     if sql == "-":
         sql = sys.stdin.read()
     stmts = split_statements(sql)
     if not stmts:
         _fail('no SQL statement given (e.g. auditsql query "SELECT * FROM process_events LIMIT 5")')
     try:
-        engine = Engine(db, timeout=timeout or None)
+        if store is not None:
+            from auditsql.query.pg import PgEngine
+
+            engine: Any = PgEngine(store, timeout=timeout or None)
+        else:
+            engine = Engine(db, timeout=timeout or None)
     except QueryError as e:
         _fail(str(e), e.code)
     out = sys.stdout.buffer
@@ -183,17 +216,21 @@ def _flush(out: Any) -> None:
 
 @click.command()
 @_db_option("The store to read (opened read-only).")
+@_store_option()
 @style_options(mode_option=True)
 @_timeout_option()
-def shell(db: str, style: Style, timeout: float) -> None:
+@click.pass_context
+def shell(ctx: click.Context, db: str, store: str | None, style: Style, timeout: float) -> None:
     """An interactive SQL shell over the store, with osqueryi's dot commands (.help lists them).
 
-    With stdin not a terminal, statements are read from it line by line (scripts, pipes)."""
+    With stdin not a terminal, statements are read from it line by line (scripts, pipes). With --store, the
+    PostgreSQL central store."""
     from auditsql.query.engine import QueryError
     from auditsql.query.shell import run_shell
 
+    _check_store(ctx, store)
     try:
-        rc = run_shell(db, timeout=timeout or 0, style=style)
+        rc = run_shell(db, store=store, timeout=timeout or 0, style=style)
     except QueryError as e:
         _fail(str(e), e.code)
     except BrokenPipeError:

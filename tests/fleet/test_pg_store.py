@@ -104,6 +104,7 @@ def test_the_schema_comes_from_the_registry(pg_url: str) -> None:
     assert got == {
         **{t.storage: "p" for t in tables},
         "process_ancestry": "v",
+        "audit_events": "v",
         "audit_dictionaries": "r",
         "fleet_streams": "r",
         "fleet_consumed": "r",
@@ -148,7 +149,9 @@ def test_the_schema_comes_from_the_registry(pg_url: str) -> None:
         ("process_events", "process_events_time_brin"),
     ]:
         assert want in idx
-    assert sql(pg_url, "SELECT version, by_role FROM auditsql_schema") == [(SCHEMA_VERSION, "postgres")]
+    assert sql(pg_url, "SELECT version, by_role FROM auditsql_schema ORDER BY version") == [
+        (v, "postgres") for v in range(1, SCHEMA_VERSION + 1)
+    ]
     from auditsql._core import StoreFunctions
 
     fns = StoreFunctions()
@@ -156,7 +159,7 @@ def test_the_schema_comes_from_the_registry(pg_url: str) -> None:
     assert sql(pg_url, "SELECT version, dict FROM audit_dictionaries") == [(v, fns.dictionary(v))]
     # opening again changes nothing
     collector(pg_url).close()
-    assert sql(pg_url, "SELECT count(*) FROM auditsql_schema") == [(1,)]
+    assert sql(pg_url, "SELECT count(*) FROM auditsql_schema") == [(SCHEMA_VERSION,)]
     # what the registry declares and the database lacks is added at open (a newer auditsql, same version)
     sql(pg_url, "DROP INDEX process_events_path_time; DROP VIEW process_ancestry")
     sql(pg_url, 'ALTER TABLE process_events DROP COLUMN "cwd"')
@@ -168,7 +171,7 @@ def test_the_schema_comes_from_the_registry(pg_url: str) -> None:
     finally:
         sink.close()
     assert sql(pg_url, "SELECT count(*) FROM pg_views WHERE viewname = 'process_ancestry'") == [(1,)]
-    assert sql(pg_url, "SELECT count(*) FROM auditsql_schema") == [(1,)]
+    assert sql(pg_url, "SELECT count(*) FROM auditsql_schema") == [(SCHEMA_VERSION,)]
 
 
 def test_batches_land_once_and_equal_the_agents_store(pg_url: str, tmp_path: Path) -> None:

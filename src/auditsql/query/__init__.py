@@ -1,2 +1,2 @@
-"""SQL over the store: the read-only ad-hoc query engine (``engine``), output formats (``format``), the
-interactive shell (``shell``) and scheduled queries (``schedule``)."""
+"""SQL over the store: the read-only ad-hoc query engine (``engine``; ``pg`` for the PostgreSQL central store),
+output formats (``format``), the interactive shell (``shell``) and scheduled queries (``schedule``)."""

@@ -298,6 +298,14 @@ class Engine:
     def live_tables(self) -> list[str]:
         return sorted(n for n, t in self.tables.items() if t.kind == "live")
 
+    def ddl(self, name: str) -> str:
+        """The CREATE statements of the table ``name`` (the shell's ``.schema``)."""
+        return self.tables[name].ddl()
+
+    def version(self) -> str:
+        """The SQL engine, for ``.version``."""
+        return f"using SQLite {sqlite3.sqlite_version}"
+
     def execute(self, sql: str) -> tuple[list[str], list[tuple]]:
         """Run one statement; return (column names, rows), all rows in memory. Raises ``QueryError``.
         :meth:`rows` streams them instead."""

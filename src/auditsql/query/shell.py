@@ -348,14 +348,15 @@ class Shell:
 
     def _schema(self, args: list[str]) -> None:
         tables = self.engine.tables
+        ddl = self.engine.ddl
         if not args:
-            self.write("".join(tables[n].ddl() + "\n" for n in sorted(tables)))
+            self.write("".join(ddl(n) + "\n" for n in sorted(tables)))
         elif args[0] in tables:
-            self.write(tables[args[0]].ddl() + "\n")
+            self.write(ddl(args[0]) + "\n")
         else:
             names = [n for n in sorted(tables) if n.startswith(args[0])]
             if names:
-                self.write("".join(tables[n].ddl() + "\n" for n in names))
+                self.write("".join(ddl(n) + "\n" for n in names))
             else:
                 self.error(f"unknown table {args[0]}: .tables lists the tables")
 
@@ -366,7 +367,7 @@ class Shell:
     def _version(self) -> str:
         from auditsql import __version__
 
-        return f"auditsql {__version__}\nusing SQLite {sqlite3.sqlite_version}\n"
+        return f"auditsql {__version__}\n{self.engine.version()}\n"
 
     def _show(self, args: list[str]) -> None:
         """osqueryi's ``.show``: the versions, then the settings as ``%13.13s: value`` lines; its "Shell
@@ -534,17 +535,25 @@ def piped(shell: Shell, stream: IO[bytes]) -> int:
 def run_shell(
     db_path: str,
     *,
+    store: str | None = None,
     timeout: float | None = None,
     style: Style | None = None,
     stdin: IO[bytes] | None = None,
     stdout: IO[bytes] | None = None,
     stderr: IO[bytes] | None = None,
 ) -> int:
-    """Open the store read-only and run the shell; returns the exit status. Raises ``QueryError`` when the
-    store cannot be opened."""
+    """Open the store read-only (``store``: a PostgreSQL URL, else the SQLite file ``db_path``) and run the shell;
+    returns the exit status. Raises ``QueryError`` when the store cannot be opened."""
     from auditsql.query.engine import DEFAULT_TIMEOUT
 
-    engine = Engine(db_path, timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
+    limit = DEFAULT_TIMEOUT if timeout is None else timeout
+    engine: Engine
+    if store is not None:
+        from auditsql.query.pg import PgEngine
+
+        engine = PgEngine(store, timeout=limit)  # type: ignore[assignment]
+    else:
+        engine = Engine(db_path, timeout=limit)
     shell = Shell(engine, stdout or sys.stdout.buffer, stderr or sys.stderr.buffer, style or Style())
     try:
         inp = stdin or sys.stdin.buffer

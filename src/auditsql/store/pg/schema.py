@@ -27,7 +27,8 @@ Migrations (:data:`MIGRATIONS`)
     a database of a newer version is refused (exit 2, nothing touched); an older one is migrated in one
     transaction under an advisory lock, so collectors starting together migrate once. Tables, columns, indexes
     and views the registry declares but the database lacks are added in the same way (``ADD COLUMN IF NOT EXISTS``; old rows
-    read NULL), without a version: the registry is the schema.
+    read NULL), without a version: the registry is the schema. Migration 2 adds the query functions
+    (:mod:`auditsql.store.pg.functions`) and the ``audit_events`` view over ``audit_events_data``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from auditsql.store.pg import functions
 from auditsql.store.pg.connect import SCHEMA, PgError
 
 if TYPE_CHECKING:
@@ -66,7 +68,7 @@ PG_TYPES = {
     "BLOB": "bytea",
 }
 #: the layout this auditsql writes; a database whose ``auditsql_schema`` says more is refused
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: (column, time) indexes the fleet's questions need, wherever a table has both columns
 FLEET_INDEXES = (("path", "time"), ("remote_address", "time"))
 #: the function that creates day partitions on demand (``SECURITY DEFINER``: the owner's rights)
@@ -175,13 +177,16 @@ def pg_tables(tables: Iterable[Table]) -> list[PgTable]:
         if key and "host" in t.stored_names:
             key = ("host", *key)
         views = []
-        if (
-            t.storage == t.name
-        ):  # a view over derived columns needs the store's SQL functions: the query side's
+        if t.storage == t.name:
             for stmt in t.ddl().split(";\n"):
                 stmt = stmt.strip().rstrip(";")
                 if stmt.startswith("CREATE VIEW IF NOT EXISTS "):
                     views.append("CREATE OR REPLACE VIEW " + stmt[len("CREATE VIEW IF NOT EXISTS ") :])
+        else:  # derived columns: the view calls the blob functions of migration 2, decoded by the query side
+            picks = ", ".join(
+                q(c.name) if c.derived is None else f"{c.derived} AS {q(c.name)}" for c in t.columns
+            )
+            views.append(f"CREATE OR REPLACE VIEW {t.name} AS SELECT {picks} FROM {q(t.storage)}")
         out.append(
             PgTable(
                 name=t.name,
@@ -248,9 +253,19 @@ def _v1(conn: psycopg.Connection) -> None:
     conn.execute(f"REVOKE ALL ON FUNCTION {PARTITION_FUNCTION}(text, bigint[]) FROM PUBLIC")
 
 
+def _v2(conn: psycopg.Connection) -> None:
+    for stmt in functions.statements():
+        conn.execute(stmt)
+
+
 #: (version, what it does, the step): applied in order, each recorded in ``auditsql_schema``
 MIGRATIONS: tuple[tuple[int, str, Callable[[Any], None]], ...] = (
     (1, "bookkeeping, dictionaries and the partition function; tables from the registry", _v1),
+    (
+        2,
+        "query functions (json_extract, datetime, strftime, unixepoch, audit_*) and the audit_events view",
+        _v2,
+    ),
 )
 
 
