@@ -262,3 +262,20 @@ def test_docs_example_is_current(tmp_path: Path) -> None:
     p = run(["read", "--no-resolve-ids", str(log)], tmp_path)
     assert p.returncode == 0
     assert jsonl(p.stdout) == [json.loads(block)]
+
+
+def test_version_is_the_package_metadata_and_the_crates() -> None:
+    # one version: pyproject.toml's (the package metadata), which the Cargo workspace must repeat
+    import tomllib
+
+    import auditsql
+
+    root = Path(__file__).resolve().parent.parent
+    py = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+    rust = tomllib.loads((root / "Cargo.toml").read_text())["workspace"]["package"]["version"]
+    assert auditsql.__version__ == py == rust
+    from click.testing import CliRunner
+
+    from auditsql.cli import main
+
+    assert CliRunner().invoke(main, ["--version"]).output == f"auditsql, version {py}\n"

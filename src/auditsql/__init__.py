@@ -2,7 +2,19 @@
 
 import os as _os
 
-__version__ = "0.1.0"
+
+def __getattr__(name: str) -> str:
+    # the version's one home is pyproject.toml (the package's metadata), read when asked: importlib.metadata
+    # costs the commands that never print it about 10 ms at start
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("auditsql")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            return "0+unknown"
+    raise AttributeError(f"module 'auditsql' has no attribute {name!r}")
+
 
 # The native core's allocator (mimalloc, crates/py) commits its first arena (4 MiB) when the extension loads,
 # unless told not to: the agent's resident memory counts for more than that arena's first touches. Set before

@@ -9,7 +9,6 @@ from typing import BinaryIO
 
 import click
 
-from auditsql import __version__
 from auditsql._core import Batch, Pipeline, Settings
 from auditsql.cli_progress import process_file
 from auditsql.private import open_private
@@ -58,7 +57,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="auditsql")
+@click.version_option(package_name="auditsql", prog_name="auditsql")
 def main() -> None:
     """auditsql: Linux audit events as JSON and SQL."""
 
