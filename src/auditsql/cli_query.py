@@ -6,7 +6,7 @@ import functools
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import click
@@ -306,13 +306,14 @@ def import_logs(
 
     failed = False
     try:
-        for src in sources:
-            try:
-                process_file(src, pipeline, store_batch)
-            except InputError as e:
+        # two stages on two cores: the pipeline (a thread of its own; the core releases the GIL) and the store's
+        # writes (here; the native writer releases it too)
+        for item in _produced(sources, pipeline):
+            if isinstance(item, InputError):
                 failed = True
-                click.echo(f"auditsql: {e}", err=True)
-        store_batch(pipeline.finish())
+                click.echo(f"auditsql: {item}", err=True)
+            else:
+                store_batch(item)
         store.close()
     except StoreError as e:
         _fail(str(e), e.code)
@@ -337,6 +338,48 @@ def import_logs(
         _fail("no audit records found: every line failed to parse (is this an auditd log?)")
     if failed:
         sys.exit(1)
+
+
+def _produced(sources: list[LogSource], pipeline: Any) -> Iterator[Any]:
+    """The batches of every source and the final flush, from a thread that runs the pipeline while the caller
+    stores what came before (at most :data:`_AHEAD` batches ahead); a source that cannot be read is yielded as its
+    :class:`InputError` and the next one goes on. Any other error of the pipeline is raised here."""
+    import queue
+    import threading
+
+    q: queue.Queue[Any] = queue.Queue(maxsize=_AHEAD)
+    done = object()
+
+    def produce() -> None:
+        try:
+            for src in sources:
+                try:
+                    process_file(src, pipeline, q.put)
+                except InputError as e:
+                    q.put(e)
+            q.put(pipeline.finish())
+        except BaseException as e:  # handed to the caller, raised there
+            q.put(_Failed(e))
+        finally:
+            q.put(done)
+
+    # a daemon: when the caller stops (an error of the store, Ctrl-C) the process ends without waiting for it
+    threading.Thread(target=produce, name="auditsql-import", daemon=True).start()
+    while (item := q.get()) is not done:
+        if isinstance(item, _Failed):
+            raise item.error
+        yield item
+
+
+#: batches the pipeline thread may run ahead of the store (each holds one chunk of the log's rows)
+_AHEAD = 4
+
+
+class _Failed:
+    """An exception of the pipeline thread, on its way to the caller."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
 def _quiet_exit() -> NoReturn:
