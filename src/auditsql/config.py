@@ -546,27 +546,12 @@ def load_config(path: str | None, flagfile: str | None = None) -> Config:
 def load(path: str | None, flagfile: str | None = None) -> tuple[Config, list[str]]:
     """:func:`load_config`, and for an osquery configuration one line per query or decorator not run."""
     if path is not None and not os.path.isdir(path):
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-        try:
-            text = data.decode("utf-8").removeprefix("\ufeff")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        text = read_text(path)
         from auditsql.osquery import is_native_json, looks_like_json
 
         native = not looks_like_json(text)
         if not native:
-            from auditsql.osquery.jsonc import JsoncError, loads
-
-            try:
-                doc = loads(text)
-            except JsoncError as exc:
-                raise ConfigError(f"{path}:{exc.line}:{exc.col}: invalid JSON: {exc.msg}") from None
-            if not isinstance(doc, dict):
-                raise ConfigError(f"{path}: invalid JSON: the configuration must be an object")
+            doc = json_object(text, path)
             native = is_native_json(doc)
             if native:
                 config = _build(doc, _Locator(text, path))
@@ -583,6 +568,34 @@ def load(path: str | None, flagfile: str | None = None) -> tuple[Config, list[st
 
     tr = translate(path, flagfile)
     return tr.config, tr.details
+
+
+def read_text(path: str) -> str:
+    """A configuration file's text (UTF-8, a leading byte order mark dropped); :class:`ConfigError` when it
+    cannot be read or is not UTF-8."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")  # a byte order mark some editors write
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def json_object(text: str, path: str) -> dict[str, Any]:
+    """JSON as osquery reads it (``//`` and ``/* */`` comments, trailing commas): an object, or
+    :class:`ConfigError` with the line and column."""
+    from auditsql.osquery.jsonc import JsoncError, loads
+
+    try:
+        doc = loads(text)
+    except JsoncError as exc:
+        raise ConfigError(f"{path}:{exc.line}:{exc.col}: invalid JSON: {exc.msg}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: invalid JSON: the configuration must be an object")
+    return doc
 
 
 _AT = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$")

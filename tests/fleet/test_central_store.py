@@ -33,16 +33,23 @@ def agent_rows() -> tuple[list[str], list[tuple[str, tuple]]]:
     return lines, rows
 
 
-def test_the_central_store_keeps_the_agents_compact_blobs(tmp_path: Path) -> None:
-    lines, rows = agent_rows()
+def agent_store_and_messages(
+    tmp_path: Path, rows: list[tuple[str, tuple]]
+) -> tuple[Path, list[tuple[str, str, bytes]]]:
+    """``rows`` in an agent's store (``tmp_path/agent.db``), and the NATS messages (subject, id, payload) its
+    output publishes for them."""
     agent = Store(str(tmp_path / "agent.db"))
     agent.create_schema()
     agent.insert(rows)
     agent.flush()
     agent.close()
-
     out = nats_output.NatsOutput(NatsOptions(spool_dir=str(tmp_path / "spool")), HOST)
-    msgs = out._encode([(nats_output._EVENT, rows, time.time(), None)])
+    return tmp_path / "agent.db", out._encode([(nats_output._EVENT, rows, time.time(), None)])
+
+
+def test_the_central_store_keeps_the_agents_compact_blobs(tmp_path: Path) -> None:
+    lines, rows = agent_rows()
+    _db, msgs = agent_store_and_messages(tmp_path, rows)
     assert [subject for subject, _id, _payload in msgs] == [
         "auditsql.web1_example_com.audit_events",
         "auditsql.web1_example_com.process_events",

@@ -20,16 +20,14 @@ import psycopg
 import pytest
 
 from auditsql._core import Pipeline, Settings
-from auditsql.fleet.connect import NatsOptions
-from auditsql.outputs import nats as nats_output
 from auditsql.query.engine import Engine, QueryError
 from auditsql.query.format import MODES, render
 from auditsql.query.pg import FETCH_ROWS, PgEngine
 from auditsql.store.pg.connect import redact
 from auditsql.store.pg.schema import SCHEMA_VERSION
-from auditsql.store.sqlite import Store
 from auditsql.tables.central import central_tables
 from tests.corpus import CORPUS
+from tests.fleet.test_central_store import agent_store_and_messages
 from tests.fleet.test_fleet_e2e import AUDITSQL
 from tests.fleet.test_pg_store import collector, role_url, sql
 from tests.pgcluster import PgCluster
@@ -51,13 +49,7 @@ def load_captures(tmp_path: Path, url: str) -> Path:
     data = b"".join((CORPUS / c).read_bytes() for c in CAPTURES)
     p = Pipeline(Settings(resolve_ids=False, events_json=False))
     rows = [*p.feed_lines(data).rows, *p.finish().rows]
-    agent = Store(str(tmp_path / "agent.db"))
-    agent.create_schema()
-    agent.insert(rows)
-    agent.flush()
-    agent.close()
-    out = nats_output.NatsOutput(NatsOptions(spool_dir=str(tmp_path / "spool")), HOST)
-    msgs = out._encode([(nats_output._EVENT, rows, time.time(), None)])
+    _db, msgs = agent_store_and_messages(tmp_path, rows)
     col = collector(url)
     try:
         col.write([(seq, payload) for seq, (_s, _i, payload) in enumerate(msgs, 1)])

@@ -29,9 +29,8 @@ from auditsql.outputs import nats as nats_output
 from auditsql.store.pg.connect import PgError, connect, redact
 from auditsql.store.pg.partitions import DAY
 from auditsql.store.pg.schema import PG_TYPES, SCHEMA_VERSION, _missing
-from auditsql.store.sqlite import Store
 from tests import storedb
-from tests.fleet.test_central_store import HOST, agent_rows
+from tests.fleet.test_central_store import HOST, agent_rows, agent_store_and_messages
 from tests.fleet.test_fleet_e2e import AUDITSQL
 from tests.pgcluster import PgCluster
 
@@ -49,14 +48,8 @@ def sql(url: str, query: str, args: tuple = ()) -> list[tuple]:
 def agent_messages(tmp_path: Path) -> tuple[Path, list[tuple[int, bytes]]]:
     """The agent's store of three exec events, and the NATS messages it publishes for them (seq, payload)."""
     _lines, rows = agent_rows()
-    agent = Store(str(tmp_path / "agent.db"))
-    agent.create_schema()
-    agent.insert(rows)
-    agent.flush()
-    agent.close()
-    out = nats_output.NatsOutput(NatsOptions(spool_dir=str(tmp_path / "spool")), HOST)
-    msgs = out._encode([(nats_output._EVENT, rows, time.time(), None)])
-    return tmp_path / "agent.db", [(seq, payload) for seq, (_s, _i, payload) in enumerate(msgs, 1)]
+    db, msgs = agent_store_and_messages(tmp_path, rows)
+    return db, [(seq, payload) for seq, (_s, _i, payload) in enumerate(msgs, 1)]
 
 
 def collector(url: str, **kw: object) -> Collector:

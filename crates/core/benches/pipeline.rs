@@ -148,40 +148,28 @@ fn main() {
         }
         n
     });
-    let (t_all, _) = best(|| {
-        let settings = Settings {
-            resolve_ids: false,
-            ..Settings::default()
-        };
-        let mut p = Pipeline::new(settings);
-        let mut b = auditsql_core::pipeline::Batch::default();
-        for chunk in data.chunks(1 << 20) {
-            p.feed_lines(chunk, &mut b);
-        }
-        p.finish(&mut b);
-        (b.events, b.rows.len(), b.json.len())
-    });
-
-    // what `auditsql run` asks for: rows only (no JSON lines), with the process tree and without it
-    let run = |process_tree: bool| {
+    // the whole pipeline, bytes to JSON lines and rows; then what `auditsql run` asks for: rows only (no JSON
+    // lines), with the process tree (its own events keyed as run keys them) and without it
+    let whole = |events_json: bool, process_tree: bool| {
         best(|| {
-            let settings = Settings {
+            let mut p = Pipeline::new(Settings {
                 resolve_ids: false,
-                events_json: false,
+                events_json,
                 process_tree,
+                tree_key: Some(b"auditsql_tree".to_vec()),
                 ..Settings::default()
-            };
-            let mut p = Pipeline::new(settings);
+            });
             let mut b = auditsql_core::pipeline::Batch::default();
             for chunk in data.chunks(1 << 20) {
                 p.feed_lines(chunk, &mut b);
             }
             p.finish(&mut b);
-            (b.events, b.rows.len())
+            (b.events, b.rows.len(), b.json.len())
         })
         .0
     };
-    let (t_run_off, t_run_on) = (run(false), run(true));
+    let (t_all, t_run_off, t_run_on) =
+        (whole(true, false), whole(false, false), whole(false, true));
 
     println!("auditsql-core per-stage cost: {nrec} records, {nev} events, {nrows} rows (best of {ROUNDS})");
     println!(

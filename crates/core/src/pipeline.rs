@@ -7,11 +7,10 @@
 //! and what the caller must see (configuration-change records). Nothing is dropped: a line that is not an
 //! audit record becomes an error event with its bytes kept.
 
-use std::collections::HashSet;
-
 use crate::event::assemble::{key_of, Assembler, Key};
 use crate::event::render::Renderer;
 use crate::event::Event;
+use crate::hash::HashSet;
 use crate::netlink::journal::{Replay, FRAME_HEADER};
 use crate::proctree::{Tracker, TreeSettings};
 use crate::record::parse::{parse_line, parse_netlink, NOT_AUDIT};

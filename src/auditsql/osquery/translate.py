@@ -30,8 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from auditsql.config import OUTPUTS, SECTIONS, Config, ConfigError, build
-from auditsql.osquery import jsonc
+from auditsql.config import OUTPUTS, SECTIONS, Config, ConfigError, build, json_object, read_text
 from auditsql.osquery.options import OptionError, Options, apply_option, as_bool, as_uint, parse_flagfile
 from auditsql.osquery.packs import (
     MAX_INTERVAL,
@@ -99,35 +98,13 @@ def sources_of(path: str) -> list[str]:
     return [path, *sorted(glob.glob(os.path.join(glob.escape(path + ".d"), "*.conf")))]
 
 
-def _read(path: str) -> str:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        return data.decode("utf-8").removeprefix("\ufeff")  # a byte order mark some editors write
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-
-
 def _where(path: str, key: str) -> str:
     """``PATH:LINE`` of the first ``"key":`` in the file (``PATH`` when not found)."""
     needle = f'"{key}"'
-    for n, line in enumerate(_read(path).splitlines(), 1):
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         if needle in line:
             return f"{path}:{n}"
     return path
-
-
-def _parse(text: str, path: str) -> dict[str, Any]:
-    try:
-        doc = jsonc.loads(text)
-    except jsonc.JsoncError as exc:
-        raise ConfigError(f"{path}:{exc.line}:{exc.col}: invalid JSON: {exc.msg}") from None
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: invalid JSON: the configuration must be an object")
-    return doc
 
 
 class _Translator:
@@ -208,7 +185,9 @@ class _Translator:
             found = sorted(glob.glob(value)) or sorted(glob.glob(os.path.join(base, value)))
             if not found:
                 raise ConfigError(f"{path}: packs.*: no pack file matches {value}")
-            return [(os.path.splitext(os.path.basename(f))[0], _parse(_read(f), f), f) for f in found]
+            return [
+                (os.path.splitext(os.path.basename(f))[0], json_object(read_text(f), f), f) for f in found
+            ]
         target = value if os.path.isabs(value) or os.path.isfile(value) else os.path.join(base, value)
         if not os.path.isfile(target):
             if "/" not in value:
@@ -217,7 +196,7 @@ class _Translator:
                 self.pack_notes.append(f"packs.{name}: no pack file {value} beside {path}: skipped")
                 return []
             raise ConfigError(f"{path}: packs.{name}: the pack file {value} does not exist")
-        return [(name, _parse(_read(target), target), target)]
+        return [(name, json_object(read_text(target), target), target)]
 
     def pack(self, pname: str | None, pack: dict[str, Any], path: str) -> None:
         where = f"packs.{pname}" if pname is not None else "schedule"
@@ -431,7 +410,7 @@ def translate(path: str | None, flagfile: str | None = None, hostname: str | Non
             raise ConfigError(f"{path}: no *.conf file in this directory")
         if path is not None and not os.path.isdir(path) and not os.path.exists(path):
             raise ConfigError(f"{path}: cannot read: No such file or directory")
-        docs = [(f, _parse(_read(f), f)) for f in files]
+        docs = [(f, json_object(read_text(f), f)) for f in files]
         for (
             f,
             doc,
@@ -448,7 +427,7 @@ def _flags(tr: _Translator, flagfile: str) -> str | None:
     """Apply a flagfile's flags; returns its ``--config_path``, if any."""
     config_path = None
     try:
-        for name, value, line in parse_flagfile(_read(flagfile), flagfile):
+        for name, value, line in parse_flagfile(read_text(flagfile), flagfile):
             if name == "config_path":
                 config_path = str(value)
                 continue

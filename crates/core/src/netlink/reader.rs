@@ -228,8 +228,8 @@ impl Reader {
         Reader::start_journaled(fd, settings, None, &[])
     }
 
-    /// [`Reader::start`] with a journal: every frame is appended to it (one write per receive call) before
-    /// the processing side can take it, and frames carry their journal positions. `early` are records
+    /// [`Reader::start`] with a journal: every frame is appended to it (one write per wake-up) before the
+    /// processing side can take it, and frames carry their journal positions. `early` are records
     /// received on the socket before the thread started (while registering): journaled and held first.
     pub fn start_journaled(
         fd: OwnedFd,
