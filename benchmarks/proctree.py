@@ -13,8 +13,12 @@ is the same agent without the tree; each registered in turn as the kernel's audi
    ``process_tree`` rows, rows still without ``exit_time`` (= the tracker's in-memory size: it holds exactly
    the live processes), and storm execs in ``process_events``.
 
+Three configurations: ``tree-on`` (the defaults: forks and exits from the proc connector), ``tree-on-audit``
+(``tree_source = 'audit'``: forks and exits audited) and ``tree-off``; the last lines give each tree's agent CPU
+as a multiple of the tree off's (issue 11's target: at most 1.3x).
+
 Holds the kernel-test lock (``/tmp/auditsql-live-tests.lock``) for the whole run; the agent restores the
-kernel on stop. Usage: ``python3 benchmarks/proctree.py [--count N] [--inflight K] [--only on|off]``.
+kernel on stop. Usage: ``python3 benchmarks/proctree.py [--count N] [--inflight K] [--only NAME ...]``.
 """
 
 from __future__ import annotations
@@ -86,8 +90,17 @@ def events_of(stats: Path) -> int:
         return -1
 
 
-def run_one(tree: bool, storm: Path, count: int, inflight: int, tmp: Path) -> dict:
-    name = "tree-on" if tree else "tree-off"
+#: configuration name → its [tables] section: the defaults (the tree on, forks and exits from the proc connector),
+#: the tree from audit rules (its forks and exits audited), the tree off
+CONFIGS = {
+    "tree-on": "process_tree = true\n",
+    "tree-on-audit": "process_tree = true\ntree_source = 'audit'\n",
+    "tree-off": "process_tree = false\n",
+}
+
+
+def run_one(name: str, storm: Path, count: int, inflight: int, tmp: Path) -> dict:
+    tree = name != "tree-off"
     d = tmp / name
     d.mkdir()
     cfg = d / "run.toml"
@@ -95,7 +108,7 @@ def run_one(tree: bool, storm: Path, count: int, inflight: int, tmp: Path) -> di
     cfg.write_text(
         f"[kernel]\nstate_file = '{d / 'snapshot.json'}'\nbacklog_limit = 8192\n"
         f"[status]\ninterval = 5\nstats_file = '{stats}'\n"
-        f"[tables]\nprocess_tree = {'true' if tree else 'false'}\n"
+        f"[tables]\n{CONFIGS[name]}"
     )
     db = d / "db" / "auditsql.db"
     err = d / "stderr.txt"
@@ -195,7 +208,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--count", type=int, default=100_000)
     ap.add_argument("--inflight", type=int, default=2)
-    ap.add_argument("--only", choices=("on", "off"))
+    ap.add_argument("--only", choices=tuple(CONFIGS), action="append", help="run only these (repeatable)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("proctree.py: needs root (it runs auditsql run as the audit daemon)")
@@ -205,12 +218,12 @@ def main() -> None:
         print(f"waiting for {LOCK_FILE} ...", flush=True)
         fcntl.flock(lock, fcntl.LOCK_EX)
         results = []
-        for tree in (True, False):
-            if args.only and args.only != ("on" if tree else "off"):
+        for name in CONFIGS:
+            if args.only and name not in args.only:
                 continue
-            r = run_one(tree, storm, args.count, args.inflight, tmp)
+            r = run_one(name, storm, args.count, args.inflight, tmp)
             results.append(r)
-            print(f"\n== auditsql run, process_tree {'on' if tree else 'off'} ==", flush=True)
+            print(f"\n== auditsql run, {name}: [tables] {CONFIGS[name].strip()} ==", flush=True)
             for k, v in r.items():
                 if k != "name":
                     print(f"  {k}: {v}", flush=True)
@@ -225,6 +238,14 @@ def main() -> None:
             f"{r['rss_max_mib']:.1f}/{r['rss_end_mib']:.1f} | {r['events']} | {r['kernel_lost']} | "
             f"{r['user_drops']} | {r['execs_stored']} | {r['storm_tree_rows']} | {r['tree_live']} |"
         )
+    off = next((r for r in results if r["name"] == "tree-off"), None)
+    if off and off["cpu_s"] > 0:
+        for r in results:
+            if r is not off:
+                print(
+                    f"{r['name']}: agent CPU {r['cpu_s'] / off['cpu_s']:.2f}x the tree off's (target <= 1.3x); "
+                    f"storm {off['storm_s'] / r['storm_s']:.2f}x its rate"
+                )
 
 
 if __name__ == "__main__":

@@ -463,6 +463,7 @@ def test_listen_plugin_mode_reads_stdin_to_eof(tmp_path) -> None:
         "auditsql_enobufs 0",
         "auditsql_truncated 0",
         "auditsql_queue_drop 0",
+        "auditsql_proc_connector 0",
         "auditsql_output_drop 0",
         "auditsql_spool_drop 0",
         "auditsql_store_full 0",

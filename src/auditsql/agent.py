@@ -227,6 +227,9 @@ class LivePlan:
     extra_rules: list[tuple[str, str]] = field(default_factory=list)
     #: the raw-frame journal (``auditsql run``, [store] journal): the reader writes it, the loop replays it first
     journal: Journal | None = None
+    #: a subscribed proc connector socket for the process tree (auditsql.kernel.connector): the reader reads its
+    #: fork and exit notices (the kernel sources only; closed with the source)
+    proc_sock: Any = None
 
 
 class Sink(Protocol):
@@ -314,7 +317,16 @@ def run_live(
                         raise Stop(f"{where}: the kernel refused the rule: {exc.strerror}") from exc
                     say(f"{where}: the rule is already loaded; left as it is")
         journal = plan.journal.reader_args() if plan.journal is not None else None
-        src = open_source(mode, session, plan.policy, plan.queue_size, plan.rcvbuf, loss, journal=journal)
+        src = open_source(
+            mode,
+            session,
+            plan.policy,
+            plan.queue_size,
+            plan.rcvbuf,
+            loss,
+            journal=journal,
+            proc_sock=plan.proc_sock,
+        )
         src.start()
         if session is not None:
             changes = dict(knobs)

@@ -321,7 +321,8 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
             details=details,
             journal=journal,
         )
-        plan.extra_rules += proctree_rules(config) + feature_rules
+        plan.proc_sock = _tree_connector(config, k.source, details)
+        plan.extra_rules += proctree_rules(config, connector=plan.proc_sock is not None) + feature_rules
         pipeline.seed_listeners()  # the ports of servers already listening, for their accept rows
         plan.extra_rules += pushdown  # last: its never rules must shadow only its own rules
         code = run_live(
@@ -361,6 +362,32 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
         if results is not None:
             results.close()
     return code
+
+
+def _tree_connector(config: Config, source: str, details: list[str]) -> Any:
+    """The proc connector socket the process tree reads forks and exits from (``[tables] tree_source``;
+    auditsql.kernel.connector), or None when the tree uses audit rules; the start line says which."""
+    t = config.tables
+    if not t.process_tree or source == "plugin" or t.tree_source == "audit":
+        return None
+    if t.fork_events:
+        if t.tree_source == "connector":
+            raise Stop(
+                "[tables] tree_source = connector cannot give fork_events' rows: use auto or audit", code=2
+            )
+        return None
+    from auditsql.kernel.connector import open_proc_connector
+    from auditsql.kernel.sources import SourceError
+
+    try:
+        sock = open_proc_connector()
+    except SourceError as exc:
+        if t.tree_source == "connector":
+            raise Stop(str(exc)) from exc
+        details.append(f"process tree from audit rules ({exc})")
+        return None
+    details.append("process tree from the proc connector")
+    return sock
 
 
 class _TreeSweep:

@@ -212,13 +212,22 @@ class TablesConfig:
     )
     process_tree: bool = _opt(
         True,
-        "Audit fork/vfork/clone/clone3 (threads left out) and keep the process tree: the `process_tree` "
+        "Follow forks, execs and exits (threads left out) and keep the process tree: the `process_tree` "
         "table, seeded from /proc at start and kept in the store across restarts (docs/process-tree.md).",
     )
     fork_events: bool = _opt(
         False,
         "Also store fork rows in `process_events` (osquery's `--audit_allow_fork_process_events`); needs "
         "`process_tree`.",
+    )
+    tree_source: str = _opt(
+        "auto",
+        "Where the process tree learns of forks and exits: `connector`, the kernel's proc connector (no audit "
+        "rule: the cheapest, and forks and exits are not stored as audit events); `audit`, audit rules on "
+        "fork/vfork/clone/clone3/exit_group (their events are stored in `audit_events`); `auto`, the connector "
+        "when the kernel has one and `fork_events` is off (fork rows need the audited fork), else audit rules "
+        "(docs/process-tree.md).",
+        choices=("auto", "connector", "audit"),
     )
     udp_sends: bool = _opt(
         False,

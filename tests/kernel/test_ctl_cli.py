@@ -559,7 +559,7 @@ FAKE_STATUS = (
 def listener_lines(pid: int, state: str = "running") -> str:
     return (
         f"auditsql_pid {pid} (unicast, {state})\nauditsql_events 42\nauditsql_kernel_lost 3\n"
-        "auditsql_serial_gap 0\nauditsql_enobufs 1\nauditsql_truncated 0\nauditsql_queue_drop 5\n"
+        "auditsql_serial_gap 0\nauditsql_enobufs 1\nauditsql_truncated 0\nauditsql_queue_drop 5\nauditsql_proc_connector 0\n"
         "auditsql_output_drop 0\nauditsql_spool_drop 0\nauditsql_store_full 0\nauditsql_journal_torn 0\nauditsql_retention 0\n"
     )
 

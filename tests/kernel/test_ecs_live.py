@@ -55,11 +55,23 @@ def iso_ms(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
-def test_fork_exec_documents_carry_tree_fields(live_kernel: LiveKernel) -> None:
+@pytest.mark.parametrize(
+    ("tree_source", "parent_calls", "child_calls"),
+    [
+        # forks and exits audited: their documents carry the ids too
+        ("audit", ["clone", "execve", "exit_group"], ["bind", "connect", "execve", "exit_group"]),
+        # the defaults: forks and exits from the proc connector are no events
+        ("auto", ["execve"], ["bind", "connect", "execve"]),
+    ],
+)
+def test_fork_exec_documents_carry_tree_fields(
+    live_kernel: LiveKernel, tree_source: str, parent_calls: list[str], child_calls: list[str]
+) -> None:
     lk = live_kernel
     events = lk.tmp / "events.jsonl"
     config = (
-        f'[tables]\nprocess_tree = true\n[output.events]\nenabled = true\npath = "{events}"\nformat = "ecs"\n'
+        f'[tables]\nprocess_tree = true\ntree_source = "{tree_source}"\n'
+        f'[output.events]\nenabled = true\npath = "{events}"\nformat = "ecs"\n'
     )
     run = start_run(lk, config, "--source", "unicast")
     marker = f"ecs-{uuid.uuid4().hex[:8]}"
@@ -115,8 +127,8 @@ def test_fork_exec_documents_carry_tree_fields(live_kernel: LiveKernel) -> None:
 
     # every document of the parent and of the child, the fork and the exits included, carries its process's id
     # and its parent's: the parent's fork of the child, both execs, the child's socket calls, both exit_groups
-    assert syscalls(parent.pid) == ["clone", "execve", "exit_group"]
-    assert syscalls(child) == ["bind", "connect", "execve", "exit_group"]
+    assert syscalls(parent.pid) == parent_calls
+    assert syscalls(child) == child_calls
     for d in ds:
         pid = d["process"]["pid"]
         ppid = me if pid == parent.pid else parent.pid

@@ -7,6 +7,7 @@ processes the test started by pid, and checks that the kernel is back as found.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -27,6 +28,9 @@ pytestmark = pytest.mark.kernel
 live_kernel = test_live.live_kernel
 
 TREE_CONFIG = "[tables]\nprocess_tree = true\nfork_events = true\n"
+#: the defaults: forks and exits from the proc connector (auditsql.kernel.connector), no tree audit rule
+CONNECTOR_CONFIG = "[tables]\nprocess_tree = true\n"
+BOTH = pytest.mark.parametrize("config", [TREE_CONFIG, CONNECTOR_CONFIG], ids=["audit", "connector"])
 CHAIN = """
 WITH RECURSIVE c(pid, process_start, parent, parent_start, depth) AS (
   SELECT pid, process_start, parent, parent_start, 0 FROM process_tree
@@ -194,9 +198,10 @@ def _reuse_pid(target: int, argv: list[str]) -> subprocess.Popen[bytes] | None:
     return None
 
 
-def test_pid_reuse_gives_two_rows(kernel: LiveKernel) -> None:
+@BOTH
+def test_pid_reuse_gives_two_rows(kernel: LiveKernel, config: str) -> None:
     lk = kernel
-    run = start_run(lk, TREE_CONFIG, "--source", "unicast")
+    run = start_run(lk, config, "--source", "unicast")
     first = subprocess.Popen(["sleep", "0.2"])
     pid = first.pid
     assert first.wait(10) == 0
@@ -226,7 +231,8 @@ def test_pid_reuse_gives_two_rows(kernel: LiveKernel) -> None:
     finish(lk, run)
 
 
-def test_tree_survives_a_restart(kernel: LiveKernel) -> None:
+@BOTH
+def test_tree_survives_a_restart(kernel: LiveKernel, config: str) -> None:
     lk = kernel
     # started before the first run: known from /proc, then from the store
     holder = lk.start(["sh", "-c", "sleep 300; true"])
@@ -240,7 +246,7 @@ def test_tree_survives_a_restart(kernel: LiveKernel) -> None:
     assert sleeper is not None
     gone = subprocess.Popen(["sleep", "30"])
     try:
-        run = start_run(lk, TREE_CONFIG, "--source", "unicast", name="first")
+        run = start_run(lk, config, "--source", "unicast", name="first")
         want = (sleeper, holder.pid, "/usr/bin/sleep", "sleep 300", "proc")
 
         def known() -> list[tuple]:
@@ -258,7 +264,7 @@ def test_tree_survives_a_restart(kernel: LiveKernel) -> None:
         # one process ends while auditsql is not running
         gone.kill()
         gone.wait()
-        again = start_run(lk, TREE_CONFIG, "--source", "unicast", "--db", str(run.db), name="second")
+        again = start_run(lk, config, "--source", "unicast", "--db", str(run.db), name="second")
         # same store: the same rows (same keys), still live; the gone one marked at the restart
         assert known() == [want]
         assert q(
@@ -285,3 +291,71 @@ def test_tree_survives_a_restart(kernel: LiveKernel) -> None:
             holder.kill()
             holder.wait()
     assert _status_now() == lk.status
+
+
+def test_connector_tree_has_exact_rows_and_no_tree_rules(kernel: LiveKernel) -> None:
+    """The defaults: the tree reads forks and exits from the proc connector. No fork or exit audit rule is loaded,
+    no fork or exit event is stored, and the rows are the audited tree's: ancestry, the parent's image for a fork
+    without exec, exit statuses, a signal death."""
+    lk = kernel
+    run = start_run(lk, CONNECTOR_CONFIG, "--source", "unicast")
+    assert run.stderr()[0].endswith("; process tree from the proc connector")
+    assert [r for r in auditctl_rules() if "auditsql_tree" in r or "exit_group" in r] == []
+    out = lk.tmp / "pids"
+    # outer sh: its pid; a subshell (a fork, no exec) writes its own and exits 7; sh -c exits 5; a sleep is
+    # killed by SIGKILL
+    script = (
+        f"echo $$ > {out}; (sh -c 'echo $PPID' >> {out}; exit 7); sh -c 'exit 5'; "
+        f"sleep 30 & echo $! >> {out}; wait"
+    )
+    sh = subprocess.Popen(["sh", "-c", script])
+    deadline = time.monotonic() + 10
+    while not out.exists() or len(out.read_text().split()) < 3:
+        assert time.monotonic() < deadline, "the script's pids"
+        time.sleep(0.05)
+    outer, sub, sleeper = (int(x) for x in out.read_text().split())
+    time.sleep(0.2)
+    os.kill(sleeper, signal.SIGKILL)
+    assert sh.wait(10) == 0  # dash's bare `wait` returns 0
+    assert outer == sh.pid
+
+    def tree_rows() -> list[tuple]:
+        got = q(
+            run,
+            "SELECT pid, parent, path, cmdline, source, syscall, exit_source, exit_code FROM process_tree "
+            "WHERE parent IN (?, ?) ORDER BY process_start",
+            outer,
+            sub,
+        )
+        return got if len(got) == 4 and all(r[6] for r in got) else []
+
+    got = wait_for(tree_rows, timeout=20, what="the script's children, exited")
+    by_cmd = {r[3]: r for r in got}
+    assert len(by_cmd) == 4, got
+    assert by_cmd[f"sh -c {script}"] == (sub, outer, "/usr/bin/dash", f"sh -c {script}", "fork", None,
+                                         "exit_group", 7)  # fmt: skip
+    assert by_cmd["sh -c echo $PPID"][1:] == (sub, "/usr/bin/dash", "sh -c echo $PPID", "fork", None,
+                                              "exit_group", 0)  # fmt: skip
+    assert by_cmd["sh -c exit 5"][1:] == (
+        outer,
+        "/usr/bin/dash",
+        "sh -c exit 5",
+        "fork",
+        None,
+        "exit_group",
+        5,
+    )
+    assert by_cmd["sleep 30"] == (sleeper, outer, "/usr/bin/sleep", "sleep 30", "fork", None, "signal", None)
+    me = os.getpid()
+    ((sleep_start,),) = q(run, "SELECT process_start FROM process_tree WHERE pid = ? AND path = '/usr/bin/sleep'",
+                          sleeper)  # fmt: skip
+    assert [r[0] for r in q(run, CHAIN, sleeper, sleep_start + 0.01)] == [sleeper, outer, *ancestry(me)]
+    # the forks and exits are no audit events; the execs are
+    audited = q(run, "SELECT count(*) FROM audit_events WHERE summary LIKE '%auditsql_tree%'")
+    assert audited == [(0,)]
+    assert q(run, "SELECT count(*) FROM process_events WHERE pid = ?", sleeper) == [(1,)]
+    finish(lk, run)
+    stats = json.loads((lk.tmp / "run.stats").read_text())
+    assert stats["reader"]["proc_notices"] >= 8  # 4 forks and 4 exits at least
+    assert stats["reader"]["proc_enobufs"] == 0
+    assert stats["loss"].get("proc_connector", 0) == 0

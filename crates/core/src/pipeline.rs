@@ -11,6 +11,7 @@ use crate::event::assemble::{key_of, Assembler, Key};
 use crate::event::render::Renderer;
 use crate::event::Event;
 use crate::hash::HashSet;
+use crate::netlink::connector::ProcFrame;
 use crate::netlink::journal::{Replay, FRAME_HEADER};
 use crate::proctree::{Tracker, TreeSettings};
 use crate::record::parse::{parse_line, parse_netlink, NOT_AUDIT};
@@ -22,6 +23,9 @@ use crate::store::codec::Codec;
 pub const AUDIT_CONFIG_CHANGE: u32 = 1305;
 /// The size of the netlink receive buffer (a longer datagram is cut and flagged `trunc`).
 pub const RECV_SIZE: usize = 1 << 16;
+/// Proc connector notices wait this long (seconds of wall clock) for a later audit record before
+/// [`Pipeline::tick`] applies them: the audit thread delivers the records made before them within it.
+pub const NOTICE_HOLD_SECONDS: f64 = 1.0;
 /// How much of a log's head decides `Format::Auto` (as `auditsql.sources.logfile` sniffed it).
 const SNIFF: usize = 64 * 1024;
 
@@ -148,6 +152,8 @@ pub struct InputStats {
     pub replay_skipped: u64,
     /// process-tree events interpreted lean ([`Settings::tree_key`])
     pub lean_events: u64,
+    /// proc connector notices (forks and exits) given to the process tree
+    pub proc_notices: u64,
 }
 
 /// Where the store stands in the journal (`crate::netlink::journal`), committed with its rows: every frame
@@ -356,6 +362,10 @@ impl Pipeline {
     /// One netlink message: its type, payload, and the datagram's real length when it was cut (else 0).
     /// Type 0 is a text line (auditd's plugin stream).
     pub fn feed_frame(&mut self, msg_type: u32, payload: &[u8], trunc: usize, batch: &mut Batch) {
+        if ProcFrame::is_proc(msg_type) {
+            self.proc_frame(msg_type, payload);
+            return;
+        }
         self.input.frames += 1;
         if msg_type == 0 {
             let line = strip_eol(payload);
@@ -371,6 +381,29 @@ impl Pipeline {
             ));
         }
         self.record(rec, batch);
+    }
+
+    /// A proc connector notice (`crate::netlink::connector`) to the process tree; in a journal replay, one
+    /// below the store's mark was applied before the restart (its rows are stored) and is not again.
+    fn proc_frame(&mut self, msg_type: u32, payload: &[u8]) {
+        if self.replay.as_ref().is_some_and(|f| self.pos < f.end) {
+            self.input.replay_skipped += 1;
+            return;
+        }
+        let (Some(tree), Some(f)) = (self.tree.as_mut(), ProcFrame::decode(msg_type, payload))
+        else {
+            return;
+        };
+        self.input.proc_notices += 1;
+        let secs = |ns: u64| ns as f64 / 1e9;
+        match f {
+            ProcFrame::Fork { parent, child, ns } => {
+                tree.connector_fork(i64::from(parent), i64::from(child), secs(ns));
+            }
+            ProcFrame::Exit { pid, status, ns } => {
+                tree.connector_exit(i64::from(pid), status, secs(ns));
+            }
+        }
     }
 
     /// [`Pipeline::feed_frame`] of a journaled frame at position `pos`, `end` the position after it.
@@ -447,6 +480,10 @@ impl Pipeline {
         self.assembler.tick(now, &mut closed);
         self.emit_all(&mut closed, batch);
         self.closed = closed;
+        if let Some(tree) = self.tree.as_mut() {
+            // no audit record came after them: the records made before them are in by now
+            tree.release_notices(now - NOTICE_HOLD_SECONDS);
+        }
         self.drain_tree(batch);
     }
 
@@ -457,6 +494,9 @@ impl Pipeline {
         self.assembler.flush(&mut closed);
         self.emit_all(&mut closed, batch);
         self.closed = closed;
+        if let Some(tree) = self.tree.as_mut() {
+            tree.release_notices(f64::INFINITY);
+        }
         self.drain_tree(batch);
     }
 
@@ -530,6 +570,11 @@ impl Pipeline {
             }
         }
         batch.records += 1;
+        if rec.node.is_none() {
+            if let Some(tree) = self.tree.as_mut() {
+                tree.audit_clock(rec.sec as f64 + rec.msec as f64 / 1000.0);
+            }
+        }
         if rec.rtype == AUDIT_CONFIG_CHANGE {
             batch.config_changes.push(rec.text.clone());
         }

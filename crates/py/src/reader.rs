@@ -20,6 +20,17 @@ pub struct Reader {
     inner: nl::Reader,
 }
 
+/// A duplicate of the caller's descriptor `fd` (close-on-exec): the caller keeps its own socket object.
+fn dup(fd: RawFd) -> PyResult<std::os::fd::OwnedFd> {
+    if fd < 0 {
+        return Err(CoreError::new_err(format!("not a file descriptor: {fd}")));
+    }
+    // SAFETY: the descriptor is only borrowed for the duration of the F_DUPFD_CLOEXEC call, while the
+    // caller's socket object holds it open; a descriptor that is not open makes the dup fail (EBADF).
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    borrowed.try_clone_to_owned().map_err(PyErr::from)
+}
+
 /// A timeout in seconds from Python: negative and NaN are 0, beyond a day is a day.
 fn timeout(seconds: f64) -> Duration {
     Duration::try_from_secs_f64(seconds.clamp(0.0, 86_400.0)).unwrap_or(Duration::ZERO)
@@ -58,8 +69,10 @@ impl Reader {
     /// `journal`: `(directory, first position)`: every frame is appended there before it is processed
     /// (`auditsql_core::netlink::journal`). `early`: records received before (while registering), held first.
     #[new]
+    /// `proc_fd`: a proc connector socket (bound to `CN_IDX_PROC`, subscribed): its fork and exit notices
+    /// are read too, as frames of their own (`auditsql_core::netlink::connector`).
     #[pyo3(signature = (fd, policy = "block", buffer_bytes = 512 << 20, buffer_frames = None,
-        journal = None, early = Vec::new(), segment_bytes = journal::SEGMENT_BYTES))]
+        journal = None, early = Vec::new(), segment_bytes = journal::SEGMENT_BYTES, proc_fd = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -70,6 +83,7 @@ impl Reader {
         journal: Option<(std::path::PathBuf, u64)>,
         early: Vec<(u16, Vec<u8>, u32)>,
         segment_bytes: u64,
+        proc_fd: Option<RawFd>,
     ) -> PyResult<Self> {
         let policy = Policy::parse(policy).ok_or_else(|| {
             CoreError::new_err(format!(
@@ -84,10 +98,8 @@ impl Reader {
                 "buffer_bytes and buffer_frames must be positive",
             ));
         }
-        // SAFETY: the descriptor is only borrowed for the duration of the F_DUPFD_CLOEXEC call, while the
-        // caller's socket object holds it open; a descriptor that is not open makes the dup fail (EBADF).
-        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let owned = borrowed.try_clone_to_owned().map_err(PyErr::from)?;
+        let owned = dup(fd)?;
+        let proc_owned = proc_fd.map(dup).transpose()?;
         let settings = ReaderSettings {
             policy,
             buffer_bytes,
@@ -101,7 +113,7 @@ impl Reader {
             .map(|(t, p, trunc)| (*t, p.as_slice(), *trunc))
             .collect();
         let inner = py
-            .detach(|| nl::Reader::start_journaled(owned, settings, writer, &early))
+            .detach(|| nl::Reader::start_with(owned, proc_owned, settings, writer, &early))
             .map_err(PyErr::from)?;
         Ok(Reader { inner })
     }

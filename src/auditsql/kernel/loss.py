@@ -1,6 +1,6 @@
 """Loss accounting for live sources: what was lost, where, when, and how much.
 
-Five causes are counted, each where it can be observed:
+Six causes are counted, each where it can be observed:
 
 ``kernel_lost``
     the kernel's own ``lost`` counter (``auditctl -s``), polled with ``AUDIT_GET`` on a control socket of
@@ -22,6 +22,9 @@ Five causes are counted, each where it can be observed:
     a message larger than the receive buffer (``MSG_TRUNC``): the record was kept, cut.
 ``queue_drop``
     records the reader dropped because the processing side was behind (``--policy drop``).
+``proc_connector``
+    fork and exit notices of the proc connector (the process tree's source: auditsql.kernel.connector) that
+    the kernel dropped because that socket was full.
 
 ``auditsql run`` adds the losses after the reader: ``output_drop`` and ``spool_drop`` (copies an output could
 not ship) and ``store_full``, events the store could not take because its file system was full (counted here
@@ -66,6 +69,9 @@ CAUSES = (
     "enobufs",
     "truncated",
     "queue_drop",
+    # proc connector notices (forks, exits) the kernel dropped because the socket was full
+    # (auditsql.kernel.connector): the process tree's /proc sweep repairs what it can
+    "proc_connector",
     "output_drop",
     "spool_drop",
     # events the store could not take: its file system was full ([store] disk_full_action; docs/store.md)

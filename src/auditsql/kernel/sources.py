@@ -160,8 +160,10 @@ class LiveSource:
             "ignored": 0,  # control messages and AUDIT_REPLACE pings
             "foreign": 0,  # datagrams not from the kernel
             "errors": 0,  # unparsable datagrams, other receive errors
+            "proc_notices": 0,  # proc connector forks and exits (auditsql.kernel.connector)
+            "proc_enobufs": 0,  # proc connector socket overruns: notices the kernel dropped
         }
-        self._booked = {"truncated": 0, "enobufs": 0, "queue_drops": 0}
+        self._booked = {"truncated": 0, "enobufs": 0, "queue_drops": 0, "proc_enobufs": 0}
         #: items received before the reader thread started (e.g. during registration)
         self._early: list[tuple[int, bytes, int]] = []
 
@@ -300,6 +302,7 @@ class LiveSource:
             ("truncated", "truncated"),
             ("enobufs", "enobufs"),
             ("queue_drops", "queue_drop"),
+            ("proc_enobufs", "proc_connector"),
         ):
             now = self.counters[counter]
             delta = now - self._booked[counter]
@@ -328,6 +331,7 @@ class NetlinkSource(LiveSource):
         sock: Any = None,
         reader: str = DEFAULT_READER,
         journal: tuple[str, int] | None = None,
+        proc_sock: Any = None,
     ) -> None:
         if mode not in ("unicast", "multicast"):
             raise ValueError(f"mode must be unicast or multicast, not {mode!r}")
@@ -351,6 +355,9 @@ class NetlinkSource(LiveSource):
         #: (directory, first position): the native reader journals every record there before it is processed
         #: (auditsql.kernel.journal); the thread model does not journal
         self.journal = journal if reader == "native" else None
+        #: a subscribed proc connector socket (auditsql.kernel.connector) whose fork and exit notices the native
+        #: reader reads too, for the process tree; closed with the source
+        self.proc_sock = proc_sock
 
     # -- open --------------------------------------------------------------------------------------------
 
@@ -391,6 +398,7 @@ class NetlinkSource(LiveSource):
                 buffer_frames=self.queue_size if self.policy == "drop" else None,
                 journal=self.journal,
                 early=early,
+                proc_fd=self.proc_sock.fileno() if self.proc_sock is not None else None,
             )
         except OSError as exc:
             raise SourceError(f"cannot start the netlink reader: {exc.strerror or exc}") from exc
@@ -507,6 +515,9 @@ class NetlinkSource(LiveSource):
         if self._sock is not None and not self._given_sock:
             self._sock.close()
         self._sock = None
+        if self.proc_sock is not None:
+            self.proc_sock.close()
+            self.proc_sock = None
 
 
 class PluginSource(LiveSource):
@@ -599,9 +610,12 @@ def open_source(
     stream: BinaryIO | None = None,
     reader: str = DEFAULT_READER,
     journal: tuple[str, int] | None = None,
+    proc_sock: Any = None,
 ) -> LiveSource:
     """A source for ``mode`` (unicast, multicast or plugin), not started. ``reader`` and ``journal`` apply to
     the kernel sources (the plugin stream is always read by a thread, and not journaled)."""
     if mode == "plugin":
         return PluginSource(stream, queue_size, policy, loss)
-    return NetlinkSource(mode, session, rcvbuf, queue_size, policy, loss, reader=reader, journal=journal)
+    return NetlinkSource(
+        mode, session, rcvbuf, queue_size, policy, loss, reader=reader, journal=journal, proc_sock=proc_sock
+    )

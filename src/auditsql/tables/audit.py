@@ -99,7 +99,8 @@ AUDIT_LOSS = register(
             Column(
                 "cause",
                 "TEXT",
-                "`kernel_lost`, `serial_gap`, `enobufs`, `truncated`, `queue_drop`; `output_drop` (an output's "
+                "`kernel_lost`, `serial_gap`, `enobufs`, `truncated`, `queue_drop`; `proc_connector` (fork and exit "
+                "notices of the process tree's proc connector dropped by the kernel); `output_drop` (an output's "
                 "buffer overflowed) or `spool_drop` (the NATS spool was full); `store_full` (events the store "
                 "could not take, its file system full: one row per outage, written once it could be written "
                 "again); `journal_torn` (a record the journal held was cut short by a kill: auditsql run's next "

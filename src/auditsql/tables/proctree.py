@@ -106,9 +106,9 @@ PROCESS_TREE = register(
     TreeTable(
         name="process_tree",
         description="One row per process lifetime, keyed by (`pid`, `process_start`): who started it "
-        "(`parent`, `parent_start`), what it runs now, when it exited. Filled from audited "
-        "fork/vfork/clone/clone3, exec and exit_group, seeded from /proc at start and kept across restarts "
-        "(docs/process-tree.md). A row is updated in place when the process execs or exits.",
+        "(`parent`, `parent_start`), what it runs now, when it exited. Filled from forks and exits "
+        "(the kernel's proc connector, or audited fork/vfork/clone/clone3 and exit_group: `[tables] tree_source`) "
+        "and audited execs, seeded from /proc at start and kept across restarts (docs/process-tree.md). A row is updated in place when the process execs or exits.",
         indexes=(("parent", "parent_start"), ("exit_time",)),
         notes=(
             "The view `process_ancestry (node, pid, process_start, ancestor_pid, ancestor_start, depth)` "
@@ -120,8 +120,8 @@ PROCESS_TREE = register(
             Column(
                 "process_start",
                 "DOUBLE",
-                "Start time (UNIX seconds): the fork's event time, or boot time + /proc starttime; with "
-                "`pid` the process's key",
+                "Start time (UNIX seconds): the fork's time (the proc connector's notice, or the audited "
+                "fork's event), or boot time + /proc starttime; with `pid` the process's key",
             ),
             Column(
                 "parent", "BIGINT", "PID of the process that created this one (for /proc seeds: the ppid)"
@@ -145,21 +145,32 @@ PROCESS_TREE = register(
             ),
             Column("started", "BIGINT", "`process_start` in whole UNIX seconds"),
             Column("exit_time", "DOUBLE", "When the process exited (UNIX seconds), NULL while it runs"),
-            Column("exit_code", "BIGINT", "Exit status given to `exit_group` (NULL when not seen)"),
+            Column(
+                "exit_code",
+                "BIGINT",
+                "Exit status given to `exit`/`exit_group` (NULL when not seen or killed by a signal)",
+            ),
             Column(
                 "exit_source",
                 "TEXT",
-                "How the exit was learnt: `exit_group`; `proc` (gone from /proc at the periodic check: "
+                "How the exit was learnt: `exit_group` (it exited); `signal` (killed by a signal: the proc "
+                "connector tells); `proc` (gone from /proc at the periodic check: "
                 "`exit_time` is the check); `reuse` (its pid was forked again); `restart` (gone while "
                 "auditsql was not running: `exit_time` is the restart)",
             ),
             Column(
                 "source",
                 "TEXT",
-                "How the process became known: `fork` (audited fork/clone), `exec` (its exec came first: "
+                "How the process became known: `fork` (its fork: the proc connector's notice or the audited "
+                "fork/clone), `exec` (its exec came first: "
                 "the parent's fork was not seen), `proc` (seeded from /proc)",
             ),
-            Column("syscall", "TEXT", "The syscall that created it: fork, vfork, clone, clone3 (else NULL)"),
+            Column(
+                "syscall",
+                "TEXT",
+                "The audited syscall that created it: fork, vfork, clone, clone3 (NULL when the fork came from the "
+                "proc connector, which does not say)",
+            ),
             Column("execs", "BIGINT", "Successful execs seen in this process"),
             Column("node", "TEXT", "The `node=` name of the events ('' for this host)", hidden=True),
             *COMMON_EVENT_COLUMNS,
@@ -178,13 +189,14 @@ def _enabled(flags: object) -> bool:
     return bool(getattr(tables, "process_tree", False))
 
 
-def rules(flags: object) -> list[tuple[str, str]]:
+def rules(flags: object, connector: bool = False) -> list[tuple[str, str]]:
     """The builtin rules of the process tree as (origin, auditctl line), for ``LivePlan.extra_rules``.
 
     ``flags`` is the ``Config``, its ``[tables]`` section, or a bool (process_tree on). Thread clones are
     excluded in the kernel with a ``never`` rule placed before the rule that audits fork, vfork, clone,
-    clone3 and exit_group."""
-    if not _enabled(flags):
+    clone3 and exit_group. None when the tree reads the proc connector (``connector``: auditsql.kernel.connector)
+    instead."""
+    if not _enabled(flags) or connector:
         return []
     import platform
 

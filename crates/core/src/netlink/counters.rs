@@ -27,6 +27,10 @@ pub struct Counters {
     pub journal_bytes: AtomicU64,
     /// Journal writes that failed (the journal is off after the first).
     pub journal_errors: AtomicU64,
+    /// Proc connector notices kept (forks and exits of processes; see [`super::connector`]).
+    pub proc_notices: AtomicU64,
+    /// Proc connector socket overruns (`ENOBUFS`): notices the kernel dropped.
+    pub proc_enobufs: AtomicU64,
 }
 
 /// One reading of [`Counters`].
@@ -54,6 +58,10 @@ pub struct CounterSnapshot {
     pub journal_bytes: u64,
     /// See [`Counters::journal_errors`].
     pub journal_errors: u64,
+    /// See [`Counters::proc_notices`].
+    pub proc_notices: u64,
+    /// See [`Counters::proc_enobufs`].
+    pub proc_enobufs: u64,
 }
 
 impl Counters {
@@ -78,13 +86,15 @@ impl Counters {
             errors: get(&self.errors),
             journal_bytes: get(&self.journal_bytes),
             journal_errors: get(&self.journal_errors),
+            proc_notices: get(&self.proc_notices),
+            proc_enobufs: get(&self.proc_enobufs),
         }
     }
 }
 
 impl CounterSnapshot {
     /// `(name, value)` in the Python reader's order (the keys of the stats file's `reader` object).
-    pub fn pairs(&self) -> [(&'static str, u64); 11] {
+    pub fn pairs(&self) -> [(&'static str, u64); 13] {
         [
             ("messages", self.messages),
             ("bytes", self.bytes),
@@ -97,6 +107,8 @@ impl CounterSnapshot {
             ("errors", self.errors),
             ("journal_bytes", self.journal_bytes),
             ("journal_errors", self.journal_errors),
+            ("proc_notices", self.proc_notices),
+            ("proc_enobufs", self.proc_enobufs),
         ]
     }
 }

@@ -14,6 +14,7 @@
 //!   `AUDIT_REPLACE` pings are no records: counted as `ignored`; a datagram from a sender other than the
 //!   kernel (netlink port id not 0) is `foreign`.
 
+pub mod connector;
 mod counters;
 mod frames;
 pub mod journal;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
+use super::connector::{self, ProcFrame};
 use super::counters::{CounterSnapshot, Counters};
 use super::frames::{push_frame, Chunk, FrameBuf, CHUNK_BYTES};
 use super::journal::Writer;
@@ -237,6 +238,20 @@ impl Reader {
         journal: Option<Writer>,
         early: &[(u16, &[u8], u32)],
     ) -> std::io::Result<Reader> {
+        Reader::start_with(fd, None, settings, journal, early)
+    }
+
+    /// [`Reader::start_journaled`], and with `proc_fd` (a proc connector socket, subscribed) its fork and
+    /// exit notices too, as frames of their own ([`super::connector`]): after each receive call on the audit
+    /// socket the reader drains the connector and puts its notices before that call's records, so a fork
+    /// comes before every record of its child.
+    pub fn start_with(
+        fd: OwnedFd,
+        proc_fd: Option<OwnedFd>,
+        settings: ReaderSettings,
+        journal: Option<Writer>,
+        early: &[(u16, &[u8], u32)],
+    ) -> std::io::Result<Reader> {
         let settings = ReaderSettings {
             batch: settings.batch.clamp(1, MAX_BATCH),
             recv_size: settings.recv_size.min(MAX_RECV_SIZE),
@@ -276,7 +291,11 @@ impl Reader {
             .spawn(move || {
                 // built here: recvmmsg's headers hold raw pointers and do not cross threads
                 let rx = Receiver::new(fd, settings.batch, settings.recv_size);
-                let result = read_loop(&theirs, rx, &settings, &mut out);
+                let mut proc = proc_fd.map(|fd| Procs {
+                    rx: Receiver::new(fd, PROC_BATCH, PROC_RECV_SIZE),
+                    offset: connector::clock_offset_ns(),
+                });
+                let result = read_loop(&theirs, rx, proc.as_mut(), &settings, &mut out);
                 // whatever ended the loop, what was received is journaled and handed over
                 out.hand_over(&theirs);
                 if let Err(e) = result {
@@ -443,6 +462,7 @@ impl fmt::Debug for Reader {
 fn read_loop(
     shared: &Shared,
     mut rx: Receiver,
+    mut proc: Option<&mut Procs>,
     settings: &ReaderSettings,
     out: &mut Outbox,
 ) -> Result<(), ReaderError> {
@@ -456,7 +476,7 @@ fn read_loop(
     let mut burst = 0u64;
     loop {
         if shared.stop.load(Ordering::Acquire) {
-            return final_drain(shared, &mut rx, out);
+            return final_drain(shared, &mut rx, proc, out);
         }
         if settings.policy == Policy::Block && out.full(shared, limit) {
             // the consumer makes room from what it was handed
@@ -469,6 +489,9 @@ fn read_loop(
             Ok(n) => {
                 busy = true;
                 burst += n as u64;
+                if let Some(p) = proc.as_deref_mut() {
+                    p.drain(shared, out);
+                }
                 store(shared, &rx, n, settings.policy, limit, out);
                 if out.buf.len() >= HAND_OVER_BYTES {
                     out.hand_over(shared);
@@ -477,11 +500,17 @@ fn read_loop(
             Err(Errno::EAGAIN) if busy && !settings.coalesce.is_zero() => {
                 // the socket is empty: what this wake-up received goes to the journal in one write, then
                 // to the consumer
+                if let Some(p) = proc.as_deref_mut() {
+                    p.drain(shared, out);
+                }
                 out.hand_over(shared);
                 busy = false;
                 std::thread::sleep(settings.coalesce);
             }
             Err(Errno::EAGAIN) => {
+                if let Some(p) = proc.as_deref_mut() {
+                    p.drain(shared, out);
+                }
                 out.hand_over(shared);
                 if burst >= IDLE_AFTER_FRAMES {
                     burst = 0;
@@ -489,7 +518,7 @@ fn read_loop(
                         idle();
                     }
                 }
-                rx.wait(POLL_MS)
+                rx.wait(proc.as_deref().map(|p| &p.rx), POLL_MS)
                     .map_err(|errno| ReaderError { op: "poll", errno })?;
             }
             Err(Errno::EINTR) => {}
@@ -558,17 +587,30 @@ fn wait_for_space(shared: &Shared, limit: Limit) -> bool {
 }
 
 /// On stop: what the socket holds now is kept whatever the limit (the Python reader's flush).
-fn final_drain(shared: &Shared, rx: &mut Receiver, out: &mut Outbox) -> Result<(), ReaderError> {
+fn final_drain(
+    shared: &Shared,
+    rx: &mut Receiver,
+    mut proc: Option<&mut Procs>,
+    out: &mut Outbox,
+) -> Result<(), ReaderError> {
     let mut drained = 0usize;
     while drained < FINAL_DRAIN_BYTES {
         match rx.recv() {
             Ok(n) => {
+                if let Some(p) = proc.as_deref_mut() {
+                    p.drain(shared, out);
+                }
                 drained += store(shared, rx, n, Policy::Block, Limit::NONE, out);
                 if out.buf.len() >= HAND_OVER_BYTES {
                     out.hand_over(shared);
                 }
             }
-            Err(Errno::EAGAIN) => return Ok(()),
+            Err(Errno::EAGAIN) => {
+                if let Some(p) = proc {
+                    p.drain(shared, out);
+                }
+                return Ok(());
+            }
             Err(Errno::EINTR) => {}
             Err(Errno::ENOBUFS) => Counters::add(&shared.counters.enobufs, 1),
             Err(errno) => {
@@ -580,6 +622,62 @@ fn final_drain(shared: &Shared, rx: &mut Receiver, out: &mut Outbox) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Proc connector datagrams per receive call.
+const PROC_BATCH: usize = 64;
+/// A proc connector datagram's receive buffer (a notice is under 100 bytes).
+const PROC_RECV_SIZE: usize = 256;
+/// Notices taken per drain at most (the audit socket is read again in between).
+const PROC_DRAIN_MAX: usize = 1 << 16;
+
+/// The proc connector socket of a reader, and the clock offset its notices' times are moved by.
+struct Procs {
+    rx: Receiver,
+    offset: i128,
+}
+
+impl Procs {
+    /// Everything the connector socket holds now (up to [`PROC_DRAIN_MAX`]), as frames into `out`: forks
+    /// and exits of processes (threads' are left out). Overruns are counted (`proc_enobufs`), and reading
+    /// goes on; another error ends the connector's reading, never the audit socket's.
+    fn drain(&mut self, shared: &Shared, out: &mut Outbox) {
+        let c = &shared.counters;
+        let mut taken = 0;
+        let mut offset_read = false;
+        while taken < PROC_DRAIN_MAX {
+            match self.rx.recv() {
+                Ok(n) => {
+                    if !offset_read {
+                        // once per drain: the offset moves only when the wall clock is set
+                        self.offset = connector::clock_offset_ns();
+                        offset_read = true;
+                    }
+                    taken += n;
+                    let mut kept = 0u64;
+                    for i in 0..n {
+                        let Some((data, meta)) = self.rx.datagram(i) else {
+                            break;
+                        };
+                        if meta.sender.is_some_and(|pid| pid != 0) {
+                            Counters::add(&c.foreign, 1);
+                            continue;
+                        }
+                        if let Some(f) = ProcFrame::of(connector::parse(data), self.offset) {
+                            let (t, payload) = f.encode();
+                            push_frame(&mut out.buf, t, 0, &payload);
+                            out.frames += 1;
+                            kept += 1;
+                        }
+                    }
+                    Counters::add(&c.proc_notices, kept);
+                }
+                Err(Errno::ENOBUFS) => Counters::add(&c.proc_enobufs, 1),
+                Err(Errno::EINTR) => {}
+                Err(_) => return,
+            }
+        }
+    }
 }
 
 /// The reader thread's frames received since the socket was last found empty (or [`HAND_OVER_BYTES`]), on

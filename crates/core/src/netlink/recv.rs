@@ -107,10 +107,18 @@ impl Receiver {
         }
     }
 
-    /// Waits up to `timeout_ms` for the socket to have something (a datagram or an error).
-    pub(crate) fn wait(&self, timeout_ms: u16) -> Result<bool, Errno> {
+    /// Waits up to `timeout_ms` for the socket (or `also`'s) to have something (a datagram or an error).
+    pub(crate) fn wait(&self, also: Option<&Receiver>, timeout_ms: u16) -> Result<bool, Errno> {
         let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(timeout_ms)) {
+        let mut both = [
+            PollFd::new(self.fd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(
+                also.map_or(self.fd.as_fd(), |a| a.fd.as_fd()),
+                PollFlags::POLLIN,
+            ),
+        ];
+        let fds: &mut [PollFd<'_>] = if also.is_some() { &mut both } else { &mut fds };
+        match poll(fds, PollTimeout::from(timeout_ms)) {
             Ok(n) => Ok(n > 0),
             Err(Errno::EINTR) => Ok(false),
             Err(e) => Err(e),

@@ -188,6 +188,8 @@ fn records_controls_short_and_truncated_datagrams() {
                 errors: 2,
                 journal_bytes: 0,
                 journal_errors: 0,
+                proc_notices: 0,
+                proc_enobufs: 0,
             },
             "batch {batch}"
         );
@@ -753,4 +755,72 @@ fn a_journaled_reader_writes_every_frame_before_handing_it_over() {
     assert_eq!(first, vec![taken[7].1]);
     assert_eq!(next.len(), 2);
     assert_eq!(next[0], one.iter_at().next().unwrap().1);
+}
+
+/// A proc connector datagram as the kernel sends it: netlink header, `cn_msg` (zeros here), `proc_event`.
+fn cn_proc(what: u32, ns: u64, data: &[u32]) -> Vec<u8> {
+    let mut d = nlmsg(3, &[0u8; 20]);
+    d.extend_from_slice(&what.to_ne_bytes());
+    d.extend_from_slice(&0u32.to_ne_bytes());
+    d.extend_from_slice(&ns.to_ne_bytes());
+    for v in data {
+        d.extend_from_slice(&v.to_ne_bytes());
+    }
+    d
+}
+
+#[test]
+fn proc_notices_come_before_the_records_received_with_them() {
+    use super::connector::{ProcFrame, PROC_EVENT_EXIT, PROC_EVENT_FORK};
+    let (rd, wr) = pair();
+    let (prd, pwr) = pair();
+    // queued before the audit record is: a fork, a thread, an exec notice (not kept), an exit
+    put(&pwr, &cn_proc(PROC_EVENT_FORK, 5, &[10, 10, 11, 11]));
+    put(&pwr, &cn_proc(PROC_EVENT_FORK, 6, &[10, 10, 12, 11]));
+    put(&pwr, &cn_proc(2, 7, &[11, 11]));
+    put(&pwr, &cn_proc(PROC_EVENT_EXIT, 8, &[11, 11, 3 << 8, 17]));
+    put(&wr, &nlmsg(1300, &body(1, 40)));
+    let reader = Reader::start_with(
+        rd,
+        Some(prd),
+        settings(Policy::Block, 1 << 20, 8, 4096),
+        None,
+        &[],
+    )
+    .unwrap();
+    let c = wait_for(&reader, |c| c.messages == 1 && c.proc_notices == 2);
+    assert_eq!((c.proc_enobufs, c.foreign, c.errors), (0, 0, 0));
+    let got = frames(&reader.take(SEC, 100, usize::MAX));
+    let types: Vec<u16> = got.iter().map(|f| f.0).collect();
+    assert_eq!(
+        types,
+        vec![
+            super::connector::PROC_FORK_FRAME,
+            super::connector::PROC_EXIT_FRAME,
+            1300
+        ]
+    );
+    let off = super::connector::clock_offset_ns();
+    match ProcFrame::decode(u32::from(got[0].0), &got[0].1) {
+        Some(ProcFrame::Fork { parent, child, ns }) => {
+            assert_eq!((parent, child), (10, 11));
+            // moved to UNIX time by the offset read at the drain (the clock is not set meanwhile)
+            assert!((i128::from(ns) - (5 + off)).abs() < 1_000_000_000, "{ns}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        ProcFrame::decode(u32::from(got[1].0), &got[1].1),
+        Some(ProcFrame::Exit {
+            pid: 11,
+            status: 0x300,
+            ..
+        })
+    ));
+    // notices alone (no audit record) are read too: the reader polls both sockets
+    put(&pwr, &cn_proc(PROC_EVENT_FORK, 9, &[11, 11, 13, 13]));
+    wait_for(&reader, |c| c.proc_notices == 3);
+    assert_eq!(frames(&reader.take(SEC, 100, usize::MAX)).len(), 1);
+    drop(wr);
+    drop(pwr);
 }

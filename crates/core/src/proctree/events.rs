@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::proc::{Args, Proc, Text};
 use super::text::{cell, event_columns, hex_low64, int_of, node_str, py_trunc, text, text_str};
-use super::tracker::{Count, EarlyExit, Key, Pending, ProcId, Tracker};
+use super::tracker::{Count, Due, EarlyExit, Key, Pending, ProcId, Tracker};
 use super::{CLONE_PARENT, CLONE_THREAD, FLAGS_IN_A1, PENDING_MAX, START_SLACK};
 use crate::rows::value::{py_str, truthy};
 use crate::rows::{Cell, Object, Row};
@@ -72,6 +72,8 @@ struct ParentView {
     args: Args,
     cwd: Text,
     container_id: Text,
+    comm: Option<String>,
+    creds: [Cell; 4],
 }
 
 /// Python's `_creds`: uid, auid, euid, gid of the summary.
@@ -197,7 +199,7 @@ impl Tracker {
             child,
             parent,
             summary,
-            name,
+            Some(name),
             flags,
             t,
             eid,
@@ -278,7 +280,7 @@ impl Tracker {
                 child,
                 parent,
                 &pend.summary,
-                pend.name,
+                Some(pend.name),
                 0,
                 pend.t,
                 pend.eid,
@@ -323,7 +325,7 @@ impl Tracker {
                 p.path = shared(text(summary.get("exe")));
                 p.comm = text(summary.get("comm"));
                 creds(&mut p, summary);
-                p.eid = Some(eid.to_string());
+                p.eid = (!eid.is_empty()).then(|| eid.to_string());
                 p
             }
         };
@@ -331,7 +333,9 @@ impl Tracker {
     }
 
     /// The fork of `child` by `parent` (Python: `_forked`): completes an exec-first entry of the child, or
-    /// starts a new process (ending one the pid still named). Returns the child.
+    /// starts a new process (ending one the pid still named). Returns the child. `name` is the audited
+    /// syscall, None for a proc connector notice (whose child takes its command name and credentials from
+    /// the parent, as the kernel's fork copies them).
     #[allow(clippy::too_many_arguments)]
     fn forked(
         &mut self,
@@ -339,7 +343,7 @@ impl Tracker {
         child: i64,
         parent: ProcId,
         summary: &Object,
-        name: &'static str,
+        name: Option<&'static str>,
         flags: u64,
         t: f64,
         eid: String,
@@ -357,6 +361,8 @@ impl Tracker {
                 args: p.args.clone(),
                 cwd: p.cwd.clone(),
                 container_id: p.container_id.clone(),
+                comm: p.comm.clone(),
+                creds: [p.uid.clone(), p.auid.clone(), p.euid.clone(), p.gid.clone()],
             },
             None => ParentView {
                 pid: 0,
@@ -368,6 +374,8 @@ impl Tracker {
                 args: None,
                 cwd: None,
                 container_id: None,
+                comm: None,
+                creds: [Cell::Null, Cell::Null, Cell::Null, Cell::Null],
             },
         };
         let (creator_pid, creator_start) = if flags & CLONE_PARENT != 0 {
@@ -394,7 +402,7 @@ impl Tracker {
                     p.merged = true;
                     p.source = Cow::Borrowed("fork");
                     p.parent_start = creator_start;
-                    p.syscall = Some(Cow::Borrowed(name));
+                    p.syscall = name.map(Cow::Borrowed);
                     if p.container_id.is_none() {
                         p.container_id = par.container_id.clone();
                     }
@@ -417,12 +425,17 @@ impl Tracker {
                 p.cmdline = par.cmdline.clone();
                 p.args = par.args.clone();
                 p.cwd = par.cwd.clone();
-                p.comm = text(summary.get("comm"));
-                creds(&mut p, summary);
+                if name.is_some() {
+                    p.comm = text(summary.get("comm"));
+                    creds(&mut p, summary);
+                } else {
+                    p.comm = par.comm.clone();
+                    [p.uid, p.auid, p.euid, p.gid] = par.creds.clone();
+                }
                 p.container_id = par.container_id.clone();
-                p.syscall = Some(Cow::Borrowed(name));
+                p.syscall = name.map(Cow::Borrowed);
                 p.merged = true;
-                p.eid = Some(eid);
+                p.eid = (!eid.is_empty()).then_some(eid);
                 let id = self.add(node, p);
                 if let Some(early) = self.early_exits.remove(&key) {
                     if early.t >= t {
@@ -439,7 +452,7 @@ impl Tracker {
                 id
             }
         };
-        if let Some((event, out)) = rows {
+        if let (Some((event, out)), Some(name)) = (rows, name) {
             if self.fork_events {
                 let cells = self.fork_row(cid, &par, summary, name, event);
                 out.push(Row {
@@ -574,5 +587,92 @@ impl Tracker {
         };
         self.exit_proc(id, Some(t), code, "exit_group", Some(eid), Count::Exits);
         self.last_exit = Some(((node, pid), id));
+    }
+
+    /// A proc connector fork notice (`crate::netlink::connector`): `child` is a new process of `parent`, at
+    /// `t` (UNIX seconds, the kernel's clock to the nanosecond). Local processes only. Held back, as exits
+    /// are, until an audit record made after it arrives ([`Tracker::audit_clock`]): the parent's own
+    /// records from before the fork (an exec the child inherits) come through the kernel's audit thread,
+    /// maybe after the notice. A child whose exec comes first is completed by its fork, as a vfork child is.
+    pub fn connector_fork(&mut self, parent: i64, child: i64, t: f64) {
+        self.hold(Due::Fork { parent, child, t });
+    }
+
+    /// A proc connector exit notice: `pid` ended at `t` with wait status `status`. Held back until the
+    /// audit records of the process are in ([`Tracker::audit_clock`]): the notice comes straight from the
+    /// exiting process, its last records through the kernel's audit thread, maybe later.
+    pub fn connector_exit(&mut self, pid: i64, status: u32, t: f64) {
+        self.hold(Due::Exit { pid, status, t });
+    }
+
+    fn hold(&mut self, due: Due) {
+        if self.due.len() >= PENDING_MAX {
+            if let Some(old) = self.due.pop_front() {
+                self.apply_due(old);
+            }
+        }
+        self.due.push_back(due);
+    }
+
+    /// An audit record of this host with time `t` (its syscall's entry, on the kernel's coarse clock)
+    /// arrived: its syscall began after every notice older than `t`, so every record made before those
+    /// notices is in (the audit thread sends in order): apply them, in order.
+    #[inline]
+    pub fn audit_clock(&mut self, t: f64) {
+        if self.due.front().is_some_and(|d| d.t() < t) {
+            self.release_notices(t);
+        }
+    }
+
+    /// Apply the held notices older than `upto` (UNIX seconds; infinity: all), in order.
+    pub fn release_notices(&mut self, upto: f64) {
+        while self.due.front().is_some_and(|d| d.t() < upto) {
+            if let Some(d) = self.due.pop_front() {
+                self.apply_due(d);
+            }
+        }
+    }
+
+    fn apply_due(&mut self, d: Due) {
+        match d {
+            Due::Fork { parent, child, t } => self.apply_fork(parent, child, t),
+            Due::Exit { pid, status, t } => self.apply_exit(pid, status, t),
+        }
+    }
+
+    fn apply_fork(&mut self, parent: i64, child: i64, t: f64) {
+        if child <= 0 {
+            return;
+        }
+        let Some(par) = self.caller(0, parent, &Object::new(), t, "", true) else {
+            return;
+        };
+        self.forked(
+            0,
+            child,
+            par,
+            &Object::new(),
+            None,
+            0,
+            t,
+            String::new(),
+            None,
+        );
+    }
+
+    fn apply_exit(&mut self, pid: i64, status: u32, t: f64) {
+        let Some(id) = self.lookup(0, pid) else {
+            return;
+        };
+        // a process that started after the exit is a newer one under the same pid
+        if !self.slot(id).is_some_and(|p| p.start <= t + 0.001) {
+            return;
+        }
+        let (code, how) = if status & 0x7f == 0 {
+            (Some(i64::from((status >> 8) & 0xff)), "exit_group")
+        } else {
+            (None, "signal")
+        };
+        self.exit_proc(id, Some(t), code, how, None, Count::Exits);
     }
 }

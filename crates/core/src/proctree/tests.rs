@@ -1480,3 +1480,226 @@ fn event_facts_as_json() {
         assert!(tree.event_facts(e.as_object().unwrap()).is_none());
     }
 }
+
+// -- the proc connector ------------------------------------------------------------------------------------
+
+/// The sshd session of [`sshd_session`] as the proc connector and the exec audit events tell it: forks and
+/// exits are notices (exits held until a later audit record), execs are audited.
+#[test]
+fn connector_forks_and_exits_give_the_audited_rows() {
+    let mut tree = offline();
+    let sshd = seeded(&mut tree, 100, 50.0, "/usr/sbin/sshd", Some(1));
+    if let Some(p) = tree.slot_mut(sshd) {
+        p.comm = Some("sshd".into());
+        p.uid = I(0);
+        p.auid = I(1000);
+    }
+    tree.connector_fork(100, 200, 1000.0);
+    tree.connector_fork(200, 201, 1000.1);
+    // held: no audit record made after them yet
+    assert!(tree.get(None, 201).is_none());
+    tree.audit_clock(1000.2);
+    feed(
+        &mut tree,
+        &[ev("1000.200", 3, "execve", 201, 200)
+            .exe("/usr/bin/bash")
+            .argv(&["-bash"])
+            .cwd("/root")],
+    );
+    tree.connector_fork(201, 202, 1001.0);
+    tree.audit_clock(1001.001);
+    tree.connector_exit(202, 3 << 8, 1002.04);
+    tree.connector_exit(200, 9, 1002.05);
+    // not yet: no audit record made after them
+    tree.audit_clock(1002.04);
+    assert_eq!(tree.get(None, 202).map(|p| p.pid), Some(202));
+    tree.audit_clock(1002.041);
+    assert!(tree.get(None, 202).is_none());
+    assert!(tree.get(None, 200).is_some());
+    tree.release_notices(f64::INFINITY);
+    assert!(tree.get(None, 200).is_none());
+    let cols = [
+        "pid",
+        "process_start",
+        "parent",
+        "parent_start",
+        "path",
+        "cmdline",
+        "uid",
+        "auid",
+        "comm",
+        "exit_time",
+        "exit_code",
+        "exit_source",
+        "source",
+        "syscall",
+        "execs",
+        "eid",
+    ];
+    #[rustfmt::skip]
+    let want = vec![
+        vec![I(100), R(50.0), I(1), N, T("/usr/sbin/sshd"), T("/usr/sbin/sshd"), I(0), I(1000), T("sshd"), N, N, N,
+             T("proc"), N, I(0), N],
+        // killed by signal 9: no status
+        vec![I(200), R(1000.0), I(100), R(50.0), T("/usr/sbin/sshd"), T("/usr/sbin/sshd"), I(0), I(1000),
+             T("sshd"), R(1002.05), N, T("signal"), T("fork"), N, I(0), N],
+        vec![I(201), R(1000.1), I(200), R(1000.0), T("/usr/bin/bash"), T("-bash"), I(0), I(1000), T("bash"), N, N,
+             N, T("fork"), N, I(1), T("1000.200:3")],
+        // a fork without exec: the parent's image and command line, exit status 3
+        vec![I(202), R(1001.0), I(201), R(1000.1), T("/usr/bin/bash"), T("-bash"), I(0), I(1000), T("bash"),
+             R(1002.04), I(3), T("exit_group"), T("fork"), N, I(0), N],
+    ];
+    assert_eq!(pick(&tree.drain(), &cols), want);
+    assert_eq!(counter(&tree, "forks"), 3);
+    assert_eq!(counter(&tree, "exits"), 2);
+}
+
+#[test]
+fn a_held_exit_never_ends_a_newer_process_under_the_same_pid() {
+    let mut tree = offline();
+    seeded(&mut tree, 100, 50.0, "/usr/sbin/cron", Some(1));
+    // a held exit older than a process's start is not its own
+    tree.connector_exit(300, 0, 999.0);
+    tree.connector_fork(100, 300, 1000.0);
+    tree.release_notices(f64::INFINITY);
+    assert_eq!(tree.get(None, 300).map(|p| p.start), Some(1000.0));
+    tree.connector_fork(100, 200, 1000.0);
+    tree.connector_exit(200, 0, 1000.5);
+    // the pid is forked again before the exit is released: notices apply in order
+    tree.connector_fork(100, 200, 1000.6);
+    tree.release_notices(f64::INFINITY);
+    let live = tree.get(None, 200).map(|p| p.start);
+    assert_eq!(live, Some(1000.6));
+    let rows = pick(
+        &tree.drain(),
+        &["pid", "process_start", "exit_time", "exit_source"],
+    );
+    assert_eq!(
+        rows,
+        vec![
+            vec![I(100), R(50.0), N, N],
+            vec![I(200), R(1000.0), R(1000.5), T("exit_group")],
+            vec![I(200), R(1000.6), N, N],
+            vec![I(300), R(1000.0), N, N],
+        ]
+    );
+}
+
+#[test]
+fn held_notices_are_bounded() {
+    let mut tree = offline();
+    seeded(&mut tree, 100, 50.0, "/usr/sbin/cron", Some(1));
+    let n = super::PENDING_MAX as i64 + 10;
+    for pid in 0..n {
+        tree.connector_fork(100, 1000 + pid, 1000.0);
+    }
+    // the oldest ten were applied to make room
+    assert_eq!(tree.size(), 1 + 10);
+    tree.release_notices(f64::INFINITY);
+    assert_eq!(tree.size(), 1 + n as usize);
+}
+
+/// The parent's exec is delivered after the notice of a fork it made next (the audit thread is slower than
+/// the connector): the held fork waits for it, so the child copies the new image, not the old one; the
+/// child's own exec coming before its fork is completed by it (as a vfork child's).
+#[test]
+fn a_held_fork_waits_for_the_parents_exec_and_completes_the_childs() {
+    let mut tree = offline();
+    seeded(&mut tree, 100, 50.0, "/usr/bin/python3", Some(1));
+    tree.connector_fork(100, 200, 1000.0);
+    tree.audit_clock(1000.001);
+    // 200 execs sh (entered at 1000.002), then forks 201 at 1000.0025; 201 execs at once (the coarse clock
+    // says 1000.002, before its fork)
+    tree.connector_fork(200, 201, 1000.0025);
+    feed(
+        &mut tree,
+        &[
+            ev("1000.002", 2, "execve", 200, 100)
+                .exe("/usr/bin/dash")
+                .argv(&["sh", "-c", "x"]),
+            ev("1000.002", 3, "execve", 201, 200)
+                .exe("/usr/bin/true")
+                .argv(&["true"]),
+        ],
+    );
+    tree.connector_fork(200, 202, 1000.004);
+    tree.audit_clock(1000.005);
+    let rows = pick(
+        &tree.drain(),
+        &[
+            "pid",
+            "process_start",
+            "parent",
+            "parent_start",
+            "path",
+            "source",
+            "execs",
+        ],
+    );
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                I(100),
+                R(50.0),
+                I(1),
+                N,
+                T("/usr/bin/python3"),
+                T("proc"),
+                I(0)
+            ],
+            vec![
+                I(200),
+                R(1000.0),
+                I(100),
+                R(50.0),
+                T("/usr/bin/dash"),
+                T("fork"),
+                I(1)
+            ],
+            vec![
+                I(201),
+                R(1000.002),
+                I(200),
+                R(1000.0),
+                T("/usr/bin/true"),
+                T("fork"),
+                I(1)
+            ],
+            vec![
+                I(202),
+                R(1000.004),
+                I(200),
+                R(1000.0),
+                T("/usr/bin/dash"),
+                T("fork"),
+                I(0)
+            ],
+        ]
+    );
+}
+
+/// The /proc check leaves a process whose exit notice is held to that notice (its time and status).
+#[test]
+fn the_sweep_leaves_held_exits_to_their_notice() {
+    let fp = FakeProc::new();
+    let mut tree = Tracker::new(fp.settings());
+    seeded(&mut tree, 100, 50.0, "/usr/sbin/cron", Some(1));
+    tree.connector_fork(100, 200, 1000.0);
+    tree.audit_clock(1000.001);
+    tree.connector_exit(200, 2 << 8, 1000.5);
+    // neither is in the fake /proc: 100 is gone, 200's exit is held
+    assert_eq!(tree.sweep(Some(1001.0)), 1);
+    tree.release_notices(f64::INFINITY);
+    let rows = pick(
+        &tree.drain(),
+        &["pid", "exit_time", "exit_code", "exit_source"],
+    );
+    assert_eq!(
+        rows,
+        vec![
+            vec![I(100), R(1001.0), N, T("proc")],
+            vec![I(200), R(1000.5), I(2), T("exit_group")],
+        ]
+    );
+}

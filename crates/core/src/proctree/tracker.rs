@@ -68,6 +68,21 @@ pub(super) struct EarlyExit {
     pub eid: String,
 }
 
+/// A proc connector notice waiting for the audit records made before it ([`Tracker::audit_clock`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Due {
+    Fork { parent: i64, child: i64, t: f64 },
+    Exit { pid: i64, status: u32, t: f64 },
+}
+
+impl Due {
+    pub(super) fn t(&self) -> f64 {
+        match *self {
+            Due::Fork { t, .. } | Due::Exit { t, .. } => t,
+        }
+    }
+}
+
 /// Which counter an exit counts in.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Count {
@@ -121,6 +136,8 @@ pub struct Tracker {
     pub(super) keep_args: bool,
     /// the process the last `exit_group` ended: [`Tracker::facts`] of its own event find it there
     pub(super) last_exit: Option<(Key, ProcId)>,
+    /// proc connector notices held back, in arrival order ([`Tracker::connector_fork`])
+    pub(super) due: std::collections::VecDeque<Due>,
 }
 
 impl Tracker {
@@ -153,6 +170,7 @@ impl Tracker {
             max_procs: super::MAX_PROCS,
             keep_args: settings.args,
             last_exit: None,
+            due: std::collections::VecDeque::new(),
         }
     }
 
@@ -610,6 +628,19 @@ impl Tracker {
                 .collect(),
             None => Vec::new(),
         };
+        // a process whose exit notice is held is left to it (the notice has its time and status)
+        let noticed: crate::hash::HashSet<i64> = self
+            .due
+            .iter()
+            .filter_map(|d| match *d {
+                Due::Exit { pid, .. } => Some(pid),
+                Due::Fork { .. } => None,
+            })
+            .collect();
+        let live: Vec<ProcId> = live
+            .into_iter()
+            .filter(|&id| !self.slot(id).is_some_and(|p| noticed.contains(&p.pid)))
+            .collect();
         let gone: Vec<ProcId> = live.into_iter().filter(|&id| !self.same(id)).collect();
         for &id in &gone {
             self.exit_proc(id, Some(now), None, "proc", None, Count::Swept);
