@@ -1,8 +1,9 @@
 """The central store of ``auditsql collect`` is the agents' compact layout (docs/store.md) plus ``host``:
 ``audit_events`` keeps each event's records once, as the agent's zstd blob byte for byte (base64 on the wire),
 in ``audit_events_data`` behind the ``audit_events`` view; ``raw``, ``summary`` and ``sections`` are derived on
-read, never stored. No NATS server: the agent's messages are encoded by the NATS output and handed to the
-collector's writer, the path a fetched batch takes."""
+read, never stored. ``host`` is kept as ``host_id``, an id of ``hosts``, in every table (``NAME_data`` behind
+the view ``NAME``), and its ``(host, time)`` indexes are on ``(host_id, time)``. No NATS server: the agent's
+messages are encoded by the NATS output and handed to the collector's writer, the path a fetched batch takes."""
 
 from __future__ import annotations
 
@@ -66,9 +67,15 @@ def test_the_central_store_keeps_the_agents_compact_blobs(tmp_path: Path) -> Non
 
     a, c = storedb.connect(tmp_path / "agent.db"), storedb.connect(central)
     try:
-        # the layout: the agent's storage columns with host first; no raw/summary/sections stored; a view on top
+        # the layout: the agent's storage columns with host_id first; no raw/summary/sections stored; a view on
+        # top with the agent's columns and host first
         assert [r[1] for r in a.execute("PRAGMA table_info(audit_events_data)")] == EVENTS_DATA
-        assert [r[1] for r in c.execute("PRAGMA table_info(audit_events_data)")] == ["host", *EVENTS_DATA]
+        assert [r[1] for r in c.execute("PRAGMA table_info(audit_events_data)")] == ["host_id", *EVENTS_DATA]
+        assert [r[1] for r in c.execute("PRAGMA table_info(audit_events)")] == [
+            "host",
+            *(r[1] for r in a.execute("PRAGMA table_info(audit_events)")),
+        ]
+        assert c.execute("SELECT * FROM hosts").fetchall() == [(1, HOST)]
         assert c.execute(
             "SELECT type FROM sqlite_master WHERE name IN ('audit_events', 'audit_events_data') ORDER BY name"
         ).fetchall() == [("view",), ("table",)]
@@ -83,7 +90,7 @@ def test_the_central_store_keeps_the_agents_compact_blobs(tmp_path: Path) -> Non
         ]
         assert (
             c.execute(
-                "SELECT eid, blob FROM audit_events_data WHERE host = ? ORDER BY rowid", (HOST,)
+                "SELECT eid, blob FROM audit_events WHERE host = ? ORDER BY eid", (HOST,)
             ).fetchall()
             == agent_blobs
         )
