@@ -89,9 +89,7 @@ def test_the_central_store_keeps_the_agents_compact_blobs(tmp_path: Path) -> Non
             "1700000000.250:102",
         ]
         assert (
-            c.execute(
-                "SELECT eid, blob FROM audit_events WHERE host = ? ORDER BY eid", (HOST,)
-            ).fetchall()
+            c.execute("SELECT eid, blob FROM audit_events WHERE host = ? ORDER BY eid", (HOST,)).fetchall()
             == agent_blobs
         )
         assert c.execute("SELECT typeof(blob), count(*) FROM audit_events_data GROUP BY 1").fetchall() == [

@@ -852,7 +852,7 @@ def migrate_events(conn: sqlite3.Connection, path: str) -> int:
     transaction: every event's ``raw`` records are compressed into ``audit_events_data.blob`` (its
     ``closed_by`` and duplicates kept), then the old table goes and the view takes its name. Returns the
     events moved (0: nothing to do)."""
-    from auditsql._core import encode_raw_json
+    from auditsql._core import RawJsonEncoder
 
     row = conn.execute("SELECT type FROM sqlite_master WHERE name = 'audit_events'").fetchone()
     if row is None or row[0] != "table":
@@ -871,7 +871,7 @@ def migrate_events(conn: sqlite3.Connection, path: str) -> int:
     if lead:
         create = create.replace("(\n  ", "(\n  host TEXT,\n  ", 1)
     conn.execute(create)
-    conn.create_function("audit_encode", 3, encode_raw_json)
+    conn.create_function("audit_encode", 3, RawJsonEncoder())
     (total,) = conn.execute("SELECT count(*) FROM audit_events").fetchone()
     (lo, hi) = conn.execute("SELECT min(rowid), max(rowid) FROM audit_events").fetchone()
     names = ", ".join((*lead, *t.stored_names))
