@@ -4,8 +4,8 @@ Connection settings come from ``[output.nats]`` of ``--config FILE`` (the agents
 the flags. SIGINT and SIGTERM stop it after the batch in hand is committed.
 
 The central store is a SQLite file (``--db``, one collector) or PostgreSQL (``--store postgresql://...``, any
-number of collectors on one durable consumer; ``--retention``; ``--migrate`` creates or upgrades the schema and
-applies retention, then exits, with no NATS server needed).
+number of collectors on one durable consumer; ``--retention``). ``--migrate`` creates or upgrades the store's
+schema (PostgreSQL: and applies retention), then exits, with no NATS server needed.
 """
 
 from __future__ import annotations
