@@ -31,7 +31,8 @@
     events. When every table's rows are central for every host, everything is stopped by pid, every store is
     checkpointed (``wal_checkpoint(TRUNCATE)``) and the run prints each store's bytes per event (file + WAL,
     per ``audit_events`` row) beside the raw log's (the peer, the same events), whether the central store is
-    <= the log, whether its ``audit_events_data`` is the agents' compact layout plus ``host``, whether every
+    <= the log, whether its ``audit_events_data`` is the agents' compact layout plus ``host_id`` (an id of
+    ``hosts``) and its ``audit_events`` view the agents' with ``host`` first, whether every
     agent's rows are central exactly once (per table and host; no (host, eid, blob) twice), and where the bytes
     are (``dbstat``: each table's pages and its indexes', per event). Not pinned: the agents, the collector and
     the server share the CPUs.
@@ -407,20 +408,26 @@ def checkpoint(path: Path) -> None:
 
 
 def q(path: Path, sql: str, args: tuple = ()) -> list[tuple]:
+    """``sql``'s rows from the store at ``path``, read-only, with the store's functions (the views use them)."""
+    from auditsql.store.functions import install
+
     conn = sqlite3.connect(replay_uri(path), uri=True, timeout=10)
     try:
+        install(conn)
         return conn.execute(sql, args).fetchall()
     finally:
         conn.close()
 
 
 def event_tables(path: Path) -> list[str]:
-    """The tables holding rows of events (auditsql's and the collector's bookkeeping left out)."""
-    skip = {"audit_dictionaries", "fleet_consumed", "query_results", "audit_status", "audit_rules"}
+    """The tables holding rows of events (auditsql's and the collector's bookkeeping left out), by the name
+    queries use: ``NAME`` for the view over ``NAME_data`` (audit_events; in the central store every table,
+    whose view joins ``host`` back from ``hosts``)."""
+    skip = {"audit_dictionaries", "fleet_consumed", "query_results", "audit_status", "audit_rules", "hosts"}
     return [
-        n
+        n.removesuffix("_data")
         for (n,) in q(path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        if n not in skip and not n.startswith("sqlite_")
+        if n.removesuffix("_data") not in skip and not n.startswith("sqlite_")
     ]
 
 
@@ -443,6 +450,9 @@ def space(path: Path) -> dict[str, tuple[int, int]]:
         for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
             used += size
             table = owner.get(name, name)
+            if name == table:  # a table's own pages: under the name queries use (NAME_data: NAME)
+                name = table = table.removesuffix("_data")
+            table = table.removesuffix("_data")
             if table.startswith("sqlite_"):
                 table = name = "(free and schema)"
             slot = out.setdefault(table, [0, 0])
@@ -482,7 +492,7 @@ def _events(path: Path, host: str | None = None) -> int:
     if not path.exists():
         return 0
     try:
-        return table_counts(path, host).get("audit_events_data", 0)
+        return table_counts(path, host).get("audit_events", 0)
     except sqlite3.OperationalError:
         return 0
 
@@ -561,7 +571,7 @@ def bench_collector(args: argparse.Namespace, tmp: Path) -> list[str]:
                     break
                 # what an agent spooled at exit is sent by its next start: start each once more on empty stdin
                 for d, h in zip(dirs, hosts, strict=True):
-                    if _events(central, h) < want[h]["audit_events_data"]:
+                    if _events(central, h) < want[h]["audit_events"]:
                         say(f"{h}: rows missing centrally; restarting it on empty stdin to send its spool")
                         notes.append(f"{h} was restarted once to send its spool")
                         _start_agent(fleet, d, _agent_toml(d, srv.url, h), subprocess.DEVNULL).wait(120)
@@ -589,27 +599,40 @@ def bench_collector(args: argparse.Namespace, tmp: Path) -> list[str]:
         diff = {
             t: (want[h].get(t, 0), got[h].get(t, 0)) for t in want[h] if want[h].get(t, 0) != got[h].get(t, 0)
         }
-        exact.append((h, want[h]["audit_events_data"], got[h]["audit_events_data"], diff))
+        exact.append((h, want[h]["audit_events"], got[h]["audit_events"], diff))
     (dups,) = q(
         central,
-        "SELECT count(*) FROM (SELECT 1 FROM audit_events_data GROUP BY host, eid, blob HAVING count(*) > 1)",
+        "SELECT count(*) FROM (SELECT 1 FROM audit_events GROUP BY host, eid, blob HAVING count(*) > 1)",
     )[0]
+    # rows of no agent's: of another host name, or stored with no host (an id not in hosts)
     marks = ",".join("?" * n)
-    others = q(central, f"SELECT count(*) FROM audit_events_data WHERE host NOT IN ({marks})", tuple(hosts))[
-        0
-    ][0]
+    others = q(
+        central,
+        "SELECT (SELECT count(*) FROM audit_events_data) - "
+        f"(SELECT count(*) FROM audit_events WHERE host IN ({marks}))",
+        tuple(hosts),
+    )[0][0]
     all_exact = dups == 0 and others == 0 and all(not diff for *_, diff in exact)
 
-    # the layout: the same compact columns (plus host) centrally as in the agents' stores
+    # the layout: the same compact columns centrally as in the agents' stores, host kept as an id of hosts;
+    # the view gives the agents' columns with host first
     cols_agent = [r[1] for r in q(dirs[0] / "agent.db", "PRAGMA table_info(audit_events_data)")]
     cols_central = [r[1] for r in q(central, "PRAGMA table_info(audit_events_data)")]
+    view_agent = [r[1] for r in q(dirs[0] / "agent.db", "PRAGMA table_info(audit_events)")]
+    view_central = [r[1] for r in q(central, "PRAGMA table_info(audit_events)")]
     blob_ok = q(central, "SELECT count(*) FROM audit_events_data WHERE typeof(blob) != 'blob'")[0][0] == 0
-    compact = cols_central == ["host", *cols_agent] and blob_ok and "raw" not in cols_central
+    compact = (
+        cols_central == ["host_id", *cols_agent]
+        and view_central == ["host", *view_agent]
+        and blob_ok
+        and "raw" not in cols_central
+    )
+    page_sizes = [q(p, "PRAGMA page_size")[0][0] for p in (central, dirs[0] / "agent.db")]
 
     # bytes per event
     c_size, c_events = db_size(central), _events(central)
     a_sizes = [db_size(d / "agent.db") for d in dirs]
-    a_events = [want[h]["audit_events_data"] for h in hosts]
+    a_events = [want[h]["audit_events"] for h in hosts]
     log_bytes, log_events = sum(s.nbytes for s in slices), sum(s.events for s in slices)
     c_per, log_per = c_size / max(c_events, 1), log_bytes / max(log_events, 1)
     a_per_all = sum(a_sizes) / max(sum(a_events), 1)
@@ -623,7 +646,8 @@ def bench_collector(args: argparse.Namespace, tmp: Path) -> list[str]:
         f"collector: `{fleet.AUDITSQL} collect --nats URL --db fleet-central.db`; agents done in {t_agents:.1f} s,"
         f" every row central after {t_all:.1f} s; collector: {collect_stats.get('messages', '?')} messages,"
         f" {collect_stats.get('rows', '?')} rows, redelivered skipped {collect_stats.get('skipped', '?')}",
-        "sizes: the file after `PRAGMA wal_checkpoint(TRUNCATE)`, with its -wal; per event: per audit_events row",
+        "sizes: the file after `PRAGMA wal_checkpoint(TRUNCATE)`, with its -wal; per event: per audit_events row;"
+        f" page size: central {page_sizes[0]:,}, agents {page_sizes[1]:,}",
         "",
         f"{'store':28} {'events':>9} {'rows':>9} {'bytes':>12} {'B/event':>8}  raw log slice B/event",
     ]
@@ -641,7 +665,7 @@ def bench_collector(args: argparse.Namespace, tmp: Path) -> list[str]:
         f"central / raw log per event: {c_per / log_per:.2f} (central <= log: {'met' if c_per <= log_per else 'NOT met'});"
         f" central / agents' stores: {c_size / max(sum(a_sizes), 1):.2f}",
         f"compact format centrally: {'yes' if compact else 'NO'} (audit_events_data columns: {', '.join(cols_central)};"
-        f" every blob a BLOB: {blob_ok})",
+        f" the view audit_events: host first, then the agents' columns; every blob a BLOB: {blob_ok})",
         f"every agent's events centrally exactly once: {'yes' if all_exact else 'NO'}"
         f" (duplicate (host, eid, blob): {dups}; rows of unknown hosts: {others})",
     ]

@@ -222,5 +222,12 @@ class StoreFunctions:
 def encode_raw_json(raw_json: str | None, closed_by: str | None, duplicates: int | None) -> bytes:
     """The blob of an event of an older store (its ``raw`` JSON array, ``closed_by``, duplicates)."""
 
+class RawJsonEncoder:
+    """:func:`encode_raw_json` with one codec for every call (its dictionaries loaded once): the upgrade of an
+    older store, one call per event."""
+
+    def __init__(self) -> None: ...
+    def __call__(self, raw_json: str | None, closed_by: str | None, duplicates: int | None) -> bytes: ...
+
 def table_columns() -> dict[str, list[str]]:
     """Per table the core fills, its column names in order (checked against the registry)."""

@@ -4,8 +4,8 @@ Connection settings come from ``[output.nats]`` of ``--config FILE`` (the agents
 the flags. SIGINT and SIGTERM stop it after the batch in hand is committed.
 
 The central store is a SQLite file (``--db``, one collector) or PostgreSQL (``--store postgresql://...``, any
-number of collectors on one durable consumer; ``--retention``; ``--migrate`` creates or upgrades the schema and
-applies retention, then exits, with no NATS server needed).
+number of collectors on one durable consumer; ``--retention``). ``--migrate`` creates or upgrades the store's
+schema (PostgreSQL: and applies retention), then exits, with no NATS server needed.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from auditsql.fleet.collector import (
 from auditsql.fleet.connect import NatsOptions
 from auditsql.store.pg.connect import is_url
 from auditsql.store.pg.schema import SCHEMA_VERSION
+from auditsql.store.sqlite import SCHEMA_VERSION as STORE_VERSION
 
 __all__ = ["collect"]
 
@@ -65,7 +66,8 @@ _FLAGS = (
 @click.option(
     "--migrate",
     is_flag=True,
-    help="PostgreSQL: create or upgrade the schema (and apply --retention), then exit; run it as the owner.",
+    help="Create or upgrade the store's schema, then exit (PostgreSQL: and apply --retention; run it as the "
+    "owner).",
 )
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file: [output.nats].")
 @click.option("--stream", help="The JetStream stream.  [default: AUDITSQL]")
@@ -113,8 +115,8 @@ def collect(
     if store is not None and not is_url(store):
         say(f"--store takes a postgresql:// URL (got {store!r}); a SQLite file is --db FILE")
         sys.exit(2)
-    if (retention_specs or migrate) and store is None:
-        say(f"{'--retention' if retention_specs else '--migrate'} needs --store postgresql://...")
+    if retention_specs and store is None:
+        say("--retention needs --store postgresql://...")
         sys.exit(2)
     try:
         retention = parse_retention(retention_specs)
@@ -185,7 +187,8 @@ def _migrate(col: Collector) -> int:
         return exc.code
     finally:
         col.close()
-    say(f"{col.where}: the auditsql schema is at version {SCHEMA_VERSION}")
+    version = SCHEMA_VERSION if col.pg is not None else STORE_VERSION
+    say(f"{col.where}: the auditsql schema is at version {version}")
     return 0
 
 

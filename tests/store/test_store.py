@@ -184,7 +184,8 @@ def test_default_tables_are_the_registry(tmp_path):
     assert s.conn.execute("SELECT type FROM sqlite_master WHERE name = 'audit_events'").fetchone() == (
         "view",
     )
-    assert s.conn.execute("PRAGMA user_version").fetchone() == (2,)
+    # layout 3 (the central store's host ids): an agent's store has the layout of 2
+    assert s.conn.execute("PRAGMA user_version").fetchone() == (3,)
     assert s.conn.execute("PRAGMA application_id").fetchone() == (0x61756471,)
     s.close()
 

@@ -157,7 +157,55 @@ fn encode_raw_json<'py>(
     Ok(PyBytes::new(py, &blob))
 }
 
+/// [`encode_raw_json`] for many events: one codec (its dictionaries loaded once) for every call, as the
+/// upgrade of an older store makes one call per event.
+#[pyclass(module = "auditsql._core", frozen)]
+pub struct RawJsonEncoder {
+    codec: Mutex<Codec>,
+}
+
+#[pymethods]
+impl RawJsonEncoder {
+    #[new]
+    fn new() -> Self {
+        RawJsonEncoder {
+            codec: Mutex::new(Codec::new()),
+        }
+    }
+
+    /// The blob of one event, as [`encode_raw_json`] gives it.
+    #[pyo3(signature = (raw_json, closed_by, duplicates))]
+    fn __call__<'py>(
+        &self,
+        py: Python<'py>,
+        raw_json: Option<&str>,
+        closed_by: Option<&str>,
+        duplicates: Option<i64>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let texts = match raw_json {
+            None => Vec::new(),
+            Some(j) => auditsql_core::store::raw_texts(j).map_err(PyValueError::new_err)?,
+        };
+        let closed = closed_by
+            .and_then(ClosedBy::from_name)
+            .unwrap_or(ClosedBy::Flush);
+        let dups = u32::try_from(duplicates.unwrap_or(0)).unwrap_or(0);
+        let blob = py.detach(|| {
+            let mut codec = self
+                .codec
+                .lock()
+                .map_err(|_| "the encoder was poisoned by an earlier failure")?;
+            Ok::<_, &str>(auditsql_core::store::encode_texts(
+                &mut codec, &texts, closed, dups,
+            ))
+        });
+        let blob = blob.map_err(CoreError::new_err)?;
+        Ok(PyBytes::new(py, &blob))
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<StoreFunctions>()?;
+    m.add_class::<RawJsonEncoder>()?;
     m.add_function(wrap_pyfunction!(encode_raw_json, m)?)
 }

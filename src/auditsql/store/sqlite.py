@@ -127,12 +127,15 @@ _JOURNAL_PUT = (
 )
 
 _RO_HINT = "run `auditsql run` or `auditsql import` first, or pass --db"
-#: the store layout this program writes: 1 was the layout before compact events (user_version 0 or 1)
-SCHEMA_VERSION = 2
+#: the store layout this program writes: 1 was the layout before compact events (user_version 0 or 1), 2 the
+#: central store's ``host`` as text in every row (an agent's store of 2 is the same as of 3: only re-marked)
+SCHEMA_VERSION = 3
 #: ``PRAGMA application_id`` of an auditsql store ("audq")
 APPLICATION_ID = 0x61756471
 #: a store with more event rows than this is upgraded with a progress bar (on a terminal)
 _MIGRATE_PROGRESS = 100_000
+#: rows copied per statement by an upgrade (a step of its progress bar)
+_MIGRATE_STEP = 20_000
 
 
 class StoreError(Exception):
@@ -306,8 +309,11 @@ class Store:
         tables: Iterable[Table] | None = None,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         batch_seconds: float = DEFAULT_BATCH_SECONDS,
+        page_size: int | None = None,
     ) -> None:
         self.path = path
+        #: SQLite's page size for a new file (None: SQLite's default); an existing file keeps its own
+        self.page_size = page_size
         self.readonly = readonly
         self.batch_rows = max(1, batch_rows)
         self.batch_seconds = batch_seconds
@@ -404,6 +410,8 @@ class Store:
             except StoreError:
                 conn.close()
                 raise
+            if self.page_size and conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+                conn.execute(f"PRAGMA page_size = {int(self.page_size)}")  # before WAL: fixed from then on
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
@@ -425,18 +433,22 @@ class Store:
 
     def create_schema(self) -> None:
         """Create every table, index and view (``IF NOT EXISTS``), add columns missing from older tables,
-        upgrade a store of the layout before compact events, keep the compression dictionaries, and mark the
-        file as an auditsql store of :data:`SCHEMA_VERSION`."""
+        upgrade a store of the layout before compact events and a central store of ``host`` as text, keep the
+        compression dictionaries, and mark the file as an auditsql store of :data:`SCHEMA_VERSION`."""
         self._writable()
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             migrate_events(conn, self.path)
+            migrate_lookups(conn, self.path, self.tables.values())
             for t in self.tables.values():
-                # CREATE TABLE first, then the columns an older table lacks, then indexes and views (which may
-                # use them)
-                create, *rest = [s for s in t.ddl().split(";\n") if s.strip()]
-                conn.execute(create)
+                # CREATE TABLE first (a lookup table's, then the rows'), then the columns an older table lacks,
+                # then indexes and views (which may use them)
+                stmts = [s for s in t.ddl().split(";\n") if s.strip()]
+                creates = [s for s in stmts if s.startswith("CREATE TABLE")]
+                rest = [s for s in stmts if not s.startswith("CREATE TABLE")]
+                for create in creates:
+                    conn.execute(create)
                 have = {r[1] for r in conn.execute(f"PRAGMA table_info({t.storage})")}
                 for c in t.stored_columns:
                     if c.name not in have:
@@ -840,7 +852,7 @@ def migrate_events(conn: sqlite3.Connection, path: str) -> int:
     transaction: every event's ``raw`` records are compressed into ``audit_events_data.blob`` (its
     ``closed_by`` and duplicates kept), then the old table goes and the view takes its name. Returns the
     events moved (0: nothing to do)."""
-    from auditsql._core import encode_raw_json
+    from auditsql._core import RawJsonEncoder
 
     row = conn.execute("SELECT type FROM sqlite_master WHERE name = 'audit_events'").fetchone()
     if row is None or row[0] != "table":
@@ -852,17 +864,28 @@ def migrate_events(conn: sqlite3.Connection, path: str) -> int:
     from auditsql.tables.registry import REGISTRY
 
     t = REGISTRY["audit_events"]
-    conn.execute([s for s in t.ddl().split(";\n") if s.strip()][0])
-    conn.create_function("audit_encode", 3, encode_raw_json)
+    create = [s for s in t.ddl().split(";\n") if s.strip()][0]
+    # a central store's (auditsql collect) has host first: kept as text, as that layout had it (then
+    # migrate_lookups makes it an id)
+    lead = ("host",) if "host" in have else ()
+    if lead:
+        create = create.replace("(\n  ", "(\n  host TEXT,\n  ", 1)
+    conn.execute(create)
+    conn.create_function("audit_encode", 3, RawJsonEncoder())
     (total,) = conn.execute("SELECT count(*) FROM audit_events").fetchone()
     (lo, hi) = conn.execute("SELECT min(rowid), max(rowid) FROM audit_events").fetchone()
-    names = ", ".join(t.stored_names)
+    names = ", ".join((*lead, *t.stored_names))
     picks = ", ".join(
-        "audit_encode(raw, closed_by, json_extract(summary, '$.duplicates'))" if c == "blob" else c
-        for c in t.stored_names
+        (
+            *lead,
+            *(
+                "audit_encode(raw, closed_by, json_extract(summary, '$.duplicates'))" if c == "blob" else c
+                for c in t.stored_names
+            ),
+        )
     )
-    step = 20_000
-    progress = _progress(path, total)
+    step = _MIGRATE_STEP
+    progress = _progress(path, total, "compact events")
     try:
         for start in range(lo or 0, (hi or -1) + 1, step):
             n = conn.execute(
@@ -877,8 +900,80 @@ def migrate_events(conn: sqlite3.Connection, path: str) -> int:
     return total
 
 
-def _progress(path: str, total: int) -> Callable[[int | None], None]:
-    """A progress bar on a terminal's stderr for a large upgrade; else nothing. Call with None to end."""
+def _old_storage(conn: sqlite3.Connection, t: Table) -> str | None:
+    """The table of a central store of layout 2 that holds ``t``'s rows with its lookup columns as values
+    (``host`` as text): ``t``'s name, or ``NAME_data`` for a table with derived columns; None when there is
+    none to upgrade."""
+    old = t.name if all(c.derived is None for c in t.columns) else f"{t.name}_data"
+    row = conn.execute("SELECT type FROM sqlite_master WHERE name = ?", (old,)).fetchone()
+    if row is None or row[0] != "table":
+        return None
+    have = {r[1] for r in conn.execute(f"PRAGMA table_info({old})")}
+    return old if all(c.name in have and c.stored_name not in have for c in t.lookups) else None
+
+
+def migrate_lookups(conn: sqlite3.Connection, path: str, tables: Iterable[Table]) -> int:
+    """Upgrade a central store of layout 2 (``host`` as text in every row) in place, inside the caller's
+    transaction: each distinct value goes once into its lookup table (``hosts``), every row is copied into
+    ``NAME_data`` with the value's id (``host_id``; same rowid, same order), then the old table goes (its
+    indexes with it; :meth:`Store.create_schema` makes the new ones, and the views, after). Returns the rows
+    moved (0: nothing to do)."""
+    todo = [(t, old) for t in tables if t.lookups and (old := _old_storage(conn, t)) is not None]
+    if not todo:
+        return 0
+    counts = [conn.execute(f"SELECT count(*) FROM {old}").fetchone()[0] for _t, old in todo]
+    progress = _progress(path, sum(counts), "host ids")
+    try:
+        for t, old in todo:
+            for c in t.lookups:
+                conn.execute(c.lookup_ddl())
+                conn.execute(
+                    f"INSERT INTO {c.lookup} ({c.name}) SELECT DISTINCT {c.name} FROM {old} AS o WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM {c.lookup} AS k WHERE k.{c.name} IS o.{c.name})"
+                )
+            # the views that read the old table go (create_schema makes them again)
+            for (view,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'view' AND sql LIKE ?", (f"%{old}%",)
+            ).fetchall():
+                conn.execute(f"DROP VIEW {view}")
+            src = old
+            if old == t.storage:
+                src = f"{old}_v2"
+                conn.execute(f"ALTER TABLE {old} RENAME TO {src}")
+            conn.execute(
+                next(
+                    s
+                    for s in t.ddl().split(";\n")
+                    if s.startswith(f"CREATE TABLE IF NOT EXISTS {t.storage} ")
+                )
+            )
+            have = {r[1] for r in conn.execute(f"PRAGMA table_info({src})")}
+            lookups = {c.stored_name: c for c in t.lookups}
+            picks = ", ".join(
+                f"(SELECT {n} FROM {lookups[n].lookup} WHERE {lookups[n].name} IS {src}.{lookups[n].name})"
+                if n in lookups
+                else (n if n in have else "NULL")
+                for n in t.stored_names
+            )
+            names = ", ".join(t.stored_names)
+            (lo, hi) = conn.execute(f"SELECT min(rowid), max(rowid) FROM {src}").fetchone()
+            for start in range(lo or 0, (hi or -1) + 1, _MIGRATE_STEP):
+                n = conn.execute(
+                    f"INSERT INTO {t.storage} (rowid, {names}) SELECT rowid, {picks} FROM {src} "
+                    "WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
+                    (start, start + _MIGRATE_STEP),
+                ).rowcount
+                progress(n)
+            conn.execute(f"DROP TABLE {src}")
+    finally:
+        progress(None)
+    return sum(counts)
+
+
+def _progress(path: str, total: int, what: str) -> Callable[[int | None], None]:
+    """A progress bar on a terminal's stderr for a large upgrade (``what`` it does); else nothing. It is
+    drawn at the start and after each step (not by a timer: one line per step), and cleared at the end. Call
+    with the rows done in a step, with None to end."""
     import sys
 
     if total < _MIGRATE_PROGRESS or not sys.stderr.isatty():
@@ -887,20 +982,22 @@ def _progress(path: str, total: int) -> Callable[[int | None], None]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     bar = Progress(
-        TextColumn(f"upgrading {os.path.basename(path)}: compact events"),
+        TextColumn(f"upgrading {os.path.basename(path)}: {what}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
+        auto_refresh=False,
     )
+    task = bar.add_task(what, total=total)
     bar.start()
-    task = bar.add_task("events", total=total)
 
     def step(n: int | None) -> None:
         if n is None:
             bar.stop()
         else:
             bar.advance(task, n)
+            bar.refresh()
 
     return step

@@ -61,27 +61,28 @@ _FLAGS_IN_A1 = frozenset(("s390", "s390x"))
 # -- the table -------------------------------------------------------------------------------------------------
 
 
-def _key_index(scope: tuple[str, ...]) -> str:
+def _key_index(store: str, scope: tuple[str, ...]) -> str:
     cols = ", ".join((*scope, "pid", "process_start"))  # scope: TreeTable.upsert_key's node, host before it
-    return f"CREATE UNIQUE INDEX IF NOT EXISTS process_tree_key ON process_tree({cols});"
+    return f"CREATE UNIQUE INDEX IF NOT EXISTS process_tree_key ON {store}({cols});"
 
 
-def _ancestry_view(scope: tuple[str, ...]) -> str:
+def _ancestry_view(store: str, scope: tuple[str, ...], out: tuple[str, ...], joins: str) -> str:
     """``process_ancestry``: every (process, ancestor, depth), following (parent, parent_start) within a scope
-    (``node``; ``host, node`` in the central store of ``auditsql collect``)."""
+    (``node``; ``host, node`` in the central store of ``auditsql collect``). ``scope`` names the storage
+    table's columns (``host_id`` there), ``out`` the view's, ``joins`` the lookup tables that give them."""
     cols = ", ".join(scope)
     a_cols = ", ".join(f"a.{c}" for c in scope)
     join = " AND ".join(f"t.{c} = a.{c}" for c in scope)
     return (
         "CREATE VIEW IF NOT EXISTS process_ancestry AS "
         f"WITH RECURSIVE a({cols}, pid, process_start, ancestor_pid, ancestor_start, depth) AS ("
-        f"SELECT {cols}, pid, process_start, parent, parent_start, 1 FROM process_tree WHERE parent IS NOT NULL "
+        f"SELECT {cols}, pid, process_start, parent, parent_start, 1 FROM {store} WHERE parent IS NOT NULL "
         "UNION ALL "
         f"SELECT {a_cols}, a.pid, a.process_start, t.parent, t.parent_start, a.depth + 1 "
-        f"FROM a JOIN process_tree t ON {join} AND t.pid = a.ancestor_pid "
+        f"FROM a JOIN {store} t ON {join} AND t.pid = a.ancestor_pid "
         "AND t.process_start = a.ancestor_start "
         "WHERE t.parent IS NOT NULL AND a.depth < 256) "
-        f"SELECT {cols}, pid, process_start, ancestor_pid, ancestor_start, depth FROM a;"
+        f"SELECT {', '.join(out)}, pid, process_start, ancestor_pid, ancestor_start, depth FROM a{joins};"
     )
 
 
@@ -96,7 +97,10 @@ class TreeTable(Table):
 
     def ddl(self) -> str:
         scope = ("host", "node") if "host" in self.column_names else ("node",)  # the central store
-        return super().ddl() + "\n" + _key_index(scope) + "\n" + _ancestry_view(scope)
+        stored = tuple(map(self.stored_name, scope))
+        joins = self.from_clause()[len(self.storage) :]
+        view = _ancestry_view(self.storage, stored, scope, joins)
+        return super().ddl() + "\n" + _key_index(self.storage, stored) + "\n" + view
 
     def insert_sql(self) -> str:
         return "INSERT OR REPLACE" + super().insert_sql()[len("INSERT") :]

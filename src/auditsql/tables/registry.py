@@ -35,12 +35,30 @@ class Column:
     #: not stored: the SQL expression that computes it from stored columns on read (the store's functions,
     #: ``auditsql.store.functions``); a table with such columns is kept in ``NAME_data`` behind a view ``NAME``
     derived: str | None = None
+    #: kept as an id into the table of this name, which holds each distinct value once (``NAME_id INTEGER
+    #: PRIMARY KEY, NAME TEXT UNIQUE``): the storage table has the integer ``NAME_id``, the view joins the value
+    #: back (the central store's ``host``: a few bytes a row instead of the name, and in every index on it)
+    lookup: str | None = None
 
     def __post_init__(self) -> None:
         if self.type not in _SQLITE_TYPES:
             raise ValueError(f"column {self.name}: unknown type {self.type}")
         if self.derived is not None and self.index:
             raise ValueError(f"column {self.name}: a derived column cannot be indexed")
+        if self.derived is not None and self.lookup is not None:
+            raise ValueError(f"column {self.name}: a derived column has no lookup table")
+
+    @property
+    def stored_name(self) -> str:
+        """The name of the column in the storage table (``NAME_id`` for a lookup column)."""
+        return self.name if self.lookup is None else f"{self.name}_id"
+
+    def lookup_ddl(self) -> str:
+        """The lookup table's ``CREATE TABLE`` (a column with :attr:`lookup` only)."""
+        return (
+            f"CREATE TABLE IF NOT EXISTS {self.lookup} (\n  {self.stored_name} INTEGER PRIMARY KEY,\n  "
+            f"{self.name} {_SQLITE_TYPES[self.type]} UNIQUE\n);"
+        )
 
 
 @dataclass(frozen=True)
@@ -64,37 +82,63 @@ class Table:
 
     @property
     def stored_columns(self) -> tuple[Column, ...]:
-        """The columns kept in the file: a row (from the core, over NATS) holds these, in this order."""
-        return tuple(c for c in self.columns if c.derived is None)
+        """The columns kept in the file: a row (from the core, over NATS) holds these, in this order (a lookup
+        column as its id, ``NAME_id``)."""
+        return tuple(
+            c
+            if c.lookup is None
+            else Column(c.stored_name, "INTEGER", f"The id of `{c.name}` in `{c.lookup}`")
+            for c in self.columns
+            if c.derived is None
+        )
 
     @property
     def stored_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.stored_columns)
 
+    def stored_name(self, name: str) -> str:
+        """The storage table's name for the column ``name`` (a lookup column's id: ``NAME_id``)."""
+        return next((c.stored_name for c in self.columns if c.name == name), name)
+
+    @property
+    def lookups(self) -> tuple[Column, ...]:
+        """The columns kept as ids of a lookup table."""
+        return tuple(c for c in self.columns if c.lookup is not None)
+
     @property
     def storage(self) -> str:
         """The SQLite table that holds the rows: the table itself, or ``NAME_data`` behind the view ``NAME``
-        when some columns are derived."""
-        return self.name if all(c.derived is None for c in self.columns) else f"{self.name}_data"
+        when some columns are derived or kept as lookup ids."""
+        plain = all(c.derived is None and c.lookup is None for c in self.columns)
+        return self.name if plain else f"{self.name}_data"
 
     def select_list(self) -> str:
-        """What ``SELECT`` reads for every column, derived ones computed from the storage table."""
+        """What ``SELECT`` reads for every column, derived ones computed from the storage table (a lookup
+        column comes from its lookup table, joined by :meth:`from_clause`)."""
         return ", ".join(c.name if c.derived is None else f"{c.derived} AS {c.name}" for c in self.columns)
+
+    def from_clause(self) -> str:
+        """The view's ``FROM``: the storage table, joined to each lookup table on the id (``USING``, so that
+        every column keeps its bare name)."""
+        joins = "".join(f" JOIN {c.lookup} USING ({c.stored_name})" for c in self.lookups)
+        return f"{self.storage}{joins}"
 
     def ddl(self) -> str:
         store = self.storage
         cols = ",\n  ".join(f"{c.name} {_SQLITE_TYPES[c.type]}" for c in self.stored_columns)
-        out = [f"CREATE TABLE IF NOT EXISTS {store} (\n  {cols}\n);"]
+        out = [c.lookup_ddl() for c in self.lookups]
+        out.append(f"CREATE TABLE IF NOT EXISTS {store} (\n  {cols}\n);")
         for c in self.columns:
             if c.index and c.name not in self.covered:
-                out.append(f"CREATE INDEX IF NOT EXISTS {self.name}_{c.name} ON {store}({c.name});")
+                out.append(f"CREATE INDEX IF NOT EXISTS {self.name}_{c.name} ON {store}({c.stored_name});")
         for cols in self.indexes:
-            out.append(
-                f"CREATE INDEX IF NOT EXISTS {self.name}_{'_'.join(cols)} ON {store}({', '.join(cols)});"
-            )
+            on = ", ".join(map(self.stored_name, cols))
+            out.append(f"CREATE INDEX IF NOT EXISTS {self.name}_{'_'.join(cols)} ON {store}({on});")
         if store != self.name:
             picks = self.select_list().replace(", ", ",\n  ")
-            out.append(f"CREATE VIEW IF NOT EXISTS {self.name} AS SELECT\n  {picks}\nFROM {store};")
+            out.append(
+                f"CREATE VIEW IF NOT EXISTS {self.name} AS SELECT\n  {picks}\nFROM {self.from_clause()};"
+            )
         return "\n".join(out)
 
     @property
