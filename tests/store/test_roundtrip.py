@@ -54,5 +54,5 @@ def test_rows_come_back_identical(rows, other, batch):
         parsed = json.loads(render(cols, got, "json"))
         assert [[o[c] for c in cols] for o in parsed] == texts_of
         if rows:
-            out = list(csv.reader(io.StringIO(render(cols, got, "csv"), newline="")))
+            out = list(csv.reader(io.StringIO(render(cols, got, "csv", separator=","), newline="")))
             assert out == [cols, *texts_of]
