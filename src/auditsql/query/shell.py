@@ -60,7 +60,7 @@ Enter SQL statements ending with ';' (read-only: SELECT, WITH, EXPLAIN, read PRA
                     list         Values delimited by the .separator string
                     line         One value per line
                     column       Left-aligned columns
-.nullvalue STR    Use STR in place of NULL values
+.nullvalue STR    Use STR in place of NULL values (list, csv, line, column; pretty and JSON: --nullvalue)
 .print STR...     Print literal STR
 .schema [TABLE]   Show the CREATE statements of all tables, or of TABLE
 .separator STR    Change the separator of the list and csv modes
