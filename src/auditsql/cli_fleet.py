@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import replace
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from auditsql.cli_query import mode_options
+from auditsql.cli_query import style_options
+
+if TYPE_CHECKING:
+    from auditsql.query.format import Style
 
 __all__ = ["fleet"]
 
@@ -52,15 +55,15 @@ def fleet() -> None:
     type=click.Path(dir_okay=False),
     help="TOML configuration whose [output.nats] gives the connection (credentials, TLS, subject prefix).",
 )
-@mode_options
+@style_options()
 def query(
-    sql: str, hosts: str | None, timeout: float, url: str | None, config_file: str | None, mode: str
+    sql: str, hosts: str | None, timeout: float, url: str | None, config_file: str | None, style: Style
 ) -> None:
     """Run read-only SQL on every agent (SQL `-`: read it from stdin) and print one table with a host column."""
     from auditsql.config import Config, ConfigError, load_config
     from auditsql.fleet.connect import NatsOptions
     from auditsql.fleet.query import FleetError, run_fleet_query
-    from auditsql.query.format import render, to_bytes
+    from auditsql.query.format import to_bytes, write_styled
 
     if sql == "-":
         sql = sys.stdin.read()
@@ -84,7 +87,7 @@ def query(
     try:
         out = sys.stdout.buffer
         if any(a.status == "ok" for a in result.answers):
-            out.write(to_bytes(render(cols, rows, mode)))
+            write_styled(lambda text: out.write(to_bytes(text)), cols, rows, style)
         out.flush()
     except BrokenPipeError:
         try:

@@ -16,7 +16,7 @@ from auditsql.query.format import MODE_ALIASES, MODES, Style, mode_name
 from auditsql.sources.logfile import FORMATS, InputError, LogSource, not_audit_message
 from auditsql.store.sqlite import DEFAULT_DB
 
-__all__ = ["import_logs", "mode_options", "query", "shell", "style_options"]
+__all__ = ["import_logs", "query", "shell", "style_options"]
 
 _DEFAULT_TIMEOUT = 30.0
 
@@ -81,7 +81,12 @@ _MODE_FLAGS = (
         "json_pretty",
         "An indented array of row objects (`osqueryi --json_pretty`).",
     ),
-    (("--csv",), "csv", "Comma-separated values with a header line (`osqueryi --csv`)."),
+    (
+        ("--csv",),
+        "csv",
+        "CSV with a header line, joined by --separator: `|` unless given, as `osqueryi --csv` (--separator , for "
+        "commas).",
+    ),
     (("--list",), "list", "Values joined by the separator, `|` unless --separator (`osqueryi --list`)."),
     (("--line",), "line", "One `column = value` line per value, rows apart (`osqueryi --line`)."),
     (("--table",), "pretty", "An ASCII table, osqueryi's pretty mode (the default)."),
@@ -105,36 +110,29 @@ def _mode_flags(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def mode_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """``--json``, ``--json_pretty``, ``--csv``, ``--list``, ``--line``, ``--table`` as the command's ``mode``
-    argument (default ``pretty``); two different ones are refused in one line, not silently decided by their
-    order (osqueryi takes the first of list, line, csv)."""
-
-    @functools.wraps(f)
-    def command(*args: Any, **kwargs: Any) -> Any:
-        return f(*args, mode=_chosen_mode(kwargs), **kwargs)
-
-    return _mode_flags(command)
-
-
 def style_options(*, mode_option: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """osqueryi's output flags as the command's ``style`` argument (a :class:`~auditsql.query.format.Style`):
-    the format flags of :func:`mode_options`, ``--header/--noheader``, ``--separator``, ``--nullvalue``, and with
+    the format flags (``--json``, ``--json_pretty``, ``--csv``, ``--list``, ``--line``, ``--table``: two different
+    ones are refused in one line, not silently decided by their order as osqueryi takes the first of list, line,
+    csv), ``--header/--noheader``, ``--separator``, ``--nullvalue``, and with
     ``mode_option`` the shell's ``--mode MODE``."""
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(f)
         def command(*args: Any, header: bool, separator: str | None, nullvalue: str, **kwargs: Any) -> Any:
             mode = _chosen_mode(kwargs, kwargs.pop("mode_option", None))
-            return f(*args, style=Style(mode, header, separator, nullvalue), **kwargs)
+            return f(*args, style=Style.from_flags(mode, header, separator, nullvalue), **kwargs)
 
         command = click.option(
-            "--nullvalue", default="", metavar="STR", help="Print STR for NULL values (default: nothing)."
+            "--nullvalue",
+            default="",
+            metavar="STR",
+            help="Print STR for NULL values (default: nothing; list, csv, line and column modes: its first 19 bytes).",
         )(command)
         command = click.option(
             "--separator",
             metavar="STR",
-            help="The separator of --list and --csv (default `|` and `,`).",
+            help="The separator of --list and --csv (default `|`, for --csv too, as in osqueryi; cut to 19 bytes).",
         )(command)
         command = click.option(
             "--header/--noheader",
@@ -167,7 +165,7 @@ def query(ctx: click.Context, sql: str, db: str, store: str | None, style: Style
     Several statements separated by `;` run in turn, each printing its rows. The output is what
     `osqueryi --FLAGS "SQL"` prints for the same rows. With --store, the PostgreSQL central store."""
     from auditsql.query.engine import Engine, QueryError, split_statements
-    from auditsql.query.format import to_bytes, write_styled
+    from auditsql.query.format import to_bytes, write_results
 
     _check_store(ctx, store)
     if sql == "-":
@@ -190,9 +188,15 @@ def query(ctx: click.Context, sql: str, db: str, store: str | None, style: Style
         out.write(to_bytes(text))
 
     try:
-        for stmt in stmts:
-            rows = engine.rows(stmt)
-            write_styled(write, rows.columns, rows, style)
+
+        def results() -> Iterator[Any]:
+            for stmt in stmts:
+                rows = engine.rows(stmt)
+                yield rows.columns, rows
+
+        # one input, as osqueryi's shell_exec runs it: the pretty and JSON modes print every statement's rows as
+        # one grid or array; the first statement that fails stops the rest
+        write_results(write, results(), style)
         out.flush()
     except QueryError as e:
         _flush(out)

@@ -130,6 +130,7 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
     from auditsql.outputs.base import OutputError
     from auditsql.outputs.results_log import ResultsLog, ResultsLogError, host_identifier
     from auditsql.query.schedule import Decorators, Job, Scheduler, check_queries, splay
+    from auditsql.store.schedule_state import ScheduleState, ScheduleStateError
     from auditsql.store.sqlite import Store, StoreError
 
     k, st = config.kernel, config.store
@@ -237,6 +238,11 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
         ).open()
         live = [t.name for t in tables.live_tables()]
         if jobs:
+            try:  # each query's state across restarts, in the store (osquery keeps it in its database)
+                state: ScheduleState | None = ScheduleState(st.db)
+            except ScheduleStateError as exc:
+                say(f"{exc}: the scheduled queries keep their state in memory only", "warning")
+                state = None
             scheduler = Scheduler(
                 st.db,
                 jobs,
@@ -248,6 +254,7 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
                 decorators=decorators,
                 denylist_duration=config.scheduler.denylist_duration,
                 pack_refresh_interval=config.scheduler.pack_refresh_interval,
+                state=state,
             )
             for err in scheduler.start():  # a decorator that failed: said, the agent goes on
                 say(str(err), "warning")

@@ -972,7 +972,8 @@ CREATE TEMP VIEW T AS SELECT * FROM main.T WHERE rowid > :last AND rowid <= :now
 
 where `:now` is the table's largest rowid at the start of this run and `:last` the one at the start of the
 previous run of *the same query* (at the first run: when `auditsql run` started, so the first run covers the
-rows stored since the start). The query text is run unchanged, so it sees only the new rows; a query may still
+rows stored since the start; after a restart: where the query read up to before it, so no row is skipped or
+logged twice across restarts). The query text is run unchanged, so it sees only the new rows; a query may still
 read everything by naming `main.T`. Rows are inserted with increasing rowids, so no row is returned twice or
 skipped; if retention emptied a table (its largest rowid went down) the range starts again from 0.
 `snapshot = true` queries see whole tables. Queries naming a live table (`audit_status`, `audit_rules`) get it
@@ -991,8 +992,10 @@ One line per row, keys in osquery's order (its `serializeEvent`), for example:
 
 - `calendarTime`: the run's time, UTC, C `asctime` form plus ` UTC` (`"Mon May  2 22:27:32 2016 UTC"`);
   `unixTime`: the same as an integer;
-- `counter`: per query, `0` for the first run that returned rows, then incremented by one for every run that
-  returned rows (osquery's `addNewEvents`); snapshot lines always carry `0`, as osquery's;
+- `counter`: per query; an event query's is `0` for its first run that returned rows, then incremented by
+  one for every run that returned rows; a differential query's is `0` for its first run (all its rows
+  `added`), then incremented by one for every run whose result set changed (osquery's `addNewResults`);
+  snapshot lines always carry `0`, as osquery's;
 - `numerics`: always `false`: every value in `columns` is a string (SQL NULL is `""`, osquery's
   `--nullvalue` default; a float is written with 17 significant digits and at least one decimal, osquery's
   `castVariant`); `columns` keys are sorted by name (osquery keeps a row in a sorted map);
@@ -1003,7 +1006,19 @@ One line per row, keys in osquery's order (its `serializeEvent`), for example:
   (`snapshot_event_type`: one line per row with `columns` and `"action": "snapshot"`);
 - a query that reads no event table (only live tables, or none) is differential, as osquery's: each run logs
   the rows added since the previous run and, unless `removed = false`, the rows removed
-  (`"action": "removed"`, written first); the previous result set is kept in memory only.
+  (`"action": "removed"`, written first).
+
+### Across restarts
+
+As osquery keeps it in its database, each scheduled query's state is kept in the store (the `audit_schedule`
+table, one row per query name, written after each run's lines): its SQL, the `epoch`, the `counter`, a
+differential query's previous result set, and the rowids an event query has read up to. After a restart a
+differential query logs only what changed since its last run, an event query goes on after the last row it
+read, and the counters go on. A query whose SQL changed starts afresh (every row `added`, counter `0`, event
+rows from this start on); another `epoch` (`[results_log] epoch`, osquery's `schedule_epoch`) starts the
+results and the counters afresh, event rows still going on where they were read. The state of a query no
+longer scheduled is deleted after a week without a run (osquery's `Config::purge`). A crash between a run's
+lines and its state logs that run again after the restart rather than losing it.
 
 The results log is rotated by size as osquery's filesystem logger rotates (`rotate`, `rotate_size`,
 `rotate_max_files` in `[results_log]`): `PATH.1` is the newest rotated file, `PATH.2.gz`... the older ones

@@ -218,7 +218,7 @@ def test_fleet_query_to_named_hosts_reports_the_silent_one(
         nats_server, "SELECT count(*) AS n FROM process_events", "--hosts", "h2,h9", "--csv", "--timeout", "2"
     )
     assert code == 1
-    assert out == "host,n\nh2,2\n"
+    assert out == "host|n\nh2|2\n"  # osqueryi --csv: the --separator default `|`
     assert err == (
         "auditsql: h9: no answer within 2 s (is the agent running with [fleet] queries = true and connected "
         "to this server?)\n"
@@ -319,7 +319,7 @@ def test_fleet_query_from_a_disallowed_user_is_refused(nats_server: Nats, agents
     code, out, err = asyncio.run(
         sniff_while(lambda: fleet(nats_server, "SELECT 1 AS one", "--hosts", "h1", "--csv"))
     )
-    assert (code, out, err) == (0, "host,one\nh1,1\n", "")
+    assert (code, out, err) == (0, "host|one\nh1|1\n", "")
     assert seen == ["auditsql_fleet.query.h1"]
 
 
@@ -359,7 +359,7 @@ def test_presence_names_a_host_that_did_not_answer(nats_server: Nats, agents: di
     finally:
         asyncio.run(put(None))
     assert code == 1
-    assert out == "host,n\nh1,1\nh2,2\nh3,3\n"
+    assert out == "host|n\nh1|1\nh2|2\nh3|3\n"
     assert err.startswith(
         "auditsql: ghost: no answer within 2 s (is the agent running with [fleet] queries = true and connected "
         "to this server?; its last heartbeat was "

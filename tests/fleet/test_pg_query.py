@@ -149,7 +149,7 @@ def test_the_sqlite_functions_the_schema_provides(pg_url: str, tmp_path: Path) -
             " lower('ABC') LIKE 'abc' AS c, coalesce(NULL, 'x') AS d, 'a' || 'b' AS e"
         )
         assert pg.execute(portable) == lite.execute(portable)
-        assert render(*pg.execute(portable), "csv") == "a,b,c,d,e\n1,3153600000,1,x,ab\n"
+        assert render(*pg.execute(portable), "csv", separator=",") == "a,b,c,d,e\n1,3153600000,1,x,ab\n"
         # the current time: the same second (or the next) in both
         now = "SELECT unixepoch(), unixepoch('now'), strftime('%s', 'now'), datetime('now')"
         (lt,) = lite.execute(now)[1]
@@ -304,7 +304,7 @@ def test_cli_errors_are_one_line(pg_cluster: PgCluster, pg_url: str, tmp_path: P
     res = query("--store", pg_url, "--csv", "-", stdin=stdin)
     assert res.returncode == 0
     assert res.stdout == query("--db", str(agent_db), "--csv", "-", stdin=stdin).stdout
-    assert res.stdout.startswith(b"pid,path\n2542,")
+    assert res.stdout.startswith(b"pid|path\n2542|")
     # schema versions: a newer one, an older one
     sql(pg_url, f"INSERT INTO auditsql_schema (version, note) VALUES ({SCHEMA_VERSION + 1}, 'the future')")
     res = query("--store", pg_url, "SELECT 1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from auditsql import _core
 from auditsql._core import Pipeline, Settings
 from auditsql.outputs.ecs import ECS_VERSION, entity_id, machine_id, to_ecs
 from auditsql.outputs.events import EventsOutput
+from auditsql.store.sqlite import Store
+from auditsql.tables.proctree import reload_rows
 from tests.conformance.auditbeat import AUDITBEAT, GOLDENS, _flat, input_lines
 from tests.core import events_and_records, text
 
@@ -262,6 +265,46 @@ def test_tree_fields_of_a_fork_and_exec() -> None:
     assert all("container" not in d for d in (bash_exec, clone, curl_exec, connect, exit_))
     assert curl_exec["host"] == {"name": "web1", "id": "0123abcd"}
     assert curl_exec["ecs"] == {"version": ECS_VERSION} == {"version": "9.0.0"}
+
+
+def test_a_parent_taken_back_at_a_restart_gives_the_fields_of_a_live_one(tmp_path: Path) -> None:
+    """bash execs and forks under one `auditsql run`; curl's exec and connect come under the next, whose tree
+    took bash back from the store (Pipeline.tree_reload): its parent fields are those of the live run, the
+    argument list too (process_tree.argv)."""
+    live = ecs_through_pipeline(FORK_EXEC, tree=True)
+    store = Store(str(tmp_path / "a.db"))
+    store.create_schema()
+    first = Pipeline(Settings(process_tree=True, resolve_ids=False, format="raw"))
+    batches = [first.feed_lines(rendered(FORK_EXEC[:5])), first.finish(), first.tree_idle(time.monotonic())]
+    store.insert([(t, r) for b in batches for t, r in b.rows if t == "process_tree"])
+    store.flush()
+    assert store.conn.execute("SELECT pid, cmdline, argv FROM process_tree ORDER BY pid").fetchall() == [
+        (100, "bash -c curl x", '["bash","-c","curl x"]'),
+        (200, "bash -c curl x", '["bash","-c","curl x"]'),  # a fork shares its parent's until it execs
+    ]
+    second = Pipeline(Settings(process_tree=True, resolve_ids=False, format="raw"))
+    assert second.tree_reload(reload_rows(store.conn)) == (2, 0)
+    docs = [
+        to_ecs(json.loads(line), "web1", host_id="0123abcd")
+        for b in (second.feed_lines(rendered(FORK_EXEC[5:])), second.finish())
+        for line in b.json.splitlines()
+    ]
+    assert [d["process"]["parent"] for d in docs] == [d["process"]["parent"] for d in live[2:]]
+    assert docs[0]["process"]["parent"]["args"] == ["bash", "-c", "curl x"]
+    assert docs[0]["process"] == live[2]["process"]
+    # a row written before process_tree.argv: the command line, no argument list (nothing to split it by)
+    store.conn.execute("UPDATE process_tree SET argv = NULL")
+    third = Pipeline(Settings(process_tree=True, resolve_ids=False, format="raw"))
+    third.tree_reload(reload_rows(store.conn))
+    d = to_ecs(
+        json.loads(third.feed_lines(rendered(FORK_EXEC[5:8])).json.splitlines()[0]),
+        "web1",
+        host_id="0123abcd",
+    )
+    without_list = {k: v for k, v in live[2]["process"]["parent"].items() if k not in ("args", "args_count")}
+    assert d["process"]["parent"] == without_list
+    assert without_list["command_line"] == "bash -c curl x"
+    store.close()
 
 
 def test_a_user_space_message_gets_its_process_and_parent_from_the_tree() -> None:

@@ -5,13 +5,25 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import auditsql.query.format as fmt
-from auditsql.query.format import MODES, mode_name, render, to_bytes, utf8_size, value_text, write_result
+from auditsql.query.format import (
+    MODES,
+    Style,
+    mode_name,
+    render,
+    setting_text,
+    to_bytes,
+    utf8_size,
+    value_text,
+    write_result,
+    write_results,
+)
 
 COLS = ["pid", "path", "cmdline"]
 ROWS = [(10884, "/usr/bin/whoami", None), (7, "/bin/a b", "")]
@@ -73,7 +85,17 @@ def test_json_reals_and_bytes():
 
 
 def test_csv():
-    assert render(COLS, ROWS, "csv") == 'pid,path,cmdline\n10884,/usr/bin/whoami,\n7,"/bin/a b",""\n'
+    assert (
+        render(COLS, ROWS, "csv", separator=",")
+        == 'pid,path,cmdline\n10884,/usr/bin/whoami,\n7,"/bin/a b",""\n'
+    )
+
+
+def test_csv_joins_with_the_separator_flags_default():
+    # shell.cpp launchIntoShell: `--csv` sets data.separator[0] = ',', then
+    # sqlite3_snprintf(sizeof(data.separator), data.separator, "%s", FLAGS_separator.c_str()) copies the
+    # --separator flag over it, whose default is "|" (SHELL_FLAG(string, separator, "|", ...))
+    assert render(COLS, ROWS, "csv") == 'pid|path|cmdline\n10884|/usr/bin/whoami|\n7|"/bin/a b"|""\n'
 
 
 def test_csv_quoting_follows_osqueryi():
@@ -91,7 +113,7 @@ def test_csv_quoting_follows_osqueryi():
         (None,),
         (1.5,),
     ]
-    assert render(cols, rows, "csv") == (
+    assert render(cols, rows, "csv", separator=",") == (
         'v\nplain\n"a,b"\n"say ""hi"""\n"it\'s"\n"tab\there"\n"nl\nx"\n"é"\n"\x7f"\n""\n\n1.5\n'
     )
 
@@ -188,45 +210,32 @@ def test_json_array_is_closed_when_the_rows_fail_midway():
     assert "".join(parts) == "[\n\n]\n"
 
 
-def test_table_is_closed_when_the_rows_fail_midway(monkeypatch):
-    grids = {  # failing while the rows size the columns, and after
-        1000: "+----+\n| n  |\n+----+\n| 1  |\n| 22 |\n+----+\n",
-        1: "+---+\n| n |\n+---+\n| 1 |\n| 22 |\n+---+\n",
-    }
-    for sizing, grid in grids.items():
-        monkeypatch.setattr(fmt, "TABLE_SIZING_ROWS", sizing)
-        parts: list[str] = []
-        with pytest.raises(Cut):
-            write_result(parts.append, ["n"], _rows_then([(1,), (22,)], Cut()), "table")
-        assert "".join(parts) == grid
-        parts.clear()
-        with pytest.raises(Cut):
-            write_result(parts.append, ["n"], _rows_then([], Cut()), "table")
-        assert parts == []
+def test_table_is_written_when_the_rows_fail_midway():
+    # shell.cpp shell_exec: a failing step ends the loop, then pretty_print_if_needed prints what was gathered
+    parts: list[str] = []
+    with pytest.raises(Cut):
+        write_result(parts.append, ["n"], _rows_then([(1,), (22,)], Cut()), "table")
+    assert "".join(parts) == "+----+\n| n  |\n+----+\n| 1  |\n| 22 |\n+----+\n"
+    parts.clear()
+    with pytest.raises(Cut):
+        write_result(parts.append, ["n"], _rows_then([], Cut()), "table")
+    assert parts == []
 
 
-def test_table_sizes_its_columns_on_the_first_rows(monkeypatch):
-    monkeypatch.setattr(fmt, "TABLE_SIZING_ROWS", 2)
+def test_table_sizes_its_columns_on_every_row(monkeypatch):
+    # printer.cpp prettyPrint: the lengths come from every row (computeRowLengths), so the grid is written
+    # after the last; past GRID_MEMORY_CHARS the rows wait in a temporary file, and come back the same
+    monkeypatch.setattr(fmt, "GRID_MEMORY_CHARS", 2)
     assert render(["n"], [(1,), (22,), (333,), (4,)], "table") == (
-        "+----+\n"
-        "| n  |\n"
-        "+----+\n"
-        "| 1  |\n"
-        "| 22 |\n"
-        "| 333 |\n"  # later than the sizing rows: a longer value widens only its own line
-        "| 4  |\n"
-        "+----+\n"
+        "+-----+\n| n   |\n+-----+\n| 1   |\n| 22  |\n| 333 |\n| 4   |\n+-----+\n"
     )
-    # the first rows are written before the rest are read
     (before_last,) = _written_before_the_end("table", [(1,), (22,), (333,)], ["n"])
-    assert before_last == "+----+\n| n  |\n+----+\n| 1  |\n| 22 |\n"
-
-
-def test_table_sizing_stops_at_a_number_of_characters(monkeypatch):
-    monkeypatch.setattr(fmt, "TABLE_SIZING_CHARS", 4)
-    assert render(["v"], [("abcd",), ("abcdef",)], "table") == (
-        "+------+\n| v    |\n+------+\n| abcd |\n| abcdef |\n+------+\n"
-    )
+    assert before_last == ""
+    rows = [(i, "é" * (i % 7), None if i % 3 else b"\xff") for i in range(2000)]
+    spilled = render(["i", "s", "b"], rows, "table", "NULL")
+    monkeypatch.setattr(fmt, "GRID_MEMORY_CHARS", 4 << 20)
+    assert spilled == render(["i", "s", "b"], rows, "table", "NULL")
+    assert spilled.count("\n") == 2000 + 4
 
 
 # -- golden bytes for every mode, worked out by hand from osquery's printer.cpp and shell.cpp ------------------
@@ -267,7 +276,7 @@ GOLDEN = {
         "  }\n"
         "]\n"
     ),
-    "csv": 'name,pid,ratio,note\nbash,1,0.5,\nzsh,22,1.0e+20,"x|y,z"\n',
+    "csv": 'name|pid|ratio|note\nbash|1|0.5|\nzsh|22|1.0e+20|"x|y,z"\n',
     "list": "name|pid|ratio|note\nbash|1|0.5|\nzsh|22|1.0e+20|x|y,z\n",
     "line": (
         " name = bash\n  pid = 1\nratio = 0.5\n note = \n\n name = zsh\n  pid = 22\nratio = 1.0e+20\n note = x|y,z\n"
@@ -289,7 +298,7 @@ GOLDEN_UNICODE = {
     "json_pretty": (
         '[\n  {\n    "path": "/tmp/é€",\n    "user": "ø"\n  },\n  {\n    "path": "/a",\n    "user": "日本語"\n  }\n]\n'
     ),
-    "csv": 'path,user\n"/tmp/é€","ø"\n/a,"日本語"\n',
+    "csv": 'path|user\n"/tmp/é€"|"ø"\n/a|"日本語"\n',
     "list": "path|user\n/tmp/é€|ø\n/a|日本語\n",
     "line": " path = /tmp/é€\n user = ø\n\n path = /a\n user = 日本語\n",
     "column": (
@@ -352,7 +361,7 @@ def test_nullvalue_in_every_mode():
         "pretty": "+------+---+\n| a    | b |\n+------+---+\n| NULL | 1 |\n+------+---+\n",
         "json": '[\n  {"a":"NULL","b":"1"}\n]\n',
         "json_pretty": '[\n  {\n    "a": "NULL",\n    "b": "1"\n  }\n]\n',
-        "csv": "a,b\nNULL,1\n",  # the null value unquoted
+        "csv": "a|b\nNULL|1\n",  # the null value unquoted
         "list": "a|b\nNULL|1\n",
         "line": "    a = NULL\n    b = 1\n",
         "column": "a           b         \n----------  ----------\nNULL        1         \n",
@@ -362,7 +371,7 @@ def test_nullvalue_in_every_mode():
 def test_header_off():
     # --noheader touches list, csv and column; the pretty grid keeps its header, as in osqueryi
     assert render(MIXED_COLS, MIXED, "list", header=False) == "bash|1|0.5|\nzsh|22|1.0e+20|x|y,z\n"
-    assert render(MIXED_COLS, MIXED, "csv", header=False) == 'bash,1,0.5,\nzsh,22,1.0e+20,"x|y,z"\n'
+    assert render(MIXED_COLS, MIXED, "csv", header=False) == 'bash|1|0.5|\nzsh|22|1.0e+20|"x|y,z"\n'
     assert render(MIXED_COLS, MIXED, "column", header=False) == (
         "bash        1           0.5                   \nzsh         22          1.0e+20     x|y,z     \n"
     )
@@ -387,7 +396,7 @@ def test_separators():
 
 
 def test_csv_quotes_its_header():
-    assert render(["a b", "c"], [(1, 2)], "csv") == '"a b",c\n1,2\n'
+    assert render(["a b", "c"], [(1, 2)], "csv", separator=",") == '"a b",c\n1,2\n'
 
 
 def test_pretty_repeated_column_shows_the_last_value():
@@ -492,3 +501,118 @@ def test_pretty_rows_line_up(result):
     # every line as wide as the border, in characters, when no value holds a line break
     if rows and not any("\n" in value_text(v) for row in rows for v in row):
         assert {utf8_size(line) for line in lines} == {len(lines[0])}
+
+
+# -- what osqueryi does that auditsql once did differently: the citations are osquery/devtools/shell.cpp and
+# printer.cpp (osquery 5, commit efc341a3 of shell.cpp)
+
+
+def _results(style: Style, *results: tuple[list[str], list[tuple]]) -> str:
+    parts: list[str] = []
+    write_results(parts.append, list(results), style)
+    return "".join(parts)
+
+
+def test_the_pretty_and_json_modes_print_the_flags_null_value_the_others_the_shells():
+    # shell_callback, MODE_Pretty: `(azArg[i] == nullptr) ? osquery::FLAGS_nullvalue : ...`; the other modes
+    # print p->nullvalue, which .nullvalue sets (do_meta_command) and the flag starts (launchIntoShell)
+    style = Style(mode="pretty", nullvalue="NULL", grid_nullvalue="-")
+    one = (["a", "b"], [(1, None)])
+    assert _results(style, one) == "+---+---+\n| a | b |\n+---+---+\n| 1 | - |\n+---+---+\n"
+    assert _results(replace(style, mode="json"), one) == '[\n  {"a":"1","b":"-"}\n]\n'
+    assert (
+        _results(replace(style, mode="json_pretty"), one) == '[\n  {\n    "a": "1",\n    "b": "-"\n  }\n]\n'
+    )
+    assert _results(replace(style, mode="list"), one) == "a|b\n1|NULL\n"
+    assert _results(replace(style, mode="csv"), one) == "a|b\n1|NULL\n"
+    assert _results(replace(style, mode="line"), one) == "    a = 1\n    b = NULL\n"
+    assert _results(replace(style, mode="column"), one) == (
+        "a           b         \n----------  ----------\n1           NULL      \n"
+    )
+
+
+def test_the_flags_keep_19_bytes_for_the_shell_and_the_whole_null_value_for_the_grid():
+    # callback_data: char separator[20], char nullvalue[20]; launchIntoShell fills them with
+    # sqlite3_snprintf(sizeof(data.separator), data.separator, "%s", FLAGS_separator.c_str()), which cuts bytes
+    long = "0123456789abcdefghijKLMNOP"
+    style = Style.from_flags("list", True, "é" * 11, long)
+    assert style.separator == to_bytes("é" * 9).decode() + "\udcc3"  # 19 bytes: nine é and half of one
+    assert to_bytes(style.separator) == b"\xc3\xa9" * 9 + b"\xc3"
+    assert (style.nullvalue, style.grid_nullvalue) == ("0123456789abcdefghi", long)
+    assert style == Style("list", True, style.separator, "0123456789abcdefghi", long)
+    assert setting_text("a\x00b") == "a"  # a C string ends at its NUL
+    assert setting_text("") == ""
+    out = _results(style, (["a", "b"], [(None, 2)]))
+    assert (
+        to_bytes(out) == b"a" + b"\xc3\xa9" * 9 + b"\xc3b\n0123456789abcdefghi" + b"\xc3\xa9" * 9 + b"\xc32\n"
+    )
+    assert _results(replace(style, mode="pretty"), (["n"], [(None,)])) == (
+        "+----------------------------+\n| n                          |\n+----------------------------+\n"
+        "| 0123456789abcdefghijKLMNOP |\n+----------------------------+\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "out"),
+    [
+        # shell_callback prints azArg[i] with "%s" (list, line, column), output_csv walks it to its NUL, and
+        # MODE_Pretty builds std::string(azArg[i]): every mode stops at the NUL
+        ("pretty", "+----+\n| va |\n+----+\n| a  |\n+----+\n"),
+        ("json", '[\n  {"va":"a"}\n]\n'),
+        ("json_pretty", '[\n  {\n    "va": "a"\n  }\n]\n'),
+        ("csv", "va\na\n"),
+        ("list", "va\na\n"),
+        ("line", "   va = a\n"),
+        ("column", "va        \n----------\na         \n"),
+    ],
+)
+def test_text_stops_at_a_nul_byte(mode, out):
+    assert _results(Style(mode), (["va\x00x"], [("a\x00b",)])) == out
+    assert _results(Style(mode), (["va"], [(b"a\x00\xff",)])) == out
+
+
+def test_the_statements_of_one_input_make_one_grid():
+    # shell_exec runs every statement of zSql, shell_callback gathers their rows (the columns of the first row),
+    # and pretty_print_if_needed prints once, after the loop
+    first = (["a", "b"], [(1, "long")])
+    second = (["a"], [(2,)])
+    style = Style("pretty", nullvalue="x", grid_nullvalue="")
+    # generateRow: a column the row lacks prints FLAGS_nullvalue and column.size() - utf8StringSize(FLAGS_nullvalue)
+    # + 1 spaces: the name's bytes, not the column's width
+    assert _results(style, first, second) == (
+        "+---+------+\n| a | b    |\n+---+------+\n| 1 | long |\n| 2 |   |\n+---+------+\n"
+    )
+    assert _results(replace(style, grid_nullvalue="N"), first, second).splitlines()[4] == "| 2 | N |"
+    # a null value one character longer than the name: size_t wraps to no space at all
+    assert _results(replace(style, grid_nullvalue="NN"), first, second).splitlines()[4] == "| 2 | NN|"
+    # the first statement without rows does not choose the columns: the first row does
+    assert _results(style, (["z"], []), second, first) == "+---+\n| a |\n+---+\n| 2 |\n| 1 |\n+---+\n"
+    assert (
+        _results(replace(style, mode="json"), first, second) == '[\n  {"a":"1","b":"long"},\n  {"a":"2"}\n]\n'
+    )
+    assert _results(replace(style, mode="json_pretty"), first, second) == (
+        '[\n  {\n    "a": "1",\n    "b": "long"\n  },\n  {\n    "a": "2"\n  }\n]\n'
+    )
+    # the modes that print as they go give each statement its header (p->cnt = 0 per statement)
+    assert _results(replace(style, mode="list"), first, second) == "a|b\n1|long\na\n2\n"
+
+
+def test_a_failing_statement_stops_the_input_after_what_was_gathered_is_printed():
+    # shell_exec: `while ((zSql[0] != 0) && (SQLITE_OK == rc))`, then pretty_print_if_needed
+    def failing():
+        yield ["a"], [(1,)]
+        raise Cut
+
+    for mode, out in {
+        "pretty": "+---+\n| a |\n+---+\n| 1 |\n+---+\n",
+        "json": '[\n  {"a":"1"}\n]\n',
+        "list": "a\n1\n",
+    }.items():
+        parts: list[str] = []
+        with pytest.raises(Cut):
+            write_results(parts.append, failing(), Style(mode))
+        assert "".join(parts) == out
+    parts = []
+    with pytest.raises(Cut):
+        write_results(parts.append, _rows_then([], Cut()), Style("json"))  # the first statement fails: []
+    assert "".join(parts) == "[\n\n]\n"

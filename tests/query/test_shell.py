@@ -78,7 +78,8 @@ def test_modes_and_last_statement_without_semicolon(db, tmp_path):
     script = ".mode json\nSELECT pid FROM process_events; SELECT 1 AS one;\n.mode\n.mode csv\nSELECT cwd FROM process_events"
     p = shell_run(db, script, tmp_path)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.decode() == '[\n  {"pid":"10884"}\n]\n[\n  {"one":"1"}\n]\njson\ncwd\n/home/user/tmp\n'
+    # one input line's statements make one array (shell.cpp shell_exec: pretty_print_if_needed after the loop)
+    assert p.stdout.decode() == '[\n  {"pid":"10884"},\n  {"one":"1"}\n]\njson\ncwd\n/home/user/tmp\n'
 
 
 def test_mode_option(db, tmp_path):
@@ -263,7 +264,7 @@ def test_settings_change_the_output(db, tmp_path):
 def test_all_is_select_star(db, tmp_path):
     p = shell_run(db, ".mode csv\n.all process_events\n", tmp_path)
     assert (p.returncode, p.stderr) == (0, b"")
-    q = run(["query", "--db", str(db), "--csv", "SELECT * FROM process_events"], tmp_path)
+    q = run(["query", "--db", str(db), "--csv", "--separator", ",", "SELECT * FROM process_events"], tmp_path)
     assert p.stdout == q.stdout
     assert p.stdout.startswith(b"pid,path,mode,cmdline,")
 
@@ -338,9 +339,12 @@ def test_shell_flags(db, tmp_path):
     assert out.startswith("10884;-\n")
     assert '      headers: off\n         mode: list\n    nullvalue: "-"\n' in out
     assert '    separator: ";"\n' in out
-    # --csv starts with a comma; --json_pretty and --mode set the mode
-    p = shell_run(db, "SELECT pid, tty FROM process_events;\n", tmp_path, "--csv")
-    assert p.stdout.decode() == "pid,tty\n10884,pts1\n"
+    # --csv joins with the --separator flag's default `|` (shell.cpp launchIntoShell copies FLAGS_separator over
+    # the comma); .mode csv sets a comma; --json_pretty and --mode set the mode
+    p = shell_run(
+        db, "SELECT pid, tty FROM process_events;\n.mode csv\nSELECT 1 AS a, 2 AS b;\n", tmp_path, "--csv"
+    )
+    assert p.stdout.decode() == "pid|tty\n10884|pts1\na,b\n1,2\n"
     p = shell_run(db, "SELECT pid FROM process_events;\n", tmp_path, "--json_pretty")
     assert p.stdout.decode() == '[\n  {\n    "pid": "10884"\n  }\n]\n'
     p = shell_run(db, "SELECT pid FROM process_events;\n", tmp_path, "--mode", "table")
@@ -359,3 +363,36 @@ def test_shell_conflicting_formats(db, tmp_path):
 def test_shell_same_format_twice_is_fine(db, tmp_path):
     p = shell_run(db, "SELECT 1 AS n;\n", tmp_path, "--mode", "table", "--table")
     assert (p.returncode, p.stdout) == (0, b"+---+\n| n |\n+---+\n| 1 |\n+---+\n")
+
+
+def test_nullvalue_and_separator_as_osqueryi_keeps_them(db, tmp_path):
+    # shell.cpp: .nullvalue sets p->nullvalue (list/csv/line/column); the pretty and JSON modes print
+    # FLAGS_nullvalue (shell_callback, MODE_Pretty); .separator and .nullvalue keep 19 bytes ("%.*s", 19)
+    script = (
+        ".nullvalue NULL\nSELECT NULL AS n;\n.mode list\nSELECT NULL AS n, 2 AS m;\n"
+        ".separator 0123456789abcdefghijKLM\n.nullvalue ABCDEFGHIJKLMNOPQRSTUVWXYZ\nSELECT NULL AS n, 2 AS m;\n"
+        ".show\n"
+    )
+    p = shell_run(db, script, tmp_path, "--nullvalue", "-")
+    assert (p.returncode, p.stderr) == (0, b"")
+    out = p.stdout.decode()
+    assert out.startswith(
+        "+---+\n| n |\n+---+\n| - |\n+---+\n"
+        "n|m\nNULL|2\n"
+        "n0123456789abcdefghim\nABCDEFGHIJKLMNOPQRS0123456789abcdefghi2\n"
+    )
+    assert '    nullvalue: "ABCDEFGHIJKLMNOPQRS"\n' in out
+    assert '    separator: "0123456789abcdefghi"\n' in out
+    p = shell_run(db, "SELECT NULL AS n;\n", tmp_path, "--json", "--nullvalue", "-")
+    assert p.stdout == b'[\n  {"n":"-"}\n]\n'
+
+
+def test_a_failing_statement_ends_its_input_line(db, tmp_path):
+    # shell.cpp shell_exec stops at the first statement that fails; the next line runs
+    script = "SELECT 1 AS a; SELECT nope; SELECT 2 AS a;\nSELECT 3 AS a;\n"
+    p = shell_run(db, script, tmp_path, "--list")
+    assert p.returncode == 1
+    assert p.stdout == b"a\n1\na\n3\n"
+    assert p.stderr == b"auditsql: unknown column nope: `.schema` in `auditsql shell` lists the columns\n"
+    p = shell_run(db, script, tmp_path)
+    assert p.stdout == b"+---+\n| a |\n+---+\n| 1 |\n+---+\n+---+\n| a |\n+---+\n| 3 |\n+---+\n"

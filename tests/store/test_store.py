@@ -151,8 +151,15 @@ def test_schema_and_indexes_come_from_the_registry(tmp_path):
     db = str(tmp_path / "x.db")
     _store(db).close()
     tables = _rows(db, "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")
-    # beside the registry's tables: the compression dictionaries the store's blobs use
-    assert tables == [("audit_dictionaries",), ("t_counters",), ("t_events",), ("t_live",), ("t_other",)]
+    # beside the registry's tables: the compression dictionaries the store's blobs use, the scheduler's state
+    assert tables == [
+        ("audit_dictionaries",),
+        ("audit_schedule",),
+        ("t_counters",),
+        ("t_events",),
+        ("t_live",),
+        ("t_other",),
+    ]
     indexes = _rows(db, "SELECT name, tbl_name FROM sqlite_master WHERE type='index' ORDER BY name")
     assert indexes == [
         ("t_events_eid", "t_events"),
@@ -180,11 +187,16 @@ def test_default_tables_are_the_registry(tmp_path):
     s.create_schema()
     names = {r[0] for r in s.conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
     # audit_events is a view over audit_events_data (its summary, sections and raw derived from the blob)
-    assert names == set(REGISTRY) | {"audit_events_data", "audit_dictionaries", "process_ancestry"}
+    assert names == set(REGISTRY) | {
+        "audit_events_data",
+        "audit_dictionaries",
+        "process_ancestry",
+        "audit_schedule",
+    }
     assert s.conn.execute("SELECT type FROM sqlite_master WHERE name = 'audit_events'").fetchone() == (
         "view",
     )
-    # layout 3 (the central store's host ids): an agent's store has the layout of 2
+    # layout 3: the central store's host ids and the scheduler's state (audit_schedule)
     assert s.conn.execute("PRAGMA user_version").fetchone() == (3,)
     assert s.conn.execute("PRAGMA application_id").fetchone() == (0x61756471,)
     s.close()

@@ -22,19 +22,19 @@ COLS = PROCESS_TREE.column_names
 #: (`sh -c ...`), which forks 203 (sleep); a cron (300) started elsewhere forks 301. The same session is the
 #: Rust test `fork_exec_exit_rows_are_exact`, whose rows these are.
 SSHD_SESSION = [
-    (100, 50.0, 1, None, "/usr/sbin/sshd", "/usr/sbin/sshd", None, None, None, None, None, None, None, 50, None,
+    (100, 50.0, 1, None, "/usr/sbin/sshd", "/usr/sbin/sshd", None, None, None, None, None, None, None, None, 50, None,
      None, None, "proc", None, 0, "", 50, None, None),
-    (200, 1000.0, 100, 50.0, "/usr/sbin/sshd", "/usr/sbin/sshd", None, 0, 1000, 0, 0, "sshd", None, 1000, None,
+    (200, 1000.0, 100, 50.0, "/usr/sbin/sshd", "/usr/sbin/sshd", None, None, 0, 1000, 0, 0, "sshd", None, 1000, None,
      None, None, "fork", "clone", 0, "", 1000, None, "1000.000:1"),
-    (201, 1000.1, 200, 1000.0, "/usr/bin/bash", "-bash", "/root", 0, 1000, 0, 0, "bash", None, 1000, None, None,
+    (201, 1000.1, 200, 1000.0, "/usr/bin/bash", "-bash", '["-bash"]', "/root", 0, 1000, 0, 0, "bash", None, 1000, None, None,
      None, "fork", "clone", 1, "", 1000, None, "1000.200:3"),
-    (202, 1001.0, 201, 1000.1, "/usr/bin/dash", "sh -c sleep 1; true", "/root", 0, 1000, 0, 0, "dash", None, 1001,
+    (202, 1001.0, 201, 1000.1, "/usr/bin/dash", "sh -c sleep 1; true", '["sh","-c","sleep 1; true"]', "/root", 0, 1000, 0, 0, "dash", None, 1001,
      1002.04, 3, "exit_group", "fork", "clone", 1, "", 1002, None, "1002.040:9"),
-    (203, 1001.02, 202, 1001.0, "/usr/bin/sleep", "sleep 1", "/root", 0, 1000, 0, 0, "sleep", None, 1001, 1002.03,
+    (203, 1001.02, 202, 1001.0, "/usr/bin/sleep", "sleep 1", '["sleep","1"]', "/root", 0, 1000, 0, 0, "sleep", None, 1001, 1002.03,
      0, "exit_group", "fork", "clone", 1, "", 1002, None, "1002.030:8"),
-    (300, 60.0, 1, None, "/usr/sbin/cron", "/usr/sbin/cron", None, None, None, None, None, None, None, 60, None,
+    (300, 60.0, 1, None, "/usr/sbin/cron", "/usr/sbin/cron", None, None, None, None, None, None, None, None, 60, None,
      None, None, "proc", None, 0, "", 60, None, None),
-    (301, 1003.0, 300, 60.0, "/usr/sbin/cron", "/usr/sbin/cron", None, 0, 1000, 0, 0, "cron", None, 1003, None,
+    (301, 1003.0, 300, 60.0, "/usr/sbin/cron", "/usr/sbin/cron", None, None, 0, 1000, 0, 0, "cron", None, 1003, None,
      None, None, "fork", "clone", 0, "", 1003, None, "1003.000:10"),
 ]  # fmt: skip
 

@@ -253,8 +253,8 @@ impl Pipeline {
                 live: settings.live,
                 fork_events: settings.fork_events,
                 uptime_base: settings.uptime_base,
-                // the argument lists are for the event JSON's `summary.tree.parent_argv`
-                args: settings.events_json,
+                // the argument lists (kept by default): the rows' `argv`, so that a process taken back at a
+                // restart has them, and the event JSON's `summary.tree.parent_argv`
                 ..TreeSettings::default()
             })
         });

@@ -13,14 +13,27 @@ How only new rows are returned (osquery's events optimization)
     oldest), so no row is returned twice and none is skipped; if a table's largest rowid went down (retention
     emptied it, rowids start again) the range restarts at 0. Snapshot queries see the whole tables.
 
-Results go to a :class:`~auditsql.outputs.results_log.ResultsLog`; ``counter`` follows osquery's
-``Query::addNewEvents``: 0 for the first run of a query that returns rows, +1 for each later run that does.
+Results go to a :class:`~auditsql.outputs.results_log.ResultsLog`. ``counter``: an event query's is 0 for its
+first run that returns rows, +1 for each later run that does; a differential query's follows osquery's
+``Query::addNewResults`` (``osquery/core/query.cpp``): 0 for its first run (all its rows are ``added``), then +1
+for each run whose result set changed (rows added or removed, also removed rows not logged with ``removed:
+false``).
+
+What survives a restart (osquery keeps it in its database, ``kQueries``): with a
+:class:`~auditsql.store.schedule_state.ScheduleState`, each query's SQL, epoch, counter, a differential query's
+previous result set and the rowids an event query has read up to are kept in the store (``audit_schedule``),
+written after each run's lines. At start a query takes its saved state back: an event query continues after the
+last rowid it read, a differential query logs only what changed since its last run before the restart, the
+counter goes on. A query whose SQL changed starts afresh (its event rows from the scheduler's start, its result
+set all ``added``, counter 0); a saved state of another ``epoch`` (the results log's ``epoch``) starts the
+results and the counter afresh (osquery's ``new_query_epoch``) while an event query still continues where it
+read. Without a saved state (a new query, or no ``ScheduleState``) a query starts afresh.
 
 osquery's scheduler, beyond that (``osquery/dispatcher/scheduler.cpp``, ``packs.cpp``, the decorators parser):
 
 - a query that reads no event table is *differential*: each run logs the rows added since the previous run
   and, unless ``removed`` is false, the rows removed (``"action": "removed"``, written first); the previous
-  result set is kept in memory, so the first run after a start logs every row as added;
+  result set is kept (in the store, above), so the first run of a new query logs every row as added;
 - ``denylist``: a run interrupted by the time limit keeps the query from running for ``denylist_duration``
   seconds (osquery's watchdog denylist; 0, the default of a TOML configuration: never), unless the query
   says ``denylist: false``;
@@ -43,6 +56,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from auditsql.outputs.results_log import ResultsLog, column_text, row_columns
+from auditsql.store.schedule_state import SavedQuery, ScheduleState, ScheduleStateError
 
 __all__ = ["QUERY_TIME_LIMIT", "Decorators", "Job", "ScheduleError", "Scheduler", "check_queries", "splay"]
 
@@ -76,7 +90,8 @@ class Job:
     runs: int = 0
     rows: int = 0
     errors: int = 0
-    #: the previous result set of a differential query (rows as sorted column items), None before a run
+    #: the previous result set of a differential query (rows as column items), None: afresh (the next run logs
+    #: every row as added)
     previous: Counter | None = None
     #: monotonic time before which a denylisted job does not run
     denied_until: float = 0.0
@@ -134,8 +149,11 @@ class Scheduler:
         decorators: Decorators = Decorators(),
         denylist_duration: float = 0.0,
         pack_refresh_interval: float = 3600.0,
+        state: ScheduleState | None = None,
     ) -> None:
         self.db_path = db_path
+        #: where each query's state is kept across restarts (None: in memory only)
+        self.state = state
         self.jobs = list(jobs)
         self.results = results
         self.event_tables = list(event_tables)
@@ -180,6 +198,12 @@ class Scheduler:
             job.marks = dict(marks)
             job.next_run = now + job.interval
         errors: list[ScheduleError] = []
+        if self.state is not None:
+            try:
+                self._restore(self.state.load(), marks)
+                self.state.purge([j.name for j in self.jobs], self.clock())
+            except ScheduleStateError as exc:  # said; the queries start afresh
+                errors.append(ScheduleError(f"{exc}: the scheduled queries start afresh"))
         if self.decorators:
             errors += self._decorate(self.decorators.load)
             for secs, queries in self.decorators.interval.items():
@@ -187,10 +211,24 @@ class Scheduler:
                 self._next_decorate[secs] = now + secs
         return errors
 
+    def _restore(self, saved: Mapping[str, SavedQuery], marks: dict[str, int]) -> None:
+        """Give each job the state it had before the restart (module docstring)."""
+        epoch = self.results.epoch
+        for job in self.jobs:
+            s = saved.get(job.name)
+            if job.snapshot or s is None or s.query != job.query:
+                continue  # afresh: a snapshot keeps nothing, a new or changed query starts over
+            job.marks = {t: s.marks.get(t, hi) for t, hi in marks.items()}  # where it read up to
+            if s.epoch == epoch:
+                job.counter = s.counter
+                job.previous = None if s.results is None else Counter(s.results)
+
     def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+        if self.state is not None:
+            self.state.close()
 
     # -- running ---------------------------------------------------------------------------------------------
 
@@ -270,34 +308,52 @@ class Scheduler:
         if not job.snapshot:
             job.marks = now_marks
         job.runs += 1
+        changed = False
         if job.snapshot:
             cols = [row_columns(names, r) for r in rows]
             self.results.snapshot(job.name, 0, cols, when)
         elif not self._event_based(job):
-            self._differential(job, [row_columns(names, r) for r in rows], when)
+            changed = self._differential(job, [row_columns(names, r) for r in rows], when)
         elif rows:
             job.counter = 0 if job.counter is None else job.counter + 1
             self.results.added(job.name, job.counter, (row_columns(names, r) for r in rows), when)
         job.rows += len(rows)
+        if not job.snapshot and self.state is not None:  # after the lines: a crash between logs them again
+            kept = None if job.previous is None else list(job.previous.elements())
+            saved = SavedQuery(job.query, self.results.epoch, job.counter, kept, dict(job.marks), when)
+            try:
+                self.state.save(job.name, saved, results=changed or kept is None)
+            except ScheduleStateError as exc:
+                job.errors += 1
+                raise ScheduleError(f"scheduled query {job.name}: {exc}") from None
         return len(rows)
 
     def _event_based(self, job: Job) -> bool:
         return bool(_mentions(job.query, self.event_tables))
 
-    def _differential(self, job: Job, rows: list[dict[str, str]], when: float) -> None:
-        """osquery's ``addNewResults``: log the rows added and removed since the previous run."""
+    def _differential(self, job: Job, rows: list[dict[str, str]], when: float) -> bool:
+        """osquery's ``addNewResults``: log the rows added and removed since the previous run (all rows added,
+        counter 0, for the first run afresh); the counter goes up when the result set changed. Returns whether
+        the kept result set changed."""
         now = Counter(tuple(r.items()) for r in rows)
-        before = job.previous if job.previous is not None else Counter()
-        job.previous = now
+        fresh = job.previous is None
+        before = Counter() if job.previous is None else job.previous
         added = now - before
-        removed = before - now if job.removed else Counter()
+        removed = before - now
+        changed = fresh or bool(added or removed)
+        if changed:  # update_db; the counter: getQueryCounter(is_reset=fresh, reset_has_all_records=true)
+            job.previous = now
+            job.counter = 0 if fresh or job.counter is None else job.counter + 1
+        if not job.removed:  # scheduler.cpp: removed rows counted in the diff, not reported
+            removed = Counter()
         if not added and not removed:
-            return
-        job.counter = 0 if job.counter is None else job.counter + 1
+            return changed
+        assert job.counter is not None
         if removed:
             self.results.removed(job.name, job.counter, [dict(r) for r in removed.elements()], when)
         if added:
             self.results.added(job.name, job.counter, [dict(r) for r in added.elements()], when)
+        return changed
 
     def _discovery(self, job: Job, now: float) -> bool:
         """Whether ``job``'s discovery queries all return rows (checked every pack_refresh_interval)."""

@@ -28,7 +28,16 @@ from dataclasses import replace
 from typing import IO, Any
 
 from auditsql.query.engine import Engine, QueryError, split_statements
-from auditsql.query.format import DEFAULT_SEPARATORS, MODES, Style, mode_name, to_bytes, write_styled
+from auditsql.query.format import (
+    CSV_SEPARATOR,
+    MODES,
+    Result,
+    Style,
+    mode_name,
+    setting_text,
+    to_bytes,
+    write_results,
+)
 
 __all__ = ["DOT_COMMANDS", "HELP", "HISTORY_FILE", "Shell", "parse_bool", "run_shell", "split_dot_command"]
 
@@ -51,7 +60,7 @@ Enter SQL statements ending with ';' (read-only: SELECT, WITH, EXPLAIN, read PRA
                     list         Values delimited by the .separator string
                     line         One value per line
                     column       Left-aligned columns
-.nullvalue STR    Use STR in place of NULL values
+.nullvalue STR    Use STR in place of NULL values (list, csv, line, column; pretty and JSON: --nullvalue)
 .print STR...     Print literal STR
 .schema [TABLE]   Show the CREATE statements of all tables, or of TABLE
 .separator STR    Change the separator of the list and csv modes
@@ -196,8 +205,8 @@ class Shell:
         self.engine = engine
         self.out = out
         self.err = err
-        #: the output settings; the separator is the shell's own from the start (``.mode csv`` sets a comma)
-        self.style = replace(style, separator=style.sep)
+        #: the output settings (``.mode csv`` sets the separator to a comma)
+        self.style = style
         self.pending: list[str] = []
         self.errors = 0
 
@@ -244,18 +253,23 @@ class Shell:
         self.pending = []
 
     def run_sql(self, text: str) -> None:
-        for stmt in split_statements(text):
-            try:
-                rows = self.engine.rows(stmt)
-                write_styled(self.write_piece, rows.columns, rows, self.style)
-            except QueryError as e:
-                self.out.flush()
-                self.error(str(e))
-            except KeyboardInterrupt:
-                self.out.flush()
-                self.error("query interrupted")
-            else:
-                self.out.flush()
+        """Run the statements of ``text`` as osqueryi's ``shell_exec`` runs one input: in turn, stopping at the
+        first that fails; the pretty and JSON modes print the rows of all of them as one grid or array."""
+        try:
+            write_results(self.write_piece, self._results(split_statements(text)), self.style)
+        except QueryError as e:
+            self.out.flush()
+            self.error(str(e))
+        except KeyboardInterrupt:
+            self.out.flush()
+            self.error("query interrupted")
+        else:
+            self.out.flush()
+
+    def _results(self, stmts: list[str]) -> Iterator[Result]:
+        for stmt in stmts:
+            rows = self.engine.rows(stmt)
+            yield rows.columns, rows
 
     def write_piece(self, text: str) -> None:
         """Write a piece of a result (flushed when the statement ends, or by the buffer as it fills)."""
@@ -338,13 +352,15 @@ class Shell:
             return
         self.style = replace(self.style, mode=m)
         if m == "csv":  # as osqueryi's .mode csv: the separator becomes a comma (and stays for list)
-            self.style = replace(self.style, separator=DEFAULT_SEPARATORS["csv"])
+            self.style = replace(self.style, separator=CSV_SEPARATOR)
 
     def _nullvalue(self, args: list[str]) -> None:
-        self.style = replace(self.style, nullvalue=args[0])
+        # osqueryi's p->nullvalue (19 bytes): the list, csv, line and column modes; the pretty and JSON modes
+        # keep printing the --nullvalue flag (shell.cpp shell_callback, MODE_Pretty: FLAGS_nullvalue)
+        self.style = replace(self.style, nullvalue=setting_text(args[0]))
 
     def _separator(self, args: list[str]) -> None:
-        self.style = replace(self.style, separator=args[0])
+        self.style = replace(self.style, separator=setting_text(args[0]))
 
     def _schema(self, args: list[str]) -> None:
         tables = self.engine.tables
@@ -388,7 +404,7 @@ class Shell:
             + line("mode", self.style.mode)
             + line("nullvalue", _c_string(self.style.nullvalue))
             + line("output", "stdout")
-            + line("separator", _c_string(self.style.sep))
+            + line("separator", _c_string(self.style.separator))
             + line("width", "")
         )
 

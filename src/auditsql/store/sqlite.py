@@ -59,7 +59,9 @@ Schema changes and ownership
     ``create_schema()`` creates missing tables, indexes and views, and adds columns the registry declares but an
     existing table lacks (``ALTER TABLE ... ADD COLUMN``; old rows read NULL there). Inserts name their columns,
     so a table with extra or reordered columns still works. A store written before the compact layout is
-    upgraded in place at its first writable open (:data:`SCHEMA_VERSION`; a progress bar when it is large). The
+    upgraded in place at its first writable open (:data:`SCHEMA_VERSION`; a progress bar when it is large);
+    layout 3 adds ``audit_schedule``, the scheduler's state across restarts (:mod:`auditsql.store.schedule_state`,
+    written through a connection of its own). The
     file is marked as auditsql's (``PRAGMA application_id``); a store of another program, or one written by a
     newer auditsql, is refused with one line (exit code 2) and never touched.
 """
@@ -78,6 +80,7 @@ from auditsql.private import DIR_MODE, FILE_MODE, make_private
 from auditsql.store.dedupe import EVENTS_TABLE, EventDedupe
 from auditsql.store.functions import DICTIONARY_TABLE
 from auditsql.store.functions import install as install_functions
+from auditsql.store.schedule_state import SCHEDULE_TABLE, SCHEDULE_TABLE_DDL
 from auditsql.tables.registry import _SQLITE_TYPES
 
 if TYPE_CHECKING:
@@ -128,7 +131,9 @@ _JOURNAL_PUT = (
 
 _RO_HINT = "run `auditsql run` or `auditsql import` first, or pass --db"
 #: the store layout this program writes: 1 was the layout before compact events (user_version 0 or 1), 2 the
-#: central store's ``host`` as text in every row (an agent's store of 2 is the same as of 3: only re-marked)
+#: layout before the central store's host ids (``host`` as text in every row) and the scheduler's state
+#: (``audit_schedule``, :mod:`auditsql.store.schedule_state`): an agent's store of 2 gets that table and is
+#: re-marked
 SCHEMA_VERSION = 3
 #: ``PRAGMA application_id`` of an auditsql store ("audq")
 APPLICATION_ID = 0x61756471
@@ -458,6 +463,7 @@ class Store:
                 for name in t.redundant_indexes():
                     conn.execute(f"DROP INDEX IF EXISTS {name}")
             keep_dictionaries(conn)
+            conn.execute(SCHEDULE_TABLE_DDL)  # layout 3: the scheduler's state across restarts
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
@@ -814,7 +820,7 @@ def check_owner(conn: sqlite3.Connection, path: str, tables: Iterable[Table]) ->
         )
     if app == 0:
         names = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
-        ours = {DICTIONARY_TABLE} | {n for t in tables for n in (t.name, t.storage)}
+        ours = {DICTIONARY_TABLE, SCHEDULE_TABLE} | {n for t in tables for n in (t.name, t.storage)}
         if names and not names & ours:
             shown = ", ".join(sorted(names)[:4]) + (", ..." if len(names) > 4 else "")
             raise StoreError(

@@ -135,6 +135,13 @@ PROCESS_TREE = register(
             ),
             Column("path", "TEXT", "Executable: the last exec's `exe`, else the parent's (a fork runs it)"),
             Column("cmdline", "TEXT", "Command line of the last exec (arguments joined by spaces)"),
+            Column(
+                "argv",
+                "TEXT",
+                "Arguments of the last exec as a JSON array of strings, each by `cmdline`'s text rule (as "
+                "`process_events.argv`; a fork shares its parent's, a /proc seed has /proc's); kept so that a "
+                "process taken back at a restart has its arguments (NULL in rows written before)",
+            ),
             Column("cwd", "TEXT", "Working directory at the last exec (or at the /proc seed)"),
             Column("uid", "BIGINT", "User ID at creation or the last exec"),
             Column("auid", "BIGINT", "Audit user ID"),

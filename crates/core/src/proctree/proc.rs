@@ -28,8 +28,8 @@ pub struct Proc {
     pub path: Text,
     /// The command line: the last exec's argv joined by spaces (Python joined it lazily; same text).
     pub cmdline: Text,
-    /// The same arguments as a list, kept only when the tracker keeps them ([`super::TreeSettings::args`]:
-    /// the event JSON is written); None for a process taken back from the store (its row has `cmdline` only).
+    /// The same arguments as a list, kept when the tracker keeps them ([`super::TreeSettings::args`]); the
+    /// row's `argv` (a process taken back from the store gets them from there).
     pub args: Args,
     /// Working directory at the last exec (or at the /proc seed).
     pub cwd: Text,
@@ -107,8 +107,8 @@ impl Proc {
     }
 
     /// The `process_tree` row (registry column order: pid, process_start, parent, parent_start, path,
-    /// cmdline, cwd, uid, auid, euid, gid, comm, container_id, started, exit_time, exit_code, exit_source,
-    /// source, syscall, execs, node, time, uptime, eid).
+    /// cmdline, argv, cwd, uid, auid, euid, gid, comm, container_id, started, exit_time, exit_code,
+    /// exit_source, source, syscall, execs, node, time, uptime, eid).
     pub fn row(&self, node: &str, uptime_base: Option<f64>) -> Vec<Cell> {
         let text = |t: &Text| {
             t.as_deref()
@@ -125,6 +125,9 @@ impl Proc {
             self.parent_start.map_or(Cell::Null, Cell::Real),
             text(&self.path),
             text(&self.cmdline),
+            self.args
+                .as_deref()
+                .map_or(Cell::Null, |a| Cell::Text(args_json(a))),
             text(&self.cwd),
             self.uid.clone(),
             self.auid.clone(),
@@ -148,4 +151,15 @@ impl Proc {
             self.eid.clone().map_or(Cell::Null, Cell::Text),
         ]
     }
+}
+
+/// The arguments as the compact JSON array `process_events.argv` is (`strings_json`).
+pub fn args_json(args: &[Box<str>]) -> String {
+    serde_json::to_string(args).unwrap_or_default()
+}
+
+/// The arguments of an `argv` cell ([`args_json`]'s text); None for anything else.
+pub fn args_of_json(text: &str) -> Args {
+    let list: Vec<String> = serde_json::from_str(text).ok()?;
+    Some(list.into_iter().map(String::into_boxed_str).collect())
 }

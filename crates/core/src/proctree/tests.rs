@@ -10,13 +10,14 @@ use super::tracker::ProcId;
 use super::{Facts, Proc, Tracker, TreeSettings};
 use crate::rows::{Cell, Object, ProcExt, ProcessTree, Row};
 
-const COLS: [&str; 24] = [
+const COLS: [&str; 25] = [
     "pid",
     "process_start",
     "parent",
     "parent_start",
     "path",
     "cmdline",
+    "argv",
     "cwd",
     "uid",
     "auid",
@@ -206,7 +207,7 @@ fn pick(rows: &[Row], cols: &[&str]) -> Vec<Vec<Cell>> {
     let mut by_key: Vec<(i64, f64, String, Vec<Cell>)> = Vec::new();
     for r in rows.iter().filter(|r| r.table == "process_tree") {
         let (Cell::Int(pid), Cell::Real(start), Cell::Text(node)) =
-            (&r.cells[0], &r.cells[1], &r.cells[20])
+            (&r.cells[0], &r.cells[1], &r.cells[21])
         else {
             panic!("bad key {:?}", r.cells);
         };
@@ -348,7 +349,7 @@ fn fork_exec_exit_rows_are_exact() {
     // the other columns of one row, all of them
     let r201 = rows.iter().find(|r| r.cells[0] == I(201)).unwrap();
     #[rustfmt::skip]
-    let want = vec![I(201), R(1000.1), I(200), R(1000.0), T("/usr/bin/bash"), T("-bash"), T("/root"), I(0), I(1000),
+    let want = vec![I(201), R(1000.1), I(200), R(1000.0), T("/usr/bin/bash"), T("-bash"), T(r#"["-bash"]"#), T("/root"), I(0), I(1000),
         I(0), I(0), T("bash"), N, I(1000), N, N, N, T("fork"), T("clone"), I(1), T(""), I(1000), N, T("1000.200:3")];
     assert_eq!(r201.cells, want);
 }
@@ -359,7 +360,7 @@ fn walk_chain(rows: &[Row], pid: i64, t: f64) -> Vec<(i64, String)> {
     let mut cur = rows.iter().find(|r| {
         r.cells[0] == I(pid)
             && matches!(r.cells[1], Cell::Real(s) if s <= t)
-            && match r.cells[14] {
+            && match r.cells[15] {
                 Cell::Real(e) => e >= t,
                 _ => true,
             }
@@ -806,7 +807,7 @@ fn remote_nodes_are_kept_apart() {
     assert_eq!(got, vec![(T("web1"), T("exit_group")), (T("web2"), N)]);
     let eid = rows
         .iter()
-        .find(|r| r.cells[0] == I(11) && r.cells[20] == T("web1"))
+        .find(|r| r.cells[0] == I(11) && r.cells[21] == T("web1"))
         .unwrap();
     assert_eq!(col(eid, "eid"), &T("web1:6.000:2"));
 }
@@ -1013,7 +1014,7 @@ fn seed_reads_a_fake_proc() {
     let Cell::Int(t) = time else { panic!() };
     assert!(t > 1_700_000_000);
     #[rustfmt::skip]
-    let want = vec![I(500), R(1234.56), I(1), R(0.5), T("/usr/bin/sleep"), T("sleep 30"), T("/home/u"), I(1000),
+    let want = vec![I(500), R(1234.56), I(1), R(0.5), T("/usr/bin/sleep"), T("sleep 30"), T(r#"["sleep","30"]"#), T("/home/u"), I(1000),
         I(1000), I(1001), I(100), T("sleep"), T(CID), I(1234), N, N, N, T("proc"), N, I(0), T(""), time, N, N];
     assert_eq!(r.cells, want);
     let init = tree.get(None, 1).unwrap();
@@ -1175,7 +1176,7 @@ fn due_every_sweep_interval() {
 
 fn stored(pid: i64, start: f64, node: &str, source: Cell, time: i64) -> Vec<Cell> {
     #[rustfmt::skip]
-    let row = vec![I(pid), R(start), I(1), R(0.5), T("/usr/bin/x"), T("x -y"), T("/"), I(0), I(1000), I(0), I(0),
+    let row = vec![I(pid), R(start), I(1), R(0.5), T("/usr/bin/x"), T("x -y"), T(r#"["x","-y"]"#), T("/"), I(0), I(1000), I(0), I(0),
         T("x"), N, I(start as i64), N, N, N, source, T("clone"), I(2), T(node), I(time), N, T("1.000:1")];
     row
 }
@@ -1206,6 +1207,16 @@ fn reload_keeps_the_same_processes_and_ends_the_others() {
     );
     assert!(p.last_seen > 1_700_000_000.0);
     assert_eq!(tree.get(Some("web1"), 7).map(|p| p.last_seen), Some(4.0));
+    // the stored argv gives the argument list back: a child's parent facts are a live parent's
+    let args = |a: &super::proc::Args| {
+        a.as_deref()
+            .map(|l| l.iter().map(|x| x.to_string()).collect::<Vec<_>>())
+    };
+    assert_eq!(args(&p.args), Some(vec!["x".to_string(), "-y".to_string()]));
+    assert_eq!(
+        args(&tree.get(Some("web1"), 7).unwrap().args),
+        Some(vec!["x".to_string(), "-y".to_string()])
+    );
     assert!(tree.get(None, 999_999).is_none());
     let rows = tree.drain();
     let gone = pick(
@@ -1230,6 +1241,46 @@ fn reload_keeps_the_same_processes_and_ends_the_others() {
     assert_eq!(
         &c[8..],
         &[("reloaded", 2), ("restart_exited", 2), ("seeded", 2)]
+    );
+}
+
+#[test]
+fn a_reloaded_parent_has_the_facts_of_a_live_one() {
+    // live: bash execs with its arguments, forks a child; the parent facts of the child's event
+    let mut live = keeping_args();
+    feed(
+        &mut live,
+        &[
+            ev("1000.000", 1, "execve", 100, 1).argv(&["bash", "-c", "a b"]),
+            ev("1001.000", 2, "clone", 100, 1).exit(200).a0("0x1200011"),
+        ],
+    );
+    let want = live.facts(None, 200, Some(100)).unwrap();
+    assert_eq!(want.parent_args.as_deref().map(<[Box<str>]>::len), Some(3));
+    // restart: the store's rows of both, taken back, give the same facts
+    let rows: Vec<Vec<Cell>> = live
+        .drain()
+        .into_iter()
+        .filter(|r| r.table == "process_tree")
+        .map(|r| r.cells)
+        .collect();
+    let mut reloaded = keeping_args();
+    assert_eq!(reloaded.start(rows.clone()), (2, 0, 0));
+    assert_eq!(reloaded.facts(None, 200, Some(100)), Some(want.clone()));
+    // a row written before the argv column (NULL there): the joined command line only
+    let old: Vec<Vec<Cell>> = rows
+        .into_iter()
+        .map(|mut r| {
+            r[6] = Cell::Null;
+            r
+        })
+        .collect();
+    let mut reloaded = keeping_args();
+    reloaded.start(old);
+    let f = reloaded.facts(None, 200, Some(100)).unwrap();
+    assert_eq!(
+        (f.parent_args, f.parent_cmdline.as_deref()),
+        (None, Some("bash -c a b"))
     );
 }
 
@@ -1410,7 +1461,11 @@ fn facts_of_a_parent_gone_and_of_a_node() {
 
 #[test]
 fn args_are_kept_only_when_asked_and_read_from_proc() {
-    let mut tree = offline();
+    let mut tree = Tracker::new(TreeSettings {
+        live: false,
+        args: false,
+        ..TreeSettings::default()
+    });
     feed(
         &mut tree,
         &[ev("1.000", 1, "execve", 5, 1).argv(&["a", "b"])],

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::fifo::Fifo;
-use super::proc::Proc;
+use super::proc::{args_of_json, Proc};
 use super::procfs::{self, round3, ProcFs, CLK_TCK};
 use super::text::{int_of, py_trunc};
 use super::{PENDING_MAX, START_SLACK, SWEEP_INTERVAL};
@@ -27,8 +27,8 @@ pub struct TreeSettings {
     pub proc_root: PathBuf,
     /// `node=` names that mean this host (with `""`, and the host name when live).
     pub local_names: Vec<String>,
-    /// Keep each process's argument list beside its joined command line ([`Proc::args`]), for
-    /// [`Tracker::facts`]' `parent_argv` (the pipeline turns it on when it writes the event JSON).
+    /// Keep each process's argument list beside its joined command line ([`Proc::args`]): the row's `argv`
+    /// and [`Tracker::facts`]' `parent_argv` (on by default; off, `argv` is NULL).
     pub args: bool,
 }
 
@@ -40,7 +40,7 @@ impl Default for TreeSettings {
             uptime_base: None,
             proc_root: PathBuf::from("/proc"),
             local_names: Vec::new(),
-            args: false,
+            args: true,
         }
     }
 }
@@ -535,10 +535,11 @@ impl Tracker {
     }
 
     /// Take back the live processes of the previous run: `rows` are the store's `process_tree` rows
-    /// with `exit_time IS NULL`, each with the table's 24 columns in registry order (`SELECT pid,
-    /// process_start, parent, parent_start, path, cmdline, cwd, uid, auid, euid, gid, comm, container_id,
-    /// started, exit_time, exit_code, exit_source, source, syscall, execs, node, time, uptime, eid FROM
-    /// process_tree WHERE exit_time IS NULL`). Local ones whose /proc start time still matches are kept
+    /// with `exit_time IS NULL`, each with the table's 25 columns in registry order (`SELECT pid,
+    /// process_start, parent, parent_start, path, cmdline, argv, cwd, uid, auid, euid, gid, comm,
+    /// container_id, started, exit_time, exit_code, exit_source, source, syscall, execs, node, time, uptime,
+    /// eid FROM process_tree WHERE exit_time IS NULL`); `argv` gives back the argument list (the parent
+    /// facts' `parent_argv`), as a live process has it. Local ones whose /proc start time still matches are kept
     /// (remote ones always); the others are marked exited (`restart`, a row to drain). Rows of another
     /// length, or without an integer `pid` and a numeric `process_start`, are skipped. Returns
     /// (kept, exited).
@@ -546,10 +547,10 @@ impl Tracker {
         let now = procfs::now();
         let (mut kept, mut gone) = (0, 0);
         for row in rows {
-            let Ok(r) = <[Cell; 24]>::try_from(row) else {
+            let Ok(r) = <[Cell; 25]>::try_from(row) else {
                 continue;
             };
-            let [pid, start, parent, parent_start, path, cmdline, cwd, uid, auid, euid, gid, comm, container, _started, _exit_time, _exit_code, _exit_source, source, syscall, execs, node, time, _uptime, eid] =
+            let [pid, start, parent, parent_start, path, cmdline, argv, cwd, uid, auid, euid, gid, comm, container, _started, _exit_time, _exit_code, _exit_source, source, syscall, execs, node, time, _uptime, eid] =
                 r;
             let (Some(pid), Some(start)) = (int_cell(&pid), real_cell(&start)) else {
                 continue;
@@ -563,6 +564,9 @@ impl Tracker {
             p.parent_start = real_cell(&parent_start);
             p.path = text_cell(&path).map(Arc::from);
             p.cmdline = text_cell(&cmdline).map(Arc::from);
+            if self.keep_args {
+                p.args = text_cell(&argv).and_then(|t| args_of_json(&t));
+            }
             p.cwd = text_cell(&cwd).map(Arc::from);
             (p.uid, p.auid, p.euid, p.gid) = (uid, auid, euid, gid);
             p.comm = text_cell(&comm);
