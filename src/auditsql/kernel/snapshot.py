@@ -295,6 +295,25 @@ class KernelSession:
         self._save()
         return self.state
 
+    def adopt(self) -> _State:
+        """Take over the state file of a killed run whose socket keeper this run took over: its snapshot (the
+        kernel as found before that run changed anything) and its changes stay as they are, to be undone at
+        this run's end; nothing is undone now (its rules are still wanted). Owned by this process from now.
+        Without a state file: :meth:`begin`."""
+        old = _read_state(self.state_file) if self.state_file is not None else None
+        if old is None:
+            return self.begin()
+        if old.owner_pid != os.getpid() and old.owner_alive():
+            raise SnapshotInUse(
+                f"{self.state_file} belongs to a running auditsql "
+                f"(pid {old.owner_pid}, {process_name(old.owner_pid)}); stop it or choose another --state-file"
+            )
+        old.owner_pid = os.getpid()
+        old.owner_start = process_start(os.getpid())
+        self.state = old
+        self._save()
+        return old
+
     def _save(self) -> None:
         if self.state_file is not None and self.state is not None:
             _write_state(self.state_file, self.state)
@@ -363,6 +382,18 @@ class KernelSession:
             state.added_rules.pop()
             self._save()
             raise
+
+    def delete_rule(self, payload: bytes) -> None:
+        """AUDIT_DEL_RULE a rule this session added (already gone is fine); no longer undone on restore."""
+        state = self._need()
+        try:
+            self.sock.request(AUDIT_DEL_RULE, del_rule_payload(payload))
+        except AuditNetlinkError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+        if payload.hex() in state.added_rules:
+            state.added_rules.remove(payload.hex())
+            self._save()
 
     def remove_rules(self, keep: Collection[bytes] = ()) -> list[str]:
         """Delete the rules this session added, newest first, but those in ``keep`` (kept for

@@ -44,10 +44,12 @@ import struct
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from auditsql._core import Batch, Pipeline
 
+from .keeper import DEFAULT_CAP, DEFAULT_SECONDS, KeeperError, KeeperLink, spawn
 from .loss import LossAccount
 from .netlink import (
     AUDIT_SET,
@@ -65,6 +67,7 @@ from .snapshot import KernelSession, process_alive, process_name
 from .status import AuditStatus, build_set_payload, get_status
 
 __all__ = [
+    "KeeperPlan",
     "AUDIT_NLGRP_READLOG",
     "AUDIT_REPLACE",
     "DaemonBusy",
@@ -328,6 +331,7 @@ class NetlinkSource(LiveSource):
         sock: Any = None,
         reader: str = DEFAULT_READER,
         journal: tuple[str, int] | None = None,
+        keeper: KeeperPlan | KeeperLink | None = None,
     ) -> None:
         if mode not in ("unicast", "multicast"):
             raise ValueError(f"mode must be unicast or multicast, not {mode!r}")
@@ -351,10 +355,22 @@ class NetlinkSource(LiveSource):
         #: (directory, first position): the native reader journals every record there before it is processed
         #: (auditsql.kernel.journal); the thread model does not journal
         self.journal = journal if reader == "native" else None
+        #: unicast with a journal: the socket keeper to start (a plan) or taken over from a killed run (a link;
+        #: its socket is already registered); auditsql.kernel.keeper
+        self._keeper_plan = keeper if isinstance(keeper, KeeperPlan) and mode == "unicast" else None
+        self.keeper: KeeperLink | None = keeper if isinstance(keeper, KeeperLink) else None
+        #: this run took over a killed run's keeper and its registered socket
+        self.adopted = self.keeper is not None
 
     # -- open --------------------------------------------------------------------------------------------
 
     def _open(self) -> None:
+        if self.keeper is not None and self.keeper.fd is not None and self._sock is None:
+            # the killed run's socket, still registered (to the keeper): read on where the keeper stopped
+            self._sock = socket.socket(fileno=self.keeper.fd)
+            self.keeper.fd = None
+            self._sock.settimeout(_POLL)
+            return
         if self._sock is None:
             try:
                 self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_AUDIT)
@@ -421,13 +437,24 @@ class NetlinkSource(LiveSource):
                 if process_alive(st.pid):
                     raise DaemonBusy(st.pid, process_name(st.pid))
                 self.took_over = st.pid
+            daemon = me
+            if self._keeper_plan is not None:
+                p = self._keeper_plan
+                try:
+                    self.keeper = spawn(self._sock.fileno(), p.journal_dir, p.state_file, p.cap, p.seconds)
+                except KeeperError as exc:
+                    raise SourceError(str(exc)) from None
+                daemon = self.keeper.pid
             if self.session is not None:
-                self.session.will_register(me)
+                self.session.will_register(daemon)
             try:
-                self._set_pid(me)
-            except AuditNetlinkError as exc:
+                self._set_pid(daemon)
+            except (AuditNetlinkError, SourceError) as exc:
                 if self.session is not None:
                     self.session.not_registered()
+                self._stop_keeper()
+                if not isinstance(exc, AuditNetlinkError):
+                    raise
                 if exc.errno == errno.EEXIST:
                     now = get_status(ctl).pid or 0
                     raise DaemonBusy(now, process_name(now)) from exc
@@ -443,8 +470,17 @@ class NetlinkSource(LiveSource):
     def _set_pid(self, pid: int, timeout: float = 5.0) -> None:
         """AUDIT_SET pid on the reader's own socket; records arriving meanwhile are kept for the reader."""
         sock = self._sock
-        seq = 0x5A51  # any: this socket sends nothing else
-        sock.sendto(pack_nlmsg(AUDIT_SET, build_set_payload(pid=pid), NLM_F_REQUEST | NLM_F_ACK, seq), (0, 0))
+        if self.keeper is not None:
+            # the keeper registers itself (the kernel registers the sender) on this socket; the ACK comes here
+            try:
+                seq = self.keeper.register()
+            except KeeperError as exc:
+                raise SourceError(str(exc)) from None
+        else:
+            seq = 0x5A51  # any: this socket sends nothing else
+            sock.sendto(
+                pack_nlmsg(AUDIT_SET, build_set_payload(pid=pid), NLM_F_REQUEST | NLM_F_ACK, seq), (0, 0)
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             item = self._read()
@@ -504,9 +540,18 @@ class NetlinkSource(LiveSource):
         return msg_type, bytes(self._view[_HDR.size : got]), trunc
 
     def _close(self) -> None:
+        self._stop_keeper()
         if self._sock is not None and not self._given_sock:
             self._sock.close()
         self._sock = None
+
+    def _stop_keeper(self) -> None:
+        """A stop: the keeper unregisters and exits (the kernel's registration is its own to end)."""
+        keeper, self.keeper = self.keeper, None
+        if keeper is not None:
+            if keeper.fd is not None:
+                os.close(keeper.fd)
+            keeper.stop()
 
 
 class PluginSource(LiveSource):
@@ -599,9 +644,23 @@ def open_source(
     stream: BinaryIO | None = None,
     reader: str = DEFAULT_READER,
     journal: tuple[str, int] | None = None,
+    keeper: KeeperPlan | KeeperLink | None = None,
 ) -> LiveSource:
     """A source for ``mode`` (unicast, multicast or plugin), not started. ``reader`` and ``journal`` apply to
     the kernel sources (the plugin stream is always read by a thread, and not journaled)."""
     if mode == "plugin":
         return PluginSource(stream, queue_size, policy, loss)
-    return NetlinkSource(mode, session, rcvbuf, queue_size, policy, loss, reader=reader, journal=journal)
+    return NetlinkSource(
+        mode, session, rcvbuf, queue_size, policy, loss, reader=reader, journal=journal, keeper=keeper
+    )
+
+
+@dataclass(frozen=True)
+class KeeperPlan:
+    """The socket keeper a unicast source starts: the journal it drains into, the state file it restores
+    from when no agent comes back, and its limits (auditsql.kernel.keeper)."""
+
+    journal_dir: str
+    state_file: str | None
+    cap: int = DEFAULT_CAP
+    seconds: float = DEFAULT_SECONDS

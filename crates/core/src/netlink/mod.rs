@@ -17,6 +17,7 @@
 mod counters;
 mod frames;
 pub mod journal;
+pub mod keeper;
 mod reader;
 mod recv;
 
