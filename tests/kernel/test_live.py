@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from auditsql._core import parse_line
-from auditsql.kernel.netlink import AuditSocket
 from auditsql.kernel.keeper import stop_keeper
+from auditsql.kernel.netlink import AuditSocket
 from auditsql.kernel.snapshot import KernelSession, exclude_pid_rule, restore_from_file
 from auditsql.kernel.status import get_status, set_status
 from tests.kernel.conftest import (

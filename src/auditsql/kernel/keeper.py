@@ -294,7 +294,9 @@ class _Keeper:
             ready, _, _ = select.select([ctl, self.listener], [], [])
             if self.listener in ready:
                 conn, _ = self.listener.accept()
+                conn.settimeout(ANSWER_SECONDS)
                 try:
+                    conn.recv(256)  # whatever it asks: an agent is attached
                     conn.send(b"busy %d" % self.agent)
                 except OSError:
                     pass
@@ -386,6 +388,7 @@ class _Keeper:
     def _give_up(self) -> None:
         """No agent came back: unregister, undo the killed run's changes, leave the journal for the next run."""
         self._unregister()
+        self._cleanup()  # first: the restore must not find this keeper to stop
         if self.state_file:
             from .snapshot import restore_from_file
 
@@ -393,7 +396,6 @@ class _Keeper:
                 restore_from_file(self.state_file)
             except (OSError, ValueError, RuntimeError):
                 pass
-        self._cleanup()
 
     def _cleanup(self) -> None:
         try:

@@ -181,6 +181,8 @@ class _State:
     changes: dict[str, dict[str, int]] = field(default_factory=dict)
     added_rules: list[str] = field(default_factory=list)
     registered_pid: int = 0
+    #: the registered pid is a socket keeper's (auditsql.kernel.keeper): the journal directory it serves
+    keeper_dir: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -192,6 +194,7 @@ class _State:
             "changes": self.changes,
             "added_rules": self.added_rules,
             "registered_pid": self.registered_pid,
+            "keeper_dir": self.keeper_dir,
         }
 
     @classmethod
@@ -207,6 +210,7 @@ class _State:
             changes={k: {"from": int(v["from"]), "to": int(v["to"])} for k, v in d["changes"].items()},
             added_rules=[str(r) for r in d["added_rules"]],
             registered_pid=int(d.get("registered_pid", 0)),
+            keeper_dir=str(d.get("keeper_dir", "")),
         )
 
     def owner_alive(self) -> bool:
@@ -415,9 +419,12 @@ class KernelSession:
             self._save()
         return problems
 
-    def will_register(self, pid: int) -> None:
-        """Note (before doing it) that ``pid`` registers as the audit daemon; unregistered on restore."""
-        self._need().registered_pid = pid
+    def will_register(self, pid: int, keeper_dir: str = "") -> None:
+        """Note (before doing it) that ``pid`` registers as the audit daemon; unregistered on restore.
+        ``keeper_dir``: ``pid`` is the socket keeper of that journal (it is told to unregister itself)."""
+        state = self._need()
+        state.registered_pid = pid
+        state.keeper_dir = keeper_dir
         self._save()
 
     def not_registered(self) -> None:
@@ -462,7 +469,18 @@ def _undo(sock: AuditSocket, state: _State) -> RestoreReport:
         report.problems.append(f"cannot read the audit status: {exc}")
         return report
 
-    # 1. the daemon pid. Only the registered process may unregister while it lives; once it is gone any
+    # 1. the daemon pid. A socket keeper (a killed run's, draining) unregisters itself when told to exit
+    if state.registered_pid and st.pid == state.registered_pid and state.keeper_dir:
+        from .keeper import KeeperError, stop_keeper
+
+        try:
+            if stop_keeper(state.keeper_dir) is not None:
+                report.actions.append(f"socket keeper pid {state.registered_pid} stopped (it unregistered)")
+                st = get_status(sock)
+        except (KeeperError, OSError) as exc:
+            report.problems.append(str(exc))
+            return report
+    # Only the registered process may unregister while it lives; once it is gone any
     #    process can, since the kernel checks the old connection first (AUDIT_REPLACE) and drops it.
     if state.registered_pid and st.pid == state.registered_pid:
         # a crashed run's reader process dies with it (PR_SET_PDEATHSIG), a moment later; until its socket

@@ -446,7 +446,8 @@ class NetlinkSource(LiveSource):
                     raise SourceError(str(exc)) from None
                 daemon = self.keeper.pid
             if self.session is not None:
-                self.session.will_register(daemon)
+                keeper_dir = self._keeper_plan.journal_dir if self._keeper_plan is not None else ""
+                self.session.will_register(daemon, keeper_dir)
             try:
                 self._set_pid(daemon)
             except (AuditNetlinkError, SourceError) as exc:

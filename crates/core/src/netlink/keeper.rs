@@ -215,7 +215,10 @@ mod tests {
         let (end, rep) = drain(ours, wake_r.as_fd(), &dir, 100, u64::MAX, None).unwrap();
         drop(waker.join().unwrap());
         assert_eq!(end, DrainEnd::Woken);
-        assert_eq!((rep.frames, rep.bytes, rep.ignored, rep.end), (2, 26, 1, 126));
+        assert_eq!(
+            (rep.frames, rep.bytes, rep.ignored, rep.end),
+            (2, 26, 1, 126)
+        );
         let mut r = Replay::open(&dir, 100, u64::MAX).unwrap();
         let mut got = Vec::new();
         while let Some((pos, t, _, range)) = r.next_frame().unwrap() {
