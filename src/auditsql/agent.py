@@ -314,9 +314,12 @@ def run_live(
                 kept, added, deleted = adopt_rules(session, wanted, rules.rules)
                 say(
                     f"took over the socket keeper (pid {link.pid}) of a killed run: it journaled "
-                    f"{link.drained[0]} records meanwhile; its rules kept: {kept} kept, {added} added, "
+                    f"{link.drained[0]} records ({link.drained[1]} bytes, enobufs {link.drained[2]}) meanwhile; "
+                    f"its rules kept: {kept} kept, {added} added, "
                     f"{deleted} deleted"
                 )
+                if link.drained[2]:  # its socket buffer overflowed while it drained
+                    loss.add("enobufs", link.drained[2], "socket keeper")
             elif mode == "unicast" and now.pid and now.pid != os.getpid() and process_alive(now.pid):
                 raise DaemonBusy(now.pid, process_name(now.pid))
             elif plan.exclude_self:

@@ -83,6 +83,12 @@ def keeper_of(run: Run) -> int:
     return pid
 
 
+def vm_rss(pid: int) -> int:
+    """A process's resident set, KiB."""
+    with open(f"/proc/{pid}/status") as fh:
+        return next(int(ln.split()[1]) for ln in fh if ln.startswith("VmRSS:"))
+
+
 def gone(pid: int) -> bool:
     return not os.path.exists(f"/proc/{pid}")
 
@@ -119,6 +125,7 @@ def kill_and_restart(
         first.proc.wait(15)
         assert _status_now()["pid"] == keeper  # the registration outlives the agent
         time.sleep(pause)
+        rss = vm_rss(keeper)
         second = launch(lk, f"{name}-2", cfg, state, ["--source", "unicast"], db=db)
         assert _status_now()["pid"] == keeper  # the same keeper, the same socket: never unregistered
         load.wait(30)
@@ -139,6 +146,7 @@ def kill_and_restart(
     assert _status_now() == lk.status
     assert not lk.our_rules()
     assert not state.exists()
+    print(f"\nthe keeper's RSS after {pause:g} s of draining: {rss / 1024:.1f} MiB")
     return second, exec_log(log), keeper, seen, took[0], killed_at
 
 
@@ -181,6 +189,7 @@ def test_the_keeper_journals_what_comes_while_no_agent_runs(live_kernel: LiveKer
     journaled = int(took.split("it journaled ")[1].split()[0])
     during = [pid for pid, at in execs if killed_at < at < killed_at + 2.0]
     assert len(during) > 900
+    print(f"\nkill -9, 2 s without an agent: {len(during)} execs meanwhile; {took.split('auditsql: ')[-1]}")
     assert journaled > 4 * len(during)  # an exec is about 6 records (SYSCALL, EXECVE, CWD, PATHs, PROCTITLE)
 
 
