@@ -20,7 +20,7 @@ import pytest
 from tests.kernel import test_live
 from tests.kernel.test_live import LiveKernel, _status_now, wait_for
 from tests.kernel.test_loss import SERIAL, cause_totals
-from tests.kernel.test_run import Run, launch
+from tests.kernel.test_run import Run, keeper_of, launch
 from tests.kernel.test_stop import Witness
 
 pytestmark = pytest.mark.kernel
@@ -72,15 +72,6 @@ def setup(lk: LiveKernel, name: str, more: str = "") -> tuple[Path, Path, Path]:
         f"[status]\nstats_file = '{lk.tmp / (name + '.stats')}'\n"
     )
     return cfg, state, lk.tmp / name / "auditsql.db"
-
-
-def keeper_of(run: Run) -> int:
-    """The socket keeper of a running agent: the registered daemon, a process of its own."""
-    pid = _status_now()["pid"]
-    assert pid not in (0, run.proc.pid)
-    with open(f"/proc/{pid}/cmdline", "rb") as fh:
-        assert b"auditsql.kernel.keeper" in fh.read()
-    return pid
 
 
 def vm_rss(pid: int) -> int:

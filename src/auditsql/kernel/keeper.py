@@ -412,6 +412,11 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # it ends when told, or when its agent does not come back
     sock_fd, ctl_fd, journal_dir, state_file, cap, seconds, agent = args
+    try:  # its name in ps and in "the audit socket belongs to pid N (auditsql-keeper)"
+        with open("/proc/self/comm", "w") as fh:
+            fh.write("auditsql-keeper")
+    except OSError:
+        pass
     k = _Keeper(int(sock_fd), int(ctl_fd), journal_dir, state_file, int(cap), float(seconds), int(agent))
     return k.run()
 
