@@ -139,7 +139,7 @@ def _keeper(k: KernelConfig, jdir: str) -> KeeperPlan | KeeperLink | None:
     link = attach(jdir)
     if link is not None:
         return link
-    return KeeperPlan(jdir, k.state_file, k.keeper_bytes, k.keeper_seconds)
+    return KeeperPlan(os.path.abspath(jdir), k.state_file, k.keeper_bytes, k.keeper_seconds)
 
 
 def _run(config: Config, stop: threading.Event, duration: float | None) -> int:

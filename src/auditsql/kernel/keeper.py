@@ -124,7 +124,9 @@ class KeeperLink:
 
 def spawn(sock_fd: int, journal_dir: str, state_file: str | None, cap: int, seconds: float) -> KeeperLink:
     """Forks the keeper (``python -m auditsql.kernel.keeper``) with a duplicate of the bound audit socket
-    ``sock_fd``, in a session of its own (a signal to the agent's process group leaves it alone)."""
+    ``sock_fd``, in a session of its own (a signal to the agent's process group leaves it alone), in ``/``."""
+    journal_dir = os.path.abspath(journal_dir)
+    state_file = os.path.abspath(state_file) if state_file else None
     path = keeper_path(journal_dir)
     if len(os.fsencode(path)) > _SUN_PATH:
         raise KeeperError(f"the keeper's socket path is too long for AF_UNIX: {path}")
@@ -150,6 +152,7 @@ def spawn(sock_fd: int, journal_dir: str, state_file: str | None, cap: int, seco
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            cwd="/",  # it holds no directory of the agent's busy
         )
     except OSError as exc:
         ours.close()
