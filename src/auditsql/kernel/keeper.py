@@ -148,9 +148,7 @@ def spawn(sock_fd: int, journal_dir: str, state_file: str | None, cap: int, seco
             argv,
             pass_fds=(sock_fd, theirs.fileno()),
             stdin=subprocess.DEVNULL,
-            # it outlives the agent: it must not hold the agent's output pipes open
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # its few lines go to stderr, the agent's (the journal under systemd)
             start_new_session=True,
             cwd="/",  # it holds no directory of the agent's busy
         )
@@ -246,6 +244,13 @@ def stop_keeper(journal_dir: str) -> int | None:
 # -- the keeper process ------------------------------------------------------------------------------------
 
 
+def _say(msg: str, level: str = "info") -> None:
+    """One line on stderr as the agent writes them (imported only when there is something to say)."""
+    from auditsql import log
+
+    log.log(level, f"keeper (pid {os.getpid()}): {msg}")
+
+
 class _Keeper:
     def __init__(
         self,
@@ -333,6 +338,11 @@ class _Keeper:
 
         start = int(journal_recover(self.dir)["end"])
         deadline = time.monotonic() + self.seconds
+        _say(
+            f"auditsql (pid {self.agent}) is gone: the audit socket stays registered; journaling it into "
+            f"{self.dir} until the next start takes it over (at most {self.seconds:g} s, {self.cap} bytes)",
+            "warning",
+        )
         frames = nbytes = enobufs = 0
         while True:
             left = max(deadline - time.monotonic(), 0.0)
@@ -344,7 +354,8 @@ class _Keeper:
             enobufs += rep["enobufs"]
             start = rep["end"]
             if end != "woken":
-                self._give_up()
+                why = f"{self.cap} bytes journaled" if end == "cap" else f"{self.seconds:g} s"
+                self._give_up(f"no auditsql took the socket over ({why}; {frames} records journaled)")
                 return False
             conn, _ = self.listener.accept()
             conn.settimeout(ANSWER_SECONDS)
@@ -366,6 +377,9 @@ class _Keeper:
                 conn.settimeout(None)
                 self.ctl = conn
                 self.agent = int(msg[1])
+                _say(
+                    f"auditsql (pid {self.agent}) took the audit socket over; {frames} records journaled meanwhile"
+                )
                 return True
             if msg == [b"exit"]:
                 self._unregister()
@@ -385,20 +399,26 @@ class _Keeper:
             with AuditSocket() as s:
                 if get_status(s).pid == os.getpid():
                     set_status(s, pid=0)
-        except OSError:
-            pass
+        except OSError as exc:
+            _say(f"cannot unregister: {exc}", "error")
 
-    def _give_up(self) -> None:
+    def _give_up(self, why: str) -> None:
         """No agent came back: unregister, undo the killed run's changes, leave the journal for the next run."""
+        # the socket closed first: nothing can then block the kernel's AUDIT_REPLACE ping of the unregistration
+        # on a full socket buffer, and the restore does not find this keeper to stop
+        self._cleanup()
         self._unregister()
-        self._cleanup()  # first: the restore must not find this keeper to stop
+        done = "unregistered"
         if self.state_file:
             from .snapshot import restore_from_file
 
             try:
-                restore_from_file(self.state_file)
-            except (OSError, ValueError, RuntimeError):
-                pass
+                rep = restore_from_file(self.state_file)
+            except (OSError, ValueError, RuntimeError) as exc:
+                done += f"; cannot restore the kernel from {self.state_file}: {exc}"
+            else:
+                done += "; kernel restore: " + ", ".join(rep.actions + rep.notes + rep.problems)
+        _say(f"{why}: {done}; the journal stays for the next start", "warning")
 
     def _cleanup(self) -> None:
         try:
@@ -421,7 +441,12 @@ def main(argv: list[str] | None = None) -> int:
     except OSError:
         pass
     k = _Keeper(int(sock_fd), int(ctl_fd), journal_dir, state_file, int(cap), float(seconds), int(agent))
-    return k.run()
+    try:
+        return k.run()
+    except Exception as exc:  # a bug: said, and the kernel not left registered to a dead socket's holder
+        _say(f"failed: {type(exc).__name__}: {exc}", "error")
+        k._give_up("the keeper failed")
+        return 1
 
 
 if __name__ == "__main__":
