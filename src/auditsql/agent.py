@@ -303,10 +303,7 @@ def run_live(
                     f"audit is locked (enabled 2): rules and settings cannot change until reboot; {plan.locked_hint}"
                 )
             now = get_status(session.sock)
-            if link is not None:
-                mode, why = "unicast", None
-            else:
-                mode, why = choose_source(plan.source, now)
+            mode, why = ("unicast", None) if link is not None else choose_source(plan.source, now)
             if link is not None:
                 wanted = (
                     [exclude_pid_rule(os.getpid()), exclude_pid_rule(link.pid)] if plan.exclude_self else []

@@ -67,10 +67,10 @@ from .snapshot import KernelSession, process_alive, process_name
 from .status import AuditStatus, build_set_payload, get_status
 
 __all__ = [
-    "KeeperPlan",
     "AUDIT_NLGRP_READLOG",
     "AUDIT_REPLACE",
     "DaemonBusy",
+    "KeeperPlan",
     "LiveSource",
     "NetlinkSource",
     "PluginSource",
@@ -317,7 +317,10 @@ class NetlinkSource(LiveSource):
     Unicast registers this process with ``AUDIT_SET pid`` once, on the reader's socket, through
     ``session`` (which records it so that it is undone), and refuses when another live process is
     registered (:class:`DaemonBusy`). A stale registration (the process is gone) is taken over. The pid is
-    never re-sent; :meth:`stop` closes the socket and the session's restore unregisters.
+    never re-sent; :meth:`stop` closes the socket and the session's restore unregisters. With a socket keeper
+    (``keeper``, auditsql.kernel.keeper) the keeper is the process registered, on this socket, and :meth:`stop`
+    tells it to unregister and exit; or the socket is a killed run's, handed over by its keeper, registered
+    already.
     """
 
     def __init__(
@@ -359,8 +362,6 @@ class NetlinkSource(LiveSource):
         #: its socket is already registered); auditsql.kernel.keeper
         self._keeper_plan = keeper if isinstance(keeper, KeeperPlan) and mode == "unicast" else None
         self.keeper: KeeperLink | None = keeper if isinstance(keeper, KeeperLink) else None
-        #: this run took over a killed run's keeper and its registered socket
-        self.adopted = self.keeper is not None
 
     # -- open --------------------------------------------------------------------------------------------
 
