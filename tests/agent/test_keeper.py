@@ -4,17 +4,23 @@ the socket passed, busy while attached, exit, and giving up at the deadline."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import struct
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from auditsql._core import journal_recover
+from auditsql.agent import adopt_rules
 from auditsql.kernel.keeper import KeeperError, attach, keeper_path, spawn, stop_keeper
 from auditsql.kernel.loss import format_stats
+from auditsql.kernel.netlink import AUDIT_ADD_RULE, AUDIT_DEL_RULE, AUDIT_GET, AUDIT_LIST_RULES, AUDIT_SET
+from auditsql.kernel.snapshot import KernelSession, del_rule_payload, exclude_pid_rule
+from auditsql.kernel.status import AuditStatus
 
 HDR = struct.Struct("=IHHII")
 
@@ -114,3 +120,81 @@ def test_ctl_status_names_the_keeper() -> None:
         f"auditsql_keeper_pid {os.getpid()} (running)",
     ]
     assert not [ln for ln in format_stats({**stats, "keeper": 0}) if "keeper" in ln]
+
+
+class FakeRulesKernel:
+    """AUDIT_GET, AUDIT_LIST_RULES, AUDIT_ADD_RULE, AUDIT_DEL_RULE; records the rule requests in order."""
+
+    def __init__(self) -> None:
+        self.status = AuditStatus(
+            mask=0, enabled=0, failure=1, pid=0, rate_limit=0, backlog_limit=64, lost=0, backlog=0,
+            backlog_wait_time=15000,
+        )  # fmt: skip
+        self.rules: list[bytes] = []
+        self.log: list[tuple[str, bytes]] = []
+        self.last_ack = 0
+
+    def request(self, msg_type: int, payload: bytes = b"") -> list[tuple[int, bytes]]:
+        if msg_type == AUDIT_GET:
+            return [(AUDIT_GET, self.status.to_bytes())]
+        if msg_type == AUDIT_LIST_RULES:
+            return [(AUDIT_LIST_RULES, r) for r in self.rules]
+        if msg_type == AUDIT_ADD_RULE:
+            self.log.append(("add", payload))
+            self.rules.append(del_rule_payload(payload))
+            return []
+        if msg_type == AUDIT_SET:
+            new = AuditStatus.from_bytes(payload)
+            assert new.mask == 1  # enabled, the only knob these tests change
+            self.status.enabled = new.enabled
+            return []
+        assert msg_type == AUDIT_DEL_RULE
+        self.log.append(("del", payload))
+        self.rules.remove(payload)
+        return []
+
+
+def _reaped() -> int:
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_a_run_taking_over_keeps_the_killed_runs_snapshot_and_the_rules_it_wants(tmp_path: Path) -> None:
+    k = FakeRulesKernel()
+    state = tmp_path / "state.json"
+    killed = KernelSession(k, state_file=str(state))  # type: ignore[arg-type]
+    killed.begin()
+    old_self, keeper, rule = exclude_pid_rule(_reaped()), exclude_pid_rule(4242), b"R" * 1064
+    for payload in (old_self, rule):
+        killed.add_rule(payload)
+    killed.will_register(4242, "/var/lib/auditsql/auditsql.db.journal")
+    killed.state.changes["enabled"] = {"from": 0, "to": 1}  # type: ignore[union-attr]
+    killed.add_rule(keeper)  # (saves the state)
+    k.status.enabled = 1
+    data = json.loads(state.read_text())
+    data["owner"] = {"pid": _reaped(), "start": None}  # killed
+    state.write_text(json.dumps(data))
+    k.log.clear()
+
+    heir = KernelSession(k, state_file=str(state))  # type: ignore[arg-type]
+    adopted = heir.adopt()
+    assert k.log == []  # nothing undone
+    assert (adopted.owner_pid, adopted.registered_pid, adopted.keeper_dir) == (
+        os.getpid(),
+        4242,
+        "/var/lib/auditsql/auditsql.db.journal",
+    )
+    assert adopted.status["enabled"] == 0 and adopted.changes == {"enabled": {"from": 0, "to": 1}}
+    mine = exclude_pid_rule(os.getpid())
+    assert adopt_rules(heir, [mine, keeper], [("rules:1", rule)]) == (2, 1, 1)
+    # the new self-exclusion first, then the old one goes: never a moment without either
+    assert k.log == [("add", mine), ("del", del_rule_payload(old_self))]
+    assert sorted(heir.state.added_rules) == sorted(p.hex() for p in (rule, keeper, mine))  # type: ignore[union-attr]
+    assert json.loads(state.read_text())["owner"]["pid"] == os.getpid()
+    # its end undoes the killed run's changes as well as its own: the kernel as the killed run found it
+    k.log.clear()
+    report = heir.restore()
+    assert report.problems == []
+    assert k.rules == [] and k.status.enabled == 0
+    assert not state.exists()

@@ -28,6 +28,7 @@ import array
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -251,6 +252,13 @@ def _say(msg: str, level: str = "info") -> None:
     log.log(level, f"keeper (pid {os.getpid()}): {msg}")
 
 
+def _same_user(conn: socket.socket) -> bool:
+    """Whether the peer runs as this process's user (the socket is 0600 too: it hands out the audit socket)."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid == os.geteuid()
+
+
 class _Keeper:
     def __init__(
         self,
@@ -360,7 +368,7 @@ class _Keeper:
             conn, _ = self.listener.accept()
             conn.settimeout(ANSWER_SECONDS)
             try:
-                msg = conn.recv(256).split()
+                msg = conn.recv(256).split() if _same_user(conn) else []
             except OSError:
                 conn.close()
                 continue
