@@ -150,6 +150,13 @@ def journal_release(dir: str, below: int) -> int:
 def journal_clear(dir: str) -> int:
     """Delete every segment; how many."""
 
+def keeper_drain(
+    fd: int, wake: int, dir: str, start: int, cap_bytes: int, seconds: float | None = None
+) -> tuple[str, dict[str, int]]:
+    """The socket keeper's drain, without the GIL: journal what the audit socket ``fd`` receives into ``dir``
+    from position ``start`` until ``wake`` is readable (``"woken"``), ``cap_bytes`` are journaled (``"cap"``)
+    or ``seconds`` pass (``"deadline"``); and {frames, bytes, end, enobufs, ignored, journal_errors}."""
+
 class Reader:
     """The native netlink reader: a thread that drains an audit netlink socket into a buffer. It reads a
     duplicate of ``fd`` (bound, and registered for unicast): the caller keeps its own socket."""

@@ -31,6 +31,7 @@ from auditsql import log as _log
 from auditsql._core import Batch, Pipeline, release_memory
 from auditsql.kernel.coexist import KernelWatch
 from auditsql.kernel.journal import Journal, JournalError
+from auditsql.kernel.keeper import KeeperError, KeeperLink
 from auditsql.kernel.loss import KernelLossReasons, KernelLostPoller, LossAccount, SerialTracker, write_stats
 from auditsql.kernel.netlink import AuditNetlinkError
 from auditsql.kernel.snapshot import (
@@ -46,6 +47,7 @@ from auditsql.kernel.sources import (
     DEFAULT_QUEUE,
     DEFAULT_RCVBUF,
     DaemonBusy,
+    KeeperPlan,
     LiveSource,
     NetlinkSource,
     SourceError,
@@ -230,6 +232,8 @@ class LivePlan:
     #: a subscribed proc connector socket for the process tree (auditsql.kernel.connector): the reader reads its
     #: fork and exit notices (the kernel sources only; closed with the source)
     proc_sock: Any = None
+    #: the socket keeper (unicast with a journal): one to start, or a killed run's taken over
+    keeper: KeeperPlan | KeeperLink | None = None
 
 
 class Sink(Protocol):
@@ -271,6 +275,8 @@ def run_live(
     path, built from the command's settings), restore the kernel; the exit code. ``loss``: the loss account
     (the sink's too, when it counts losses of its own), else a new one."""
     loss = LossAccount() if loss is None else loss
+    #: a killed run's socket keeper this run took over (its registered socket, its rules kept)
+    link = plan.keeper if isinstance(plan.keeper, KeeperLink) else None
     session: KernelSession | None = None
     src: LiveSource | None = None
     code = 0
@@ -288,7 +294,10 @@ def run_live(
             if os.geteuid() != 0:
                 raise Stop("listening to the kernel needs root (CAP_AUDIT_CONTROL or CAP_AUDIT_READ)")
             session = KernelSession(state_file=plan.state_file)
-            session.begin()
+            if link is not None:
+                session.adopt()  # the killed run's snapshot and changes: undone at this run's end
+            else:
+                session.begin()
             if session.recovered is not None:
                 report("undid a crashed run's changes", session.recovered)
             found = session.status
@@ -297,10 +306,23 @@ def run_live(
                     f"audit is locked (enabled 2): rules and settings cannot change until reboot; {plan.locked_hint}"
                 )
             now = get_status(session.sock)
-            mode, why = choose_source(plan.source, now)
-            if mode == "unicast" and now.pid and now.pid != os.getpid() and process_alive(now.pid):
+            mode, why = ("unicast", None) if link is not None else choose_source(plan.source, now)
+            if link is not None:
+                wanted = (
+                    [exclude_pid_rule(os.getpid()), exclude_pid_rule(link.pid)] if plan.exclude_self else []
+                )
+                kept, added, deleted = adopt_rules(session, wanted, rules.rules)
+                say(
+                    f"took over the socket keeper (pid {link.pid}) of a killed run: it journaled "
+                    f"{link.drained[0]} records ({link.drained[1]} bytes, enobufs {link.drained[2]}) meanwhile; "
+                    f"its rules kept: {kept} kept, {added} added, "
+                    f"{deleted} deleted"
+                )
+                if link.drained[2]:  # its socket buffer overflowed while it drained
+                    loss.add("enobufs", link.drained[2], "socket keeper")
+            elif mode == "unicast" and now.pid and now.pid != os.getpid() and process_alive(now.pid):
                 raise DaemonBusy(now.pid, process_name(now.pid))
-            if plan.exclude_self:
+            elif plan.exclude_self:
                 try:
                     session.add_rule(exclude_pid_rule(os.getpid()))
                 except AuditNetlinkError as exc:
@@ -309,13 +331,8 @@ def run_live(
                     say(
                         f"cannot add the self-exclusion rule ({exc.errno_name}); auditsql's syscalls may be audited"
                     )
-            for where, payload in rules.rules:
-                try:
-                    session.add_rule(payload)
-                except AuditNetlinkError as exc:
-                    if exc.errno != errno.EEXIST:
-                        raise Stop(f"{where}: the kernel refused the rule: {exc.strerror}") from exc
-                    say(f"{where}: the rule is already loaded; left as it is")
+            for where, payload in rules.rules if link is None else ():
+                _add_rule(session, where, payload)
         journal = plan.journal.reader_args() if plan.journal is not None else None
         src = open_source(
             mode,
@@ -326,8 +343,18 @@ def run_live(
             loss,
             journal=journal,
             proc_sock=plan.proc_sock,
+            keeper=plan.keeper,
         )
         src.start()
+        keeper = src.keeper if isinstance(src, NetlinkSource) else None
+        keep = [exclude_pid_rule(os.getpid())] if plan.exclude_self else []
+        if keeper is not None and plan.exclude_self:
+            keep.append(exclude_pid_rule(keeper.pid))
+            if session is not None and link is None:
+                try:  # the keeper's own system calls (its drain) are not audited either
+                    session.add_rule(keep[-1])
+                except AuditNetlinkError as exc:
+                    say(f"cannot add the keeper's self-exclusion rule ({exc.errno_name})")
         if session is not None:
             changes = dict(knobs)
             if session.status["enabled"] == 0:
@@ -336,7 +363,6 @@ def run_live(
             for name, value in session.kept.items():
                 say(kept_line(name, value, changes[name]))
         say(describe(src, why, plan.verb) + "".join(f"; {d}" for d in plan.details))
-        keep = (exclude_pid_rule(os.getpid()),) if plan.exclude_self else ()
         code = loop(
             stop, src, session, sink, pipeline, loss, stats_interval, duration, stats_file, keep, plan.journal
         )
@@ -345,7 +371,7 @@ def run_live(
         code = exc.code
         if src is not None:  # the counters as they stand (what the stop dropped included)
             _write_stats(stats_file, src, pipeline, loss, sink)
-    except (SnapshotInUse, SourceError, JournalError) as exc:
+    except (SnapshotInUse, SourceError, JournalError, KeeperError) as exc:
         say(str(exc), "error")
         code = 1
     except AuditNetlinkError as exc:
@@ -369,6 +395,38 @@ def run_live(
     return code
 
 
+def _add_rule(session: KernelSession, where: str, payload: bytes) -> None:
+    try:
+        session.add_rule(payload)
+    except AuditNetlinkError as exc:
+        if exc.errno != errno.EEXIST:
+            raise Stop(f"{where}: the kernel refused the rule: {exc.strerror}") from exc
+        say(f"{where}: the rule is already loaded; left as it is")
+
+
+def adopt_rules(
+    session: KernelSession, exclusions: list[bytes], rules: list[tuple[str, bytes]]
+) -> tuple[int, int, int]:
+    """A run taking over a killed run's keeper: the rules that run loaded and this one wants stay loaded
+    (no window without them); those missing are added, then those no longer wanted (the killed run's own
+    self-exclusion) deleted. (kept, added, deleted)."""
+    loaded = [bytes.fromhex(h) for h in session.state.added_rules] if session.state is not None else []
+    kept = added = 0
+    for where, payload in [("self-exclusion", p) for p in exclusions] + rules:
+        if payload in loaded:
+            loaded.remove(payload)
+            kept += 1
+            continue
+        _add_rule(session, where, payload)
+        added += 1
+    for payload in loaded:
+        try:
+            session.delete_rule(payload)
+        except AuditNetlinkError as exc:
+            say(f"cannot delete a rule of the killed run ({exc.errno_name})", "warning")
+    return kept, added, len(loaded)
+
+
 def plan_knobs(from_rules: dict[str, int], given: dict[str, int]) -> tuple[dict[str, int], frozenset[str]]:
     """The knobs to set (``given`` - the command line, the configuration - win over the rules'), and the names
     of those only to raise: :data:`RAISED_BY_RULES` as the rules asked for them."""
@@ -385,6 +443,8 @@ def kept_line(name: str, current: int, asked: int) -> str:
 def describe(src: LiveSource, why: str | None, verb: str = "listening") -> str:
     parts = [f"{verb} ({src.name}", f"pid {os.getpid()}"]
     if isinstance(src, NetlinkSource):
+        if src.keeper is not None:
+            parts.append(f"keeper pid {src.keeper.pid}")
         if src.rcvbuf_effective is not None:
             parts.append(f"rcvbuf {src.rcvbuf_effective}")
         if src.took_over is not None:
@@ -429,7 +489,9 @@ def loop(
     if poller is not None:
         poller.poll()  # baseline
     # others (auditd, augenrules, auditctl) change the kernel meanwhile: keep auditsql's rules and enabled
-    watch = KernelWatch(session, src.name, say) if session is not None else None
+    keeper = getattr(src, "keeper", None)
+    daemon = keeper.pid if keeper is not None else None
+    watch = KernelWatch(session, src.name, say, daemon_pid=daemon) if session is not None else None
     if watch is not None:
         watch.check(poller.status if poller is not None else None)
 
@@ -619,8 +681,10 @@ def _write_stats(
     sink: Sink | None = None,
     journal: Journal | None = None,
 ) -> None:
+    keeper = getattr(src, "keeper", None)
     stats = {
         "pid": os.getpid(),
+        "keeper": keeper.pid if keeper is not None else 0,
         "source": src.name,
         "time": time.time(),
         "events": pipeline.stats()["events"],

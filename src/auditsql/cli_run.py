@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,6 +24,11 @@ from auditsql.kernel.sources import POLICIES, SOURCES
 from auditsql.log import set_level as set_log_level
 from auditsql.tables.proctree import RULE_KEY as TREE_KEY
 from auditsql.tables.proctree import rules as proctree_rules
+
+if TYPE_CHECKING:
+    from auditsql.config import KernelConfig
+    from auditsql.kernel.keeper import KeeperLink
+    from auditsql.kernel.sources import KeeperPlan
 
 __all__ = ["run"]
 
@@ -120,11 +125,29 @@ def run(
     sys.exit(_run(config, stop, duration))
 
 
+def _keeper(k: KernelConfig, jdir: str) -> KeeperPlan | KeeperLink | None:
+    """The socket keeper of a unicast run with a journal: a killed run's, taken over, or a new one to start.
+    A killed run's keeper that this run does not take (another source, keeper off) is told to exit."""
+    from auditsql.kernel.keeper import attach, stop_keeper
+    from auditsql.kernel.sources import KeeperPlan
+
+    if not (k.keeper and k.source in ("auto", "unicast")):
+        pid = stop_keeper(jdir)
+        if pid is not None:
+            say(f"stopped the socket keeper (pid {pid}) of a killed run")
+        return None
+    link = attach(jdir)
+    if link is not None:
+        return link
+    return KeeperPlan(os.path.abspath(jdir), k.state_file, k.keeper_bytes, k.keeper_seconds)
+
+
 def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
     import auditsql.tables as tables
     from auditsql._core import Pipeline, Settings
     from auditsql.config import parse_space
-    from auditsql.kernel.journal import JournalError, open_journal
+    from auditsql.kernel.journal import JournalError, journal_dir, open_journal
+    from auditsql.kernel.keeper import KeeperError
     from auditsql.kernel.loss import LossAccount
     from auditsql.metrics import MetricsError, parse_listen
     from auditsql.outputs.base import OutputError
@@ -210,7 +233,7 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
         except MetricsError as exc:
             say(str(exc), "error")
             return 2
-    store = results = scheduler = journal = None
+    store = results = scheduler = journal = keeper = None
     responder = None
     outputs = metrics = None
     try:
@@ -280,6 +303,8 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
         )
         loss = LossAccount()
         if st.journal and k.source != "plugin":  # docs/reliability.md: nothing read is lost to a kill
+            # a killed run's socket keeper first: it stops writing the journal before it is opened
+            keeper = _keeper(k, journal_dir(st.db))
             journal = open_journal(st.db, store.journal_position())
             store.on_journal_commit = journal.release
         sink = RunSink(
@@ -327,6 +352,7 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
             locked_hint="use --rules none and --no-exclude-self",
             details=details,
             journal=journal,
+            keeper=keeper,
         )
         plan.proc_sock = _tree_connector(config, k.source, details)
         plan.extra_rules += proctree_rules(config, connector=plan.proc_sock is not None) + feature_rules
@@ -345,7 +371,7 @@ def _run(config: Config, stop: threading.Event, duration: float | None) -> int:
         if journal is not None and code == 0:
             store.flush()
             journal.clear()  # a clean stop: everything read is stored
-    except (Stop, StoreError, ResultsLogError, JournalError) as exc:
+    except (Stop, StoreError, ResultsLogError, JournalError, KeeperError) as exc:
         say(str(exc), "error")
         code = getattr(exc, "code", 1)
     except (OutputError, MetricsError) as exc:  # before the kernel was touched

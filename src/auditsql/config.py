@@ -128,6 +128,24 @@ class KernelConfig:
         "Where the kernel snapshot and auditsql's changes are kept until undone (`auditsql ctl --restore`).",
         flag="--state-file",
     )
+    keeper: bool = _opt(
+        True,
+        "With `unicast` and `[store] journal`: start the socket keeper, a small process that registers as the "
+        "audit daemon on auditsql's socket and holds it, so that a `kill -9` of auditsql loses nothing the "
+        "kernel audits until the next start takes the socket over (it journals meanwhile); see "
+        "docs/reliability.md.",
+    )
+    keeper_seconds: float = _opt(
+        600.0,
+        "How long a keeper whose auditsql was killed journals before it gives up: it then unregisters, undoes "
+        "the killed run's changes to the kernel and exits (the journal stays for the next start).",
+        min=1,
+    )
+    keeper_bytes: int = _opt(
+        256 << 20,
+        "How much a keeper whose auditsql was killed journals at most (bytes) before it gives up the same way.",
+        min=1 << 20,
+    )
     pushdown: bool = _opt(
         False,
         "Compile the scheduled queries' `WHERE` predicates on kernel-filterable columns (path, uids, success, "

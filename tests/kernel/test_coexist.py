@@ -26,7 +26,7 @@ from tests.kernel import test_live
 from tests.kernel.conftest import AuditSnapshot, auditctl, auditctl_rules
 from tests.kernel.test_live import AUDITD_CONF, LiveKernel, _status_now, read_log, stop, wait_for
 from tests.kernel.test_loss import start_run
-from tests.kernel.test_run import BUILTIN_RULES, Run
+from tests.kernel.test_run import BUILTIN_RULES, Run, keeper_of
 
 pytestmark = pytest.mark.kernel
 
@@ -171,12 +171,12 @@ def test_auditd_starting_while_auditsql_is_the_daemon_is_refused_and_said(
     lk = live_kernel
     port = server.getsockname()[1]
     run = start_run(lk, {}, "--source", "unicast", name="uni")
-    assert _status_now()["pid"] == run.proc.pid
+    keeper = keeper_of(run)  # the registered daemon (docs/reliability.md, kill -9)
     daemon, _log, derr = start_auditd(lk, "-f")  # -f: its messages on stderr
     assert daemon.wait(15) == 1
     assert "Unable to set audit pid, exiting" in derr.read_text()
     # the kernel refused it (a live daemon is never replaced); auditsql is still the daemon and says so
-    assert _status_now()["pid"] == run.proc.pid
+    assert _status_now()["pid"] == keeper
     pattern = re.compile(
         rf"auditsql: pid {daemon.pid} \((auditd|\?)\) tried to register as the audit daemon and the kernel "
         r"refused it: auditsql holds the kernel's audit socket \(unicast\)\. To run auditd, stop auditsql, "

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from auditsql._core import parse_line
+from auditsql.kernel.keeper import stop_keeper
 from auditsql.kernel.netlink import AuditSocket
 from auditsql.kernel.snapshot import KernelSession, exclude_pid_rule, restore_from_file
 from auditsql.kernel.status import get_status, set_status
@@ -107,6 +108,9 @@ def _live_kernel(tmp_path: Path) -> Iterator[LiveKernel]:
                     proc.kill()
                     proc.wait(10)
                     problems.append(f"pid {proc.pid} ({proc.args[:3]}) ignored SIGTERM")
+        for sock in lk.tmp.rglob("keeper.sock"):  # a killed run's socket keeper: it holds the registration
+            if stop_keeper(str(sock.parent)) is not None:
+                problems.append(f"a socket keeper was left running ({sock})")
         for path in lk.state_files:
             if path.exists():
                 report = restore_from_file(str(path))

@@ -114,6 +114,17 @@ def launch(
     return run
 
 
+def keeper_of(run: Run) -> int:
+    """The socket keeper of a running agent: the registered daemon, a process of its own."""
+    pid = _status_now()["pid"]
+    assert pid not in (0, run.proc.pid)
+    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+        assert b"auditsql.kernel.keeper" in fh.read()
+    with open(f"/proc/{pid}/comm") as fh:
+        assert fh.read() == "auditsql-keeper\n"
+    return pid
+
+
 def loginuid() -> int:
     with open("/proc/self/loginuid") as fh:
         return int(fh.read())
@@ -139,12 +150,14 @@ def test_run_stores_execs_and_sockets_and_logs_scheduled_results(kernel: LiveKer
     try:
         # while running: the daemon pid, the built-in rules, osquery's backlog, audit on
         now = _status_now()
-        assert now["pid"] == run.proc.pid
+        keeper = keeper_of(run)  # the registered daemon: the socket keeper (docs/reliability.md, kill -9)
+        assert now["pid"] == keeper
         assert now["enabled"] == 1
         # the built-in -b 4096 only raises the limit: a higher one (auditd's 8192), or 0 (none), stays
         found = lk.status["backlog_limit"]
         assert now["backlog_limit"] == (4096 if raises(found, 4096) else found)
-        assert ours(auditctl_rules(), run.proc.pid) == [
+        assert ours(auditctl_rules(), run.proc.pid, keeper) == [
+            f"-a never,exit -S all -F pid={keeper}",
             f"-a never,exit -S all -F pid={run.proc.pid}",
             *BUILTIN_RULES,
         ]
@@ -175,9 +188,10 @@ def test_run_stores_execs_and_sockets_and_logs_scheduled_results(kernel: LiveKer
     t1 = int(time.time())
 
     # the kernel is back as found: rules, knobs, pid; the state file is gone
-    assert ours(auditctl_rules(), run.proc.pid) == ours(lk.rules)
+    assert ours(auditctl_rules(), run.proc.pid, keeper) == ours(lk.rules)
     assert _status_now() == lk.status
     assert not run.state.exists()
+    assert not os.path.exists(f"/proc/{keeper}")
 
     execs = run.query(
         "SELECT pid, path, cmdline, cwd, uid, euid, gid, egid, auid, parent, syscall, argv, argc, status, "
@@ -272,7 +286,7 @@ def test_run_stores_execs_and_sockets_and_logs_scheduled_results(kernel: LiveKer
     ]
 
     err = run.stderr()
-    assert err[0].startswith(f"auditsql: running (unicast; pid {run.proc.pid}; ")
+    assert err[0].startswith(f"auditsql: running (unicast; pid {run.proc.pid}; keeper pid {keeper}; ")
     assert err[0].endswith(f"; db {run.db}; results log {run.results}; 2 scheduled queries")
     assert any(" events/s, events " in ln and ", rows " in ln for ln in err[1:-1])
     assert err[-1].startswith("auditsql: stopped; events ")
@@ -291,6 +305,7 @@ def test_run_sigint_restores_and_loads_no_rules_when_told(kernel: LiveKernel) ->
 def test_run_refuses_a_live_daemon_with_unicast(kernel: LiveKernel) -> None:
     lk = kernel
     first = start_run(lk, "", "--source", "unicast", name="first")
+    keeper = keeper_of(first)
     cfg = lk.tmp / "second.toml"
     cfg.write_text(f"[kernel]\nstate_file = '{lk.state_file('second')}'\n[status]\nstats_file = ''\n")
     second = lk.start(
@@ -301,10 +316,10 @@ def test_run_refuses_a_live_daemon_with_unicast(kernel: LiveKernel) -> None:
     out, errtext = second.communicate(timeout=30)
     assert (second.returncode, out) == (1, b"")
     assert errtext.decode() == (
-        f"auditsql: the kernel's audit socket belongs to pid {first.proc.pid} (auditsql); stop it, or read "
+        f"auditsql: the kernel's audit socket belongs to pid {keeper} (auditsql-keeper); stop it, or read "
         "alongside it with --source multicast (or auto)\n"
     )
-    assert _status_now()["pid"] == first.proc.pid
+    assert _status_now()["pid"] == keeper
     assert [r for r in auditctl_rules() if f"pid={second.pid}" in r] == []  # nothing of the refused run
     assert stop(first.proc) == 0
-    assert ours(auditctl_rules(), first.proc.pid) == ours(lk.rules)
+    assert ours(auditctl_rules(), first.proc.pid, keeper) == ours(lk.rules)

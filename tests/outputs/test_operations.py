@@ -38,6 +38,7 @@ def test_the_unit_has_what_operations_need() -> None:
     assert keys["Service.ExecStart"] == ["/usr/local/bin/auditsql run --config /etc/auditsql/auditsql.toml"]
     assert keys["Service.Restart"] == ["on-failure"]
     assert keys["Service.KillSignal"] == ["SIGTERM"]
+    assert keys["Service.KillMode"] == ["process"]  # the socket keeper outlives a crash (docs/reliability.md)
     assert keys["Service.TimeoutStopSec"] == ["60"]
     assert set(keys["Service.AmbientCapabilities"][0].split()) == {
         "CAP_AUDIT_CONTROL",

@@ -175,5 +175,47 @@ impl Reader {
 
 /// Adds `Reader` to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<Reader>()
+    m.add_class::<Reader>()?;
+    m.add_function(wrap_pyfunction!(keeper_drain, m)?)
+}
+
+/// The socket keeper's drain (`auditsql_core::netlink::keeper`), the GIL released throughout: journals
+/// what the audit socket `fd` (a duplicate is read) receives into `dir` from position `start`, until `wake`
+/// is readable, `cap_bytes` are journaled or `seconds` pass (None: no deadline). `(end, {frames, bytes,
+/// end, enobufs, ignored, journal_errors})`, `end` one of `woken`, `cap`, `deadline`.
+#[pyfunction]
+#[pyo3(signature = (fd, wake, dir, start, cap_bytes, seconds = None))]
+pub fn keeper_drain<'py>(
+    py: Python<'py>,
+    fd: RawFd,
+    wake: RawFd,
+    dir: std::path::PathBuf,
+    start: u64,
+    cap_bytes: u64,
+    seconds: Option<f64>,
+) -> PyResult<(&'static str, Bound<'py, PyDict>)> {
+    if fd < 0 || wake < 0 {
+        return Err(CoreError::new_err(format!(
+            "not a file descriptor: {}",
+            fd.min(wake)
+        )));
+    }
+    // SAFETY: both descriptors are only borrowed for this call, while the caller holds them open; the socket
+    // is duplicated (F_DUPFD_CLOEXEC), and a descriptor that is not open makes that or poll fail (EBADF).
+    let sock = unsafe { BorrowedFd::borrow_raw(fd) }
+        .try_clone_to_owned()
+        .map_err(PyErr::from)?;
+    let wake = unsafe { BorrowedFd::borrow_raw(wake) };
+    let deadline = seconds.map(|s| std::time::Instant::now() + timeout(s));
+    let (end, rep) = py
+        .detach(|| nl::keeper::drain(sock, wake, &dir, start, cap_bytes, deadline))
+        .map_err(|e| PyOSError::new_err((e as i32, e.desc())))?;
+    let d = PyDict::new(py);
+    d.set_item("frames", rep.frames)?;
+    d.set_item("bytes", rep.bytes)?;
+    d.set_item("end", rep.end)?;
+    d.set_item("enobufs", rep.enobufs)?;
+    d.set_item("ignored", rep.ignored)?;
+    d.set_item("journal_errors", rep.journal_errors)?;
+    Ok((end.name(), d))
 }

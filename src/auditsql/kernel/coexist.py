@@ -43,7 +43,8 @@ class KernelWatch:
     """Keeps auditsql's rules loaded and audit enabled while others change the kernel; notes daemon changes.
 
     ``session`` is the run's :class:`KernelSession` (its recorded rules are the ones kept); ``mode`` is the
-    live source (``unicast`` or ``multicast``); ``say`` prints one line for the user.
+    live source (``unicast`` or ``multicast``); ``say`` prints one line for the user; ``daemon_pid`` the pid
+    registered for auditsql (its socket keeper's; default this process).
     """
 
     def __init__(
@@ -53,8 +54,11 @@ class KernelWatch:
         say: Callable[[str], None],
         rules_interval: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        daemon_pid: int | None = None,
     ) -> None:
         self.session = session
+        #: the pid auditsql registered as the audit daemon: its own, or its socket keeper's
+        self.daemon_pid = daemon_pid if daemon_pid else os.getpid()
         self.mode = mode
         self.say = say
         self.rules_interval = rules_interval
@@ -87,7 +91,7 @@ class KernelWatch:
         new = fields.get("audit_pid")
         if self.mode == "unicast" and new not in (None, "0") and fields.get("res") == "0":
             pid = int(new) if new and new.isdigit() else 0
-            if fields.get("old") == str(os.getpid()) and pid not in self._refused:
+            if fields.get("old") == str(self.daemon_pid) and pid not in self._refused:
                 self._refused.add(pid)
                 self.counters["refused_daemons"] += 1
                 self.say(
@@ -125,7 +129,7 @@ class KernelWatch:
             return
         self.counters["daemon_changes"] += 1
         if self.mode == "unicast":
-            if pid != os.getpid():
+            if pid != self.daemon_pid:
                 self.say(
                     f"the kernel no longer sends records to auditsql: the audit daemon is now "
                     f"{_who(pid)}; restart auditsql to read again"

@@ -11,9 +11,11 @@ commit are taken again (the others' events are stored), so nothing is stored twi
 drops any event that comes again all the same (counted). A torn last record (a write the kill cut short) is
 cut off and counted (``journal_torn`` in ``audit_loss``). A clean stop deletes the journal.
 
-What a kill still loses: the records in the socket's receive buffer that the reader had not taken yet (a
-few milliseconds' worth: the reader sleeps 2 ms between batches), and what the kernel audited while no
-daemon was registered, unless the kernel holds it (its hold queue, only when booted with ``audit=1``).
+What a kill still loses, without the socket keeper (auditsql.kernel.keeper, which holds the registered
+socket and journals it until the next start takes it over): the records in the socket's receive buffer that
+the reader had not taken yet, and what the kernel audited while no daemon was registered, unless the kernel
+holds it (its hold queue, only when booted with ``audit=1``). With it: only the records the reader had taken
+off the socket and not yet written (one wake-up's, within microseconds of the receive).
 """
 
 from __future__ import annotations

@@ -471,13 +471,18 @@ def read_stats(path: str = DEFAULT_STATS_FILE) -> dict[str, Any] | None:
 def format_stats(stats: dict[str, Any]) -> list[str]:
     """``auditctl -s``-style lines for a listener's stats (``auditsql ctl -s`` appends them).
 
-    ``auditsql_pid 1234 (unicast, running)`` then one ``auditsql_<cause> N`` line per loss cause; for ``auditsql
+    ``auditsql_pid 1234 (unicast, running)``, ``auditsql_keeper_pid 1235 (running)`` with a socket keeper (the
+    pid ``auditctl -s`` shows), then one ``auditsql_<cause> N`` line per loss cause; for ``auditsql
     run``, its store's state: ``auditsql_store_writable 1`` (0 while its file system is full),
     ``auditsql_store_free_bytes N`` and ``auditsql_store_space_low 0`` (1 while below ``[store] space_left``).
     """
     pid = stats.get("pid", 0)
     alive = "running" if isinstance(pid, int) and pid > 0 and os.path.exists(f"/proc/{pid}") else "exited"
     lines = [f"auditsql_pid {pid} ({stats.get('source', '?')}, {alive})"]
+    keeper = stats.get("keeper")
+    if isinstance(keeper, int) and keeper > 0:  # the socket keeper (the registered audit daemon pid)
+        state = "running" if os.path.exists(f"/proc/{keeper}") else "exited"
+        lines.append(f"auditsql_keeper_pid {keeper} ({state})")
     lines.append(f"auditsql_events {stats.get('events', 0)}")
     loss = stats.get("loss", {})
     lines.extend(f"auditsql_{cause} {loss.get(cause, 0)}" for cause in CAUSES)

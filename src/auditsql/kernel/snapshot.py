@@ -181,6 +181,8 @@ class _State:
     changes: dict[str, dict[str, int]] = field(default_factory=dict)
     added_rules: list[str] = field(default_factory=list)
     registered_pid: int = 0
+    #: the registered pid is a socket keeper's (auditsql.kernel.keeper): the journal directory it serves
+    keeper_dir: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -192,6 +194,7 @@ class _State:
             "changes": self.changes,
             "added_rules": self.added_rules,
             "registered_pid": self.registered_pid,
+            "keeper_dir": self.keeper_dir,
         }
 
     @classmethod
@@ -207,6 +210,7 @@ class _State:
             changes={k: {"from": int(v["from"]), "to": int(v["to"])} for k, v in d["changes"].items()},
             added_rules=[str(r) for r in d["added_rules"]],
             registered_pid=int(d.get("registered_pid", 0)),
+            keeper_dir=str(d.get("keeper_dir", "")),
         )
 
     def owner_alive(self) -> bool:
@@ -295,6 +299,25 @@ class KernelSession:
         self._save()
         return self.state
 
+    def adopt(self) -> _State:
+        """Take over the state file of a killed run whose socket keeper this run took over: its snapshot (the
+        kernel as found before that run changed anything) and its changes stay as they are, to be undone at
+        this run's end; nothing is undone now (its rules are still wanted). Owned by this process from now.
+        Without a state file: :meth:`begin`."""
+        old = _read_state(self.state_file) if self.state_file is not None else None
+        if old is None:
+            return self.begin()
+        if old.owner_pid != os.getpid() and old.owner_alive():
+            raise SnapshotInUse(
+                f"{self.state_file} belongs to a running auditsql "
+                f"(pid {old.owner_pid}, {process_name(old.owner_pid)}); stop it or choose another --state-file"
+            )
+        old.owner_pid = os.getpid()
+        old.owner_start = process_start(os.getpid())
+        self.state = old
+        self._save()
+        return old
+
     def _save(self) -> None:
         if self.state_file is not None and self.state is not None:
             _write_state(self.state_file, self.state)
@@ -364,6 +387,18 @@ class KernelSession:
             self._save()
             raise
 
+    def delete_rule(self, payload: bytes) -> None:
+        """AUDIT_DEL_RULE a rule this session added (already gone is fine); no longer undone on restore."""
+        state = self._need()
+        try:
+            self.sock.request(AUDIT_DEL_RULE, del_rule_payload(payload))
+        except AuditNetlinkError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+        if payload.hex() in state.added_rules:
+            state.added_rules.remove(payload.hex())
+            self._save()
+
     def remove_rules(self, keep: Collection[bytes] = ()) -> list[str]:
         """Delete the rules this session added, newest first, but those in ``keep`` (kept for
         :meth:`restore`): the first step of a stop, so that nothing more is audited while what was audited
@@ -384,9 +419,12 @@ class KernelSession:
             self._save()
         return problems
 
-    def will_register(self, pid: int) -> None:
-        """Note (before doing it) that ``pid`` registers as the audit daemon; unregistered on restore."""
-        self._need().registered_pid = pid
+    def will_register(self, pid: int, keeper_dir: str = "") -> None:
+        """Note (before doing it) that ``pid`` registers as the audit daemon; unregistered on restore.
+        ``keeper_dir``: ``pid`` is the socket keeper of that journal (it is told to unregister itself)."""
+        state = self._need()
+        state.registered_pid = pid
+        state.keeper_dir = keeper_dir
         self._save()
 
     def not_registered(self) -> None:
@@ -431,7 +469,18 @@ def _undo(sock: AuditSocket, state: _State) -> RestoreReport:
         report.problems.append(f"cannot read the audit status: {exc}")
         return report
 
-    # 1. the daemon pid. Only the registered process may unregister while it lives; once it is gone any
+    # 1. the daemon pid. A socket keeper (a killed run's, draining) unregisters itself when told to exit
+    if state.registered_pid and st.pid == state.registered_pid and state.keeper_dir:
+        from .keeper import KeeperError, stop_keeper
+
+        try:
+            if stop_keeper(state.keeper_dir) is not None:
+                report.actions.append(f"socket keeper pid {state.registered_pid} stopped (it unregistered)")
+                st = get_status(sock)
+        except (KeeperError, OSError) as exc:
+            report.problems.append(str(exc))
+            return report
+    # Only the registered process may unregister while it lives; once it is gone any
     #    process can, since the kernel checks the old connection first (AUDIT_REPLACE) and drops it.
     if state.registered_pid and st.pid == state.registered_pid:
         # a crashed run's reader process dies with it (PR_SET_PDEATHSIG), a moment later; until its socket

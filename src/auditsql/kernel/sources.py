@@ -44,10 +44,12 @@ import struct
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from auditsql._core import Batch, Pipeline
 
+from .keeper import DEFAULT_CAP, DEFAULT_SECONDS, KeeperError, KeeperLink, spawn
 from .loss import LossAccount
 from .netlink import (
     AUDIT_SET,
@@ -68,6 +70,7 @@ __all__ = [
     "AUDIT_NLGRP_READLOG",
     "AUDIT_REPLACE",
     "DaemonBusy",
+    "KeeperPlan",
     "LiveSource",
     "NetlinkSource",
     "PluginSource",
@@ -317,7 +320,10 @@ class NetlinkSource(LiveSource):
     Unicast registers this process with ``AUDIT_SET pid`` once, on the reader's socket, through
     ``session`` (which records it so that it is undone), and refuses when another live process is
     registered (:class:`DaemonBusy`). A stale registration (the process is gone) is taken over. The pid is
-    never re-sent; :meth:`stop` closes the socket and the session's restore unregisters.
+    never re-sent; :meth:`stop` closes the socket and the session's restore unregisters. With a socket keeper
+    (``keeper``, auditsql.kernel.keeper) the keeper is the process registered, on this socket, and :meth:`stop`
+    tells it to unregister and exit; or the socket is a killed run's, handed over by its keeper, registered
+    already.
     """
 
     def __init__(
@@ -332,6 +338,7 @@ class NetlinkSource(LiveSource):
         reader: str = DEFAULT_READER,
         journal: tuple[str, int] | None = None,
         proc_sock: Any = None,
+        keeper: KeeperPlan | KeeperLink | None = None,
     ) -> None:
         if mode not in ("unicast", "multicast"):
             raise ValueError(f"mode must be unicast or multicast, not {mode!r}")
@@ -358,10 +365,20 @@ class NetlinkSource(LiveSource):
         #: a subscribed proc connector socket (auditsql.kernel.connector) whose fork and exit notices the native
         #: reader reads too, for the process tree; closed with the source
         self.proc_sock = proc_sock
+        #: unicast with a journal: the socket keeper to start (a plan) or taken over from a killed run (a link;
+        #: its socket is already registered); auditsql.kernel.keeper
+        self._keeper_plan = keeper if isinstance(keeper, KeeperPlan) and mode == "unicast" else None
+        self.keeper: KeeperLink | None = keeper if isinstance(keeper, KeeperLink) else None
 
     # -- open --------------------------------------------------------------------------------------------
 
     def _open(self) -> None:
+        if self.keeper is not None and self.keeper.fd is not None and self._sock is None:
+            # the killed run's socket, still registered (to the keeper): read on where the keeper stopped
+            self._sock = socket.socket(fileno=self.keeper.fd)
+            self.keeper.fd = None
+            self._sock.settimeout(_POLL)
+            return
         if self._sock is None:
             try:
                 self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_AUDIT)
@@ -429,13 +446,25 @@ class NetlinkSource(LiveSource):
                 if process_alive(st.pid):
                     raise DaemonBusy(st.pid, process_name(st.pid))
                 self.took_over = st.pid
+            daemon = me
+            if self._keeper_plan is not None:
+                p = self._keeper_plan
+                try:
+                    self.keeper = spawn(self._sock.fileno(), p.journal_dir, p.state_file, p.cap, p.seconds)
+                except KeeperError as exc:
+                    raise SourceError(str(exc)) from None
+                daemon = self.keeper.pid
             if self.session is not None:
-                self.session.will_register(me)
+                keeper_dir = self._keeper_plan.journal_dir if self._keeper_plan is not None else ""
+                self.session.will_register(daemon, keeper_dir)
             try:
-                self._set_pid(me)
-            except AuditNetlinkError as exc:
+                self._set_pid(daemon)
+            except (AuditNetlinkError, SourceError) as exc:
                 if self.session is not None:
                     self.session.not_registered()
+                self._stop_keeper()
+                if not isinstance(exc, AuditNetlinkError):
+                    raise
                 if exc.errno == errno.EEXIST:
                     now = get_status(ctl).pid or 0
                     raise DaemonBusy(now, process_name(now)) from exc
@@ -451,8 +480,17 @@ class NetlinkSource(LiveSource):
     def _set_pid(self, pid: int, timeout: float = 5.0) -> None:
         """AUDIT_SET pid on the reader's own socket; records arriving meanwhile are kept for the reader."""
         sock = self._sock
-        seq = 0x5A51  # any: this socket sends nothing else
-        sock.sendto(pack_nlmsg(AUDIT_SET, build_set_payload(pid=pid), NLM_F_REQUEST | NLM_F_ACK, seq), (0, 0))
+        if self.keeper is not None:
+            # the keeper registers itself (the kernel registers the sender) on this socket; the ACK comes here
+            try:
+                seq = self.keeper.register()
+            except KeeperError as exc:
+                raise SourceError(str(exc)) from None
+        else:
+            seq = 0x5A51  # any: this socket sends nothing else
+            sock.sendto(
+                pack_nlmsg(AUDIT_SET, build_set_payload(pid=pid), NLM_F_REQUEST | NLM_F_ACK, seq), (0, 0)
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             item = self._read()
@@ -512,12 +550,21 @@ class NetlinkSource(LiveSource):
         return msg_type, bytes(self._view[_HDR.size : got]), trunc
 
     def _close(self) -> None:
+        self._stop_keeper()
         if self._sock is not None and not self._given_sock:
             self._sock.close()
         self._sock = None
         if self.proc_sock is not None:
             self.proc_sock.close()
             self.proc_sock = None
+
+    def _stop_keeper(self) -> None:
+        """A stop: the keeper unregisters and exits (the kernel's registration is its own to end)."""
+        keeper, self.keeper = self.keeper, None
+        if keeper is not None:
+            if keeper.fd is not None:
+                os.close(keeper.fd)
+            keeper.stop()
 
 
 class PluginSource(LiveSource):
@@ -611,11 +658,32 @@ def open_source(
     reader: str = DEFAULT_READER,
     journal: tuple[str, int] | None = None,
     proc_sock: Any = None,
+    keeper: KeeperPlan | KeeperLink | None = None,
 ) -> LiveSource:
     """A source for ``mode`` (unicast, multicast or plugin), not started. ``reader`` and ``journal`` apply to
     the kernel sources (the plugin stream is always read by a thread, and not journaled)."""
     if mode == "plugin":
         return PluginSource(stream, queue_size, policy, loss)
     return NetlinkSource(
-        mode, session, rcvbuf, queue_size, policy, loss, reader=reader, journal=journal, proc_sock=proc_sock
+        mode,
+        session,
+        rcvbuf,
+        queue_size,
+        policy,
+        loss,
+        reader=reader,
+        journal=journal,
+        proc_sock=proc_sock,
+        keeper=keeper,
     )
+
+
+@dataclass(frozen=True)
+class KeeperPlan:
+    """The socket keeper a unicast source starts: the journal it drains into, the state file it restores
+    from when no agent comes back, and its limits (auditsql.kernel.keeper)."""
+
+    journal_dir: str
+    state_file: str | None
+    cap: int = DEFAULT_CAP
+    seconds: float = DEFAULT_SECONDS

@@ -18,6 +18,7 @@ pub mod connector;
 mod counters;
 mod frames;
 pub mod journal;
+pub mod keeper;
 mod reader;
 mod recv;
 

@@ -107,6 +107,11 @@ impl Receiver {
         }
     }
 
+    /// The socket.
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
     /// Waits up to `timeout_ms` for the socket (or `also`'s) to have something (a datagram or an error).
     pub(crate) fn wait(&self, also: Option<&Receiver>, timeout_ms: u16) -> Result<bool, Errno> {
         let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
