@@ -10,8 +10,8 @@ Load, all at once, for ``--seconds`` (default 600):
   a fixed rate; counted in ``process_events`` (uid 65534);
 - 2,000 connects/s to a local listener from one paced process; counted in ``socket_events`` (action
   ``connect``, the listener's port);
-- a forking daemon: a fork (no exec) every 20 ms, the child exits at once; counted as its clone events in
-  ``audit_events`` (the process tree's rules);
+- a forking daemon: a fork (no exec) every 20 ms, the child exits at once; counted as its children's rows in
+  ``process_tree``, exited (the process tree: forks and exits from the proc connector);
 - file writes under a watched directory (``[file_events] paths``): a file created, written and removed
   every 10 ms; counted as ``create`` rows in ``process_file_events``.
 
@@ -310,7 +310,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         ),
         "fork": query(
             db,
-            "SELECT count(*) FROM audit_events_data WHERE pid = ? AND syscall IN ('clone', 'fork', 'vfork', 'clone3')",
+            "SELECT count(*) FROM process_tree WHERE parent = ? AND source = 'fork' AND exit_time IS NOT NULL",
             fork_pid,
         ),
         "file": query(

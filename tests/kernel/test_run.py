@@ -287,7 +287,9 @@ def test_run_stores_execs_and_sockets_and_logs_scheduled_results(kernel: LiveKer
 
     err = run.stderr()
     assert err[0].startswith(f"auditsql: running (unicast; pid {run.proc.pid}; keeper pid {keeper}; ")
-    assert err[0].endswith(f"; db {run.db}; results log {run.results}; 2 scheduled queries")
+    assert err[0].endswith(
+        f"; db {run.db}; results log {run.results}; 2 scheduled queries; process tree from the proc connector"
+    )
     assert any(" events/s, events " in ln and ", rows " in ln for ln in err[1:-1])
     assert err[-1].startswith("auditsql: stopped; events ")
 
