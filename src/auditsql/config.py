@@ -64,7 +64,18 @@ DEFAULT_INTERVAL = 3600
 
 
 class ConfigError(Exception):
-    """A configuration problem; ``str()`` is one line for the user."""
+    """A configuration problem; ``str()`` is one line for the user: names taken from the file (a pack called
+    ``"a\nb"``) cannot break it, as line breaks and other control characters are shown escaped."""
+
+    def __str__(self) -> str:
+        return _one_line(super().__str__())
+
+
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and other C0 control characters (tab aside) escaped (``\n``, ``\x1b``)."""
+    if text.isprintable() or all(c.isprintable() or c == "\t" for c in text):
+        return text
+    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in text)
 
 
 def _opt(default: Any, doc: str, **meta: Any) -> Any:

@@ -491,3 +491,9 @@ def test_store_full_keys() -> None:
     assert err("[store]\ndisk_full_action = 'suspend'\n") == (
         'cfg.toml:2: store.disk_full_action: expected one of drop, stop, got "suspend"'
     )
+
+
+def test_a_config_error_is_one_line_whatever_the_names() -> None:
+    # a name from the file (a pack, a query) holding a line break or an escape cannot split the message
+    assert str(ConfigError('packs."a\nb": bad\x1b[31m\tx é')) == 'packs."a\\nb": bad\\x1b[31m\tx é'
+    assert str(ConfigError("plain")) == "plain"

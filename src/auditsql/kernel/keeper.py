@@ -132,8 +132,11 @@ def spawn(sock_fd: int, journal_dir: str, state_file: str | None, cap: int, seco
     if len(os.fsencode(path)) > _SUN_PATH:
         raise KeeperError(f"the keeper's socket path is too long for AF_UNIX: {path}")
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    # -S: no site module (its .pth files can import much: 5 MB here); the agent's own module path instead
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))}
     argv = [
         sys.executable,
+        "-S",
         "-m",
         "auditsql.kernel.keeper",
         str(sock_fd),
@@ -152,6 +155,7 @@ def spawn(sock_fd: int, journal_dir: str, state_file: str | None, cap: int, seco
             stdout=subprocess.DEVNULL,  # its few lines go to stderr, the agent's (the journal under systemd)
             start_new_session=True,
             cwd="/",  # it holds no directory of the agent's busy
+            env=env,
         )
     except OSError as exc:
         ours.close()
