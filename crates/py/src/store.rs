@@ -142,19 +142,40 @@ fn encode_raw_json<'py>(
     closed_by: Option<&str>,
     duplicates: Option<i64>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let texts = match raw_json {
-        None => Vec::new(),
-        Some(j) => auditsql_core::store::raw_texts(j).map_err(PyValueError::new_err)?,
-    };
-    let closed = closed_by
-        .and_then(ClosedBy::from_name)
-        .unwrap_or(ClosedBy::Flush);
-    let dups = u32::try_from(duplicates.unwrap_or(0)).unwrap_or(0);
-    let blob = py.detach(|| {
-        let mut codec = Codec::new();
-        auditsql_core::store::encode_texts(&mut codec, &texts, closed, dups)
-    });
+    let event = RawEvent::of(raw_json, closed_by, duplicates)?;
+    let blob = py.detach(|| event.encode(&mut Codec::new()));
     Ok(PyBytes::new(py, &blob))
+}
+
+/// An older store's event as [`encode_raw_json`] takes it: its record texts, `closed_by`, duplicates.
+struct RawEvent {
+    texts: Vec<Vec<u8>>,
+    closed: ClosedBy,
+    dups: u32,
+}
+
+impl RawEvent {
+    fn of(
+        raw_json: Option<&str>,
+        closed_by: Option<&str>,
+        duplicates: Option<i64>,
+    ) -> PyResult<RawEvent> {
+        let texts = match raw_json {
+            None => Vec::new(),
+            Some(j) => auditsql_core::store::raw_texts(j).map_err(PyValueError::new_err)?,
+        };
+        Ok(RawEvent {
+            texts,
+            closed: closed_by
+                .and_then(ClosedBy::from_name)
+                .unwrap_or(ClosedBy::Flush),
+            dups: u32::try_from(duplicates.unwrap_or(0)).unwrap_or(0),
+        })
+    }
+
+    fn encode(&self, codec: &mut Codec) -> Vec<u8> {
+        auditsql_core::store::encode_texts(codec, &self.texts, self.closed, self.dups)
+    }
 }
 
 /// [`encode_raw_json`] for many events: one codec (its dictionaries loaded once) for every call, as the
@@ -182,22 +203,13 @@ impl RawJsonEncoder {
         closed_by: Option<&str>,
         duplicates: Option<i64>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let texts = match raw_json {
-            None => Vec::new(),
-            Some(j) => auditsql_core::store::raw_texts(j).map_err(PyValueError::new_err)?,
-        };
-        let closed = closed_by
-            .and_then(ClosedBy::from_name)
-            .unwrap_or(ClosedBy::Flush);
-        let dups = u32::try_from(duplicates.unwrap_or(0)).unwrap_or(0);
+        let event = RawEvent::of(raw_json, closed_by, duplicates)?;
         let blob = py.detach(|| {
             let mut codec = self
                 .codec
                 .lock()
                 .map_err(|_| "the encoder was poisoned by an earlier failure")?;
-            Ok::<_, &str>(auditsql_core::store::encode_texts(
-                &mut codec, &texts, closed, dups,
-            ))
+            Ok::<_, &str>(event.encode(&mut codec))
         });
         let blob = blob.map_err(CoreError::new_err)?;
         Ok(PyBytes::new(py, &blob))

@@ -34,34 +34,6 @@ const EVENT_AT: usize = 36;
 /// Where the event's data starts: the `proc_event` header is `what`, `cpu`, `timestamp_ns`.
 const DATA_AT: usize = EVENT_AT + 16;
 
-/// One notice, as the reader reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Notice {
-    /// A new process (`child`) of `parent` (both thread group ids).
-    Fork {
-        /// the parent's thread group id
-        parent: i32,
-        /// the child's
-        child: i32,
-        /// when (`timestamp_ns`, monotonic clock)
-        ns: u64,
-    },
-    /// A process ended (its thread group leader exited).
-    Exit {
-        /// the thread group id
-        pid: i32,
-        /// the wait status
-        status: u32,
-        /// when (monotonic clock)
-        ns: u64,
-    },
-    /// A new thread, or a thread's exit: not the tree's business.
-    Thread,
-    /// Any other notice (exec, uid, comm, ...; the subscription's filter normally keeps them out), the
-    /// subscription's acknowledgement, or a datagram too short for what it says it is.
-    Other,
-}
-
 fn u32_at(d: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(*d.get(at..at + 4)?.first_chunk::<4>()?))
 }
@@ -74,58 +46,49 @@ fn u64_at(d: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_ne_bytes(*d.get(at..at + 8)?.first_chunk::<8>()?))
 }
 
-/// The notice a datagram holds.
-pub fn parse(datagram: &[u8]) -> Notice {
-    parse_opt(datagram).unwrap_or(Notice::Other)
-}
-
-fn parse_opt(d: &[u8]) -> Option<Notice> {
+/// The fork or exit of a process a datagram holds, its time on the monotonic clock (`timestamp_ns`); None for
+/// a thread's fork or exit, any other notice (exec, uid, comm, ...: the subscription's filter normally keeps
+/// them out), the subscription's acknowledgement, or a datagram too short for what it says it is.
+pub fn parse(d: &[u8]) -> Option<ProcFrame> {
     let what = u32_at(d, EVENT_AT)?;
     let ns = u64_at(d, EVENT_AT + 8)?;
-    Some(match what {
+    match what {
         PROC_EVENT_FORK => {
             let parent = i32_at(d, DATA_AT + 4)?;
             let child_pid = i32_at(d, DATA_AT + 8)?;
             let child = i32_at(d, DATA_AT + 12)?;
-            if child_pid != child {
-                Notice::Thread
-            } else {
-                Notice::Fork { parent, child, ns }
-            }
+            (child_pid == child).then_some(ProcFrame::Fork { parent, child, ns })
         }
         PROC_EVENT_EXIT => {
             let tid = i32_at(d, DATA_AT)?;
             let pid = i32_at(d, DATA_AT + 4)?;
             let status = u32_at(d, DATA_AT + 8)?;
-            if tid != pid {
-                Notice::Thread
-            } else {
-                Notice::Exit { pid, status, ns }
-            }
+            (tid == pid).then_some(ProcFrame::Exit { pid, status, ns })
         }
-        _ => Notice::Other,
-    })
+        _ => None,
+    }
 }
 
-/// A notice as the pipeline reads it from its frame: times in UNIX nanoseconds.
+/// A fork or an exit of a process: as [`parse`] reads it (its time on the monotonic clock), and as the
+/// pipeline reads it from its frame (moved to UNIX time by [`ProcFrame::shifted`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProcFrame {
-    /// See [`Notice::Fork`].
+    /// A new process (`child`) of `parent` (both thread group ids).
     Fork {
         /// the parent's process id
         parent: i32,
         /// the child's
         child: i32,
-        /// UNIX time, nanoseconds
+        /// when, nanoseconds
         ns: u64,
     },
-    /// See [`Notice::Exit`].
+    /// A process ended (its thread group leader exited).
     Exit {
         /// the process id
         pid: i32,
         /// the wait status
         status: u32,
-        /// UNIX time, nanoseconds
+        /// when, nanoseconds
         ns: u64,
     },
 }
@@ -171,22 +134,21 @@ impl ProcFrame {
         msg_type == u32::from(PROC_FORK_FRAME) || msg_type == u32::from(PROC_EXIT_FRAME)
     }
 
-    /// A notice with its monotonic time moved to UNIX time by `offset_ns` (UNIX time − monotonic time, read
-    /// when the notice was received); None for the notices the tree does not take.
-    pub fn of(notice: Notice, offset_ns: i128) -> Option<ProcFrame> {
+    /// The same notice with its time moved by `offset_ns` (UNIX time − monotonic time, read when it was
+    /// received).
+    pub fn shifted(self, offset_ns: i128) -> ProcFrame {
         let unix = |ns: u64| u64::try_from((i128::from(ns) + offset_ns).max(0)).unwrap_or(u64::MAX);
-        match notice {
-            Notice::Fork { parent, child, ns } => Some(ProcFrame::Fork {
+        match self {
+            ProcFrame::Fork { parent, child, ns } => ProcFrame::Fork {
                 parent,
                 child,
                 ns: unix(ns),
-            }),
-            Notice::Exit { pid, status, ns } => Some(ProcFrame::Exit {
+            },
+            ProcFrame::Exit { pid, status, ns } => ProcFrame::Exit {
                 pid,
                 status,
                 ns: unix(ns),
-            }),
-            Notice::Thread | Notice::Other => None,
+            },
         }
     }
 }
@@ -222,32 +184,33 @@ mod tests {
     fn forks_exits_and_threads() {
         assert_eq!(
             parse(&datagram(PROC_EVENT_FORK, 7, &[100, 100, 200, 200])),
-            Notice::Fork {
+            Some(ProcFrame::Fork {
                 parent: 100,
                 child: 200,
                 ns: 7
-            }
+            })
         );
+        // a thread's
         assert_eq!(
             parse(&datagram(PROC_EVENT_FORK, 7, &[100, 100, 201, 200])),
-            Notice::Thread
+            None
         );
         assert_eq!(
             parse(&datagram(PROC_EVENT_EXIT, 9, &[200, 200, 0x100, 17])),
-            Notice::Exit {
+            Some(ProcFrame::Exit {
                 pid: 200,
                 status: 0x100,
                 ns: 9
-            }
+            })
         );
         assert_eq!(
             parse(&datagram(PROC_EVENT_EXIT, 9, &[201, 200, 0, 17])),
-            Notice::Thread
+            None
         );
-        assert_eq!(parse(&datagram(2, 9, &[200, 200])), Notice::Other);
+        assert_eq!(parse(&datagram(2, 9, &[200, 200])), None);
         let full = datagram(PROC_EVENT_FORK, 7, &[100, 100, 200, 200]);
         for n in 0..full.len() {
-            assert_eq!(parse(&full[..n]), Notice::Other, "cut at {n}");
+            assert_eq!(parse(&full[..n]), None, "cut at {n}");
         }
     }
 
@@ -276,20 +239,19 @@ mod tests {
 
     #[test]
     fn monotonic_times_become_unix_times() {
-        let n = Notice::Exit {
+        let n = ProcFrame::Exit {
             pid: 5,
             status: 0,
             ns: 1_000,
         };
         assert_eq!(
-            ProcFrame::of(n, 1_700_000_000_000_000_000),
-            Some(ProcFrame::Exit {
+            n.shifted(1_700_000_000_000_000_000),
+            ProcFrame::Exit {
                 pid: 5,
                 status: 0,
                 ns: 1_700_000_000_000_001_000
-            })
+            }
         );
-        assert_eq!(ProcFrame::of(Notice::Thread, 0), None);
         let off = clock_offset_ns();
         assert!(off > 1_600_000_000 * 1_000_000_000, "{off}");
     }

@@ -175,25 +175,19 @@ mod tests {
         d
     }
 
-    #[test]
-    fn records_are_journaled_until_woken_and_control_messages_left_out() {
-        let dir = std::env::temp_dir().join(format!("auditsql-keeper-{}", std::process::id()));
+    /// A fresh journal directory named `name`, the audit socket's pair, and the wake-up pair.
+    #[allow(clippy::type_complexity)]
+    fn setup(name: &str) -> (std::path::PathBuf, (OwnedFd, OwnedFd), (OwnedFd, OwnedFd)) {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::Datagram,
-            None,
-            SockFlag::empty(),
-        )
-        .unwrap();
-        let (wake_r, wake_w) = socketpair(
-            AddressFamily::Unix,
-            SockType::Stream,
-            None,
-            SockFlag::empty(),
-        )
-        .unwrap();
+        let pair = |t| socketpair(AddressFamily::Unix, t, None, SockFlag::empty()).unwrap();
+        (dir, pair(SockType::Datagram), pair(SockType::Stream))
+    }
+
+    #[test]
+    fn records_are_journaled_until_woken_and_control_messages_left_out() {
+        let (dir, (ours, theirs), (wake_r, wake_w)) = setup("auditsql-keeper");
         for (t, p) in [(1300u16, &b"one"[..]), (2, b"ack"), (1309, b"two")] {
             send(
                 std::os::fd::AsRawFd::as_raw_fd(&theirs),
@@ -233,23 +227,7 @@ mod tests {
 
     #[test]
     fn the_cap_stops_the_reading() {
-        let dir = std::env::temp_dir().join(format!("auditsql-keeper-cap-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::Datagram,
-            None,
-            SockFlag::empty(),
-        )
-        .unwrap();
-        let (wake_r, _wake_w) = socketpair(
-            AddressFamily::Unix,
-            SockType::Stream,
-            None,
-            SockFlag::empty(),
-        )
-        .unwrap();
+        let (dir, (ours, theirs), (wake_r, _wake_w)) = setup("auditsql-keeper-cap");
         for _ in 0..5 {
             send(
                 std::os::fd::AsRawFd::as_raw_fd(&theirs),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use super::connector::{self, ProcFrame};
+use super::connector;
 use super::counters::{CounterSnapshot, Counters};
 use super::frames::{push_frame, Chunk, FrameBuf, CHUNK_BYTES};
 use super::journal::Writer;
@@ -663,8 +663,8 @@ impl Procs {
                             Counters::add(&c.foreign, 1);
                             continue;
                         }
-                        if let Some(f) = ProcFrame::of(connector::parse(data), self.offset) {
-                            let (t, payload) = f.encode();
+                        if let Some(f) = connector::parse(data) {
+                            let (t, payload) = f.shifted(self.offset).encode();
                             push_frame(&mut out.buf, t, 0, &payload);
                             out.frames += 1;
                             kept += 1;
