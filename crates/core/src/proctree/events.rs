@@ -606,6 +606,7 @@ impl Tracker {
     }
 
     fn hold(&mut self, due: Due) {
+        self.connector = true;
         if self.due.len() >= PENDING_MAX {
             if let Some(old) = self.due.pop_front() {
                 self.apply_due(old);

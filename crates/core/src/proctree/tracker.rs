@@ -138,6 +138,10 @@ pub struct Tracker {
     pub(super) last_exit: Option<(Key, ProcId)>,
     /// proc connector notices held back, in arrival order ([`Tracker::connector_fork`])
     pub(super) due: std::collections::VecDeque<Due>,
+    /// a proc connector notice was seen: the /proc check waits one round for a gone process's notice
+    pub(super) connector: bool,
+    /// (pid, start bits) → when the last /proc check found it gone, its notice still to come
+    suspects: HashMap<(i64, u64), f64>,
 }
 
 impl Tracker {
@@ -171,6 +175,8 @@ impl Tracker {
             keep_args: settings.args,
             last_exit: None,
             due: std::collections::VecDeque::new(),
+            connector: false,
+            suspects: HashMap::default(),
         }
     }
 
@@ -646,8 +652,26 @@ impl Tracker {
             .filter(|&id| !self.slot(id).is_some_and(|p| noticed.contains(&p.pid)))
             .collect();
         let gone: Vec<ProcId> = live.into_iter().filter(|&id| !self.same(id)).collect();
-        for &id in &gone {
-            self.exit_proc(id, Some(now), None, "proc", None, Count::Swept);
+        // with the proc connector, a process just gone has its exit notice on the way: it is marked at the
+        // next check if the notice has not come by then (with this check's time)
+        let mut marked = Vec::with_capacity(gone.len());
+        let mut suspects = crate::hash::HashMap::default();
+        for id in gone {
+            let Some(key) = self.slot(id).map(|p| (p.pid, p.start.to_bits())) else {
+                continue;
+            };
+            match self.suspects.get(&key) {
+                _ if !self.connector => marked.push((id, now)),
+                Some(&first) => marked.push((id, first)),
+                None => {
+                    suspects.insert(key, now);
+                }
+            }
+        }
+        self.suspects = suspects;
+        let gone = marked;
+        for &(id, when) in &gone {
+            self.exit_proc(id, Some(when), None, "proc", None, Count::Swept);
         }
         let old: Vec<Key> = self
             .pending
