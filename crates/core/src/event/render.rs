@@ -219,6 +219,8 @@ pub struct Renderer {
     /// the last second rendered by `iso` and its text up to the milliseconds
     iso_sec: Option<u64>,
     iso_base: String,
+    /// the buffers and section cache of [`Renderer::render_json`]
+    direct: direct::Direct,
 }
 
 impl Renderer {
@@ -232,6 +234,7 @@ impl Renderer {
             key: Vec::new(),
             iso_sec: None,
             iso_base: String::new(),
+            direct: direct::Direct::default(),
         }
     }
 
@@ -397,13 +400,6 @@ impl Renderer {
             d.insert("raw".into(), Value::Array(raw));
         }
         Some(d)
-    }
-
-    /// The event's JSON object as one compact line of JSON, appended to `out` (no newline).
-    pub fn render_json(&mut self, ev: &Event, out: &mut Vec<u8>) {
-        let d = self.render(ev);
-        // writing to a Vec cannot fail, and a Map<String, Value> always serialises
-        let _ = serde_json::to_writer(out, &d);
     }
 
     // -- sections ---------------------------------------------------------------------------------------------
@@ -878,5 +874,6 @@ fn lookup_id(ids: &mut Identities, id: i64, group: bool) -> Option<String> {
     }
 }
 
+mod direct;
 #[cfg(test)]
 mod tests;

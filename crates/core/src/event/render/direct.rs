@@ -1,0 +1,1087 @@
+//! The event JSON written straight to bytes: the bytes `serde_json::to_writer(&renderer.render(ev))`
+//! writes, without building a `Map`/`Value` tree (`auditsql read`, where only the JSON is wanted).
+//!
+//! Each object is an [`Obj`]: its keys and its values' JSON text in one buffer, in insertion order, with
+//! `Map`'s semantics (`insert` replaces a value in place, `entry().or_insert` keeps the first). The
+//! summary reads the sections' values from their JSON text. `render` (the `Map`) stays the path of the table
+//! rows and the reference of this writer (tests/render_direct.rs compares the two on every corpus log and
+//! on generated records).
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use super::{
+    arch_of, braced, execve_argv, pick_slot, proctitle_argv, sockaddr_of, Renderer, CACHE_BODY_MAX,
+    CACHE_MAX, EOE, EXECVE, ID_NAMES, P_EXIT, P_INTS, P_MSG, P_NAMES, P_RES, P_SUCCESS,
+    P_SYSCALL, P_SYSCALL_NAME, P_TEXTS, P_USER, PATH_KEYS, PICK_KEYS, PROCTITLE, SINGLE_SECTIONS,
+    SOCKADDR, SYSCALL,
+};
+use crate::event::{ClosedBy, Event};
+use crate::hash::HashMap;
+use crate::interpret;
+use crate::interpret::ids::Identities;
+use crate::record::encoding::escape_into;
+use crate::record::parse::parse_nested;
+use crate::record::values::{self, hex_text, is_trivial, lossless, text_of, Kind};
+use crate::record::{Record, FREE_TEXT};
+
+/// Entries beyond which an object's keys are found through a hash index (keys are attacker-controlled:
+/// a record of many fields stays linear).
+const LINEAR_MAX: usize = 24;
+
+/// A span of a buffer.
+type Span = (usize, usize);
+
+fn span_of(buf: &[u8], s: Span) -> &[u8] {
+    buf.get(s.0..s.1).unwrap_or_default()
+}
+
+/// Key lookup over spans of a buffer: a linear scan, a hash index once the keys are many.
+#[derive(Clone, Debug, Default)]
+struct Keys {
+    spans: Vec<Span>,
+    index: Option<HashMap<Box<[u8]>, usize>>,
+}
+
+impl Keys {
+    fn clear(&mut self) {
+        self.spans.clear();
+        self.index = None;
+    }
+
+    fn find(&self, buf: &[u8], key: &[u8]) -> Option<usize> {
+        match &self.index {
+            Some(ix) => ix.get(key).copied(),
+            None => self.spans.iter().position(|&s| span_of(buf, s) == key),
+        }
+    }
+
+    fn push(&mut self, buf: &[u8], s: Span) {
+        self.spans.push(s);
+        if let Some(ix) = self.index.as_mut() {
+            ix.insert(span_of(buf, s).into(), self.spans.len() - 1);
+        } else if self.spans.len() > LINEAR_MAX {
+            let mut ix = HashMap::default();
+            for (i, &s) in self.spans.iter().enumerate().rev() {
+                ix.insert(span_of(buf, s).into(), i);
+            }
+            self.index = Some(ix);
+        }
+    }
+}
+
+/// A JSON object being built: keys (text) and values (JSON text) in `buf`.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Obj {
+    buf: Vec<u8>,
+    keys: Keys,
+    vals: Vec<Span>,
+}
+
+impl Obj {
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.keys.clear();
+        self.vals.clear();
+    }
+
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        self.keys.find(&self.buf, key)
+    }
+
+    /// The JSON text of `key`'s value.
+    fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        let i = self.find(key)?;
+        Some(span_of(&self.buf, *self.vals.get(i)?))
+    }
+
+    fn contains(&self, key: &[u8]) -> bool {
+        self.find(key).is_some()
+    }
+
+    /// `Map::insert` (replace in place, or append) when `replace`, else `entry(key).or_insert`: the value's
+    /// JSON text is written by `f`.
+    fn put(&mut self, key: &[u8], replace: bool, f: impl FnOnce(&mut Vec<u8>)) {
+        match self.find(key) {
+            Some(i) => {
+                if replace {
+                    let start = self.buf.len();
+                    f(&mut self.buf);
+                    if let Some(v) = self.vals.get_mut(i) {
+                        *v = (start, self.buf.len());
+                    }
+                }
+            }
+            None => {
+                let k0 = self.buf.len();
+                self.buf.extend_from_slice(key);
+                let k1 = self.buf.len();
+                f(&mut self.buf);
+                self.keys.push(&self.buf, (k0, k1));
+                self.vals.push((k1, self.buf.len()));
+            }
+        }
+    }
+
+    fn insert(&mut self, key: &[u8], value: &[u8]) {
+        self.put(key, true, |b| b.extend_from_slice(value));
+    }
+
+    fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.keys
+            .spans
+            .iter()
+            .zip(&self.vals)
+            .map(|(&k, &v)| (span_of(&self.buf, k), span_of(&self.buf, v)))
+    }
+
+    /// The object as JSON text.
+    fn write(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, (k, v)) in self.entries().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, k);
+            out.push(b':');
+            out.extend_from_slice(v);
+        }
+        out.push(b'}');
+    }
+
+    /// An object of JSON values (sockaddr, a parsed payload).
+    fn from_map(m: &Map<String, Value>) -> Obj {
+        let mut o = Obj::default();
+        for (k, v) in m {
+            o.put(k.as_bytes(), true, |b| write_value(b, v));
+        }
+        o
+    }
+}
+
+/// A value at the top of the event object.
+#[derive(Clone, Copy, Debug)]
+enum Top {
+    /// JSON text in `Direct::topbuf`
+    Text(Span),
+    Null,
+    /// an object of `Direct::secs`
+    Sec(usize),
+    /// a list of `Direct::lists`
+    List(usize),
+    Summary,
+    Raw,
+}
+
+/// The direct writer's state, owned by the [`Renderer`]: buffers reused from event to event, and the cache
+/// of sections (as JSON objects) of records whose body repeats.
+#[derive(Debug, Default)]
+pub(super) struct Direct {
+    secs: Vec<Obj>,
+    nsecs: usize,
+    lists: Vec<Vec<Top>>,
+    nlists: usize,
+    topbuf: Vec<u8>,
+    top_keys: Keys,
+    top_vals: Vec<Top>,
+    summary: Obj,
+    cache: HashMap<Vec<u8>, Obj>,
+}
+
+impl Direct {
+    fn reset(&mut self) {
+        self.nsecs = 0;
+        self.nlists = 0;
+        self.topbuf.clear();
+        self.top_keys.clear();
+        self.top_vals.clear();
+        self.summary.clear();
+    }
+
+    /// A cleared object of the pool (taken out; give it back with [`Direct::give`]).
+    fn take_sec(&mut self) -> Obj {
+        let mut o = match self.secs.get_mut(self.nsecs) {
+            Some(o) => std::mem::take(o),
+            None => Obj::default(),
+        };
+        o.clear();
+        o
+    }
+
+    fn give(&mut self, o: Obj) -> usize {
+        let i = self.nsecs;
+        match self.secs.get_mut(i) {
+            Some(slot) => *slot = o,
+            None => self.secs.push(o),
+        }
+        self.nsecs += 1;
+        i
+    }
+
+    fn new_list(&mut self, first: &[Top]) -> usize {
+        let i = self.nlists;
+        match self.lists.get_mut(i) {
+            Some(l) => {
+                l.clear();
+                l.extend_from_slice(first);
+            }
+            None => self.lists.push(first.to_vec()),
+        }
+        self.nlists += 1;
+        i
+    }
+
+    fn top_find(&self, key: &[u8]) -> Option<usize> {
+        self.top_keys.find(&self.topbuf, key)
+    }
+
+    fn top_get(&self, key: &[u8]) -> Option<Top> {
+        self.top_vals.get(self.top_find(key)?).copied()
+    }
+
+    /// `d.insert(key, v)`
+    fn top_insert(&mut self, key: &[u8], v: Top) {
+        match self.top_find(key) {
+            Some(i) => {
+                if let Some(slot) = self.top_vals.get_mut(i) {
+                    *slot = v;
+                }
+            }
+            None => {
+                let k0 = self.topbuf.len();
+                self.topbuf.extend_from_slice(key);
+                self.top_keys.push(&self.topbuf, (k0, self.topbuf.len()));
+                self.top_vals.push(v);
+            }
+        }
+    }
+
+    fn top_text(&mut self, f: impl FnOnce(&mut Vec<u8>)) -> Top {
+        let start = self.topbuf.len();
+        f(&mut self.topbuf);
+        Top::Text((start, self.topbuf.len()))
+    }
+
+    fn sec(&self, i: usize) -> Option<&Obj> {
+        self.secs.get(i).filter(|_| i < self.nsecs)
+    }
+
+    /// The section object a top value is, or the first of its list (`d.get(name)`, a list's first).
+    fn first_obj(&self, v: Option<Top>) -> Option<&Obj> {
+        match v? {
+            Top::Sec(i) => self.sec(i),
+            Top::List(l) => match self.lists.get(l)?.first()? {
+                Top::Sec(i) => self.sec(*i),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn write_top(&self, v: Top, ev: &Event, raw: bool, out: &mut Vec<u8>) {
+        match v {
+            Top::Text(s) => out.extend_from_slice(span_of(&self.topbuf, s)),
+            Top::Null => out.extend_from_slice(b"null"),
+            Top::Sec(i) => match self.sec(i) {
+                Some(o) => o.write(out),
+                None => out.extend_from_slice(b"null"),
+            },
+            Top::List(l) => {
+                out.push(b'[');
+                for (j, item) in self.lists.get(l).into_iter().flatten().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    self.write_top(*item, ev, raw, out);
+                }
+                out.push(b']');
+            }
+            Top::Summary => self.summary.write(out),
+            Top::Raw => {
+                out.push(b'[');
+                for (j, r) in ev.records.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    write_raw(out, &r.text);
+                }
+                out.push(b']');
+            }
+        }
+    }
+}
+
+impl Renderer {
+    /// The event's JSON object as one compact line of JSON, appended to `out` (no newline): the bytes
+    /// `serde_json::to_writer(out, &self.render(ev))` writes, written directly.
+    pub fn render_json(&mut self, ev: &Event, out: &mut Vec<u8>) {
+        let mut dw = std::mem::take(&mut self.direct);
+        dw.reset();
+        self.direct_event(&mut dw, ev);
+        out.push(b'{');
+        for (j, (&k, &v)) in dw.top_keys.spans.iter().zip(&dw.top_vals).enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            write_str(out, span_of(&dw.topbuf, k));
+            out.push(b':');
+            dw.write_top(v, ev, self.raw, out);
+        }
+        out.push(b'}');
+        self.direct = dw;
+    }
+
+    /// The old path, kept as the reference of [`Renderer::render_json`]: [`Renderer::render`], serialised.
+    pub fn render_json_via_map(&mut self, ev: &Event, out: &mut Vec<u8>) {
+        let d = self.render(ev);
+        // writing to a Vec cannot fail, and a Map<String, Value> always serialises
+        let _ = serde_json::to_writer(out, &d);
+    }
+
+    /// [`Renderer::render`]'s steps, into `dw`.
+    fn direct_event(&mut self, dw: &mut Direct, ev: &Event) {
+        let id = dw.top_text(|b| {
+            b.push(b'"');
+            b.extend_from_slice(ev.id().as_bytes());
+            b.push(b'"');
+        });
+        dw.top_insert(b"ID", id);
+        if let Some(node) = &ev.node {
+            let t = dw.top_text(|b| write_str(b, lossless(node).as_bytes()));
+            dw.top_insert(b"NODE", t);
+        }
+        let arch_token = ev.first(SYSCALL).and_then(|r| r.get(b"arch"));
+        let (arch_num, arch_name) = arch_of(arch_token);
+        let mut execve: Vec<&Record> = Vec::new();
+        let mut errors: Vec<String> = Vec::new();
+        for rec in &ev.records {
+            let t = rec.rtype;
+            if let Some(e) = &rec.error {
+                errors.push(e.clone());
+                if rec.sec == 0 {
+                    continue;
+                }
+            }
+            if t == EOE {
+                continue;
+            }
+            if t == EXECVE {
+                if execve.is_empty() {
+                    dw.top_insert(b"EXECVE", Top::Null);
+                }
+                execve.push(rec);
+                continue;
+            }
+            let mut o = dw.take_sec();
+            if t == PROCTITLE {
+                o.put(b"ARGV", true, |b| {
+                    write_escaped_list(b, &proctitle_argv(rec.get(b"proctitle")))
+                });
+            } else {
+                self.direct_section(dw, rec, arch_name.as_deref(), &mut o);
+            }
+            let sec = Top::Sec(dw.give(o));
+            let name = lossless(&rec.name);
+            let name = name.as_bytes();
+            let slot = dw.top_find(name);
+            let cur = slot.and_then(|i| dw.top_vals.get(i).copied());
+            if SINGLE_SECTIONS.contains(&t) {
+                match cur {
+                    None => dw.top_insert(name, sec),
+                    Some(Top::List(l)) => {
+                        if let Some(list) = dw.lists.get_mut(l) {
+                            list.push(sec);
+                        }
+                    }
+                    Some(prev) => {
+                        let l = dw.new_list(&[prev, sec]);
+                        dw.top_insert(name, Top::List(l));
+                    }
+                }
+            } else {
+                match cur {
+                    None | Some(Top::Null) => {
+                        let l = dw.new_list(&[sec]);
+                        dw.top_insert(name, Top::List(l));
+                    }
+                    Some(Top::List(l)) => {
+                        if let Some(list) = dw.lists.get_mut(l) {
+                            list.push(sec);
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let mut warnings: Vec<String> = Vec::new();
+        let mut argv: Option<Vec<Vec<u8>>> = None;
+        if !execve.is_empty() {
+            let (argc, args, w) = execve_argv(&execve);
+            let mut o = dw.take_sec();
+            o.put(b"argc", true, |b| write_value(b, &argc));
+            o.put(b"ARGV", true, |b| write_escaped_list(b, &args));
+            let sec = Top::Sec(dw.give(o));
+            dw.top_insert(b"EXECVE", sec);
+            argv = Some(args);
+            warnings = w;
+        }
+        warnings.extend(errors);
+        let mut s = std::mem::take(&mut dw.summary);
+        self.direct_summary(
+            dw,
+            ev,
+            (arch_token, arch_num, arch_name.as_deref()),
+            argv.as_deref(),
+            warnings,
+            &mut s,
+        );
+        dw.summary = s;
+        dw.top_insert(b"summary", Top::Summary);
+        if self.raw {
+            dw.top_insert(b"raw", Top::Raw);
+        }
+    }
+
+    /// [`Renderer::section`] into `o`, with the cache of repeated bodies.
+    fn direct_section(
+        &mut self,
+        dw: &mut Direct,
+        rec: &Record,
+        arch_name: Option<&str>,
+        o: &mut Obj,
+    ) {
+        let body = rec.body();
+        if rec.rtype == SYSCALL || rec.error.is_some() || body.len() > CACHE_BODY_MAX {
+            self.direct_build(rec, arch_name, o);
+            return;
+        }
+        self.key.clear();
+        self.key.extend_from_slice(&rec.rtype.to_le_bytes());
+        self.key.extend_from_slice(body);
+        if let Some(sec) = dw.cache.get(self.key.as_slice()) {
+            o.clone_from(sec);
+            return;
+        }
+        self.direct_build(rec, arch_name, o);
+        if dw.cache.len() >= CACHE_MAX {
+            dw.cache.clear();
+        }
+        dw.cache.insert(self.key.clone(), o.clone());
+    }
+
+    /// [`Renderer::build_section`] into `o`.
+    fn direct_build(&mut self, rec: &Record, arch_name: Option<&str>, o: &mut Obj) {
+        let mut free: Vec<&[u8]> = Vec::new();
+        let mut argv: Option<Vec<u8>> = None;
+        let is_syscall = rec.rtype == SYSCALL;
+        for (k, tok) in &rec.fields {
+            let kind = self.kinds.kind(k);
+            match kind {
+                Kind::Free => {
+                    free.push(tok);
+                    continue;
+                }
+                Kind::ScArg if is_syscall => {
+                    let a = argv.get_or_insert_with(|| {
+                        let mut v = Vec::with_capacity(64);
+                        v.push(b'[');
+                        v
+                    });
+                    if a.len() > 1 {
+                        a.push(b',');
+                    }
+                    let t = hex_text(tok).unwrap_or_else(|| text_of(tok).unwrap_or_default());
+                    write_str(a, t.as_bytes());
+                    continue;
+                }
+                _ => {}
+            }
+            let key = lossless(k);
+            if o.contains(key.as_bytes()) {
+                continue; // a repeated key: the first value is kept
+            }
+            match kind {
+                Kind::Msg if tok.first() == Some(&b'\'') => {
+                    let mut n = Obj::default();
+                    self.direct_nested(tok, &mut n);
+                    o.put(key.as_bytes(), false, |b| n.write(b));
+                }
+                Kind::Msg | Kind::ScArg => {
+                    let conv = values::converter(k);
+                    o.put(key.as_bytes(), false, |b| write_token(b, conv, tok));
+                }
+                _ => o.put(key.as_bytes(), false, |b| write_token(b, kind, tok)),
+            }
+        }
+        if !free.is_empty() {
+            free_text(&free, o);
+        }
+        for (k, tok) in &rec.enrich {
+            o.put(lossless(k).as_bytes(), false, |b| {
+                if tok.first() == Some(&b'{') {
+                    write_value(b, &braced(tok));
+                } else {
+                    write_token(b, Kind::Text, tok);
+                }
+            });
+        }
+        if is_syscall {
+            if let Some(a) = arch_name.filter(|a| !a.is_empty()) {
+                o.put(b"ARCH", false, |b| write_str(b, a.as_bytes()));
+            }
+            if !o.contains(b"SYSCALL") {
+                if let Some(name) = o
+                    .get(b"syscall")
+                    .and_then(json_i64)
+                    .and_then(|nr| interpret::syscall_name(arch_name, nr))
+                {
+                    o.insert(b"SYSCALL", &quoted(name));
+                }
+            }
+            if let Some(mut a) = argv {
+                a.push(b']');
+                o.insert(b"ARGV", &a);
+            }
+        }
+        if let Some(ids) = self.ids.as_mut() {
+            direct_names(ids, o);
+            if let Some(msg) = o.get(b"msg").filter(|m| m.first() == Some(&b'{')) {
+                // ids in a user-space payload: rewrite the nested object
+                if let Ok(m) = serde_json::from_slice::<Map<String, Value>>(msg) {
+                    let mut n = Obj::from_map(&m);
+                    direct_names(ids, &mut n);
+                    let mut text = Vec::new();
+                    n.write(&mut text);
+                    o.insert(b"msg", &text);
+                }
+            }
+        }
+    }
+
+    /// [`Renderer::nested`] into `o`.
+    fn direct_nested(&mut self, tok: &[u8], o: &mut Obj) {
+        let mut free: Vec<u8> = Vec::new();
+        let mut any_free = false;
+        for (k, v) in parse_nested(tok) {
+            if k.as_slice() == FREE_TEXT {
+                if any_free {
+                    free.push(b' ');
+                }
+                free.extend_from_slice(&v);
+                any_free = true;
+                continue;
+            }
+            let key = lossless(&k);
+            if !o.contains(key.as_bytes()) {
+                let kind = self.kinds.converter(&k);
+                o.put(key.as_bytes(), false, |b| write_token(b, kind, &v));
+            }
+        }
+        if any_free {
+            o.put(b"_text", true, |b| write_str(b, lossless(&free).as_bytes()));
+        }
+    }
+
+    /// [`Renderer::summarize`] into `s`.
+    fn direct_summary(
+        &mut self,
+        dw: &Direct,
+        ev: &Event,
+        (arch_token, arch_num, arch_name): (Option<&[u8]>, Option<u32>, Option<&str>),
+        argv: Option<&[Vec<u8>]>,
+        warnings: Vec<String>,
+        s: &mut Obj,
+    ) {
+        let time = self.iso(ev.sec, ev.msec);
+        s.put(b"time", true, |b| write_str(b, time.as_bytes()));
+        let ty = match (ev.records.first(), ev.records.last()) {
+            (Some(first), Some(last)) => {
+                if first.rtype != EOE || ev.records.len() == 1 {
+                    lossless(&first.name)
+                } else {
+                    lossless(&last.name)
+                }
+            }
+            _ => "".into(),
+        };
+        s.put(b"type", true, |b| write_str(b, ty.as_bytes()));
+        s.put(b"records", true, |b| push_num(b, ev.records.len() as u64));
+        if let Some(sc) = dw.first_obj(dw.top_get(b"SYSCALL")) {
+            let p = pick(sc);
+            if ev.records.first().map(|r| r.rtype) == Some(SYSCALL) {
+                s.insert(b"type", b"\"SYSCALL\"");
+            }
+            let arch = match arch_name.filter(|a| !a.is_empty()) {
+                Some(a) => Some(a.to_owned()),
+                None => arch_token.and_then(hex_text),
+            };
+            if let Some(a) = arch {
+                s.put(b"arch", true, |b| write_str(b, a.as_bytes()));
+            }
+            match p[P_SYSCALL] {
+                Some(nr) if is_number(nr) => {
+                    match json_i64(nr).and_then(|n| interpret::syscall_name(arch_name, n)) {
+                        Some(name) => s.insert(b"syscall", &quoted(name)),
+                        None => match p[P_SYSCALL_NAME] {
+                            Some(v) if truthy(v) => s.insert(b"syscall", v),
+                            _ => s.put(b"syscall", true, |b| write_str(b, nr)),
+                        },
+                    }
+                    s.insert(b"syscall_nr", nr);
+                }
+                Some(nr) if nr.first() == Some(&b'"') => s.insert(b"syscall", nr),
+                _ => {}
+            }
+            match p[P_SUCCESS] {
+                Some(b"\"yes\"") => s.insert(b"success", b"true"),
+                Some(b"\"no\"") => s.insert(b"success", b"false"),
+                _ => {}
+            }
+            match p[P_EXIT] {
+                None | Some(b"null") => {}
+                Some(ex) => {
+                    s.insert(b"exit", ex);
+                    if is_number(ex) {
+                        if let Some(en) = json_i64(ex)
+                            .filter(|&e| e < 0)
+                            .and_then(|e| i64::try_from(e.unsigned_abs()).ok())
+                            .and_then(interpret::errno_name)
+                        {
+                            s.insert(b"errno", &quoted(en));
+                        }
+                    } else if ex.starts_with(b"\"E") {
+                        s.insert(b"errno", ex);
+                    }
+                }
+            }
+            copy_picks(&p, P_INTS, s);
+            copy_picks(&p, P_TEXTS, s);
+            id_names(&p, s);
+        } else {
+            summarize_other(dw, ev, s);
+        }
+        if let Some(Top::Sec(i)) = dw.top_get(b"CWD") {
+            if let Some(c) = dw.sec(i).and_then(|cwd| cwd.get(b"cwd")) {
+                s.insert(b"cwd", c);
+            }
+        }
+        if let Some(argv) = argv {
+            match dw.top_get(b"EXECVE") {
+                Some(Top::Sec(i)) => {
+                    let a = dw.sec(i).and_then(|ex| ex.get(b"ARGV")).unwrap_or(b"null");
+                    s.insert(b"argv", a);
+                }
+                _ => s.put(b"argv", true, |b| write_escaped_list(b, argv)),
+            }
+            s.put(b"argc", true, |b| push_num(b, argv.len() as u64));
+        }
+        if let Some(Top::Sec(i)) = dw.top_get(b"PROCTITLE") {
+            if !s.contains(b"argv") {
+                let a = dw.sec(i).and_then(|pt| pt.get(b"ARGV")).unwrap_or(b"null");
+                s.insert(b"proctitle", a);
+            }
+        }
+        if let Some(Top::List(l)) = dw.top_get(b"PATH") {
+            s.put(b"paths", true, |b| {
+                b.push(b'[');
+                for (j, item) in dw.lists.get(l).into_iter().flatten().enumerate() {
+                    if j > 0 {
+                        b.push(b',');
+                    }
+                    let obj = match item {
+                        Top::Sec(i) => dw.sec(*i),
+                        _ => None,
+                    };
+                    path_summary(obj, b);
+                }
+                b.push(b']');
+            });
+        }
+        if let Some(sa) = ev.records.iter().find(|r| r.rtype == SOCKADDR) {
+            if let Some(m) = sockaddr_of(sa.get(b"saddr"), arch_num) {
+                s.put(b"sockaddr", true, |b| {
+                    let _ = serde_json::to_writer(b, &m);
+                });
+            }
+        }
+        if !matches!(ev.closed_by, ClosedBy::Eoe | ClosedBy::Single) {
+            s.insert(b"closed_by", &quoted(ev.closed_by.as_str()));
+        }
+        if ev.duplicates != 0 {
+            s.put(b"duplicates", true, |b| push_num(b, u64::from(ev.duplicates)));
+        }
+        if !warnings.is_empty() {
+            s.put(b"warnings", true, |b| {
+                b.push(b'[');
+                for (j, w) in warnings.iter().enumerate() {
+                    if j > 0 {
+                        b.push(b',');
+                    }
+                    write_str(b, w.as_bytes());
+                }
+                b.push(b']');
+            });
+        }
+    }
+}
+
+type Picks<'a> = [Option<&'a [u8]>; 45];
+
+/// [`super::pick`] over an [`Obj`]: the JSON text of the section's [`PICK_KEYS`].
+fn pick(o: &Obj) -> Picks<'_> {
+    let mut p: Picks<'_> = [None; 45];
+    for (k, v) in o.entries() {
+        let slot = std::str::from_utf8(k).ok().and_then(pick_slot);
+        if let Some(slot) = slot.and_then(|i| p.get_mut(i)) {
+            *slot = Some(v);
+        }
+    }
+    p
+}
+
+fn copy_picks(p: &Picks<'_>, slots: impl IntoIterator<Item = usize>, s: &mut Obj) {
+    for i in slots {
+        if let (Some(Some(v)), Some(k)) = (p.get(i), PICK_KEYS.get(i)) {
+            if *v != b"null" {
+                s.insert(k.as_bytes(), v);
+            }
+        }
+    }
+}
+
+fn id_names(p: &Picks<'_>, s: &mut Obj) {
+    let mut names: Vec<u8> = Vec::new();
+    for (i, (f, _, _)) in ID_NAMES.iter().enumerate() {
+        if let Some(Some(v)) = p.get(P_NAMES + i) {
+            names.push(if names.is_empty() { b'{' } else { b',' });
+            write_str(&mut names, f.as_bytes());
+            names.push(b':');
+            names.extend_from_slice(v);
+        }
+    }
+    if !names.is_empty() {
+        names.push(b'}');
+        s.insert(b"names", &names);
+    }
+}
+
+/// [`super::summarize_other`] over the direct writer's sections.
+fn summarize_other(dw: &Direct, ev: &Event, s: &mut Obj) {
+    let Some(first) = ev.records.first() else {
+        return;
+    };
+    let Some(sec) = dw.first_obj(dw.top_get(lossless(&first.name).as_bytes())) else {
+        return;
+    };
+    let p = pick(sec);
+    copy_picks(&p, P_INTS, s);
+    let msg_obj = p[P_MSG]
+        .filter(|m| m.first() == Some(&b'{'))
+        .and_then(|m| serde_json::from_slice::<Map<String, Value>>(m).ok())
+        .map(|m| Obj::from_map(&m));
+    let pm;
+    let src = match &msg_obj {
+        Some(o) => {
+            pm = pick(o);
+            &pm
+        }
+        None => &p,
+    };
+    copy_picks(src, P_USER, s);
+    let res = src[P_RES].or(p[P_RES]);
+    let ok = match res {
+        Some(b"\"success\"" | b"\"1\"" | b"1") => Some(true),
+        Some(b"\"failed\"" | b"\"0\"" | b"0") => Some(false),
+        _ => None,
+    };
+    if let Some(ok) = ok {
+        s.insert(b"success", if ok { b"true" } else { b"false" });
+    }
+    id_names(&p, s);
+}
+
+/// [`super::path_summary`]: `name`, `nametype`, `inode`, `mode`, `ouid`, `ogid` of a PATH section.
+fn path_summary(p: Option<&Obj>, out: &mut Vec<u8>) {
+    let mut picked: [Option<&[u8]>; 6] = [None; 6];
+    if let Some(p) = p {
+        for (k, v) in p.entries() {
+            if let Some(slot) = PATH_KEYS
+                .iter()
+                .position(|n| n.as_bytes() == k)
+                .and_then(|i| picked.get_mut(i))
+            {
+                *slot = Some(v);
+            }
+        }
+    }
+    out.push(b'{');
+    let mut first = true;
+    for (k, v) in PATH_KEYS.iter().zip(picked) {
+        if let Some(v) = v {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_str(out, k.as_bytes());
+            out.push(b':');
+            out.extend_from_slice(v);
+        }
+    }
+    out.push(b'}');
+}
+
+/// [`super::names`] over an [`Obj`].
+fn direct_names(ids: &mut Identities, o: &mut Obj) {
+    for (f, up, is_group) in ID_NAMES {
+        let Some(v) = o.get(f.as_bytes()) else {
+            continue;
+        };
+        if !is_number(v) {
+            continue;
+        }
+        let Some(id) = json_i64(v) else {
+            continue;
+        };
+        if o.contains(up.as_bytes()) {
+            continue;
+        }
+        let name = if is_group { ids.group(id) } else { ids.user(id) };
+        if let Some(name) = name {
+            o.put(up.as_bytes(), true, |b| write_str(b, name.as_bytes()));
+        }
+    }
+}
+
+/// [`super::free_text`] into an [`Obj`].
+fn free_text(mut words: &[&[u8]], out: &mut Obj) {
+    if let [b"avc:", what, b"{", rest @ ..] = words {
+        let end = rest.iter().position(|w| *w == b"}").unwrap_or(rest.len());
+        let perms = rest.get(..end).unwrap_or_default();
+        out.put(lossless(what).as_bytes(), true, |b| {
+            b.push(b'[');
+            for (j, w) in perms.iter().enumerate() {
+                if j > 0 {
+                    b.push(b',');
+                }
+                write_str(b, lossless(w).as_bytes());
+            }
+            b.push(b']');
+        });
+        words = rest.get(end + 1..).unwrap_or(&[]);
+        if let [b"for", after @ ..] = words {
+            words = after;
+        }
+    }
+    if !words.is_empty() {
+        let mut joined: Vec<u8> = Vec::with_capacity(words.iter().map(|w| w.len() + 1).sum());
+        for (i, w) in words.iter().enumerate() {
+            if i > 0 {
+                joined.push(b' ');
+            }
+            joined.extend_from_slice(w);
+        }
+        out.put(b"_text", true, |b| write_str(b, lossless(&joined).as_bytes()));
+    }
+}
+
+// -- JSON text ----------------------------------------------------------------------------------------------
+
+/// A JSON number's text as i64 (`Number::as_i64`): None for a float, text, or beyond i64.
+fn json_i64(v: &[u8]) -> Option<i64> {
+    if !is_number(v) || v.iter().any(|c| matches!(c, b'.' | b'e' | b'E')) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+fn is_number(v: &[u8]) -> bool {
+    matches!(v.first(), Some(b'-' | b'0'..=b'9'))
+}
+
+/// Python truthiness of a JSON value's text.
+fn truthy(v: &[u8]) -> bool {
+    match v {
+        b"null" | b"false" | b"\"\"" | b"[]" | b"{}" => false,
+        _ if is_number(v) => std::str::from_utf8(v)
+            .ok()
+            .and_then(|t| t.parse::<f64>().ok())
+            .map_or(true, |f| f != 0.0),
+        _ => true,
+    }
+}
+
+fn quoted(s: &str) -> Vec<u8> {
+    let mut b = Vec::with_capacity(s.len() + 2);
+    write_str(&mut b, s.as_bytes());
+    b
+}
+
+fn push_num(out: &mut Vec<u8>, n: u64) {
+    use std::io::Write as _;
+    let _ = write!(out, "{n}");
+}
+
+/// A JSON value as serde_json writes it.
+fn write_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::String(s) => write_str(out, s.as_bytes()),
+        Value::Null => out.extend_from_slice(b"null"),
+        // writing to a Vec cannot fail
+        _ => {
+            let _ = serde_json::to_writer(&mut *out, v);
+        }
+    }
+}
+
+/// `values::convert(kind, tok)` as JSON text, without the `Value` for the common tokens.
+fn write_token(out: &mut Vec<u8>, kind: Kind, tok: &[u8]) {
+    match kind {
+        Kind::Int => {
+            if let Some(t) = plain_int(tok) {
+                out.extend_from_slice(t);
+                return;
+            }
+        }
+        Kind::Hex => {
+            if !tok.is_empty()
+                && tok.len() <= 32
+                && tok.first() != Some(&b'0')
+                && tok.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+            {
+                out.extend_from_slice(b"\"0x");
+                out.extend_from_slice(tok);
+                out.push(b'"');
+                return;
+            }
+        }
+        Kind::Enc | Kind::Text => {
+            if let Some((&q, rest)) = tok.split_first() {
+                if q == b'"' || (q == b'\'' && kind == Kind::Text) {
+                    let inner = match rest.split_last() {
+                        Some((&last, inner)) if last == q => inner,
+                        _ => rest,
+                    };
+                    if is_trivial(inner) {
+                        write_str(out, inner);
+                        return;
+                    }
+                } else if kind == Kind::Text
+                    && tok != b"(null)"
+                    && tok != b"?"
+                    && is_trivial(tok)
+                {
+                    write_str(out, tok);
+                    return;
+                }
+            } else {
+                out.extend_from_slice(b"\"\"");
+                return;
+            }
+        }
+        _ => {}
+    }
+    write_value(out, &values::convert(kind, tok));
+}
+
+/// A decimal token that is its own JSON number: `0`, or digits without a leading zero, an optional `-`,
+/// within i64.
+fn plain_int(tok: &[u8]) -> Option<&[u8]> {
+    let digits = tok.strip_prefix(b"-").unwrap_or(tok);
+    let ok = !digits.is_empty()
+        && digits.len() <= 18
+        && digits.iter().all(u8::is_ascii_digit)
+        && (digits.first() != Some(&b'0') || (digits.len() == 1 && digits.len() == tok.len()));
+    ok.then_some(tok)
+}
+
+/// Byte strings as a JSON list of escaped text.
+fn write_escaped_list(out: &mut Vec<u8>, items: &[Vec<u8>]) {
+    out.push(b'[');
+    let mut s = String::new();
+    for (j, item) in items.iter().enumerate() {
+        if j > 0 {
+            out.push(b',');
+        }
+        if is_trivial(item) {
+            write_str(out, item);
+        } else {
+            s.clear();
+            escape_into(item, &mut s);
+            write_str(out, s.as_bytes());
+        }
+    }
+    out.push(b']');
+}
+
+/// A record's exact text: a string when UTF-8, else `{"base64": ...}`.
+fn write_raw(out: &mut Vec<u8>, text: &[u8]) {
+    if std::str::from_utf8(text).is_ok() {
+        write_str(out, text);
+    } else {
+        out.extend_from_slice(b"{\"base64\":\"");
+        out.extend_from_slice(
+            base64::engine::general_purpose::STANDARD
+                .encode(text)
+                .as_bytes(),
+        );
+        out.extend_from_slice(b"\"}");
+    }
+}
+
+/// A JSON string of UTF-8 text, escaped as serde_json escapes it: `"`, `\`, and the control characters
+/// (`\b \t \n \f \r`, the others `\u00xx`).
+pub(super) fn write_str(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &c) in s.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            0x0c => b"\\f",
+            b'\r' => b"\\r",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(s.get(start..i).unwrap_or_default());
+        if esc.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(c >> 4)]);
+            out.push(HEX[usize::from(c & 15)]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(s.get(start..).unwrap_or_default());
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{plain_int, write_str};
+
+    #[test]
+    fn strings_escape_as_serde_json() {
+        for s in ["", "a\"b\\c", "\u{0}\u{1f}\u{7f}\t\n\r\u{8}\u{c}é€😀", "plain"] {
+            let mut got = Vec::new();
+            write_str(&mut got, s.as_bytes());
+            assert_eq!(String::from_utf8(got).unwrap(), serde_json::to_string(s).unwrap());
+        }
+    }
+
+    #[test]
+    fn plain_ints_are_their_own_json() {
+        assert_eq!(plain_int(b"0"), Some(&b"0"[..]));
+        assert_eq!(plain_int(b"-12"), Some(&b"-12"[..]));
+        assert_eq!(plain_int(b"-0"), None);
+        assert_eq!(plain_int(b"007"), None);
+        assert_eq!(plain_int(b"1234567890123456789"), None);
+        assert_eq!(plain_int(b""), None);
+        assert_eq!(plain_int(b"-"), None);
+    }
+}
