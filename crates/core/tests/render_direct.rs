@@ -205,3 +205,31 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+/// A log's event JSON lines from a pipeline.
+fn pipeline_json(data: &[u8], rows: bool) -> Vec<u8> {
+    use auditsql_core::pipeline::{Batch, Pipeline, Settings};
+    let mut p = Pipeline::new(Settings {
+        rows,
+        resolve_ids: false,
+        ..Settings::default()
+    });
+    let mut batch = Batch::default();
+    p.feed_lines(data, &mut batch);
+    p.finish(&mut batch);
+    batch.json
+}
+
+#[test]
+fn pipeline_without_rows_writes_the_same_lines() {
+    // rows off (`auditsql read`): the direct writer; rows on (`run`/`import`): the Map the rows read
+    let mut logs = 0;
+    for (path, slug, _) in manifest() {
+        let data = std::fs::read(repo_path(&path)).expect("corpus log");
+        let direct = pipeline_json(&data, false);
+        let via_map = pipeline_json(&data, true);
+        assert_eq!(direct, via_map, "{slug}");
+        logs += 1;
+    }
+    assert_eq!(logs, 207);
+}
