@@ -17,17 +17,15 @@ use super::{
     SOCKADDR, SYSCALL,
 };
 use crate::event::{ClosedBy, Event};
-use crate::hash::HashMap;
+use std::hash::BuildHasher as _;
+
+use crate::hash::{HashMap, RandomState};
 use crate::interpret;
 use crate::interpret::ids::Identities;
 use crate::record::encoding::escape_into;
 use crate::record::parse::parse_nested;
 use crate::record::values::{self, hex_text, is_trivial, lossless, text_of, Kind};
 use crate::record::{Record, FREE_TEXT};
-
-/// Entries beyond which an object's keys are found through a hash index (keys are attacker-controlled:
-/// a record of many fields stays linear).
-const LINEAR_MAX: usize = 24;
 
 /// A span of a buffer.
 type Span = (usize, usize);
@@ -36,36 +34,76 @@ fn span_of(buf: &[u8], s: Span) -> &[u8] {
     buf.get(s.0..s.1).unwrap_or_default()
 }
 
-/// Key lookup over spans of a buffer: a linear scan, a hash index once the keys are many.
+/// Key lookup over spans of a buffer: an open-addressing table of key indexes, hashed with a seeded hasher
+/// (keys are attacker-controlled), reused from event to event without allocating.
 #[derive(Clone, Debug, Default)]
 struct Keys {
     spans: Vec<Span>,
-    index: Option<HashMap<Box<[u8]>, usize>>,
+    /// 0: empty, else a key's index + 1; a power of two long, at least twice the keys
+    table: Vec<u32>,
+    hasher: RandomState,
 }
 
 impl Keys {
     fn clear(&mut self) {
         self.spans.clear();
-        self.index = None;
+        self.table.fill(0);
     }
 
-    fn find(&self, buf: &[u8], key: &[u8]) -> Option<usize> {
-        match &self.index {
-            Some(ix) => ix.get(key).copied(),
-            None => self.spans.iter().position(|&s| span_of(buf, s) == key),
+    fn hash(&self, key: &[u8]) -> usize {
+        self.hasher.hash_one(key) as usize
+    }
+
+    /// The index of `key`, whose [`Keys::hash`] is `h`.
+    fn find_h(&self, buf: &[u8], key: &[u8], h: usize) -> Option<usize> {
+        if self.spans.is_empty() {
+            return None;
+        }
+        let mask = self.table.len().checked_sub(1)?;
+        let mut i = h & mask;
+        loop {
+            let e = *self.table.get(i)?;
+            let j = (e as usize).checked_sub(1)?;
+            let s = *self.spans.get(j)?;
+            if s.1 - s.0 == key.len() && span_of(buf, s) == key {
+                return Some(j);
+            }
+            i = (i + 1) & mask;
         }
     }
 
-    fn push(&mut self, buf: &[u8], s: Span) {
+    fn find(&self, buf: &[u8], key: &[u8]) -> Option<usize> {
+        self.find_h(buf, key, self.hash(key))
+    }
+
+    /// Add the key at `s` (absent), whose hash is `h`.
+    fn push_h(&mut self, buf: &[u8], s: Span, h: usize) {
         self.spans.push(s);
-        if let Some(ix) = self.index.as_mut() {
-            ix.insert(span_of(buf, s).into(), self.spans.len() - 1);
-        } else if self.spans.len() > LINEAR_MAX {
-            let mut ix = HashMap::default();
-            for (i, &s) in self.spans.iter().enumerate().rev() {
-                ix.insert(span_of(buf, s).into(), i);
+        if self.table.len() < 2 * self.spans.len() {
+            let n = (4 * self.spans.len()).next_power_of_two().max(32);
+            self.table.clear();
+            self.table.resize(n, 0);
+            for j in 0..self.spans.len() {
+                let hj = match self.spans.get(j) {
+                    Some(&sj) => self.hash(span_of(buf, sj)),
+                    None => continue,
+                };
+                self.place(hj, j);
             }
-            self.index = Some(ix);
+        } else {
+            self.place(h, self.spans.len() - 1);
+        }
+    }
+
+    fn place(&mut self, h: usize, j: usize) {
+        let mask = self.table.len() - 1;
+        let mut i = h & mask;
+        while let Some(slot) = self.table.get_mut(i) {
+            if *slot == 0 {
+                *slot = u32::try_from(j + 1).unwrap_or(u32::MAX);
+                return;
+            }
+            i = (i + 1) & mask;
         }
     }
 }
@@ -102,7 +140,8 @@ impl Obj {
     /// `Map::insert` (replace in place, or append) when `replace`, else `entry(key).or_insert`: the value's
     /// JSON text is written by `f`.
     fn put(&mut self, key: &[u8], replace: bool, f: impl FnOnce(&mut Vec<u8>)) {
-        match self.find(key) {
+        let h = self.keys.hash(key);
+        match self.keys.find_h(&self.buf, key, h) {
             Some(i) => {
                 if replace {
                     let start = self.buf.len();
@@ -117,7 +156,7 @@ impl Obj {
                 self.buf.extend_from_slice(key);
                 let k1 = self.buf.len();
                 f(&mut self.buf);
-                self.keys.push(&self.buf, (k0, k1));
+                self.keys.push_h(&self.buf, (k0, k1), h);
                 self.vals.push((k1, self.buf.len()));
             }
         }
@@ -241,7 +280,8 @@ impl Direct {
 
     /// `d.insert(key, v)`
     fn top_insert(&mut self, key: &[u8], v: Top) {
-        match self.top_find(key) {
+        let h = self.top_keys.hash(key);
+        match self.top_keys.find_h(&self.topbuf, key, h) {
             Some(i) => {
                 if let Some(slot) = self.top_vals.get_mut(i) {
                     *slot = v;
@@ -250,7 +290,7 @@ impl Direct {
             None => {
                 let k0 = self.topbuf.len();
                 self.topbuf.extend_from_slice(key);
-                self.top_keys.push(&self.topbuf, (k0, self.topbuf.len()));
+                self.top_keys.push_h(&self.topbuf, (k0, self.topbuf.len()), h);
                 self.top_vals.push(v);
             }
         }
@@ -1028,34 +1068,67 @@ fn write_raw(out: &mut Vec<u8>, text: &[u8]) {
     }
 }
 
+/// serde_json's escapes: 0 for a byte written as it is, `u` for `\u00xx`, else the letter after `\`.
+const ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = b'u';
+        c += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// True when one of the 8 bytes of `w` needs an escape (a control character, `"` or `\`).
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let below = w.wrapping_sub(LO * 0x20) & !w & HI;
+    let q = w ^ (LO * u64::from(b'"'));
+    let q = q.wrapping_sub(LO) & !q & HI;
+    let b = w ^ (LO * u64::from(b'\\'));
+    let b = b.wrapping_sub(LO) & !b & HI;
+    (below | q | b) != 0
+}
+
 /// A JSON string of UTF-8 text, escaped as serde_json escapes it: `"`, `\`, and the control characters
 /// (`\b \t \n \f \r`, the others `\u00xx`).
 pub(super) fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
     out.push(b'"');
-    let mut start = 0;
-    for (i, &c) in s.iter().enumerate() {
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            0x08 => b"\\b",
-            b'\t' => b"\\t",
-            b'\n' => b"\\n",
-            0x0c => b"\\f",
-            b'\r' => b"\\r",
-            0..=0x1f => b"",
-            _ => continue,
-        };
+    let (mut start, mut i) = (0, 0);
+    while i < s.len() {
+        if let Some(w) = s.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
+            if !word_needs_escape(u64::from_le_bytes(w)) {
+                i += 8;
+                continue;
+            }
+        }
+        let c = s.get(i).copied().unwrap_or_default();
+        let esc = ESCAPE[usize::from(c)];
+        if esc == 0 {
+            i += 1;
+            continue;
+        }
         out.extend_from_slice(s.get(start..i).unwrap_or_default());
-        if esc.is_empty() {
-            out.extend_from_slice(b"\\u00");
+        out.push(b'\\');
+        out.push(esc);
+        if esc == b'u' {
+            out.extend_from_slice(b"00");
             out.push(HEX[usize::from(c >> 4)]);
             out.push(HEX[usize::from(c & 15)]);
-        } else {
-            out.extend_from_slice(esc);
         }
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.extend_from_slice(s.get(start..).unwrap_or_default());
     out.push(b'"');
@@ -1067,10 +1140,21 @@ mod tests {
 
     #[test]
     fn strings_escape_as_serde_json() {
-        for s in ["", "a\"b\\c", "\u{0}\u{1f}\u{7f}\t\n\r\u{8}\u{c}é€😀", "plain"] {
+        let long = "0123456789abcdef\"0123456789\\abcdefgh\u{1}xyz€€€€€€€€€€é😀\n";
+        for s in ["", "a\"b\\c", "\u{0}\u{1f}\u{7f}\t\n\r\u{8}\u{c}é€😀", "plain", long] {
             let mut got = Vec::new();
             write_str(&mut got, s.as_bytes());
             assert_eq!(String::from_utf8(got).unwrap(), serde_json::to_string(s).unwrap());
+        }
+        // every byte at every offset of a word
+        for c in 0u8..0x80 {
+            for at in 0..17 {
+                let mut s = "x".repeat(17);
+                s.replace_range(at..at + 1, &char::from(c).to_string());
+                let mut got = Vec::new();
+                write_str(&mut got, s.as_bytes());
+                assert_eq!(String::from_utf8(got).unwrap(), serde_json::to_string(&s).unwrap());
+            }
         }
     }
 
