@@ -108,12 +108,17 @@ impl Keys {
     }
 }
 
-/// A JSON object being built: keys (text) and values (JSON text) in `buf`.
+/// A JSON object being built. While no value was replaced, `buf` is the object's text without its braces
+/// (`,"key":value` per entry, in order), written with one copy; keys are held escaped.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Obj {
     buf: Vec<u8>,
     keys: Keys,
     vals: Vec<Span>,
+    /// a value was replaced (written at the end of `buf`): write entry by entry
+    replaced: bool,
+    /// the object of a `msg='...'` payload, the value of `msg`
+    nested: Option<Box<Obj>>,
 }
 
 impl Obj {
@@ -121,8 +126,11 @@ impl Obj {
         self.buf.clear();
         self.keys.clear();
         self.vals.clear();
+        self.replaced = false;
+        self.nested = None;
     }
 
+    /// The index of a key (escaped: any key without `"`, `\` or control characters is its own escape).
     fn find(&self, key: &[u8]) -> Option<usize> {
         self.keys.find(&self.buf, key)
     }
@@ -138,26 +146,32 @@ impl Obj {
     }
 
     /// `Map::insert` (replace in place, or append) when `replace`, else `entry(key).or_insert`: the value's
-    /// JSON text is written by `f`.
+    /// JSON text is written by `f`. `key` is text, escaped here.
     fn put(&mut self, key: &[u8], replace: bool, f: impl FnOnce(&mut Vec<u8>)) {
-        let h = self.keys.hash(key);
-        match self.keys.find_h(&self.buf, key, h) {
+        let mark = self.buf.len();
+        self.buf.push(b',');
+        write_str(&mut self.buf, key);
+        let (k0, k1) = (mark + 2, self.buf.len() - 1);
+        let escaped = span_of(&self.buf, (k0, k1));
+        let h = self.keys.hash(escaped);
+        match self.keys.find_h(&self.buf, escaped, h) {
             Some(i) => {
+                self.buf.truncate(mark);
                 if replace {
                     let start = self.buf.len();
                     f(&mut self.buf);
                     if let Some(v) = self.vals.get_mut(i) {
                         *v = (start, self.buf.len());
                     }
+                    self.replaced = true;
                 }
             }
             None => {
-                let k0 = self.buf.len();
-                self.buf.extend_from_slice(key);
-                let k1 = self.buf.len();
+                self.buf.push(b':');
+                let v0 = self.buf.len();
                 f(&mut self.buf);
                 self.keys.push_h(&self.buf, (k0, k1), h);
-                self.vals.push((k1, self.buf.len()));
+                self.vals.push((v0, self.buf.len()));
             }
         }
     }
@@ -166,6 +180,7 @@ impl Obj {
         self.put(key, true, |b| b.extend_from_slice(value));
     }
 
+    /// (escaped key, value's JSON text) in order.
     fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.keys
             .spans
@@ -177,13 +192,15 @@ impl Obj {
     /// The object as JSON text.
     fn write(&self, out: &mut Vec<u8>) {
         out.push(b'{');
-        for (i, (k, v)) in self.entries().enumerate() {
-            if i > 0 {
-                out.push(b',');
+        if self.replaced {
+            for (i, (k, v)) in self.entries().enumerate() {
+                out.extend_from_slice(if i > 0 { b",\"" } else { b"\"" });
+                out.extend_from_slice(k);
+                out.extend_from_slice(b"\":");
+                out.extend_from_slice(v);
             }
-            write_str(out, k);
-            out.push(b':');
-            out.extend_from_slice(v);
+        } else {
+            out.extend_from_slice(self.buf.get(1..).unwrap_or_default());
         }
         out.push(b'}');
     }
@@ -530,21 +547,28 @@ impl Renderer {
                     if a.len() > 1 {
                         a.push(b',');
                     }
-                    let t = hex_text(tok).unwrap_or_else(|| text_of(tok).unwrap_or_default());
-                    write_str(a, t.as_bytes());
+                    if plain_hex(tok) {
+                        a.extend_from_slice(b"\"0x");
+                        a.extend_from_slice(tok);
+                        a.push(b'"');
+                    } else {
+                        let t = hex_text(tok).unwrap_or_else(|| text_of(tok).unwrap_or_default());
+                        write_str(a, t.as_bytes());
+                    }
                     continue;
                 }
                 _ => {}
             }
+            // a repeated key: the first value is kept (`put` without replace)
             let key = lossless(k);
-            if o.contains(key.as_bytes()) {
-                continue; // a repeated key: the first value is kept
-            }
             match kind {
                 Kind::Msg if tok.first() == Some(&b'\'') => {
-                    let mut n = Obj::default();
-                    self.direct_nested(tok, &mut n);
-                    o.put(key.as_bytes(), false, |b| n.write(b));
+                    if !o.contains(key.as_bytes()) {
+                        let mut n = Obj::default();
+                        self.direct_nested(tok, &mut n);
+                        o.put(key.as_bytes(), false, |b| n.write(b));
+                        o.nested = Some(Box::new(n));
+                    }
                 }
                 Kind::Msg | Kind::ScArg => {
                     let conv = values::converter(k);
@@ -585,15 +609,13 @@ impl Renderer {
         }
         if let Some(ids) = self.ids.as_mut() {
             direct_names(ids, o);
-            if let Some(msg) = o.get(b"msg").filter(|m| m.first() == Some(&b'{')) {
-                // ids in a user-space payload: rewrite the nested object
-                if let Ok(m) = serde_json::from_slice::<Map<String, Value>>(msg) {
-                    let mut n = Obj::from_map(&m);
-                    direct_names(ids, &mut n);
-                    let mut text = Vec::new();
-                    n.write(&mut text);
-                    o.insert(b"msg", &text);
-                }
+            if let Some(mut n) = o.nested.take() {
+                // ids in a user-space payload: the nested object, written again
+                direct_names(ids, &mut n);
+                let mut text = Vec::new();
+                n.write(&mut text);
+                o.insert(b"msg", &text);
+                o.nested = Some(n);
             }
         }
     }
@@ -612,10 +634,8 @@ impl Renderer {
                 continue;
             }
             let key = lossless(&k);
-            if !o.contains(key.as_bytes()) {
-                let kind = self.kinds.converter(&k);
-                o.put(key.as_bytes(), false, |b| write_token(b, kind, &v));
-            }
+            let kind = self.kinds.converter(&k);
+            o.put(key.as_bytes(), false, |b| write_token(b, kind, &v));
         }
         if any_free {
             o.put(b"_text", true, |b| write_str(b, lossless(&free).as_bytes()));
@@ -771,8 +791,7 @@ type Picks<'a> = [Option<&'a [u8]>; 45];
 fn pick(o: &Obj) -> Picks<'_> {
     let mut p: Picks<'_> = [None; 45];
     for (k, v) in o.entries() {
-        let slot = std::str::from_utf8(k).ok().and_then(pick_slot);
-        if let Some(slot) = slot.and_then(|i| p.get_mut(i)) {
+        if let Some(slot) = pick_slot(k).and_then(|i| p.get_mut(i)) {
             *slot = Some(v);
         }
     }
@@ -815,12 +834,20 @@ fn summarize_other(dw: &Direct, ev: &Event, s: &mut Obj) {
     };
     let p = pick(sec);
     copy_picks(&p, P_INTS, s);
-    let msg_obj = p[P_MSG]
-        .filter(|m| m.first() == Some(&b'{'))
-        .and_then(|m| serde_json::from_slice::<Map<String, Value>>(m).ok())
-        .map(|m| Obj::from_map(&m));
+    let parsed;
+    let msg_obj = match p[P_MSG].filter(|m| m.first() == Some(&b'{')) {
+        None => None,
+        Some(_) if sec.nested.is_some() => sec.nested.as_deref(),
+        // not built here (never: an object `msg` is a payload): read back
+        Some(m) => {
+            parsed = serde_json::from_slice::<Map<String, Value>>(m)
+                .ok()
+                .map(|m| Obj::from_map(&m));
+            parsed.as_ref()
+        }
+    };
     let pm;
-    let src = match &msg_obj {
+    let src = match msg_obj {
         Some(o) => {
             pm = pick(o);
             &pm
@@ -983,13 +1010,21 @@ fn write_token(out: &mut Vec<u8>, kind: Kind, tok: &[u8]) {
             }
         }
         Kind::Hex => {
-            if !tok.is_empty()
-                && tok.len() <= 32
-                && tok.first() != Some(&b'0')
-                && tok.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
-            {
+            if plain_hex(tok) {
                 out.extend_from_slice(b"\"0x");
                 out.extend_from_slice(tok);
+                out.push(b'"');
+                return;
+            }
+        }
+        Kind::Oct => {
+            if !tok.is_empty() && tok.len() <= 32 && tok.iter().all(|c| matches!(c, b'0'..=b'7')) {
+                let digits = match tok.iter().position(|&c| c != b'0') {
+                    Some(i) => tok.get(i..).unwrap_or_default(),
+                    None => b"0",
+                };
+                out.extend_from_slice(b"\"0o");
+                out.extend_from_slice(digits);
                 out.push(b'"');
                 return;
             }
@@ -1021,6 +1056,14 @@ fn write_token(out: &mut Vec<u8>, kind: Kind, tok: &[u8]) {
         _ => {}
     }
     write_value(out, &values::convert(kind, tok));
+}
+
+/// A hex token that is its own `f"0x{int(token, 16):x}"` digits: lower case, no leading zero (or `0`).
+fn plain_hex(tok: &[u8]) -> bool {
+    !tok.is_empty()
+        && tok.len() <= 32
+        && (tok.first() != Some(&b'0') || tok.len() == 1)
+        && tok.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// A decimal token that is its own JSON number: `0`, or digits without a leading zero, an optional `-`,
