@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use super::{
     arch_of, braced, execve_argv, pick_slot, proctitle_argv, sockaddr_of, Renderer, CACHE_BODY_MAX,
     CACHE_MAX, EOE, EXECVE, ID_NAMES, P_EXIT, P_INTS, P_MSG, P_NAMES, P_RES, P_SUCCESS,
-    P_SYSCALL, P_SYSCALL_NAME, P_TEXTS, P_USER, PATH_KEYS, PICK_KEYS, PROCTITLE, SINGLE_SECTIONS,
+    P_SYSCALL, P_SYSCALL_NAME, P_TEXTS, P_USER, PATH_KEYS, PROCTITLE, SINGLE_SECTIONS,
     SOCKADDR, SYSCALL,
 };
 use crate::event::{ClosedBy, Event};
@@ -215,6 +215,86 @@ impl Obj {
     }
 }
 
+/// The summary's keys: the first 27 are [`PICK_KEYS`]' (copied from a section at the same index), then
+/// those the summary derives.
+const SUM_KEYS: [&str; 45] = [
+    "pid", "ppid", "auid", "uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid", "ses", //
+    "tty", "comm", "exe", "subj", "key", //
+    "op", "acct", "id", "hostname", "addr", "terminal", "res", "grantors", "cmd", "cwd", //
+    "time", "type", "records", "arch", "syscall", "syscall_nr", "success", "exit", "errno", "names", "argv", "argc", "proctitle", "paths", "sockaddr", "closed_by", "duplicates", "warnings",
+];
+const S_CWD: usize = 26;
+const S_TIME: usize = 27;
+const S_TYPE: usize = 28;
+const S_RECORDS: usize = 29;
+const S_ARCH: usize = 30;
+const S_SYSCALL: usize = 31;
+const S_SYSCALL_NR: usize = 32;
+const S_SUCCESS: usize = 33;
+const S_EXIT: usize = 34;
+const S_ERRNO: usize = 35;
+const S_NAMES: usize = 36;
+const S_ARGV: usize = 37;
+const S_ARGC: usize = 38;
+const S_PROCTITLE: usize = 39;
+const S_PATHS: usize = 40;
+const S_SOCKADDR: usize = 41;
+const S_CLOSED_BY: usize = 42;
+const S_DUPLICATES: usize = 43;
+const S_WARNINGS: usize = 44;
+
+/// The summary object: its keys are [`SUM_KEYS`], values' JSON text in `buf`, keys in first-insertion order.
+#[derive(Debug, Default)]
+struct Summary {
+    buf: Vec<u8>,
+    /// by key id; 45 long once cleared
+    vals: Vec<Option<Span>>,
+    order: Vec<usize>,
+}
+
+impl Summary {
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.vals.clear();
+        self.vals.resize(SUM_KEYS.len(), None);
+        self.order.clear();
+    }
+
+    /// `Map::insert(SUM_KEYS[id], value written by f)`.
+    fn put(&mut self, id: usize, f: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.buf.len();
+        f(&mut self.buf);
+        if let Some(slot) = self.vals.get_mut(id) {
+            if slot.is_none() {
+                self.order.push(id);
+            }
+            *slot = Some((start, self.buf.len()));
+        }
+    }
+
+    fn insert(&mut self, id: usize, value: &[u8]) {
+        self.put(id, |b| b.extend_from_slice(value));
+    }
+
+    fn contains(&self, id: usize) -> bool {
+        self.vals.get(id).is_some_and(Option::is_some)
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, &id) in self.order.iter().enumerate() {
+            let (Some(k), Some(Some(v))) = (SUM_KEYS.get(id), self.vals.get(id)) else {
+                continue;
+            };
+            out.extend_from_slice(if i > 0 { b",\"" } else { b"\"" });
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"\":");
+            out.extend_from_slice(span_of(&self.buf, *v));
+        }
+        out.push(b'}');
+    }
+}
+
 /// A value at the top of the event object.
 #[derive(Clone, Copy, Debug)]
 enum Top {
@@ -240,7 +320,7 @@ pub(super) struct Direct {
     topbuf: Vec<u8>,
     top_keys: Keys,
     top_vals: Vec<Top>,
-    summary: Obj,
+    summary: Summary,
     cache: HashMap<Vec<u8>, Obj>,
 }
 
@@ -650,10 +730,10 @@ impl Renderer {
         (arch_token, arch_num, arch_name): (Option<&[u8]>, Option<u32>, Option<&str>),
         argv: Option<&[Vec<u8>]>,
         warnings: Vec<String>,
-        s: &mut Obj,
+        s: &mut Summary,
     ) {
         let time = self.iso(ev.sec, ev.msec);
-        s.put(b"time", true, |b| write_str(b, time.as_bytes()));
+        s.put(S_TIME, |b| write_str(b, time.as_bytes()));
         let ty = match (ev.records.first(), ev.records.last()) {
             (Some(first), Some(last)) => {
                 if first.rtype != EOE || ev.records.len() == 1 {
@@ -664,53 +744,53 @@ impl Renderer {
             }
             _ => "".into(),
         };
-        s.put(b"type", true, |b| write_str(b, ty.as_bytes()));
-        s.put(b"records", true, |b| push_num(b, ev.records.len() as u64));
+        s.put(S_TYPE, |b| write_str(b, ty.as_bytes()));
+        s.put(S_RECORDS, |b| push_num(b, ev.records.len() as u64));
         if let Some(sc) = dw.first_obj(dw.top_get(b"SYSCALL")) {
             let p = pick(sc);
             if ev.records.first().map(|r| r.rtype) == Some(SYSCALL) {
-                s.insert(b"type", b"\"SYSCALL\"");
+                s.insert(S_TYPE, b"\"SYSCALL\"");
             }
             let arch = match arch_name.filter(|a| !a.is_empty()) {
                 Some(a) => Some(a.to_owned()),
                 None => arch_token.and_then(hex_text),
             };
             if let Some(a) = arch {
-                s.put(b"arch", true, |b| write_str(b, a.as_bytes()));
+                s.put(S_ARCH, |b| write_str(b, a.as_bytes()));
             }
             match p[P_SYSCALL] {
                 Some(nr) if is_number(nr) => {
                     match json_i64(nr).and_then(|n| interpret::syscall_name(arch_name, n)) {
-                        Some(name) => s.insert(b"syscall", &quoted(name)),
+                        Some(name) => s.insert(S_SYSCALL, &quoted(name)),
                         None => match p[P_SYSCALL_NAME] {
-                            Some(v) if truthy(v) => s.insert(b"syscall", v),
-                            _ => s.put(b"syscall", true, |b| write_str(b, nr)),
+                            Some(v) if truthy(v) => s.insert(S_SYSCALL, v),
+                            _ => s.put(S_SYSCALL, |b| write_str(b, nr)),
                         },
                     }
-                    s.insert(b"syscall_nr", nr);
+                    s.insert(S_SYSCALL_NR, nr);
                 }
-                Some(nr) if nr.first() == Some(&b'"') => s.insert(b"syscall", nr),
+                Some(nr) if nr.first() == Some(&b'"') => s.insert(S_SYSCALL, nr),
                 _ => {}
             }
             match p[P_SUCCESS] {
-                Some(b"\"yes\"") => s.insert(b"success", b"true"),
-                Some(b"\"no\"") => s.insert(b"success", b"false"),
+                Some(b"\"yes\"") => s.insert(S_SUCCESS, b"true"),
+                Some(b"\"no\"") => s.insert(S_SUCCESS, b"false"),
                 _ => {}
             }
             match p[P_EXIT] {
                 None | Some(b"null") => {}
                 Some(ex) => {
-                    s.insert(b"exit", ex);
+                    s.insert(S_EXIT, ex);
                     if is_number(ex) {
                         if let Some(en) = json_i64(ex)
                             .filter(|&e| e < 0)
                             .and_then(|e| i64::try_from(e.unsigned_abs()).ok())
                             .and_then(interpret::errno_name)
                         {
-                            s.insert(b"errno", &quoted(en));
+                            s.insert(S_ERRNO, &quoted(en));
                         }
                     } else if ex.starts_with(b"\"E") {
-                        s.insert(b"errno", ex);
+                        s.insert(S_ERRNO, ex);
                     }
                 }
             }
@@ -722,27 +802,27 @@ impl Renderer {
         }
         if let Some(Top::Sec(i)) = dw.top_get(b"CWD") {
             if let Some(c) = dw.sec(i).and_then(|cwd| cwd.get(b"cwd")) {
-                s.insert(b"cwd", c);
+                s.insert(S_CWD, c);
             }
         }
         if let Some(argv) = argv {
             match dw.top_get(b"EXECVE") {
                 Some(Top::Sec(i)) => {
                     let a = dw.sec(i).and_then(|ex| ex.get(b"ARGV")).unwrap_or(b"null");
-                    s.insert(b"argv", a);
+                    s.insert(S_ARGV, a);
                 }
-                _ => s.put(b"argv", true, |b| write_escaped_list(b, argv)),
+                _ => s.put(S_ARGV, |b| write_escaped_list(b, argv)),
             }
-            s.put(b"argc", true, |b| push_num(b, argv.len() as u64));
+            s.put(S_ARGC, |b| push_num(b, argv.len() as u64));
         }
         if let Some(Top::Sec(i)) = dw.top_get(b"PROCTITLE") {
-            if !s.contains(b"argv") {
+            if !s.contains(S_ARGV) {
                 let a = dw.sec(i).and_then(|pt| pt.get(b"ARGV")).unwrap_or(b"null");
-                s.insert(b"proctitle", a);
+                s.insert(S_PROCTITLE, a);
             }
         }
         if let Some(Top::List(l)) = dw.top_get(b"PATH") {
-            s.put(b"paths", true, |b| {
+            s.put(S_PATHS, |b| {
                 b.push(b'[');
                 for (j, item) in dw.lists.get(l).into_iter().flatten().enumerate() {
                     if j > 0 {
@@ -759,19 +839,19 @@ impl Renderer {
         }
         if let Some(sa) = ev.records.iter().find(|r| r.rtype == SOCKADDR) {
             if let Some(m) = sockaddr_of(sa.get(b"saddr"), arch_num) {
-                s.put(b"sockaddr", true, |b| {
+                s.put(S_SOCKADDR, |b| {
                     let _ = serde_json::to_writer(b, &m);
                 });
             }
         }
         if !matches!(ev.closed_by, ClosedBy::Eoe | ClosedBy::Single) {
-            s.insert(b"closed_by", &quoted(ev.closed_by.as_str()));
+            s.insert(S_CLOSED_BY, &quoted(ev.closed_by.as_str()));
         }
         if ev.duplicates != 0 {
-            s.put(b"duplicates", true, |b| push_num(b, u64::from(ev.duplicates)));
+            s.put(S_DUPLICATES, |b| push_num(b, u64::from(ev.duplicates)));
         }
         if !warnings.is_empty() {
-            s.put(b"warnings", true, |b| {
+            s.put(S_WARNINGS, |b| {
                 b.push(b'[');
                 for (j, w) in warnings.iter().enumerate() {
                     if j > 0 {
@@ -798,17 +878,17 @@ fn pick(o: &Obj) -> Picks<'_> {
     p
 }
 
-fn copy_picks(p: &Picks<'_>, slots: impl IntoIterator<Item = usize>, s: &mut Obj) {
+fn copy_picks(p: &Picks<'_>, slots: impl IntoIterator<Item = usize>, s: &mut Summary) {
     for i in slots {
-        if let (Some(Some(v)), Some(k)) = (p.get(i), PICK_KEYS.get(i)) {
+        if let Some(Some(v)) = p.get(i) {
             if *v != b"null" {
-                s.insert(k.as_bytes(), v);
+                s.insert(i, v); // a pick below 27 is the summary key of the same index
             }
         }
     }
 }
 
-fn id_names(p: &Picks<'_>, s: &mut Obj) {
+fn id_names(p: &Picks<'_>, s: &mut Summary) {
     let mut names: Vec<u8> = Vec::new();
     for (i, (f, _, _)) in ID_NAMES.iter().enumerate() {
         if let Some(Some(v)) = p.get(P_NAMES + i) {
@@ -820,12 +900,12 @@ fn id_names(p: &Picks<'_>, s: &mut Obj) {
     }
     if !names.is_empty() {
         names.push(b'}');
-        s.insert(b"names", &names);
+        s.insert(S_NAMES, &names);
     }
 }
 
 /// [`super::summarize_other`] over the direct writer's sections.
-fn summarize_other(dw: &Direct, ev: &Event, s: &mut Obj) {
+fn summarize_other(dw: &Direct, ev: &Event, s: &mut Summary) {
     let Some(first) = ev.records.first() else {
         return;
     };
@@ -862,7 +942,7 @@ fn summarize_other(dw: &Direct, ev: &Event, s: &mut Obj) {
         _ => None,
     };
     if let Some(ok) = ok {
-        s.insert(b"success", if ok { b"true" } else { b"false" });
+        s.insert(S_SUCCESS, if ok { b"true" } else { b"false" });
     }
     id_names(&p, s);
 }
@@ -1129,9 +1209,10 @@ const ESCAPE: [u8; 256] = {
     t
 };
 
-/// True when one of the 8 bytes of `w` needs an escape (a control character, `"` or `\`).
+/// The high bit of each byte of `w` that needs an escape (a control character, `"` or `\`); exact for the
+/// lowest such byte (a borrow only flags bytes above a flagged one).
 #[inline]
-fn word_needs_escape(w: u64) -> bool {
+fn escape_mask(w: u64) -> u64 {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let below = w.wrapping_sub(LO * 0x20) & !w & HI;
@@ -1139,42 +1220,55 @@ fn word_needs_escape(w: u64) -> bool {
     let q = q.wrapping_sub(LO) & !q & HI;
     let b = w ^ (LO * u64::from(b'\\'));
     let b = b.wrapping_sub(LO) & !b & HI;
-    (below | q | b) != 0
+    below | q | b
 }
 
 /// A JSON string of UTF-8 text, escaped as serde_json escapes it: `"`, `\`, and the control characters
-/// (`\b \t \n \f \r`, the others `\u00xx`).
+/// (`\b \t \n \f \r`, the others `\u00xx`). Eight bytes at a time.
 pub(super) fn write_str(out: &mut Vec<u8>, s: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
     out.push(b'"');
     let (mut start, mut i) = (0, 0);
-    while i < s.len() {
-        if let Some(w) = s.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
-            if !word_needs_escape(u64::from_le_bytes(w)) {
-                i += 8;
-                continue;
-            }
-        }
-        let c = s.get(i).copied().unwrap_or_default();
-        let esc = ESCAPE[usize::from(c)];
-        if esc == 0 {
-            i += 1;
+    while let Some(w) = s.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
+        let m = escape_mask(u64::from_le_bytes(w));
+        if m == 0 {
+            i += 8;
             continue;
         }
-        out.extend_from_slice(s.get(start..i).unwrap_or_default());
-        out.push(b'\\');
-        out.push(esc);
-        if esc == b'u' {
-            out.extend_from_slice(b"00");
-            out.push(HEX[usize::from(c >> 4)]);
-            out.push(HEX[usize::from(c & 15)]);
+        let j = i + (m.trailing_zeros() / 8) as usize;
+        out.extend_from_slice(s.get(start..j).unwrap_or_default());
+        push_escape(out, s.get(j).copied().unwrap_or_default());
+        i = j + 1;
+        start = i;
+    }
+    while let Some(&c) = s.get(i) {
+        if ESCAPE[usize::from(c)] != 0 {
+            out.extend_from_slice(s.get(start..i).unwrap_or_default());
+            push_escape(out, c);
+            start = i + 1;
         }
         i += 1;
-        start = i;
     }
     out.extend_from_slice(s.get(start..).unwrap_or_default());
     out.push(b'"');
+}
+
+/// serde_json's escape of one byte (the byte itself when it needs none).
+#[inline]
+fn push_escape(out: &mut Vec<u8>, c: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    match ESCAPE[usize::from(c)] {
+        0 => out.push(c),
+        b'u' => {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(c >> 4)]);
+            out.push(HEX[usize::from(c & 15)]);
+        }
+        esc => {
+            out.push(b'\\');
+            out.push(esc);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1199,6 +1293,18 @@ mod tests {
                 assert_eq!(String::from_utf8(got).unwrap(), serde_json::to_string(&s).unwrap());
             }
         }
+    }
+
+    #[test]
+    fn summary_keys_start_with_the_copied_picks() {
+        use super::super::PICK_KEYS;
+        use super::{SUM_KEYS, S_CWD};
+        assert_eq!(SUM_KEYS[..27], PICK_KEYS[..27]);
+        assert_eq!(SUM_KEYS[S_CWD], "cwd");
+        let mut names = SUM_KEYS.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SUM_KEYS.len());
     }
 
     #[test]
