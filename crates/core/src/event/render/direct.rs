@@ -18,6 +18,8 @@ use super::{
 };
 use crate::event::{ClosedBy, Event};
 use std::hash::BuildHasher as _;
+use std::io::Write as _;
+use std::sync::Arc;
 
 use crate::hash::{HashMap, RandomState};
 use crate::interpret;
@@ -295,13 +297,20 @@ impl Summary {
     }
 }
 
+/// Where a section of the event is.
+#[derive(Clone, Debug)]
+enum SecRef {
+    Own(usize),
+    Shared(Arc<Obj>),
+}
+
 /// A value at the top of the event object.
 #[derive(Clone, Copy, Debug)]
 enum Top {
     /// JSON text in `Direct::topbuf`
     Text(Span),
     Null,
-    /// an object of `Direct::secs`
+    /// a section, `Direct::refs[i]`
     Sec(usize),
     /// a list of `Direct::lists`
     List(usize),
@@ -321,12 +330,15 @@ pub(super) struct Direct {
     top_keys: Keys,
     top_vals: Vec<Top>,
     summary: Summary,
-    cache: HashMap<Vec<u8>, Obj>,
+    cache: HashMap<Vec<u8>, Arc<Obj>>,
+    /// the sections of this event: an object of `secs`, or one shared with the cache
+    refs: Vec<SecRef>,
 }
 
 impl Direct {
     fn reset(&mut self) {
         self.nsecs = 0;
+        self.refs.clear();
         self.nlists = 0;
         self.topbuf.clear();
         self.top_keys.clear();
@@ -344,6 +356,7 @@ impl Direct {
         o
     }
 
+    /// Give back an object of [`Direct::take_sec`]: a section of the event, as `Top::Sec(index)`.
     fn give(&mut self, o: Obj) -> usize {
         let i = self.nsecs;
         match self.secs.get_mut(i) {
@@ -351,7 +364,14 @@ impl Direct {
             None => self.secs.push(o),
         }
         self.nsecs += 1;
-        i
+        self.refs.push(SecRef::Own(i));
+        self.refs.len() - 1
+    }
+
+    /// A cached section as a section of the event (`Top::Sec(index)`).
+    fn share(&mut self, o: Arc<Obj>) -> usize {
+        self.refs.push(SecRef::Shared(o));
+        self.refs.len() - 1
     }
 
     fn new_list(&mut self, first: &[Top]) -> usize {
@@ -400,7 +420,10 @@ impl Direct {
     }
 
     fn sec(&self, i: usize) -> Option<&Obj> {
-        self.secs.get(i).filter(|_| i < self.nsecs)
+        match self.refs.get(i)? {
+            SecRef::Own(j) => self.secs.get(*j),
+            SecRef::Shared(o) => Some(o),
+        }
     }
 
     /// The section object a top value is, or the first of its list (`d.get(name)`, a list's first).
@@ -478,9 +501,8 @@ impl Renderer {
     /// [`Renderer::render`]'s steps, into `dw`.
     fn direct_event(&mut self, dw: &mut Direct, ev: &Event) {
         let id = dw.top_text(|b| {
-            b.push(b'"');
-            b.extend_from_slice(ev.id().as_bytes());
-            b.push(b'"');
+            // Event::id, quoted
+            let _ = write!(b, "\"{}.{:03}:{}\"", ev.sec, ev.msec, ev.serial);
         });
         dw.top_insert(b"ID", id);
         if let Some(node) = &ev.node {
@@ -509,15 +531,15 @@ impl Renderer {
                 execve.push(rec);
                 continue;
             }
-            let mut o = dw.take_sec();
-            if t == PROCTITLE {
+            let sec = if t == PROCTITLE {
+                let mut o = dw.take_sec();
                 o.put(b"ARGV", true, |b| {
                     write_escaped_list(b, &proctitle_argv(rec.get(b"proctitle")))
                 });
+                Top::Sec(dw.give(o))
             } else {
-                self.direct_section(dw, rec, arch_name.as_deref(), &mut o);
-            }
-            let sec = Top::Sec(dw.give(o));
+                Top::Sec(self.direct_section(dw, rec, arch_name.as_deref()))
+            };
             let name = lossless(&rec.name);
             let name = name.as_bytes();
             let slot = dw.top_find(name);
@@ -579,31 +601,30 @@ impl Renderer {
         }
     }
 
-    /// [`Renderer::section`] into `o`, with the cache of repeated bodies.
-    fn direct_section(
-        &mut self,
-        dw: &mut Direct,
-        rec: &Record,
-        arch_name: Option<&str>,
-        o: &mut Obj,
-    ) {
+    /// [`Renderer::section`] as a section of the event (its index), with the cache of repeated bodies
+    /// (shared, not copied).
+    fn direct_section(&mut self, dw: &mut Direct, rec: &Record, arch_name: Option<&str>) -> usize {
         let body = rec.body();
         if rec.rtype == SYSCALL || rec.error.is_some() || body.len() > CACHE_BODY_MAX {
-            self.direct_build(rec, arch_name, o);
-            return;
+            let mut o = dw.take_sec();
+            self.direct_build(rec, arch_name, &mut o);
+            return dw.give(o);
         }
         self.key.clear();
         self.key.extend_from_slice(&rec.rtype.to_le_bytes());
         self.key.extend_from_slice(body);
         if let Some(sec) = dw.cache.get(self.key.as_slice()) {
-            o.clone_from(sec);
-            return;
+            let sec = Arc::clone(sec);
+            return dw.share(sec);
         }
-        self.direct_build(rec, arch_name, o);
+        let mut o = Obj::default();
+        self.direct_build(rec, arch_name, &mut o);
         if dw.cache.len() >= CACHE_MAX {
             dw.cache.clear();
         }
-        dw.cache.insert(self.key.clone(), o.clone());
+        let o = Arc::new(o);
+        dw.cache.insert(self.key.clone(), Arc::clone(&o));
+        dw.share(o)
     }
 
     /// [`Renderer::build_section`] into `o`.
@@ -732,8 +753,17 @@ impl Renderer {
         warnings: Vec<String>,
         s: &mut Summary,
     ) {
-        let time = self.iso(ev.sec, ev.msec);
-        s.put(S_TIME, |b| write_str(b, time.as_bytes()));
+        if self.iso_sec != Some(ev.sec) {
+            self.iso_base = super::iso_base(ev.sec);
+            self.iso_sec = Some(ev.sec);
+        }
+        let base = self.iso_base.as_bytes();
+        s.put(S_TIME, |b| {
+            // Renderer::iso, quoted
+            b.push(b'"');
+            b.extend_from_slice(base);
+            let _ = write!(b, "{:03}Z\"", ev.msec);
+        });
         let ty = match (ev.records.first(), ev.records.last()) {
             (Some(first), Some(last)) => {
                 if first.rtype != EOE || ev.records.len() == 1 {
@@ -1064,7 +1094,6 @@ fn quoted(s: &str) -> Vec<u8> {
 }
 
 fn push_num(out: &mut Vec<u8>, n: u64) {
-    use std::io::Write as _;
     let _ = write!(out, "{n}");
 }
 
