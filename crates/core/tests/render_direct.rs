@@ -84,11 +84,62 @@ const TYPES: &[&str] = &[
 ];
 
 const KEYS: &[&str] = &[
-    "arch", "syscall", "success", "exit", "a0", "a1", "a2", "a3", "items", "ppid", "pid", "auid",
-    "uid", "gid", "euid", "suid", "fsuid", "egid", "sgid", "fsgid", "tty", "ses", "comm", "exe",
-    "subj", "key", "name", "inode", "mode", "ouid", "ogid", "nametype", "cwd", "argc", "a0", "a1",
-    "proctitle", "saddr", "msg", "res", "op", "acct", "hostname", "addr", "terminal", "ARCH",
-    "SYSCALL", "AUID", "UID", "ARGV", "_text", "old-auid", "new-auid", "cap_fp", "unknownkey", "x",
+    "arch",
+    "syscall",
+    "success",
+    "exit",
+    "a0",
+    "a1",
+    "a2",
+    "a3",
+    "items",
+    "ppid",
+    "pid",
+    "auid",
+    "uid",
+    "gid",
+    "euid",
+    "suid",
+    "fsuid",
+    "egid",
+    "sgid",
+    "fsgid",
+    "tty",
+    "ses",
+    "comm",
+    "exe",
+    "subj",
+    "key",
+    "name",
+    "inode",
+    "mode",
+    "ouid",
+    "ogid",
+    "nametype",
+    "cwd",
+    "argc",
+    "a0",
+    "a1",
+    "proctitle",
+    "saddr",
+    "msg",
+    "res",
+    "op",
+    "acct",
+    "hostname",
+    "addr",
+    "terminal",
+    "ARCH",
+    "SYSCALL",
+    "AUID",
+    "UID",
+    "ARGV",
+    "_text",
+    "old-auid",
+    "new-auid",
+    "cap_fp",
+    "unknownkey",
+    "x",
 ];
 
 const VALUES: &[&str] = &[
@@ -133,7 +184,9 @@ const VALUES: &[&str] = &[
     "\u{1}",
 ];
 
-const WORDS: &[&str] = &["avc:", "denied", "{", "read", "write", "}", "for", "free", "x=1"];
+const WORDS: &[&str] = &[
+    "avc:", "denied", "{", "read", "write", "}", "for", "free", "x=1",
+];
 
 fn field() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -163,7 +216,10 @@ fn line() -> impl Strategy<Value = String> {
             l.push_str(&fields.join(" "));
             if let Some(e) = enrich {
                 l.push('\x1d');
-                let e: Vec<String> = e.iter().map(|(k, v)| format!("{}={v}", k.to_uppercase())).collect();
+                let e: Vec<String> = e
+                    .iter()
+                    .map(|(k, v)| format!("{}={v}", k.to_uppercase()))
+                    .collect();
                 l.push_str(&e.join(" "));
             }
             l
@@ -184,6 +240,26 @@ proptest! {
         text.push('\n');
         let evs = events_of(text.as_bytes(), detect);
         let (got, want) = both(&evs, resolve_ids, raw);
+        prop_assert_eq!(got, want);
+    }
+
+    #[test]
+    fn many_and_repeated_keys_are_byte_identical(
+        t in prop::sample::select(TYPES),
+        fields in prop::collection::vec(("[a-e]{1,2}|[A-E]{1,2}|_text|ARGV|SYSCALL", 0u32..40), 0..300),
+        enrich in prop::collection::vec(("[a-eA-E]{1,2}", 0u32..9), 0..40),
+    ) {
+        // objects of many keys (the hash index) and keys written more than once (the first kept)
+        let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let tail: Vec<String> = enrich.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let line = format!(
+            "type={t} msg=audit(1.002:3): {}\x1d{}\ntype=PATH msg=audit(1.002:3): {}\n",
+            body.join(" "),
+            tail.join(" "),
+            body.join(" "),
+        );
+        let evs = events_of(line.as_bytes(), true);
+        let (got, want) = both(&evs, false, true);
         prop_assert_eq!(got, want);
     }
 

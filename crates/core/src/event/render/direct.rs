@@ -12,9 +12,8 @@ use serde_json::{Map, Value};
 
 use super::{
     arch_of, braced, execve_argv, pick_slot, proctitle_argv, sockaddr_of, Renderer, CACHE_BODY_MAX,
-    CACHE_MAX, EOE, EXECVE, ID_NAMES, P_EXIT, P_INTS, P_MSG, P_NAMES, P_RES, P_SUCCESS,
-    P_SYSCALL, P_SYSCALL_NAME, P_TEXTS, P_USER, PATH_KEYS, PROCTITLE, SINGLE_SECTIONS,
-    SOCKADDR, SYSCALL,
+    CACHE_MAX, EOE, EXECVE, ID_NAMES, PATH_KEYS, PROCTITLE, P_EXIT, P_INTS, P_MSG, P_NAMES, P_RES,
+    P_SUCCESS, P_SYSCALL, P_SYSCALL_NAME, P_TEXTS, P_USER, SINGLE_SECTIONS, SOCKADDR, SYSCALL,
 };
 use crate::event::{ClosedBy, Event};
 use std::hash::BuildHasher as _;
@@ -220,10 +219,51 @@ impl Obj {
 /// The summary's keys: the first 27 are [`PICK_KEYS`]' (copied from a section at the same index), then
 /// those the summary derives.
 const SUM_KEYS: [&str; 45] = [
-    "pid", "ppid", "auid", "uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid", "ses", //
-    "tty", "comm", "exe", "subj", "key", //
-    "op", "acct", "id", "hostname", "addr", "terminal", "res", "grantors", "cmd", "cwd", //
-    "time", "type", "records", "arch", "syscall", "syscall_nr", "success", "exit", "errno", "names", "argv", "argc", "proctitle", "paths", "sockaddr", "closed_by", "duplicates", "warnings",
+    "pid",
+    "ppid",
+    "auid",
+    "uid",
+    "euid",
+    "suid",
+    "fsuid",
+    "gid",
+    "egid",
+    "sgid",
+    "fsgid",
+    "ses", //
+    "tty",
+    "comm",
+    "exe",
+    "subj",
+    "key", //
+    "op",
+    "acct",
+    "id",
+    "hostname",
+    "addr",
+    "terminal",
+    "res",
+    "grantors",
+    "cmd",
+    "cwd", //
+    "time",
+    "type",
+    "records",
+    "arch",
+    "syscall",
+    "syscall_nr",
+    "success",
+    "exit",
+    "errno",
+    "names",
+    "argv",
+    "argc",
+    "proctitle",
+    "paths",
+    "sockaddr",
+    "closed_by",
+    "duplicates",
+    "warnings",
 ];
 const S_CWD: usize = 26;
 const S_TIME: usize = 27;
@@ -407,7 +447,8 @@ impl Direct {
             None => {
                 let k0 = self.topbuf.len();
                 self.topbuf.extend_from_slice(key);
-                self.top_keys.push_h(&self.topbuf, (k0, self.topbuf.len()), h);
+                self.top_keys
+                    .push_h(&self.topbuf, (k0, self.topbuf.len()), h);
                 self.top_vals.push(v);
             }
         }
@@ -438,7 +479,7 @@ impl Direct {
         }
     }
 
-    fn write_top(&self, v: Top, ev: &Event, raw: bool, out: &mut Vec<u8>) {
+    fn write_top(&self, v: Top, ev: &Event, out: &mut Vec<u8>) {
         match v {
             Top::Text(s) => out.extend_from_slice(span_of(&self.topbuf, s)),
             Top::Null => out.extend_from_slice(b"null"),
@@ -452,7 +493,7 @@ impl Direct {
                     if j > 0 {
                         out.push(b',');
                     }
-                    self.write_top(*item, ev, raw, out);
+                    self.write_top(*item, ev, out);
                 }
                 out.push(b']');
             }
@@ -485,7 +526,7 @@ impl Renderer {
             }
             write_str(out, span_of(&dw.topbuf, k));
             out.push(b':');
-            dw.write_top(v, ev, self.raw, out);
+            dw.write_top(v, ev, out);
         }
         out.push(b'}');
         self.direct = dw;
@@ -1022,7 +1063,11 @@ fn direct_names(ids: &mut Identities, o: &mut Obj) {
         if o.contains(up.as_bytes()) {
             continue;
         }
-        let name = if is_group { ids.group(id) } else { ids.user(id) };
+        let name = if is_group {
+            ids.group(id)
+        } else {
+            ids.user(id)
+        };
         if let Some(name) = name {
             o.put(up.as_bytes(), true, |b| write_str(b, name.as_bytes()));
         }
@@ -1057,7 +1102,9 @@ fn free_text(mut words: &[&[u8]], out: &mut Obj) {
             }
             joined.extend_from_slice(w);
         }
-        out.put(b"_text", true, |b| write_str(b, lossless(&joined).as_bytes()));
+        out.put(b"_text", true, |b| {
+            write_str(b, lossless(&joined).as_bytes())
+        });
     }
 }
 
@@ -1079,10 +1126,12 @@ fn is_number(v: &[u8]) -> bool {
 fn truthy(v: &[u8]) -> bool {
     match v {
         b"null" | b"false" | b"\"\"" | b"[]" | b"{}" => false,
-        _ if is_number(v) => std::str::from_utf8(v)
-            .ok()
-            .and_then(|t| t.parse::<f64>().ok())
-            .map_or(true, |f| f != 0.0),
+        _ if is_number(v) => {
+            std::str::from_utf8(v)
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok())
+                != Some(0.0)
+        }
         _ => true,
     }
 }
@@ -1118,25 +1167,25 @@ fn write_token(out: &mut Vec<u8>, kind: Kind, tok: &[u8]) {
                 return;
             }
         }
-        Kind::Hex => {
-            if plain_hex(tok) {
-                out.extend_from_slice(b"\"0x");
-                out.extend_from_slice(tok);
-                out.push(b'"');
-                return;
-            }
+        Kind::Hex if plain_hex(tok) => {
+            out.extend_from_slice(b"\"0x");
+            out.extend_from_slice(tok);
+            out.push(b'"');
+            return;
         }
-        Kind::Oct => {
-            if !tok.is_empty() && tok.len() <= 32 && tok.iter().all(|c| matches!(c, b'0'..=b'7')) {
-                let digits = match tok.iter().position(|&c| c != b'0') {
-                    Some(i) => tok.get(i..).unwrap_or_default(),
-                    None => b"0",
-                };
-                out.extend_from_slice(b"\"0o");
-                out.extend_from_slice(digits);
-                out.push(b'"');
-                return;
-            }
+        Kind::Oct
+            if !tok.is_empty()
+                && tok.len() <= 32
+                && tok.iter().all(|c| matches!(c, b'0'..=b'7')) =>
+        {
+            let digits = match tok.iter().position(|&c| c != b'0') {
+                Some(i) => tok.get(i..).unwrap_or_default(),
+                None => b"0",
+            };
+            out.extend_from_slice(b"\"0o");
+            out.extend_from_slice(digits);
+            out.push(b'"');
+            return;
         }
         Kind::Enc | Kind::Text => {
             if let Some((&q, rest)) = tok.split_first() {
@@ -1149,11 +1198,7 @@ fn write_token(out: &mut Vec<u8>, kind: Kind, tok: &[u8]) {
                         write_str(out, inner);
                         return;
                     }
-                } else if kind == Kind::Text
-                    && tok != b"(null)"
-                    && tok != b"?"
-                    && is_trivial(tok)
-                {
+                } else if kind == Kind::Text && tok != b"(null)" && tok != b"?" && is_trivial(tok) {
                     write_str(out, tok);
                     return;
                 }
@@ -1307,10 +1352,19 @@ mod tests {
     #[test]
     fn strings_escape_as_serde_json() {
         let long = "0123456789abcdef\"0123456789\\abcdefgh\u{1}xyz€€€€€€€€€€é😀\n";
-        for s in ["", "a\"b\\c", "\u{0}\u{1f}\u{7f}\t\n\r\u{8}\u{c}é€😀", "plain", long] {
+        for s in [
+            "",
+            "a\"b\\c",
+            "\u{0}\u{1f}\u{7f}\t\n\r\u{8}\u{c}é€😀",
+            "plain",
+            long,
+        ] {
             let mut got = Vec::new();
             write_str(&mut got, s.as_bytes());
-            assert_eq!(String::from_utf8(got).unwrap(), serde_json::to_string(s).unwrap());
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                serde_json::to_string(s).unwrap()
+            );
         }
         // every byte at every offset of a word
         for c in 0u8..0x80 {
@@ -1319,7 +1373,10 @@ mod tests {
                 s.replace_range(at..at + 1, &char::from(c).to_string());
                 let mut got = Vec::new();
                 write_str(&mut got, s.as_bytes());
-                assert_eq!(String::from_utf8(got).unwrap(), serde_json::to_string(&s).unwrap());
+                assert_eq!(
+                    String::from_utf8(got).unwrap(),
+                    serde_json::to_string(&s).unwrap()
+                );
             }
         }
     }
