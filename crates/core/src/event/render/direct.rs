@@ -28,6 +28,10 @@ use crate::record::parse::parse_nested;
 use crate::record::values::{self, hex_text, is_trivial, lossless, text_of, Kind};
 use crate::record::{Record, FREE_TEXT};
 
+/// Bytes (or entries) beyond which a buffer is not kept for the next event, and the objects kept.
+const KEEP_MAX: usize = 1 << 16;
+const POOL_MAX: usize = 64;
+
 /// A span of a buffer.
 type Span = (usize, usize);
 
@@ -384,13 +388,25 @@ impl Direct {
         self.top_keys.clear();
         self.top_vals.clear();
         self.summary.clear();
+        // a huge event leaves no huge buffers behind
+        if self.topbuf.capacity() > KEEP_MAX {
+            self.topbuf = Vec::new();
+        }
+        if self.summary.buf.capacity() > KEEP_MAX {
+            self.summary.buf = Vec::new();
+        }
+        if self.secs.len() > POOL_MAX {
+            self.secs.truncate(POOL_MAX);
+        }
     }
 
     /// A cleared object of the pool (taken out; give it back with [`Direct::give`]).
     fn take_sec(&mut self) -> Obj {
         let mut o = match self.secs.get_mut(self.nsecs) {
-            Some(o) => std::mem::take(o),
-            None => Obj::default(),
+            Some(o) if o.buf.capacity() <= KEEP_MAX && o.keys.spans.capacity() <= KEEP_MAX => {
+                std::mem::take(o)
+            }
+            _ => Obj::default(),
         };
         o.clear();
         o
