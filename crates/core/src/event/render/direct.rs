@@ -23,7 +23,7 @@ use std::sync::Arc;
 use crate::hash::{HashMap, RandomState};
 use crate::interpret;
 use crate::interpret::ids::Identities;
-use crate::record::encoding::escape_into;
+use crate::record::encoding::{decode_encoded, escape_into};
 use crate::record::parse::parse_nested;
 use crate::record::values::{self, hex_text, is_trivial, lossless, text_of, Kind};
 use crate::record::{Record, FREE_TEXT};
@@ -1203,25 +1203,31 @@ fn write_token(out: &mut Vec<u8>, kind: Kind, tok: &[u8]) {
             out.push(b'"');
             return;
         }
+        // values::as_text and values::as_bytes
         Kind::Enc | Kind::Text => {
-            if let Some((&q, rest)) = tok.split_first() {
-                if q == b'"' || (q == b'\'' && kind == Kind::Text) {
-                    let inner = match rest.split_last() {
-                        Some((&last, inner)) if last == q => inner,
-                        _ => rest,
-                    };
-                    if is_trivial(inner) {
-                        write_str(out, inner);
-                        return;
-                    }
-                } else if kind == Kind::Text && tok != b"(null)" && tok != b"?" && is_trivial(tok) {
-                    write_str(out, tok);
-                    return;
-                }
-            } else {
+            let Some((&q, rest)) = tok.split_first() else {
                 out.extend_from_slice(b"\"\"");
                 return;
+            };
+            if q == b'"' || (q == b'\'' && kind == Kind::Text) {
+                let inner = match rest.split_last() {
+                    Some((&last, inner)) if last == q => inner,
+                    _ => rest,
+                };
+                write_escaped(out, inner);
+            } else if kind == Kind::Text {
+                if tok == b"(null)" || tok == b"?" {
+                    out.extend_from_slice(b"null");
+                } else {
+                    write_escaped(out, tok);
+                }
+            } else {
+                match decode_encoded(tok) {
+                    Some(b) => write_escaped(out, &b),
+                    None => out.extend_from_slice(b"null"),
+                }
             }
+            return;
         }
         _ => {}
     }
@@ -1245,6 +1251,17 @@ fn plain_int(tok: &[u8]) -> Option<&[u8]> {
         && digits.iter().all(u8::is_ascii_digit)
         && (digits.first() != Some(&b'0') || (digits.len() == 1 && digits.len() == tok.len()));
     ok.then_some(tok)
+}
+
+/// Bytes as the JSON string of their escaped text (`values::text`).
+fn write_escaped(out: &mut Vec<u8>, b: &[u8]) {
+    if is_trivial(b) {
+        write_str(out, b);
+    } else {
+        let mut s = String::with_capacity(b.len() + 8);
+        escape_into(b, &mut s);
+        write_str(out, s.as_bytes());
+    }
 }
 
 /// Byte strings as a JSON list of escaped text.
