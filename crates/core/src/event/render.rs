@@ -875,5 +875,7 @@ fn lookup_id(ids: &mut Identities, id: i64, group: bool) -> Option<String> {
 }
 
 mod direct;
+mod jsontext;
+mod obj;
 #[cfg(test)]
 mod tests;
