@@ -115,6 +115,16 @@ fn main() {
         }
         buf.len()
     });
+    // what `auditsql read` does: the JSON text written directly, without the object
+    let (t_direct, _) = best(|| {
+        let mut r = Renderer::new(false, true);
+        let mut buf = Vec::with_capacity(data.len() * 2);
+        for e in &events {
+            r.render_json(e, &mut buf);
+            buf.push(b'\n');
+        }
+        buf.len()
+    });
     let (t_rows, nrows) = best(|| {
         let mut m = Mapper::new(RowOptions::default());
         let mut out: Vec<Row> = Vec::new();
@@ -148,13 +158,15 @@ fn main() {
         }
         n
     });
-    // the whole pipeline, bytes to JSON lines and rows; then what `auditsql run` asks for: rows only (no JSON
-    // lines), with the process tree (its own events keyed as run keys them) and without it
-    let whole = |events_json: bool, process_tree: bool| {
+    // the whole pipeline, bytes to JSON lines and rows; what `auditsql read` asks for: JSON lines only (the
+    // direct writer); what `auditsql run` asks for: rows only (no JSON lines), with the process tree (its own
+    // events keyed as run keys them) and without it
+    let whole = |events_json: bool, rows: bool, process_tree: bool| {
         best(|| {
             let mut p = Pipeline::new(Settings {
                 resolve_ids: false,
                 events_json,
+                rows,
                 process_tree,
                 tree_key: Some(b"auditsql_tree".to_vec()),
                 ..Settings::default()
@@ -168,8 +180,12 @@ fn main() {
         })
         .0
     };
-    let (t_all, t_run_off, t_run_on) =
-        (whole(true, false), whole(false, false), whole(false, true));
+    let (t_all, t_read, t_run_off, t_run_on) = (
+        whole(true, true, false),
+        whole(true, false, false),
+        whole(false, true, false),
+        whole(false, true, true),
+    );
 
     println!("auditsql-core per-stage cost: {nrec} records, {nev} events, {nrows} rows (best of {ROUNDS})");
     println!(
@@ -186,10 +202,12 @@ fn main() {
         ("assemble", t_asm),
         ("render (event JSON object)", t_render),
         ("JSON text", t_json),
+        ("render + JSON text, direct", t_direct),
         ("rows", t_rows),
         ("store blob encode", t_encode),
         ("store blob decode", t_decode),
         ("pipeline end to end", t_all),
+        ("read: JSON lines, no rows", t_read),
         ("run: rows, tree off", t_run_off),
         ("run: rows, tree on", t_run_on),
     ] {

@@ -600,6 +600,15 @@ impl Pipeline {
     }
 
     fn emit(&mut self, ev: &Event, batch: &mut Batch) {
+        if self.settings.events_json && !self.settings.rows && self.tree.is_none() {
+            // only the JSON is wanted (`auditsql read`): written directly, without the Map the rows read
+            batch.events += 1;
+            batch.event_rows.push(batch.rows.len());
+            batch.events_end = batch.rows.len();
+            self.renderer.render_json(ev, &mut batch.json);
+            batch.json.push(b'\n');
+            return;
+        }
         let mut obj = match self.lean(ev) {
             Some(obj) => {
                 self.input.lean_events += 1;

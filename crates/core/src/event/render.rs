@@ -78,53 +78,53 @@ const P_SYSCALL_NAME: usize = 43;
 const P_MSG: usize = 44;
 
 /// The index of a key in [`PICK_KEYS`].
-fn pick_slot(k: &str) -> Option<usize> {
+fn pick_slot(k: &[u8]) -> Option<usize> {
     Some(match k {
-        "pid" => 0,
-        "ppid" => 1,
-        "auid" => 2,
-        "uid" => 3,
-        "euid" => 4,
-        "suid" => 5,
-        "fsuid" => 6,
-        "gid" => 7,
-        "egid" => 8,
-        "sgid" => 9,
-        "fsgid" => 10,
-        "ses" => 11,
-        "tty" => 12,
-        "comm" => 13,
-        "exe" => 14,
-        "subj" => 15,
-        "key" => 16,
-        "op" => 17,
-        "acct" => 18,
-        "id" => 19,
-        "hostname" => 20,
-        "addr" => 21,
-        "terminal" => 22,
-        "res" => 23,
-        "grantors" => 24,
-        "cmd" => 25,
-        "cwd" => 26,
-        "AUID" => 27,
-        "UID" => 28,
-        "EUID" => 29,
-        "SUID" => 30,
-        "FSUID" => 31,
-        "GID" => 32,
-        "EGID" => 33,
-        "SGID" => 34,
-        "FSGID" => 35,
-        "OUID" => 36,
-        "OGID" => 37,
-        "OLD-AUID" => 38,
-        "NEW-AUID" => 39,
-        "syscall" => 40,
-        "success" => 41,
-        "exit" => 42,
-        "SYSCALL" => 43,
-        "msg" => 44,
+        b"pid" => 0,
+        b"ppid" => 1,
+        b"auid" => 2,
+        b"uid" => 3,
+        b"euid" => 4,
+        b"suid" => 5,
+        b"fsuid" => 6,
+        b"gid" => 7,
+        b"egid" => 8,
+        b"sgid" => 9,
+        b"fsgid" => 10,
+        b"ses" => 11,
+        b"tty" => 12,
+        b"comm" => 13,
+        b"exe" => 14,
+        b"subj" => 15,
+        b"key" => 16,
+        b"op" => 17,
+        b"acct" => 18,
+        b"id" => 19,
+        b"hostname" => 20,
+        b"addr" => 21,
+        b"terminal" => 22,
+        b"res" => 23,
+        b"grantors" => 24,
+        b"cmd" => 25,
+        b"cwd" => 26,
+        b"AUID" => 27,
+        b"UID" => 28,
+        b"EUID" => 29,
+        b"SUID" => 30,
+        b"FSUID" => 31,
+        b"GID" => 32,
+        b"EGID" => 33,
+        b"SGID" => 34,
+        b"FSGID" => 35,
+        b"OUID" => 36,
+        b"OGID" => 37,
+        b"OLD-AUID" => 38,
+        b"NEW-AUID" => 39,
+        b"syscall" => 40,
+        b"success" => 41,
+        b"exit" => 42,
+        b"SYSCALL" => 43,
+        b"msg" => 44,
         _ => return None,
     })
 }
@@ -136,7 +136,7 @@ type Picks<'a> = [Option<&'a Value>; 45];
 fn pick(m: &Map<String, Value>) -> Picks<'_> {
     let mut p: Picks<'_> = [None; 45];
     for (k, v) in m {
-        if let Some(slot) = pick_slot(k).and_then(|i| p.get_mut(i)) {
+        if let Some(slot) = pick_slot(k.as_bytes()).and_then(|i| p.get_mut(i)) {
             *slot = Some(v);
         }
     }
@@ -219,6 +219,8 @@ pub struct Renderer {
     /// the last second rendered by `iso` and its text up to the milliseconds
     iso_sec: Option<u64>,
     iso_base: String,
+    /// the buffers and section cache of [`Renderer::render_json`]
+    direct: direct::Direct,
 }
 
 impl Renderer {
@@ -232,6 +234,7 @@ impl Renderer {
             key: Vec::new(),
             iso_sec: None,
             iso_base: String::new(),
+            direct: direct::Direct::default(),
         }
     }
 
@@ -397,13 +400,6 @@ impl Renderer {
             d.insert("raw".into(), Value::Array(raw));
         }
         Some(d)
-    }
-
-    /// The event's JSON object as one compact line of JSON, appended to `out` (no newline).
-    pub fn render_json(&mut self, ev: &Event, out: &mut Vec<u8>) {
-        let d = self.render(ev);
-        // writing to a Vec cannot fail, and a Map<String, Value> always serialises
-        let _ = serde_json::to_writer(out, &d);
     }
 
     // -- sections ---------------------------------------------------------------------------------------------
@@ -878,5 +874,8 @@ fn lookup_id(ids: &mut Identities, id: i64, group: bool) -> Option<String> {
     }
 }
 
+mod direct;
+mod jsontext;
+mod obj;
 #[cfg(test)]
 mod tests;

@@ -18,7 +18,7 @@ mod pieces {
     #[test]
     fn pick_slots() {
         for (i, k) in PICK_KEYS.iter().enumerate() {
-            assert_eq!(pick_slot(k), Some(i), "{k}");
+            assert_eq!(pick_slot(k.as_bytes()), Some(i), "{k}");
         }
         for (i, (_, up, _)) in ID_NAMES.iter().enumerate() {
             assert_eq!(PICK_KEYS[P_NAMES + i], *up);
@@ -33,7 +33,7 @@ mod pieces {
             [P_SYSCALL, P_SUCCESS, P_EXIT, P_SYSCALL_NAME, P_MSG].map(|i| PICK_KEYS[i]),
             ["syscall", "success", "exit", "SYSCALL", "msg"]
         );
-        assert_eq!(pick_slot("nope"), None);
+        assert_eq!(pick_slot(b"nope"), None);
     }
 
     #[test]
