@@ -58,18 +58,20 @@ Issue figures (``--issue``; the "native core" issue): ``auditsql run`` as shippe
 beside peers under exactly those rules. Two modes: ``defaults`` (the process tree on) and ``tree off``
 (``[tables] process_tree = false`` in a ``--config`` file: there is no command-line flag). For each mode the
 benchmark first starts ``auditsql run`` once (a probe), reads the rules it loaded from the kernel (the
-builtin ``default.rules`` plus, tree on, the process tree's ``proctree.rules(True)``; its self-exclusion
-rule aside) and the backlog limit it set (the file's ``-b 4096``), stops it, and checks the rules against
+builtin ``default.rules``; the process tree adds no rule since it reads forks and exits from the proc connector
+(``proctree.rules(True, connector=True)`` is empty); its and its socket keeper's self-exclusion rules aside) and the backlog limit it set (the file's ``-b 4096``), stops it, and checks the rules against
 auditsql's rule compiler. Peers (``auditd RAW``, ``py null reader``) then run with exactly those
 ``audit_rule_data`` bytes loaded through a :class:`~auditsql.kernel.snapshot.KernelSession` (state file in
 the temporary directory: after a SIGKILL of the benchmark, ``auditsql ctl --restore
 DIR/CONSUMER/rules.json`` deletes them), deleted right after; ``auditsql run`` itself loads and deletes its own. ``backlog_limit`` is
 the value ``auditsql run`` sets, for every consumer. These rules audit every uid (execve, execveat, bind,
-connect, accept, accept4; tree on also fork, vfork, clone, clone3, exit_group less thread clones), so the
+connect, accept, accept4; with ``[tables] tree_source = "audit"`` the tree would add fork, vfork, clone, clone3,
+exit_group), so the
 rest of the machine is audited too: ``seen`` (all events the consumer handled in the phase) against ``ours``
 (the generator's events: uid nobody, the phase's syscall) shows how much. A connect of the storm is two
-events here (the acceptor's accept4 is audited too), an exec three with the tree (vfork, execve,
-exit_group).
+events here (the acceptor's accept4 is audited too), an exec one (the tree's forks and exits are proc
+connector notices). The agent's CPU and RSS are its own process's: its socket keeper (a child process that only
+waits while the agent runs; about 15 MB RSS, docs/reliability.md) is not counted.
 
 Issue phases: ``auditsql run`` (both modes): idle (no load, one phase long: its own CPU), exec 1000/s
 (``--repeats`` times, median), exec at max, storm,
@@ -725,7 +727,8 @@ class Consumer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode} before registering")
-            if status().pid == self.proc.pid:
+            # auditsql run's socket keeper (a child of it) registers on its socket (docs/reliability.md)
+            if status().pid in descendants(self.proc.pid):
                 return
             time.sleep(0.05)
         raise RuntimeError(f"{self.name} did not register as the audit daemon in {timeout:.0f} s")
@@ -895,9 +898,9 @@ class Run(Listen):
         deadline = time.monotonic() + 10
         while not self.stats.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        pid = self.proc.pid
+        own = set(descendants(self.proc.pid))  # the agent and its socket keeper: each excludes itself
         self.loaded_rules = [
-            r for r in list_kernel_rules() if r not in before and not _is_exclude_rule_of(r, {pid})
+            r for r in list_kernel_rules() if r not in before and not _is_exclude_rule_of(r, own)
         ]
         st = status()
         self.knobs = {
@@ -1133,7 +1136,12 @@ def compiled_rules(mode: str) -> list[bytes]:
     from auditsql.tables import socket as socket_table
 
     out = [data for _, data in load_rules(builtin_rules_path(), "by auditsql run", "run").rules]
-    extra = proctree.rules(mode != "tree off") + socket_table.rules(False) + file_table.rules([], "wa")
+    # the defaults' tree reads forks and exits from the proc connector: no rule of its own (docs/process-tree.md)
+    extra = (
+        proctree.rules(mode != "tree off", connector=True)
+        + socket_table.rules(False)
+        + file_table.rules([], "wa")
+    )
     out += [data for _, data in compile_rule_lines(extra, "by auditsql run").rules]
     return out
 
@@ -1149,7 +1157,7 @@ def probe_rules(mode: str, tmp: Path, uid: int, run: Run) -> RuleSet:
         text = []
         if ctl:
             res = subprocess.run([ctl, "-l"], capture_output=True, text=True, timeout=30)
-            own = f"-F pid={run.proc.pid}" if run.proc is not None else "-"
+            own = tuple(f"-F pid={p}" for p in descendants(run.proc.pid)) if run.proc is not None else ("-",)
             text = [
                 line + ("   (its self-exclusion: not loaded for the peers)" if line.endswith(own) else "")
                 for line in res.stdout.splitlines()
