@@ -5,28 +5,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cmd import AUDITSQL_CMD, run_cli
 from tests.corpus import CORPUS
 
 EOE_LINE = (
     "type=EOE msg=audit(1615225617.302:25836):"  # shared/corpus/hillu_linux-audit-parser-rs/line-eoe.txt
 )
 
-_EXE = shutil.which("auditsql")
-_CMD = [_EXE] if _EXE else [sys.executable, "-c", "from auditsql.cli import main; main()"]
-
-
-def run(args: list[str], cwd: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    env = dict(os.environ, LC_ALL="C.UTF-8")
-    return subprocess.run(
-        _CMD + args, cwd=cwd, input=stdin, capture_output=True, timeout=60, env=env, check=False
-    )
+_CMD = AUDITSQL_CMD
+run = run_cli
 
 
 def one_error_line(p: subprocess.CompletedProcess[bytes]) -> str:

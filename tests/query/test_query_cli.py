@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
+from tests.cmd import AUDITSQL_CMD, run_cli
 from tests.corpus import CORPUS
 
 EXECVE_LOG = CORPUS / "threathunters-io_laurel/record-execve.txt"
 SAMPLE_LOG = Path(__file__).parents[2] / "src/auditsql/data/sample.log"
 NORMAL_LOG = CORPUS / "elastic_go-libaudit/reassembler/normal.log"
 
-_EXE = shutil.which("auditsql")
-_CMD = [_EXE] if _EXE else [sys.executable, "-c", "from auditsql.cli import main; main()"]
-
-
-def run(args: list[str], cwd: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    env = dict(os.environ, LC_ALL="C.UTF-8")
-    return subprocess.run(
-        _CMD + args, cwd=cwd, input=stdin, capture_output=True, timeout=60, env=env, check=False
-    )
+_CMD = AUDITSQL_CMD
+run = run_cli
 
 
 def one_error_line(p: subprocess.CompletedProcess[bytes]) -> str:
