@@ -152,8 +152,6 @@ pub struct InputStats {
     pub replay_skipped: u64,
     /// process-tree events interpreted lean ([`Settings::tree_key`])
     pub lean_events: u64,
-    /// proc connector notices (forks and exits) given to the process tree
-    pub proc_notices: u64,
 }
 
 /// Where the store stands in the journal (`crate::netlink::journal`), committed with its rows: every frame
@@ -394,7 +392,6 @@ impl Pipeline {
         else {
             return;
         };
-        self.input.proc_notices += 1;
         let secs = |ns: u64| ns as f64 / 1e9;
         match f {
             ProcFrame::Fork { parent, child, ns } => {

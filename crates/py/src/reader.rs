@@ -90,9 +90,6 @@ impl Reader {
                 "policy must be one of ('block', 'drop'), not '{policy}'"
             ))
         })?;
-        if fd < 0 {
-            return Err(CoreError::new_err(format!("not a file descriptor: {fd}")));
-        }
         if buffer_bytes == 0 || buffer_frames == Some(0) {
             return Err(CoreError::new_err(
                 "buffer_bytes and buffer_frames must be positive",
@@ -194,17 +191,12 @@ pub fn keeper_drain<'py>(
     cap_bytes: u64,
     seconds: Option<f64>,
 ) -> PyResult<(&'static str, Bound<'py, PyDict>)> {
-    if fd < 0 || wake < 0 {
-        return Err(CoreError::new_err(format!(
-            "not a file descriptor: {}",
-            fd.min(wake)
-        )));
+    let sock = dup(fd)?;
+    if wake < 0 {
+        return Err(CoreError::new_err(format!("not a file descriptor: {wake}")));
     }
-    // SAFETY: both descriptors are only borrowed for this call, while the caller holds them open; the socket
-    // is duplicated (F_DUPFD_CLOEXEC), and a descriptor that is not open makes that or poll fail (EBADF).
-    let sock = unsafe { BorrowedFd::borrow_raw(fd) }
-        .try_clone_to_owned()
-        .map_err(PyErr::from)?;
+    // SAFETY: only borrowed for this call, while the caller holds it open; a descriptor that is not open
+    // makes poll fail (EBADF).
     let wake = unsafe { BorrowedFd::borrow_raw(wake) };
     let deadline = seconds.map(|s| std::time::Instant::now() + timeout(s));
     let (end, rep) = py

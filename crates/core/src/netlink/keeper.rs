@@ -16,15 +16,12 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::frames::push_frame;
 use super::journal::{Writer, SEGMENT_BYTES};
+use super::reader::{HAND_OVER_BYTES, POLL_MS};
 use super::recv::{classify, Datagram, Receiver};
 use super::RECV_SIZE;
 
 /// Datagrams per receive call.
 const BATCH: usize = 64;
-/// The frames of one wake-up are written once the socket is empty, or at this much.
-const HAND_OVER_BYTES: usize = 1 << 20;
-/// How long one wait lasts before the deadline is looked at again.
-const POLL_MS: u16 = 100;
 
 /// Why [`drain`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,14 +113,8 @@ pub fn drain(
                 if woken(wake, Duration::ZERO)? {
                     break DrainEnd::Woken;
                 }
-                let mut fds = [
-                    PollFd::new(rx.fd(), PollFlags::POLLIN),
-                    PollFd::new(wake, PollFlags::POLLIN),
-                ];
-                match poll(&mut fds, PollTimeout::from(POLL_MS)) {
-                    Ok(_) | Err(Errno::EINTR) => {}
-                    Err(e) => return Err(e),
-                }
+                // as the reader does: one write per wake-up, then wait (the deadline looked at each time)
+                rx.wait(Some(wake), POLL_MS)?;
             }
             Err(Errno::EINTR) => {}
             Err(Errno::ENOBUFS) => report.enobufs += 1,

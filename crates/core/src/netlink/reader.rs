@@ -18,7 +18,7 @@ use super::recv::{classify, Datagram, Receiver};
 use super::{DEFAULT_BUFFER_BYTES, RECV_SIZE};
 
 /// How often a waiting reader looks at the stop flag.
-const POLL_MS: u16 = 100;
+pub(crate) const POLL_MS: u16 = 100;
 /// recvmmsg takes at most this many datagrams per call (the kernel's UIO_MAXIOV).
 const MAX_BATCH: usize = 1024;
 /// The largest receive buffer per datagram accepted in [`ReaderSettings::recv_size`].
@@ -32,7 +32,7 @@ pub const DEFAULT_COALESCE: Duration = Duration::from_millis(10);
 pub const IDLE_AFTER_FRAMES: u64 = 50_000;
 /// The reader hands what it received over (journal write, buffer) once the socket is empty, or once it
 /// holds this much: one journal write per wake-up, not one per receive call.
-const HAND_OVER_BYTES: usize = 1 << 20;
+pub(crate) const HAND_OVER_BYTES: usize = 1 << 20;
 /// [`ReaderSettings::coalesce`]'s upper bound.
 const MAX_COALESCE: Duration = Duration::from_millis(50);
 /// Chunks kept for reuse after [`Reader::recycle`].
@@ -518,7 +518,7 @@ fn read_loop(
                         idle();
                     }
                 }
-                rx.wait(proc.as_deref().map(|p| &p.rx), POLL_MS)
+                rx.wait(proc.as_deref().map(|p| p.rx.fd()), POLL_MS)
                     .map_err(|errno| ReaderError { op: "poll", errno })?;
             }
             Err(Errno::EINTR) => {}

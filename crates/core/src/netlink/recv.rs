@@ -1,7 +1,7 @@
 //! One receive call on the socket (`recvmmsg`, or `recvmsg` for a batch of one) and what each datagram is.
 
 use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -112,18 +112,19 @@ impl Receiver {
         self.fd.as_fd()
     }
 
-    /// Waits up to `timeout_ms` for the socket (or `also`'s) to have something (a datagram or an error).
-    pub(crate) fn wait(&self, also: Option<&Receiver>, timeout_ms: u16) -> Result<bool, Errno> {
-        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
-        let mut both = [
+    /// Waits up to `timeout_ms` for the socket (or `also`: the proc connector's, the keeper's wake-up) to
+    /// have something (a datagram or an error).
+    pub(crate) fn wait(
+        &self,
+        also: Option<BorrowedFd<'_>>,
+        timeout_ms: u16,
+    ) -> Result<bool, Errno> {
+        let mut fds = [
             PollFd::new(self.fd.as_fd(), PollFlags::POLLIN),
-            PollFd::new(
-                also.map_or(self.fd.as_fd(), |a| a.fd.as_fd()),
-                PollFlags::POLLIN,
-            ),
+            PollFd::new(also.unwrap_or(self.fd.as_fd()), PollFlags::POLLIN),
         ];
-        let fds: &mut [PollFd<'_>] = if also.is_some() { &mut both } else { &mut fds };
-        match poll(fds, PollTimeout::from(timeout_ms)) {
+        let n = if also.is_some() { 2 } else { 1 };
+        match poll(&mut fds[..n], PollTimeout::from(timeout_ms)) {
             Ok(n) => Ok(n > 0),
             Err(Errno::EINTR) => Ok(false),
             Err(e) => Err(e),
